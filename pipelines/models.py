@@ -1,0 +1,122 @@
+"""Pipelines and their ordered stages."""
+
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.db import models
+from django.db.models import Q
+
+
+class PipelineQuerySet(models.QuerySet):
+    def default(self) -> "Pipeline":
+        """The default pipeline (exactly one exists; the data migration creates it)."""
+        return self.get(is_default=True)
+
+
+class Pipeline(models.Model):
+    """A sequence of stages a lead moves through."""
+
+    name = models.CharField(max_length=100, unique=True)
+    is_default = models.BooleanField(
+        "default",
+        default=False,
+        help_text="New leads start in this pipeline. Exactly one pipeline is the default.",
+    )
+    stale_after_days = models.PositiveSmallIntegerField(
+        default=14,
+        validators=[MinValueValidator(1)],
+        help_text="An open lead without activity for this many days counts as stale.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = PipelineQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-is_default", "name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["is_default"],
+                condition=Q(is_default=True),
+                name="pipeline_single_default",
+                violation_error_message="Another pipeline is already the default.",
+            ),
+        ]
+
+    def __str__(self):
+        return self.name
+
+    def get_absolute_url(self):
+        from django.urls import reverse
+
+        return reverse("admin:pipelines_pipeline_change", args=[self.pk])
+
+    def first_open_stage(self) -> "PipelineStage | None":
+        return self.stages.filter(kind=PipelineStage.Kind.OPEN).order_by("order").first()
+
+
+class PipelineStage(models.Model):
+    """One step of a pipeline; its kind says whether a lead there is open, won or lost."""
+
+    class Kind(models.TextChoices):
+        OPEN = "open", "Open"
+        WON = "won", "Won"
+        LOST = "lost", "Lost"
+
+    pipeline = models.ForeignKey(Pipeline, on_delete=models.CASCADE, related_name="stages")
+    name = models.CharField(max_length=100)
+    order = models.PositiveSmallIntegerField(help_text="Position in the pipeline, from 0.")
+    probability = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0), MaxValueValidator(100)],
+        help_text="Win probability (0–100 %) a lead takes when it enters this stage.",
+    )
+    kind = models.CharField(max_length=4, choices=Kind.choices, default=Kind.OPEN)
+    colour = models.CharField(
+        max_length=7,
+        default="#6b7280",
+        validators=[RegexValidator(r"^#[0-9a-fA-F]{6}$", "Enter a colour as #rrggbb.")],
+    )
+
+    class Meta:
+        ordering = ["pipeline", "order"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["pipeline", "order"],
+                name="stage_unique_order_per_pipeline",
+                violation_error_message="Another stage of this pipeline has this position.",
+            ),
+            models.UniqueConstraint(
+                fields=["pipeline", "name"],
+                name="stage_unique_name_per_pipeline",
+                violation_error_message="Another stage of this pipeline has this name.",
+            ),
+            models.CheckConstraint(
+                condition=Q(probability__isnull=True) | Q(probability__gte=0, probability__lte=100),
+                name="stage_probability_0_100",
+                violation_error_message="Probability must be between 0 and 100.",
+            ),
+            models.CheckConstraint(
+                condition=Q(kind__in=["open", "won", "lost"]),
+                name="stage_kind_valid",
+                violation_error_message="Kind must be open, won or lost.",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.pipeline.name} · {self.name}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.kind == self.Kind.OPEN
+
+    def clean(self):
+        super().clean()
+        if self.pk and self.kind != self.Kind.OPEN and self.pipeline_id:
+            was_open = PipelineStage.objects.filter(pk=self.pk, kind=self.Kind.OPEN).exists()
+            others_open = (
+                self.pipeline.stages.filter(kind=self.Kind.OPEN).exclude(pk=self.pk).exists()
+            )
+            if was_open and not others_open:
+                raise ValidationError(
+                    {"kind": "A pipeline must keep at least one open stage."}, code="last_open"
+                )

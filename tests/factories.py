@@ -1,0 +1,122 @@
+"""factory-boy factories for every model."""
+
+from decimal import Decimal
+
+import factory
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from factory.django import DjangoModelFactory
+
+from crm.models import Client, Contact
+from leads.models import Lead, LeadEvent, LeadSource, Priority
+from pipelines.models import Pipeline, PipelineStage
+
+
+class UserFactory(DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        django_get_or_create = ("username",)
+        skip_postgeneration_save = True
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    email = factory.LazyAttribute(lambda u: f"{u.username}@example.com")
+    first_name = factory.Faker("first_name")
+    last_name = factory.Faker("last_name")
+    password = factory.django.Password("pw")
+
+    @factory.post_generation
+    def groups(self, create, extracted, **kwargs):
+        """UserFactory(groups=["Sales rep"]) puts the user in those groups."""
+        if create and extracted:
+            for name in extracted:
+                self.groups.add(Group.objects.get(name=name))
+
+
+class RepFactory(UserFactory):
+    groups = factory.PostGeneration(
+        lambda user, create, extracted, **kw: (
+            create and user.groups.add(Group.objects.get(name="Sales rep"))
+        )
+    )
+
+
+class ManagerFactory(UserFactory):
+    groups = factory.PostGeneration(
+        lambda user, create, extracted, **kw: (
+            create and user.groups.add(Group.objects.get(name="Sales manager"))
+        )
+    )
+
+
+class PipelineFactory(DjangoModelFactory):
+    class Meta:
+        model = Pipeline
+
+    name = factory.Sequence(lambda n: f"Pipeline {n}")
+    is_default = False
+
+
+class PipelineStageFactory(DjangoModelFactory):
+    class Meta:
+        model = PipelineStage
+
+    pipeline = factory.SubFactory(PipelineFactory)
+    name = factory.Sequence(lambda n: f"Stage {n}")
+    order = factory.Sequence(lambda n: n)
+    probability = 50
+    kind = PipelineStage.Kind.OPEN
+
+
+class ClientFactory(DjangoModelFactory):
+    class Meta:
+        model = Client
+
+    name = factory.Faker("company")
+    kind = Client.Kind.ORGANIZATION
+    email = factory.Faker("company_email")
+    phone = "+31 20 123 4567"
+
+
+class ContactFactory(DjangoModelFactory):
+    class Meta:
+        model = Contact
+
+    client = factory.SubFactory(ClientFactory)
+    name = factory.Faker("name")
+    email = factory.Faker("email")
+    job_title = factory.Faker("job")
+
+
+class LeadSourceFactory(DjangoModelFactory):
+    class Meta:
+        model = LeadSource
+        django_get_or_create = ("slug",)
+
+    slug = factory.Sequence(lambda n: f"source-{n}")
+    label = factory.LazyAttribute(lambda s: s.slug.replace("-", " ").title())
+
+
+def default_stage(name: str = "New") -> PipelineStage:
+    return PipelineStage.objects.get(pipeline__is_default=True, name=name)
+
+
+class LeadFactory(DjangoModelFactory):
+    class Meta:
+        model = Lead
+
+    title = factory.Sequence(lambda n: f"Lead {n}")
+    description = ""
+    value = Decimal("1000.00")
+    probability = 10
+    priority = Priority.NORMAL
+    stage = factory.LazyFunction(default_stage)
+    source = factory.LazyFunction(lambda: LeadSource.objects.get(slug="website"))
+
+
+class LeadEventFactory(DjangoModelFactory):
+    class Meta:
+        model = LeadEvent
+
+    lead = factory.SubFactory(LeadFactory)
+    kind = LeadEvent.Kind.NOTE
+    data = factory.LazyFunction(lambda: {"text": "Called, left a message."})
