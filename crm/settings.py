@@ -80,7 +80,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
             ],
-            "builtins": ["crm.templatetags.crm"],
+            "builtins": ["crm.templatetags.crm", "crm.templatetags.formatting"],
         },
     },
 ]

@@ -1,0 +1,50 @@
+# Two commands do everything on a fresh clone: `make run` and `make test`.
+# The rest are helpers they use, or that developers reach for.
+
+PYTHON ?= $(shell command -v python3.13 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+PYTEST_ARGS ?=
+
+.PHONY: run test install lint format check-deploy bench lock clean
+
+run: $(STAMP)  ## Migrate, load demo data (idempotent) and serve at http://127.0.0.1:8000
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py seed_demo
+	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+
+test: $(STAMP)  ## Install what the tests need (chromium too) and run the whole suite
+	bash .ci/ensure-chromium
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+install: $(STAMP)
+
+$(STAMP): requirements.lock pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.lock
+	touch $(STAMP)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+check-deploy: $(STAMP)  ## Django's deployment checklist under production-like settings
+	DEBUG=0 SECRET_KEY=$$(head -c 48 /dev/urandom | base64) ALLOWED_HOSTS=crm.example.com \
+		$(BIN)/python manage.py check --deploy --fail-level WARNING
+
+lock:  ## Re-pin requirements.lock from the ranges in pyproject.toml
+	rm -rf /tmp/crm-lock-venv && $(PYTHON) -m venv /tmp/crm-lock-venv
+	/tmp/crm-lock-venv/bin/pip install --quiet --upgrade pip
+	/tmp/crm-lock-venv/bin/pip install --quiet $$($(PYTHON) -c 'import tomllib; p = tomllib.load(open("pyproject.toml", "rb")); print(" ".join(repr(d) for d in p["project"]["dependencies"] + p["dependency-groups"]["dev"]))')
+	/tmp/crm-lock-venv/bin/pip freeze --exclude-editable | sort > requirements.lock
+
+clean:
+	rm -rf $(VENV) staticfiles test-results
