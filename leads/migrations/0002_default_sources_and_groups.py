@@ -68,9 +68,12 @@ def create_sources(apps, schema_editor):
 def create_groups(apps, schema_editor):
     # Permissions are normally made after migrating; the groups need them now.
     for app_config in apps.get_app_configs():
+        previous = getattr(app_config, "models_module", None)
         app_config.models_module = True
-        create_permissions(app_config, apps=apps, verbosity=0)
-        app_config.models_module = None
+        try:
+            create_permissions(app_config, apps=apps, verbosity=0)
+        finally:
+            app_config.models_module = previous
     Group = apps.get_model("auth", "Group")
     Permission = apps.get_model("auth", "Permission")
     for name, perms in GROUPS.items():

@@ -1,7 +1,7 @@
 """The default "Sales" pipeline and its seven stages.
 
-Idempotent and respectful of admin edits: a pipeline that exists is left alone, and so is
-each stage that exists (matched by name), whatever an admin changed on it.
+Idempotent and respectful of admin edits: when any pipeline exists, nothing is created or
+changed, so renamed, reordered or deleted stages stay as the admin left them.
 """
 
 from django.db import migrations

@@ -1,0 +1,493 @@
+"""The Django admin: every page renders, and the rules the admin adds to the models hold."""
+
+from decimal import Decimal
+
+import pytest
+from django.contrib import admin
+from django.urls import reverse
+
+from crm.admin_utils import CappedCountPaginator
+from crm.models import Client, Contact
+from leads.models import Lead, LeadEvent, LeadSource
+from pipelines.models import Pipeline, PipelineStage
+from tests.factories import (
+    ClientFactory,
+    ContactFactory,
+    LeadEventFactory,
+    LeadFactory,
+    PipelineFactory,
+    PipelineStageFactory,
+    RepFactory,
+    default_stage,
+)
+
+pytestmark = pytest.mark.django_db
+
+REGISTERED = sorted(admin.site._registry, key=lambda model: model._meta.label)
+READ_ONLY = {LeadEvent}
+
+
+def admin_url(model, view: str, *args) -> str:
+    return reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_{view}", args=args)
+
+
+@pytest.fixture
+def sample_data(rep):
+    """A little of everything, including a deleted client and an event of a deleted lead."""
+    client = ClientFactory(name="Acme")
+    contact = ContactFactory(client=client, name="Wile E. Coyote")
+    ClientFactory(name="Gone Ltd").soft_delete()
+    lead = LeadFactory(client=client, contact=contact, assignee=rep, created_by=rep)
+    lead.move_to(default_stage("Qualified"), by=rep)
+    LeadEventFactory(lead=lead)
+    LeadEvent.objects.create(lead=None, kind=LeadEvent.Kind.DELETED, data={"title": "Old deal"})
+    return {"client": client, "contact": contact, "lead": lead}
+
+
+# --- Every page --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("model", REGISTERED, ids=lambda model: model._meta.label)
+def test_changelist_renders(admin_client, sample_data, model):
+    response = admin_client.get(admin_url(model, "changelist"))
+    assert response.status_code == 200
+    assert response.context["cl"].result_count >= 1
+
+
+@pytest.mark.parametrize("model", REGISTERED, ids=lambda model: model._meta.label)
+def test_changelist_search_renders(admin_client, sample_data, model):
+    if not admin.site.get_model_admin(model).search_fields:
+        return
+    response = admin_client.get(admin_url(model, "changelist"), {"q": "Acme"})
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize("model", REGISTERED, ids=lambda model: model._meta.label)
+def test_add_page_renders_unless_the_model_is_read_only(admin_client, model):
+    response = admin_client.get(admin_url(model, "add"))
+    assert response.status_code == (403 if model in READ_ONLY else 200)
+
+
+@pytest.mark.parametrize("model", REGISTERED, ids=lambda model: model._meta.label)
+def test_change_page_renders(admin_client, sample_data, model):
+    obj = model._default_manager.first()
+    response = admin_client.get(admin_url(model, "change", obj.pk))
+    assert response.status_code == 200
+
+
+def test_lead_changelist_runs_a_bounded_number_of_queries(
+    admin_client, admin_user, django_assert_max_num_queries
+):
+    reps = [RepFactory() for _ in range(3)]
+    stages = list(PipelineStage.objects.filter(pipeline__is_default=True))
+    for number in range(30):
+        contact = ContactFactory()
+        LeadFactory(
+            client=contact.client,
+            contact=contact,
+            assignee=reps[number % 3],
+            stage=stages[number % len(stages)],
+        )
+    admin_client.get(admin_url(Lead, "changelist"))  # warm up the session and caches
+    # Session, user, stage/source/assignee filter choices, capped count, rows: no query
+    # per row, which would add dozens.
+    with django_assert_max_num_queries(7):
+        response = admin_client.get(admin_url(Lead, "changelist"))
+    assert response.status_code == 200
+    assert response.context["cl"].result_count == 30
+
+
+def test_lead_and_event_changelists_do_not_count_the_whole_table():
+    for model in (Lead, LeadEvent, Client, Contact):
+        model_admin = admin.site.get_model_admin(model)
+        assert model_admin.paginator is CappedCountPaginator
+        assert model_admin.show_full_result_count is False
+
+
+# --- Paginator ----------------------------------------------------------------------------
+
+
+class TinyCapPaginator(CappedCountPaginator):
+    cap = 3
+
+
+def test_paginator_counts_exactly_up_to_the_cap():
+    ClientFactory.create_batch(3)
+    assert TinyCapPaginator(Client.objects.all(), 2).count == 3
+
+
+def test_paginator_stops_counting_a_filtered_result_at_the_cap():
+    ClientFactory.create_batch(5, kind=Client.Kind.PERSON)
+    paginator = TinyCapPaginator(Client.objects.filter(kind=Client.Kind.PERSON), 2)
+    assert paginator.count == 3
+    assert paginator.num_pages == 2
+
+
+def test_paginator_on_a_large_unfiltered_table_reports_at_least_the_cap():
+    # SQLite has no planner estimate; PostgreSQL's may be stale. Either way >= cap.
+    ClientFactory.create_batch(5)
+    assert TinyCapPaginator(Client.objects.all(), 2).count >= 3
+
+
+def test_paginator_counts_lists_by_length():
+    assert CappedCountPaginator([1, 2, 3, 4], 2).count == 4
+
+
+# --- Pipelines ----------------------------------------------------------------------------
+
+
+def pipeline_form_data(pipeline: Pipeline, stages: list[dict], **fields) -> dict:
+    """POST data for the pipeline change form with its inline stages."""
+    data = {
+        "name": pipeline.name,
+        "stale_after_days": pipeline.stale_after_days,
+        "stages-TOTAL_FORMS": len(stages),
+        "stages-INITIAL_FORMS": sum(1 for stage in stages if stage.get("id")),
+        "stages-MIN_NUM_FORMS": 0,
+        "stages-MAX_NUM_FORMS": 1000,
+    }
+    if pipeline.is_default:
+        data["is_default"] = "on"
+    data.update(fields)
+    for index, stage in enumerate(stages):
+        for key, value in stage.items():
+            data[f"stages-{index}-{key}"] = value
+    return data
+
+
+def stage_row(stage: PipelineStage, **changes) -> dict:
+    row = {
+        "id": stage.pk,
+        "pipeline": stage.pipeline_id,
+        "order": stage.order,
+        "name": stage.name,
+        "kind": stage.kind,
+        "probability": stage.probability,
+        "colour": stage.colour,
+    }
+    return row | changes
+
+
+@pytest.fixture
+def small_pipeline():
+    pipeline = PipelineFactory(name="Renewals")
+    PipelineStageFactory(pipeline=pipeline, order=0, name="Open", kind=PipelineStage.Kind.OPEN)
+    PipelineStageFactory(pipeline=pipeline, order=1, name="Lost", kind=PipelineStage.Kind.LOST)
+    return pipeline
+
+
+def test_pipeline_admin_refuses_to_make_the_last_open_stage_won(admin_client, small_pipeline):
+    open_stage, lost = small_pipeline.stages.order_by("order")
+    data = pipeline_form_data(small_pipeline, [stage_row(open_stage, kind="won"), stage_row(lost)])
+    response = admin_client.post(admin_url(Pipeline, "change", small_pipeline.pk), data)
+    assert response.status_code == 200
+    assert "A pipeline must keep at least one open stage." in response.text
+    open_stage.refresh_from_db()
+    assert open_stage.kind == PipelineStage.Kind.OPEN
+
+
+def test_pipeline_admin_refuses_to_delete_the_last_open_stage(admin_client, small_pipeline):
+    open_stage, lost = small_pipeline.stages.order_by("order")
+    data = pipeline_form_data(small_pipeline, [stage_row(open_stage, DELETE="on"), stage_row(lost)])
+    response = admin_client.post(admin_url(Pipeline, "change", small_pipeline.pk), data)
+    assert response.status_code == 200
+    formset = response.context["inline_admin_formsets"][0].formset
+    assert formset.non_form_errors() == ["A pipeline must keep at least one open stage."]
+    assert small_pipeline.stages.filter(pk=open_stage.pk).exists()
+
+
+def test_pipeline_admin_refuses_a_new_pipeline_without_an_open_stage(admin_client):
+    data = pipeline_form_data(
+        Pipeline(name="Closed only", stale_after_days=14),
+        [{"order": 0, "name": "Won", "kind": "won", "probability": 100, "colour": "#16a34a"}],
+    )
+    response = admin_client.post(admin_url(Pipeline, "add"), data)
+    assert response.status_code == 200
+    assert "A pipeline must keep at least one open stage." in response.text
+    assert not Pipeline.objects.filter(name="Closed only").exists()
+
+
+def test_pipeline_admin_saves_a_valid_change_of_stages(admin_client, small_pipeline):
+    open_stage, lost = small_pipeline.stages.order_by("order")
+    new_stage = {"order": 2, "name": "Won", "kind": "won", "probability": 100, "colour": "#16a34a"}
+    data = pipeline_form_data(small_pipeline, [stage_row(open_stage), stage_row(lost), new_stage])
+    response = admin_client.post(admin_url(Pipeline, "change", small_pipeline.pk), data)
+    assert response.status_code == 302
+    assert list(small_pipeline.stages.values_list("name", flat=True)) == ["Open", "Lost", "Won"]
+
+
+def test_pipeline_admin_shows_an_error_for_a_second_default(admin_client):
+    data = pipeline_form_data(
+        Pipeline(name="Also default", stale_after_days=14, is_default=True),
+        [{"order": 0, "name": "New", "kind": "open", "probability": 10, "colour": "#64748b"}],
+    )
+    response = admin_client.post(admin_url(Pipeline, "add"), data)
+    assert response.status_code == 200
+    assert response.context["adminform"].form.non_field_errors() == [
+        "Another pipeline is already the default."
+    ]
+    assert Pipeline.objects.filter(is_default=True).count() == 1
+
+
+def test_pipeline_admin_refuses_to_switch_the_default_off(admin_client):
+    sales = Pipeline.objects.default()
+    stages = [stage_row(stage) for stage in sales.stages.order_by("order")]
+    data = pipeline_form_data(sales, stages)
+    del data["is_default"]
+    response = admin_client.post(admin_url(Pipeline, "change", sales.pk), data)
+    assert response.status_code == 200
+    assert "New leads need a default pipeline" in response.text
+    assert Pipeline.objects.default() == sales
+
+
+def test_make_default_action_hands_the_default_over(admin_client, small_pipeline):
+    response = admin_client.post(
+        admin_url(Pipeline, "changelist"),
+        {"action": "make_default", "_selected_action": [small_pipeline.pk]},
+    )
+    assert response.status_code == 302
+    assert Pipeline.objects.default() == small_pipeline
+    assert Pipeline.objects.filter(is_default=True).count() == 1
+
+
+def test_default_pipeline_cannot_be_deleted_in_the_admin(admin_client):
+    response = admin_client.get(admin_url(Pipeline, "delete", Pipeline.objects.default().pk))
+    assert response.status_code == 403
+
+
+def test_last_open_stage_cannot_be_deleted_in_the_stage_admin(admin_client, small_pipeline):
+    open_stage = small_pipeline.stages.get(kind=PipelineStage.Kind.OPEN)
+    response = admin_client.get(admin_url(PipelineStage, "delete", open_stage.pk))
+    assert response.status_code == 403
+
+
+# --- Clients and contacts: soft delete ----------------------------------------------------
+
+
+def test_restore_action_brings_back_a_soft_deleted_client(admin_client):
+    client = ClientFactory()
+    client.soft_delete()
+    response = admin_client.post(
+        admin_url(Client, "changelist"),
+        {"action": "restore_selected", "_selected_action": [client.pk]},
+    )
+    assert response.status_code == 302
+    client.refresh_from_db()
+    assert client.deleted_at is None
+
+
+def test_soft_delete_action_hides_clients_without_removing_them(admin_client):
+    client = ClientFactory()
+    response = admin_client.post(
+        admin_url(Client, "changelist"),
+        {"action": "soft_delete_selected", "_selected_action": [client.pk]},
+    )
+    assert response.status_code == 302
+    client.refresh_from_db()
+    assert client.deleted_at is not None
+
+
+def test_soft_delete_keeps_the_first_deletion_time(admin_client):
+    contact = ContactFactory()
+    contact.soft_delete()
+    deleted_at = contact.deleted_at
+    admin_client.post(
+        admin_url(Contact, "changelist"),
+        {"action": "soft_delete_selected", "_selected_action": [contact.pk]},
+    )
+    contact.refresh_from_db()
+    assert contact.deleted_at == deleted_at
+
+
+def test_client_changelist_filters_on_deleted(admin_client):
+    ClientFactory(name="Alive and well")
+    ClientFactory(name="Long gone").soft_delete()
+    url = admin_url(Client, "changelist")
+    names = lambda response: [c.name for c in response.context["cl"].result_list]  # noqa: E731
+    assert names(admin_client.get(url)) == ["Alive and well", "Long gone"]
+    assert names(admin_client.get(url, {"deleted": "yes"})) == ["Long gone"]
+    assert names(admin_client.get(url, {"deleted": "no"})) == ["Alive and well"]
+
+
+def test_bulk_hard_delete_is_not_offered_for_clients(admin_client):
+    response = admin_client.get(admin_url(Client, "changelist"))
+    actions = [value for value, _label in response.context["action_form"].fields["action"].choices]
+    assert "delete_selected" not in actions
+    assert {"soft_delete_selected", "restore_selected"} <= set(actions)
+
+
+def test_client_autocomplete_for_leads_leaves_out_deleted_clients(admin_client):
+    ClientFactory(name="Acme alive")
+    ClientFactory(name="Acme deleted").soft_delete()
+    response = admin_client.get(
+        reverse("admin:autocomplete"),
+        {"app_label": "leads", "model_name": "lead", "field_name": "client", "term": "Acme"},
+    )
+    assert [result["text"] for result in response.json()["results"]] == ["Acme alive"]
+
+
+def test_source_autocomplete_for_leads_offers_active_sources_only(admin_client):
+    LeadSource.objects.filter(slug="partner").update(active=False)
+    response = admin_client.get(
+        reverse("admin:autocomplete"),
+        {"app_label": "leads", "model_name": "lead", "field_name": "source", "term": "p"},
+    )
+    assert [result["text"] for result in response.json()["results"]] == ["Phone", "Campaign"]
+
+
+# --- Leads --------------------------------------------------------------------------------
+
+
+def lead_form_data(lead: Lead | None = None, **fields) -> dict:
+    """POST data for the lead form: the lead's current values (or a blank lead), changed."""
+    lead = lead or Lead(title="Admin lead", stage=default_stage("New"))
+    data = {
+        "title": lead.title,
+        "description": lead.description,
+        "stage": lead.stage_id,
+        "priority": lead.priority,
+        "category": lead.category,
+        "value": "" if lead.value is None else str(lead.value),
+        "probability": "" if lead.probability is None else lead.probability,
+        "expected_close_date": lead.expected_close_date or "",
+        "source": lead.source_id or "",
+        "client": lead.client_id or "",
+        "contact": lead.contact_id or "",
+        "assignee": lead.assignee_id or "",
+    }
+    return data | fields
+
+
+def test_adding_a_lead_in_the_admin_sets_created_by_and_records_it(admin_client, admin_user):
+    response = admin_client.post(admin_url(Lead, "add"), lead_form_data(value="1200"))
+    assert response.status_code == 302
+    lead = Lead.objects.get(title="Admin lead")
+    assert lead.created_by == admin_user
+    assert lead.value == Decimal("1200")
+    event = lead.events.get()
+    assert (event.kind, event.actor, event.data["title"]) == ("created", admin_user, "Admin lead")
+
+
+def test_changing_the_stage_in_the_admin_moves_the_lead(admin_client, admin_user):
+    lead = LeadFactory(title="Admin lead", probability=10)
+    response = admin_client.post(
+        admin_url(Lead, "change", lead.pk),
+        lead_form_data(lead, stage=default_stage("Won").pk),
+    )
+    assert response.status_code == 302
+    lead.refresh_from_db()
+    assert lead.stage == default_stage("Won")
+    assert lead.closed_at is not None
+    assert lead.probability == 100
+    event = lead.events.get()
+    assert (event.kind, event.actor, event.data["new"]) == ("stage_changed", admin_user, "Won")
+
+
+def test_changing_fields_in_the_admin_records_each_change(admin_client):
+    lead = LeadFactory(title="Admin lead", value=Decimal("1000"), probability=10)
+    response = admin_client.post(
+        admin_url(Lead, "change", lead.pk),
+        lead_form_data(lead, value="2500.00", priority="high"),
+    )
+    assert response.status_code == 302
+    lead.refresh_from_db()
+    assert lead.version == 2
+    changes = {e.data["field"]: (e.data["old"], e.data["new"]) for e in lead.events.all()}
+    assert changes == {"value": ("1000", "2500"), "priority": ("Normal", "High")}
+
+
+def test_lead_changelist_filters_on_status(admin_client, rep):
+    LeadFactory(title="Still open")
+    LeadFactory(title="Signed").move_to(default_stage("Won"), by=rep)
+    response = admin_client.get(admin_url(Lead, "changelist"), {"status": "won"})
+    assert [lead.title for lead in response.context["cl"].result_list] == ["Signed"]
+
+
+def test_lead_admin_refuses_to_overwrite_a_newer_save(admin_client, rep):
+    lead = LeadFactory(title="Contested")
+    change_url = admin_url(Lead, "change", lead.pk)
+    page = admin_client.get(change_url)
+    assert '<input type="hidden" name="expected_version" value="1"' in page.text
+    lead.move_to(default_stage("Contacted"), by=rep)  # someone else, meanwhile
+    data = lead_form_data(lead, title="Mine", expected_version=1)
+    response = admin_client.post(change_url, data)
+    assert response.status_code == 200
+    assert "Someone else saved this lead after you opened it." in response.text
+    lead.refresh_from_db()
+    assert lead.title == "Contested"
+
+
+def test_lead_admin_refuses_a_contact_of_another_client(admin_client):
+    acme = ClientFactory(name="Acme")
+    stranger = ContactFactory(name="Stranger")
+    response = admin_client.post(
+        admin_url(Lead, "add"), lead_form_data(client=acme.pk, contact=stranger.pk)
+    )
+    assert response.status_code == 200
+    assert "Stranger is not a contact of Acme." in response.text
+    assert not Lead.objects.exists()
+
+
+def test_deleting_a_lead_in_the_admin_keeps_its_title_in_the_history(admin_client):
+    lead = LeadFactory(title="Short-lived deal")
+    response = admin_client.post(admin_url(Lead, "delete", lead.pk), {"post": "yes"})
+    assert response.status_code == 302
+    assert not Lead.objects.exists()
+    event = LeadEvent.objects.get(kind=LeadEvent.Kind.DELETED)
+    assert event.lead is None
+    response = admin_client.get(admin_url(LeadEvent, "changelist"))
+    assert "Short-lived deal (deleted)" in response.text
+
+
+# --- History ------------------------------------------------------------------------------
+
+
+def test_lead_events_cannot_be_changed_or_deleted_in_the_admin(admin_client):
+    event = LeadEventFactory()
+    change_url = admin_url(LeadEvent, "change", event.pk)
+    response = admin_client.get(change_url)
+    assert response.status_code == 200
+    assert 'name="_save"' not in response.text
+    assert admin_client.post(change_url, {"kind": "note"}).status_code == 403
+    assert admin_client.get(admin_url(LeadEvent, "delete", event.pk)).status_code == 403
+    assert admin_client.get(admin_url(LeadEvent, "add")).status_code == 403
+    event.refresh_from_db()
+    assert event.kind == LeadEvent.Kind.NOTE
+
+
+def test_event_changelist_filters_on_kind_and_actor(admin_client, rep, other_rep):
+    lead = LeadFactory()
+    lead.assign_to(other_rep, by=rep)
+    LeadEventFactory(lead=lead, actor=other_rep)
+    url = admin_url(LeadEvent, "changelist")
+    by_kind = admin_client.get(url, {"kind__exact": "assigned"}).context["cl"].result_list
+    assert [e.kind for e in by_kind] == ["assigned"]
+    by_actor = admin_client.get(url, {"actor__id__exact": other_rep.pk}).context["cl"].result_list
+    assert [e.kind for e in by_actor] == ["note"]
+
+
+def test_a_deleted_client_can_be_restored_from_its_own_page(admin_client):
+    client = ClientFactory()
+    client.soft_delete()
+    change_url = admin_url(Client, "change", client.pk)
+    page = admin_client.get(change_url)
+    assert "Restore this client" in page.text
+    assert "Soft-delete this client" in page.text
+    response = admin_client.post(
+        change_url,
+        {"CHANGE_FORM-action": "restore_selected", "_selected_action": [client.pk]},
+    )
+    assert response.status_code == 302
+    client.refresh_from_db()
+    assert client.deleted_at is None
+
+
+def test_lead_page_links_to_the_lead_history(admin_client, rep):
+    lead = LeadFactory()
+    lead.move_to(default_stage("Contacted"), by=rep)
+    LeadFactory().move_to(default_stage("Lost"), by=rep)
+    page = admin_client.get(admin_url(Lead, "change", lead.pk))
+    history_url = f"{admin_url(LeadEvent, 'changelist')}?lead__id__exact={lead.pk}"
+    assert f'href="{history_url}"' in page.text
+    events = admin_client.get(history_url).context["cl"].result_list
+    assert [(event.lead, event.data["new"]) for event in events] == [(lead, "Contacted")]
