@@ -1,6 +1,158 @@
+"""How errors reach the user: a toast for htmx requests, a friendly page otherwise.
+
+An htmx request must never have an error page swapped into the middle of a page, and
+must never lose what the user typed. So for htmx requests every 403/404/500/503 gets an
+``HX-Trigger: showToast`` event (unless the view chose its own message) and
+``HX-Reswap: none``; static/js/app.js shows the toast. Plain requests get the error
+templates (403.html, 404.html, 500.html).
+"""
+
+import logging
+import secrets
+import sys
+
+from django.conf import settings
+from django.core.exceptions import BadRequest, PermissionDenied, SuspiciousOperation
+from django.db.utils import InterfaceError, OperationalError
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseServerError
+from django.shortcuts import resolve_url
+from django.template import loader
+from django.utils.translation import gettext as _
+from django.views.decorators.csrf import requires_csrf_token
+from django_htmx.http import HttpResponseClientRedirect, reswap, trigger_client_event
+
+logger = logging.getLogger("crm.errors")
+
+# Exceptions Django itself turns into 400/403/404 responses; __call__ adds their toasts.
+HANDLED_BY_DJANGO = (Http404, PermissionDenied, BadRequest, SuspiciousOperation)
+DATABASE_DOWN = (OperationalError, InterfaceError)
+
+
+def new_reference() -> str:
+    """A short id to quote to support; it is logged next to the traceback."""
+    return secrets.token_hex(4).upper()
+
+
+def toast_message(status: int, reference: str | None = None) -> str:
+    if status == 403:
+        return _("You don't have permission to do that.")
+    if status == 404:
+        return _("Not found. It may have been deleted.")
+    if status == 503:
+        message = _(
+            "The database is unavailable right now. Your input is kept; "
+            "please try again in a moment."
+        )
+    else:
+        message = _("Something went wrong. Your input is kept; please try again.")
+    return f"{message} (ref {reference})" if reference else message
+
+
+def add_error_toast(response: HttpResponse, message: str) -> HttpResponse:
+    """Tell htmx to show ``message`` as an error toast and to replace nothing."""
+    trigger_client_event(response, "showToast", {"level": "error", "message": message})
+    return reswap(response, "none")
+
+
+def render_error_page(status: int, reference: str | None = None) -> HttpResponse:
+    """templates/500.html without a request or context processors: they may be what failed."""
+    template = loader.get_template("500.html")
+    return HttpResponse(template.render({"status": status, "reference": reference}), status=status)
+
+
+@requires_csrf_token
+def server_error(request: HttpRequest) -> HttpResponse:
+    """handler500: the friendly page, with the reference logged by the middleware.
+
+    Also used for exceptions raised outside views (in middleware), which the middleware
+    never sees: a database that is down there still gets the 503 page.
+    """
+    exception = sys.exc_info()[1]
+    status = 503 if isinstance(exception, DATABASE_DOWN) else 500
+    reference = getattr(request, "error_reference", None)
+    if reference is None:
+        reference = new_reference()
+        logger.error("Error reference %s for %s %s", reference, request.method, request.path)
+    try:
+        return render_error_page(status, reference)
+    except Exception:  # The template itself failed: don't fail twice.
+        logger.exception("Could not render the 500 page (ref %s)", reference)
+        return HttpResponseServerError(
+            f"<h1>Server error</h1><p>Reference {reference}</p>", content_type="text/html"
+        )
+
+
 class HtmxErrorMiddleware:
+    """Error toasts for htmx requests; friendly pages with a reference for the others.
+
+    Must come after django_htmx's HtmxMiddleware (it reads ``request.htmx``).
+    """
+
+    TOAST_STATUSES = frozenset({403, 404, 500, 503})
+
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
-        return self.get_response(request)
+        response = self.get_response(request)
+        if not getattr(request, "htmx", False):
+            return response
+        if self._is_login_redirect(request, response):
+            if request.htmx.boosted:  # A navigation: nothing typed to lose, go to login.
+                return HttpResponseClientRedirect(response["Location"])
+            return self._session_expired()
+        if response.status_code in self.TOAST_STATUSES and "HX-Trigger" not in response:
+            reference = getattr(request, "error_reference", None)
+            if response.status_code >= 500 and reference is None:
+                reference = new_reference()
+                logger.error(
+                    "Error reference %s for htmx %s %s (status %s)",
+                    reference,
+                    request.method,
+                    request.path,
+                    response.status_code,
+                )
+            add_error_toast(response, toast_message(response.status_code, reference))
+        return response
+
+    def process_exception(self, request, exception):
+        if isinstance(exception, HANDLED_BY_DJANGO):
+            return None
+        if settings.DEBUG and not isinstance(exception, DATABASE_DOWN):
+            return None  # Django's debug page (django-htmx shows it for htmx requests).
+        reference = new_reference()
+        request.error_reference = reference
+        status = 503 if isinstance(exception, DATABASE_DOWN) else 500
+        logger.error(
+            "Unhandled %s (ref %s) on %s %s",
+            type(exception).__name__,
+            reference,
+            request.method,
+            request.path,
+            exc_info=exception,
+        )
+        if getattr(request, "htmx", False):
+            return add_error_toast(HttpResponse(status=status), toast_message(status, reference))
+        if status == 503:
+            return render_error_page(503, reference)
+        return None  # handler500 (server_error) renders 500.html with the reference.
+
+    @staticmethod
+    def _is_login_redirect(request, response) -> bool:
+        """LoginRequiredMiddleware sends an htmx request whose session expired to login."""
+        if response.status_code != 302 or request.user.is_authenticated:
+            return False
+        return response.get("Location", "").startswith(resolve_url(settings.LOGIN_URL))
+
+    @staticmethod
+    def _session_expired() -> HttpResponse:
+        # A 401 with a toast instead of swapping the login page into part of this one.
+        # The user keeps what they typed and can sign in again in another tab.
+        response = HttpResponse(status=401)
+        return add_error_toast(
+            response,
+            _(
+                "Your session has expired. Sign in again in another tab, then retry; "
+                "your input is kept."
+            ),
+        )
