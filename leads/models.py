@@ -299,35 +299,39 @@ class Lead(models.Model):
         self.last_activity_at = now
         return ["version", "updated_at", "last_activity_at"]
 
-    @transaction.atomic
-    def move_to(self, stage: PipelineStage, *, by) -> "LeadEvent | None":
-        """Move the lead to a stage of its pipeline and record it; no-op for the same stage.
+    def enter_stage(self, stage: PipelineStage, *, now, keep_probability: bool = False) -> dict:
+        """Put the lead in a stage (unsaved) and return what the history records of it.
 
-        The lead takes the stage's probability where the stage has one.
+        The lead takes the stage's probability where the stage has one, unless the
+        caller keeps the probability the user typed in the same save.
         """
-        if stage.pk == self.stage_id:
-            return None
-        now = timezone.now()
-        previous = self.stage
-        seconds_in_previous = int((now - self.stage_entered_at).total_seconds())
-        old_probability = self.probability
+        previous_id, previous_name = self.stage_id, self.stage.name if self.stage_id else None
+        data = {
+            "field": "stage",
+            "old": previous_name,
+            "new": stage.name,
+            "old_id": previous_id,
+            "new_id": stage.pk,
+            "seconds_in_previous": int((now - self.stage_entered_at).total_seconds()),
+        }
         self.stage = stage
         self.stage_entered_at = now
         self.closed_at = None if stage.is_open else now
-        if stage.probability is not None:
+        if stage.probability is not None and not keep_probability:
+            if self.probability != stage.probability:
+                data["probability"] = {"old": self.probability, "new": stage.probability}
             self.probability = stage.probability
+        return data
+
+    @transaction.atomic
+    def move_to(self, stage: PipelineStage, *, by) -> "LeadEvent | None":
+        """Move the lead to another stage and record it; moving to its own stage is a no-op."""
+        if stage.pk == self.stage_id:
+            return None
+        now = timezone.now()
+        data = self.enter_stage(stage, now=now)
         fields = ["stage", "stage_entered_at", "closed_at", "probability", *self.touch(now)]
         self.save(update_fields=fields)
-        data = {
-            "field": "stage",
-            "old": previous.name,
-            "new": stage.name,
-            "old_id": previous.pk,
-            "new_id": stage.pk,
-            "seconds_in_previous": seconds_in_previous,
-        }
-        if old_probability != self.probability:
-            data["probability"] = {"old": old_probability, "new": self.probability}
         return LeadEvent.objects.create(
             lead=self, actor=by, at=now, kind=LeadEvent.Kind.STAGE_CHANGED, data=data
         )

@@ -1,1 +1,16 @@
-urlpatterns = []
+from django.urls import path
+
+from . import views
+
+app_name = "leads"
+
+urlpatterns = [
+    path("leads/", views.LeadListView.as_view(), name="list"),
+    path("leads/new/", views.LeadCreateView.as_view(), name="create"),
+    path("leads/<int:pk>/", views.LeadDetailView.as_view(), name="detail"),
+    path("leads/<int:pk>/edit/", views.LeadUpdateView.as_view(), name="update"),
+    path("leads/<int:pk>/delete/", views.LeadDeleteView.as_view(), name="delete"),
+    path("leads/<int:pk>/stage/", views.LeadMoveStageView.as_view(), name="move_stage"),
+    path("leads/<int:pk>/assign/", views.LeadAssignView.as_view(), name="assign"),
+    path("my-work/", views.MyWorkView.as_view(), name="my_work"),
+]

@@ -1,0 +1,82 @@
+"""Formatting used on every page: money, percentages and query strings."""
+
+from decimal import Decimal, InvalidOperation
+from functools import lru_cache
+
+from babel import Locale
+from babel.numbers import format_compact_currency, format_currency
+from django import template
+from django.utils import translation
+
+register = template.Library()
+
+CURRENCY = "EUR"
+UNKNOWN = "—"
+
+
+def _babel_locale() -> str:
+    return translation.to_locale(translation.get_language() or "en")
+
+
+@lru_cache(maxsize=32)
+def _whole_pattern(locale: str) -> str:
+    """The locale's currency pattern without decimals, for amounts with no cents."""
+    pattern = Locale.parse(locale).currency_formats["standard"].pattern
+    return pattern.replace(".00", "")
+
+
+def format_money(value, *, locale: str | None = None) -> str:
+    """EUR for the active locale: cents only when not zero; None is unknown ("—")."""
+    if value is None or value == "":
+        return UNKNOWN
+    try:
+        amount = Decimal(value)
+    except (InvalidOperation, TypeError, ValueError):
+        return UNKNOWN
+    locale = locale or _babel_locale()
+    if amount == amount.to_integral_value():
+        return format_currency(
+            amount, CURRENCY, locale=locale, format=_whole_pattern(locale), currency_digits=False
+        )
+    return format_currency(amount, CURRENCY, locale=locale)
+
+
+@register.filter
+def money(value) -> str:
+    """{{ lead.value|money }} → €25,000 (en), € 25.000 (nl), — when unknown."""
+    return format_money(value)
+
+
+@register.filter
+def money_compact(value) -> str:
+    """{{ total|money_compact }} → €1.2M; for totals lines where space is short."""
+    if value is None:
+        return format_money(0)
+    amount = Decimal(value)
+    if abs(amount) < 10000:
+        return format_money(amount.quantize(Decimal(1)))
+    return format_compact_currency(amount, CURRENCY, locale=_babel_locale(), fraction_digits=1)
+
+
+@register.filter
+def percent(value) -> str:
+    """{{ lead.probability|percent }} → 40%; — when unknown."""
+    if value is None or value == "":
+        return UNKNOWN
+    return f"{value}%"
+
+
+@register.simple_tag(takes_context=True)
+def query(context, **changes) -> str:
+    """The current query string with some parameters replaced or (with None) removed.
+
+    {% query sort="-value" page=None %} → "?q=acme&sort=-value"
+    """
+    params = context["request"].GET.copy()
+    for key, value in changes.items():
+        if value is None or value == "":
+            params.pop(key, None)
+        else:
+            params[key] = value
+    encoded = params.urlencode()
+    return f"?{encoded}" if encoded else "?"

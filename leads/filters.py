@@ -1,0 +1,212 @@
+"""The lead list's search, filters and sort, all from the URL."""
+
+import datetime
+
+import django_filters as filters
+from django import forms
+from django.contrib.auth import get_user_model
+from django.db.models import F, Q
+from django.utils import timezone
+
+from pipelines.models import Pipeline, PipelineStage
+
+from .models import LeadSource, Priority, Status, priority_rank
+
+NO_SOURCE = "none"
+
+#: sort key → expression; leads without a value sort last in both directions.
+SORTS = {
+    "title": F("title"),
+    "client": F("client__name"),
+    "stage": F("stage__order"),
+    "value": F("value"),
+    "probability": F("probability"),
+    "priority": priority_rank,
+    "source": F("source__label"),
+    "assignee": F("assignee__username"),
+    "expected_close_date": F("expected_close_date"),
+    "updated_at": F("updated_at"),
+    "created_at": F("created_at"),
+}
+DEFAULT_SORT = "-updated_at"
+
+
+class DuePreset:
+    OVERDUE = "overdue"
+    THIS_WEEK = "this_week"
+    THIS_MONTH = "this_month"
+    THIS_QUARTER = "this_quarter"
+    NONE = "none"
+
+    choices = [
+        (OVERDUE, "Overdue"),
+        (THIS_WEEK, "This week"),
+        (THIS_MONTH, "This month"),
+        (THIS_QUARTER, "This quarter"),
+        (NONE, "No date"),
+    ]
+
+
+def due_range(preset: str, today: datetime.date) -> tuple[datetime.date, datetime.date]:
+    """First and last day of a week, month or quarter preset around today."""
+    if preset == DuePreset.THIS_WEEK:
+        start = today - datetime.timedelta(days=today.weekday())
+        return start, start + datetime.timedelta(days=6)
+    if preset == DuePreset.THIS_MONTH:
+        start = today.replace(day=1)
+    else:  # quarter
+        start = today.replace(month=(today.month - 1) // 3 * 3 + 1, day=1)
+    months = 1 if preset == DuePreset.THIS_MONTH else 3
+    year, month = divmod(start.month - 1 + months, 12)
+    end = datetime.date(start.year + year, month + 1, 1) - datetime.timedelta(days=1)
+    return start, end
+
+
+def user_label(user) -> str:
+    return user.get_full_name() or user.get_username()
+
+
+class LeadFilter(filters.FilterSet):
+    """Search, filters and sort for /leads/ (and, later, the export and the board)."""
+
+    q = filters.CharFilter(
+        method="search",
+        label="Search",
+        widget=forms.TextInput(
+            attrs={"type": "search", "placeholder": "Title, description, client, contact"}
+        ),
+    )
+    status = filters.ChoiceFilter(
+        method="filter_status",
+        choices=[*Status.choices, ("all", "All")],
+        empty_label=None,
+        label="Status",
+    )
+    pipeline = filters.ModelChoiceFilter(
+        field_name="stage__pipeline",
+        queryset=Pipeline.objects.all(),
+        label="Pipeline",
+        empty_label="All pipelines",
+    )
+    stage = filters.ModelMultipleChoiceFilter(
+        queryset=PipelineStage.objects.select_related("pipeline").order_by(
+            "-pipeline__is_default", "pipeline__name", "order"
+        ),
+        label="Stage",
+        widget=forms.CheckboxSelectMultiple,
+    )
+    source = filters.MultipleChoiceFilter(
+        method="filter_source", label="Source", widget=forms.CheckboxSelectMultiple
+    )
+    priority = filters.MultipleChoiceFilter(
+        choices=Priority.choices, label="Priority", widget=forms.CheckboxSelectMultiple
+    )
+    assignee = filters.ChoiceFilter(
+        method="filter_assignee", label="Assignee", empty_label="Anyone"
+    )
+    category = filters.CharFilter(field_name="category", lookup_expr="iexact", label="Category")
+    value_min = filters.NumberFilter(field_name="value", lookup_expr="gte", label="Value from")
+    value_max = filters.NumberFilter(field_name="value", lookup_expr="lte", label="Value to")
+    due = filters.ChoiceFilter(
+        method="filter_due", choices=DuePreset.choices, label="Due", empty_label="Any time"
+    )
+    due_from = filters.DateFilter(
+        field_name="expected_close_date",
+        lookup_expr="gte",
+        label="Due from",
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
+    due_to = filters.DateFilter(
+        field_name="expected_close_date",
+        lookup_expr="lte",
+        label="Due to",
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
+    sort = filters.ChoiceFilter(
+        method="filter_sort",
+        choices=[(key, key) for name in SORTS for key in (name, f"-{name}")],
+        empty_label=None,
+        label="Sort",
+    )
+
+    def __init__(self, data=None, *args, request=None, **kwargs):
+        data = data.copy() if data is not None else {}
+        # Defaults that apply when the URL says nothing: open leads, newest change first.
+        if data.get("status") not in [*Status.values, "all"]:
+            data["status"] = Status.OPEN
+        if not data.get("sort"):
+            data["sort"] = DEFAULT_SORT
+        super().__init__(data, *args, request=request, **kwargs)
+        self.filters["source"].extra["choices"] = [
+            *LeadSource.objects.values_list("slug", "label"),
+            (NO_SOURCE, "No source"),
+        ]
+        users = get_user_model().objects.filter(is_active=True).order_by("first_name", "username")
+        self.filters["assignee"].extra["choices"] = [
+            ("me", "Me"),
+            ("none", "Unassigned"),
+            *((str(u.pk), user_label(u)) for u in users),
+        ]
+
+    @property
+    def qs(self):
+        # Filters run first; the sort runs last so that it wins over any default order.
+        if not hasattr(self, "_qs"):
+            queryset = super().qs
+            if "sort" not in self.form.cleaned_data:  # an unknown sort falls back to default
+                queryset = self.filter_sort(queryset, "sort", DEFAULT_SORT)
+            self._qs = queryset
+        return self._qs
+
+    def search(self, queryset, name, value):
+        value = value.strip()
+        if not value:
+            return queryset
+        return queryset.filter(
+            Q(title__icontains=value)
+            | Q(description__icontains=value)
+            | Q(client__name__icontains=value)
+            | Q(contact__name__icontains=value)
+        )
+
+    def filter_status(self, queryset, name, value):
+        if value in Status.values:
+            return queryset.with_status(value)
+        return queryset
+
+    def filter_source(self, queryset, name, value):
+        slugs = [v for v in value if v != NO_SOURCE]
+        condition = Q(source__slug__in=slugs) if slugs else Q()
+        if NO_SOURCE in value:
+            condition = condition | Q(source__isnull=True) if slugs else Q(source__isnull=True)
+        return queryset.filter(condition)
+
+    def filter_assignee(self, queryset, name, value):
+        if value == "me":
+            return queryset.filter(assignee=self.request.user)
+        if value == "none":
+            return queryset.filter(assignee__isnull=True)
+        return queryset.filter(assignee_id=value)
+
+    def filter_due(self, queryset, name, value):
+        today = timezone.localdate()
+        if value == DuePreset.OVERDUE:
+            return queryset.filter(expected_close_date__lt=today)
+        if value == DuePreset.NONE:
+            return queryset.filter(expected_close_date__isnull=True)
+        start, end = due_range(value, today)
+        return queryset.filter(expected_close_date__range=(start, end))
+
+    def filter_sort(self, queryset, name, value):
+        key = value.removeprefix("-")
+        expression = SORTS[key]
+        descending = value.startswith("-")
+        ordered = (
+            expression.desc(nulls_last=True) if descending else expression.asc(nulls_last=True)
+        )
+        tie_break = "-id" if descending else "id"
+        return queryset.order_by(ordered, tie_break)
+
+    @property
+    def current_sort(self) -> str:
+        return self.form.cleaned_data.get("sort") or DEFAULT_SORT

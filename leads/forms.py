@@ -1,0 +1,215 @@
+"""The lead form: every field, friendly messages, and what a typed value may look like."""
+
+import re
+from decimal import Decimal
+
+from django import forms
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.db.models import Q
+from django.utils import timezone
+
+from crm.models import Client, Contact
+from pipelines.models import PipelineStage
+
+from .filters import user_label
+from .models import Lead, LeadSource
+
+PROBABILITY_ERROR = "Probability must be between 0 and 100."
+
+
+class MoneyField(forms.DecimalField):
+    """A euro amount as people type it: "25000", "€ 25.000", "1,234.56" or "1.234,56"."""
+
+    def to_python(self, value):
+        if isinstance(value, str):
+            value = normalise_amount(value)
+        return super().to_python(value)
+
+
+def normalise_amount(text: str) -> str:
+    """Strip the currency and spaces; read the last of "," or "." as the decimal mark."""
+    text = re.sub(r"[€\s\u00a0]|EUR", "", text.strip(), flags=re.IGNORECASE)
+    if not text:
+        return text
+    last_comma, last_dot = text.rfind(","), text.rfind(".")
+    if last_comma > last_dot:
+        # "1.234,56" or "25,5": the comma is the decimal mark, dots group thousands.
+        digits_after = len(text) - last_comma - 1
+        if last_dot == -1 and digits_after == 3 and text.count(",") >= 1:
+            return text.replace(",", "")  # "25,000" means twenty-five thousand
+        return text.replace(".", "").replace(",", ".")
+    if last_dot > last_comma and last_comma != -1:
+        return text.replace(",", "")  # "1,234.56"
+    if text.count(".") > 1:
+        return text.replace(".", "")  # "1.234.567"
+    if last_dot != -1 and len(text) - last_dot - 1 == 3 and text[0] != "0":
+        return text.replace(".", "")  # "25.000" means twenty-five thousand
+    return text
+
+
+class GroupedStageField(forms.ModelChoiceField):
+    """Stages offered in one <optgroup> per pipeline, the default pipeline first."""
+
+    def label_from_instance(self, obj):
+        return obj.name
+
+    def grouped_choices(self):
+        groups: dict[str, list] = {}
+        for stage in self.queryset:
+            groups.setdefault(stage.pipeline.name, []).append((stage.pk, stage.name))
+        return list(groups.items())
+
+
+class LeadForm(forms.ModelForm):
+    """Create and edit a lead; the version field detects edits made meanwhile."""
+
+    value = MoneyField(
+        label="Value (EUR)",
+        required=False,
+        max_digits=14,
+        decimal_places=2,
+        localize=False,
+        widget=forms.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off"}),
+        help_text="Leave empty when unknown.",
+        error_messages={"invalid": "Enter an amount, for example 25000 or 25.000,50."},
+    )
+    probability = forms.IntegerField(
+        label="Probability (%)",
+        required=False,
+        min_value=0,
+        max_value=100,
+        error_messages={
+            "min_value": PROBABILITY_ERROR,
+            "max_value": PROBABILITY_ERROR,
+            "invalid": "Enter a whole number between 0 and 100.",
+        },
+        widget=forms.NumberInput(attrs={"min": 0, "max": 100, "step": 1}),
+        help_text="Set from the stage when you leave it empty.",
+    )
+    stage = GroupedStageField(queryset=PipelineStage.objects.none(), empty_label=None)
+    version = forms.IntegerField(widget=forms.HiddenInput, required=False)
+
+    class Meta:
+        model = Lead
+        fields = [
+            "title",
+            "client",
+            "contact",
+            "stage",
+            "value",
+            "probability",
+            "priority",
+            "expected_close_date",
+            "source",
+            "assignee",
+            "category",
+            "description",
+        ]
+        widgets = {
+            "expected_close_date": forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+            "description": forms.Textarea(attrs={"rows": 6, "maxlength": 5000}),
+            "category": forms.TextInput(attrs={"list": "category-options"}),
+        }
+        error_messages = {
+            "title": {"required": "Title is required."},
+            "stage": {"required": "Choose a stage."},
+        }
+        help_texts = {"description": "At most 5000 characters."}
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+        self.fields["title"].widget.attrs.update({"autofocus": True, "maxlength": 255})
+        self.fields["description"].error_messages["max_length"] = (
+            "Description must be at most 5000 characters."
+        )
+        instance = self.instance
+
+        stage = self.fields["stage"]
+        stage.queryset = PipelineStage.objects.select_related("pipeline").order_by(
+            "-pipeline__is_default", "pipeline__name", "order"
+        )
+        stage.choices = stage.grouped_choices()
+        if not instance.pk and not self.initial.get("stage"):
+            self.initial["stage"] = instance.stage_id
+
+        self.fields["source"].queryset = LeadSource.objects.filter(
+            Q(active=True) | Q(pk=instance.source_id)
+        )
+        self.fields["source"].empty_label = "No source"
+
+        users = get_user_model().objects.filter(Q(is_active=True) | Q(pk=instance.assignee_id))
+        assignee = self.fields["assignee"]
+        assignee.queryset = users.order_by("first_name", "username")
+        assignee.label_from_instance = user_label
+        assignee.empty_label = "Unassigned"
+
+        self.fields["client"].queryset = Client.objects.filter(
+            Q(deleted_at__isnull=True) | Q(pk=instance.client_id)
+        )
+        self.fields["client"].empty_label = "No client"
+        client_id = self.selected_client_id()
+        contacts = Contact.objects.filter(Q(deleted_at__isnull=True) | Q(pk=instance.contact_id))
+        # Any contact validates (clean() says clearly when it is not the client's); only
+        # the chosen client's contacts are offered.
+        contact = self.fields["contact"]
+        contact.queryset = contacts
+        offered = contacts.filter(client_id=client_id) if client_id else contacts.none()
+        contact.choices = [
+            ("", "No contact" if client_id else "Choose a client first"),
+            *((c.pk, c.name) for c in offered),
+        ]
+        if instance.pk:
+            self.initial.setdefault("version", instance.version)
+
+    def selected_client_id(self) -> int | None:
+        """The client the contact choices follow: typed, pre-filled, or the lead's own."""
+        raw = (
+            self.data.get(self.add_prefix("client"))
+            if self.is_bound
+            else self.initial.get("client", self.instance.client_id)
+        )
+        if isinstance(raw, Client):
+            return raw.pk
+        try:
+            return int(raw) if raw not in (None, "") else None
+        except (TypeError, ValueError):
+            return None
+
+    def clean_title(self):
+        title = self.cleaned_data["title"].strip()
+        if not title:
+            raise ValidationError("Title is required.", code="required")
+        return title
+
+    def clean_value(self):
+        value = self.cleaned_data.get("value")
+        if value is not None and value < Decimal(0):
+            raise ValidationError("Value must be non-negative.", code="min_value")
+        return value
+
+    def clean(self):
+        cleaned = super().clean()
+        client, contact = cleaned.get("client"), cleaned.get("contact")
+        if contact and not client:
+            # Choosing only a contact implies its client.
+            cleaned["client"] = contact.client
+        elif contact and client and contact.client_id != client.pk:
+            self.add_error("contact", f"{contact.name} is not a contact of {client.name}.")
+        return cleaned
+
+    def values(self) -> dict:
+        """The typed values of the lead's fields, for the services."""
+        return {name: self.cleaned_data[name] for name in self.Meta.fields}
+
+    @property
+    def warnings(self) -> dict[str, str]:
+        """Things worth saying that do not stop a save."""
+        warnings = {}
+        close = (
+            self.cleaned_data.get("expected_close_date") if hasattr(self, "cleaned_data") else None
+        )
+        if close and not self.instance.pk and close < timezone.localdate():
+            warnings["expected_close_date"] = "Expected close date is in the past."
+        return warnings

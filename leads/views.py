@@ -1,0 +1,510 @@
+"""Lead pages: the list, the detail with its stage tracker, the form, and deletion."""
+
+import datetime
+import logging
+
+from django.contrib import messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.mixins import PermissionRequiredMixin
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db import DatabaseError
+from django.db.models import F, Q
+from django.http import HttpResponse, HttpResponseRedirect, QueryDict
+from django.shortcuts import get_object_or_404
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.functional import cached_property
+from django.views.generic import (
+    CreateView,
+    DeleteView,
+    DetailView,
+    ListView,
+    TemplateView,
+    UpdateView,
+    View,
+)
+from django_htmx.http import HttpResponseClientRedirect
+
+from crm.htmx import HtmxPartialMixin, toast
+from crm.templatetags.formatting import format_money
+from pipelines.models import PipelineStage
+
+from .filters import DEFAULT_SORT, LeadFilter, user_label
+from .forms import LeadForm
+from .models import Lead, Status, priority_rank
+from .services import LeadConflict, display_value, lead_create, lead_delete, lead_update
+
+logger = logging.getLogger(__name__)
+
+SAVE_FAILED = (
+    "We could not save the lead: the database did not answer. "
+    "Your input is kept; please try again in a moment."
+)
+
+
+class KnownCountPaginator(Paginator):
+    """A paginator told its count, which the totals query already computed."""
+
+    def __init__(self, *args, count: int, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._known_count = count
+
+    @cached_property
+    def count(self):
+        return self._known_count
+
+
+class LeadListView(HtmxPartialMixin, ListView):
+    """/leads/: search, filter, sort and page through leads; totals for the filtered set."""
+
+    model = Lead
+    template_name = "leads/lead_list.html"
+    partials = {"lead-results": "results", "lead-list": "list"}
+    page_sizes = (25, 50, 100)
+
+    def get_paginate_by(self, queryset):
+        per_page = self.request.GET.get("per_page", "")
+        return int(per_page) if per_page.isdigit() and int(per_page) in self.page_sizes else 25
+
+    def get_queryset(self):
+        self.filterset = LeadFilter(
+            self.request.GET, queryset=Lead.objects.for_display(), request=self.request
+        )
+        return self.filterset.qs
+
+    def paginate_queryset(self, queryset, page_size):
+        self.totals = queryset.totals()
+        paginator = KnownCountPaginator(queryset, page_size, count=self.totals["count"])
+        page = paginator.get_page(self.request.GET.get("page"))
+        return paginator, page, page.object_list, page.has_other_pages()
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        chips = active_filter_chips(self.filterset, self.request.GET)
+        sort = self.filterset.current_sort
+        keep = QueryDict(mutable=True)
+        if sort != DEFAULT_SORT:
+            keep["sort"] = sort
+        if "per_page" in self.request.GET:
+            keep["per_page"] = self.get_paginate_by(None)
+        context.update(
+            filter=self.filterset,
+            totals=self.totals,
+            chips=chips,
+            sort=sort,
+            columns=sort_columns(sort),
+            page_sizes=self.page_sizes,
+            per_page=self.get_paginate_by(None),
+            clear_url=f"?{keep.urlencode()}" if keep else "?",
+            any_leads=self.totals["count"] > 0 or Lead.objects.exists(),
+        )
+        return context
+
+
+#: (sort key, heading, numeric, first direction) for each column of the list.
+LIST_COLUMNS = [
+    ("title", "Title", False, ""),
+    ("client", "Client", False, ""),
+    ("stage", "Stage", False, ""),
+    ("value", "Value", True, "-"),
+    ("probability", "Prob.", True, "-"),
+    ("priority", "Priority", False, "-"),
+    ("source", "Source", False, ""),
+    ("assignee", "Assignee", False, ""),
+    ("expected_close_date", "Due", False, ""),
+    ("updated_at", "Updated", False, "-"),
+]
+
+
+def sort_columns(sort: str) -> list[dict]:
+    """Column headings with their aria-sort state and the sort a click asks for."""
+    columns = []
+    for key, label, numeric, first in LIST_COLUMNS:
+        if sort == key:
+            state, next_sort = "ascending", f"-{key}"
+        elif sort == f"-{key}":
+            state, next_sort = "descending", key
+        else:
+            state, next_sort = "none", f"{first}{key}"
+        columns.append(
+            {"key": key, "label": label, "numeric": numeric, "state": state, "next": next_sort}
+        )
+    return columns
+
+
+def active_filter_chips(filterset: LeadFilter, params: QueryDict) -> list[dict]:
+    """One chip per active filter value, each with the URL that removes it."""
+    cleaned = filterset.form.cleaned_data
+    chips = []
+
+    def without(name, value=None):
+        query = params.copy()
+        query.pop("page", None)
+        if value is None:
+            query.pop(name, None)
+        else:
+            query.setlist(name, [v for v in query.getlist(name) if v != value])
+        return f"?{query.urlencode()}"
+
+    for name, field in filterset.form.fields.items():
+        if name == "sort" or name not in params:
+            continue
+        value = cleaned.get(name)
+        if value in (None, "", []) or (name == "status" and value == Status.OPEN):
+            continue
+        label = field.label
+        if name == "stage":
+            for stage in value:
+                chips.append(
+                    {"label": f"{label}: {stage.name}", "remove": without(name, str(stage.pk))}
+                )
+        elif isinstance(value, list):
+            names = dict(field.choices)
+            for item in value:
+                chips.append(
+                    {"label": f"{label}: {names.get(item, item)}", "remove": without(name, item)}
+                )
+        elif name in ("value_min", "value_max"):
+            chips.append({"label": f"{label} {format_money(value)}", "remove": without(name)})
+        elif hasattr(field, "choices") and name != "pipeline":
+            chips.append(
+                {
+                    "label": f"{label}: {dict(field.choices).get(value, value)}",
+                    "remove": without(name),
+                }
+            )
+        else:
+            chips.append({"label": f"{label}: {value}", "remove": without(name)})
+    return chips
+
+
+def tracker_steps(lead: Lead, stages) -> list[dict]:
+    """Each stage of the lead's pipeline marked completed, current or future."""
+    current = lead.stage
+    steps = []
+    for stage in stages:
+        if stage.pk == current.pk:
+            state = "current"
+        elif stage.is_open and (not current.is_open or stage.order < current.order):
+            # A won or lost lead went through every open stage.
+            state = "completed"
+        else:
+            state = "future"
+        steps.append({"stage": stage, "state": state})
+    return steps
+
+
+class LeadDetailView(HtmxPartialMixin, DetailView):
+    """/leads/<pk>/: the info grid, the stage tracker, the client and contact."""
+
+    model = Lead
+    template_name = "leads/lead_detail.html"
+    partials = {"lead-stage": "stage"}
+
+    def get_queryset(self):
+        return Lead.objects.for_display()
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        lead, user = self.object, self.request.user
+        stages = lead.stage.pipeline.stages.all()
+        context.update(
+            steps=tracker_steps(lead, stages),
+            can_edit=lead.can_edit(user),
+            can_delete=lead.can_delete(user),
+            can_assign=lead.can_assign(user),
+            days_overdue=lead.days_overdue(),
+        )
+        if context["can_assign"]:
+            context["assignable_users"] = (
+                get_user_model()
+                .objects.filter(is_active=True)
+                .order_by("first_name", "username")
+                .only("username", "first_name", "last_name")
+            )
+        return context
+
+
+class LeadMoveStageView(View):
+    """POST /leads/<pk>/stage/: move a lead to another stage of its pipeline."""
+
+    http_method_names = ["post"]
+
+    def post(self, request, pk):
+        lead = get_object_or_404(Lead.objects.for_display(), pk=pk)
+        if not lead.can_edit(request.user):
+            raise PermissionDenied("You may not move this lead.")
+        stage = (
+            PipelineStage.objects.filter(pipeline_id=lead.stage.pipeline_id)
+            .filter(
+                pk=request.POST.get("stage") if request.POST.get("stage", "").isdigit() else None
+            )
+            .first()
+        )
+        if stage is None:
+            message = "Stage no longer exists. Please refresh the page."
+            if request.htmx:
+                response = toast(HttpResponse(status=422), message, "error")
+                response["HX-Reswap"] = "none"
+                return response
+            messages.error(request, message)
+            return HttpResponseRedirect(lead.get_absolute_url())
+        lead.move_to(stage, by=request.user)
+        message = f"Moved to {stage.name}."
+        if not request.htmx:
+            messages.success(request, message)
+            return HttpResponseRedirect(lead.get_absolute_url())
+        return toast(render_detail_region(request, lead), message)
+
+
+class LeadFormMixin(HtmxPartialMixin):
+    """Shared by create and edit: 422 with every typed value kept, 503 on a DB failure."""
+
+    model = Lead
+    form_class = LeadForm
+    template_name = "leads/lead_form.html"
+    partials = {"lead-form": "form", "field-contact": "contact_field"}
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        form = context["form"]
+        context["form_warnings"] = form.warnings if hasattr(form, "cleaned_data") else {}
+        return context
+
+    def form_invalid(self, form, status=422):
+        return self.render_to_response(self.get_context_data(form=form), status=status)
+
+    def save_failed(self, form):
+        logger.exception("Saving a lead failed")
+        form.add_error(None, SAVE_FAILED)
+        return self.form_invalid(form, status=503)
+
+    def saved(self, lead, message="Lead saved."):
+        messages.success(self.request, message)
+        url = lead.get_absolute_url()
+        return HttpResponseClientRedirect(url) if self.request.htmx else HttpResponseRedirect(url)
+
+
+class LeadCreateView(PermissionRequiredMixin, LeadFormMixin, CreateView):
+    """/leads/new/ (?client=<id> pre-fills the client)."""
+
+    permission_required = "leads.add_lead"
+    raise_exception = True
+
+    def get_initial(self):
+        initial = super().get_initial()
+        client = self.request.GET.get("client", "")
+        if client.isdigit():
+            initial["client"] = int(client)
+        return initial
+
+    def form_valid(self, form):
+        warnings = form.warnings  # before saving: they concern a new lead
+        try:
+            lead = lead_create(lead=form.save(commit=False), by=self.request.user)
+        except DatabaseError:
+            return self.save_failed(form)
+        for warning in warnings.values():
+            messages.warning(self.request, warning)
+        return self.saved(lead)
+
+
+class LeadObjectMixin:
+    """Load a lead the user may change, or answer 404/403."""
+
+    permission = "edit"
+
+    def get_queryset(self):
+        return Lead.objects.for_display()
+
+    def get_object(self, queryset=None):
+        lead = super().get_object(queryset)
+        allowed = lead.can_delete if self.permission == "delete" else lead.can_edit
+        if not allowed(self.request.user):
+            raise PermissionDenied(f"You may not {self.permission} this lead.")
+        return lead
+
+
+class LeadUpdateView(LeadObjectMixin, LeadFormMixin, UpdateView):
+    """/leads/<pk>/edit/: saving over someone else's newer save answers 409."""
+
+    def get_initial(self):
+        initial = super().get_initial()
+        client = self.request.GET.get("client", "")
+        if client.isdigit():
+            initial["client"] = int(client)
+        return initial
+
+    def form_valid(self, form):
+        try:
+            lead = lead_update(
+                lead_id=self.object.pk,
+                values=form.values(),
+                expected_version=form.cleaned_data.get("version"),
+                by=self.request.user,
+            )
+        except LeadConflict as conflict:
+            return self.conflict(form, conflict)
+        except DatabaseError:
+            return self.save_failed(form)
+        return self.saved(lead)
+
+    def conflict(self, form, conflict: LeadConflict):
+        """Show the form again with the user's values, what changed, and the new version."""
+        current = Lead.objects.for_display().get(pk=conflict.lead_id)
+        differences = [
+            {
+                "label": form.fields[name].label,
+                "theirs": display_value(current, name, getattr(current, name)) or "—",
+                "yours": display_value(current, name, value) or "—",
+            }
+            for name, value in form.values().items()
+            if display_value(current, name, getattr(current, name))
+            != display_value(current, name, value)
+        ]
+        last_event = current.events.select_related("actor").first()
+        data = self.request.POST.copy()
+        data["version"] = current.version  # saving again now overwrites, knowingly
+        new_form = self.get_form_class()(data=data, instance=current)
+        new_form.is_valid()
+        context = self.get_context_data(
+            form=new_form,
+            conflict={
+                "differences": differences,
+                "by": last_event and last_event.actor,
+                "at": current.updated_at,
+            },
+        )
+        return self.render_to_response(context, status=409)
+
+
+class LeadDeleteView(LeadObjectMixin, DeleteView):
+    """/leads/<pk>/delete/: a confirmation page (GET) and the delete (POST)."""
+
+    permission = "delete"
+    template_name = "leads/lead_confirm_delete.html"
+
+    def form_valid(self, form):
+        lead = self.object
+        try:
+            lead_delete(lead=lead, by=self.request.user)
+        except DatabaseError:
+            logger.exception("Deleting lead %s failed", lead.pk)
+            message = "The lead could not be deleted: the database did not answer. Try again."
+            if self.request.htmx:
+                response = toast(HttpResponse(status=503), message, "error")
+                response["HX-Reswap"] = "none"
+                return response
+            messages.error(self.request, message)
+            return HttpResponseRedirect(lead.get_absolute_url())
+        messages.success(self.request, f"Lead “{lead.title}” deleted.")
+        url = reverse("leads:list")
+        return HttpResponseClientRedirect(url) if self.request.htmx else HttpResponseRedirect(url)
+
+
+class LeadAssignView(View):
+    """POST /leads/<pk>/assign/: give the lead to an active user (by username or id) or nobody."""
+
+    http_method_names = ["post"]
+
+    def post(self, request, pk):
+        lead = get_object_or_404(Lead.objects.for_display(), pk=pk)
+        if not lead.can_assign(request.user):
+            raise PermissionDenied("You may not assign this lead.")
+        wanted = request.POST.get("assignee", "").strip()
+        if wanted:
+            assignee = find_active_user(wanted)
+            if assignee is None:
+                return self.refuse(request, lead, "User not found.")
+        else:
+            assignee = None
+        lead.assign_to(assignee, by=request.user)
+        message = (
+            f"Assigned to {user_label(assignee)}." if assignee else "The lead is now unassigned."
+        )
+        if not request.htmx:
+            messages.success(request, message)
+            return HttpResponseRedirect(lead.get_absolute_url())
+        return toast(render_detail_region(request, lead), message)
+
+    def refuse(self, request, lead, message):
+        if request.htmx:
+            response = toast(HttpResponse(status=422), message, "error")
+            response["HX-Reswap"] = "none"
+            return response
+        messages.error(request, message)
+        return HttpResponseRedirect(lead.get_absolute_url(), status=303)
+
+
+def find_active_user(wanted: str):
+    """An active user by username (any case) or id; None when there is no such user."""
+    users = get_user_model().objects.filter(is_active=True)
+    condition = Q(username__iexact=wanted)
+    if wanted.isdigit():
+        condition |= Q(pk=int(wanted))
+    return users.filter(condition).first()
+
+
+def render_detail_region(request, lead):
+    """The detail page's stage region (tracker and info grid), for htmx responses."""
+    view = LeadDetailView(request=request, kwargs={"pk": lead.pk})
+    view.object = lead
+    return view.render_to_response(view.get_context_data(object=lead))
+
+
+class MyWorkView(HtmxPartialMixin, TemplateView):
+    """/my-work/: the signed-in user's open leads, grouped by when they are due."""
+
+    template_name = "leads/my_work.html"
+    partials = {"my-work": "groups"}
+    completed_limit = 100
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        user = self.request.user
+        show_completed = self.request.GET.get("completed") == "1"
+        mine = Lead.objects.for_display().assigned_to(user)
+        open_leads = list(
+            mine.open().order_by(
+                priority_rank.desc(), F("expected_close_date").asc(nulls_last=True), "id"
+            )
+        )
+        groups = group_by_due(open_leads, timezone.localdate())
+        if show_completed:
+            closed = list(
+                mine.exclude(stage__kind=PipelineStage.Kind.OPEN).order_by(
+                    F("closed_at").desc(nulls_last=True), "-id"
+                )[: self.completed_limit]
+            )
+            groups.append({"key": "completed", "title": "Won and lost", "leads": closed})
+        context.update(
+            groups=[group for group in groups if group["leads"]],
+            open_count=len(open_leads),
+            show_completed=show_completed,
+            completed_limit=self.completed_limit,
+        )
+        return context
+
+
+def group_by_due(leads, today) -> list[dict]:
+    """Overdue, due this week (through Sunday), upcoming and without a date, in that order."""
+    sunday = today + datetime.timedelta(days=6 - today.weekday())
+    groups = {
+        "overdue": {"key": "overdue", "title": "Overdue", "leads": []},
+        "week": {"key": "week", "title": "Due this week", "leads": []},
+        "upcoming": {"key": "upcoming", "title": "Upcoming", "leads": []},
+        "none": {"key": "none", "title": "No due date", "leads": []},
+    }
+    for lead in leads:
+        due = lead.expected_close_date
+        if due is None:
+            key = "none"
+        elif due < today:
+            key = "overdue"
+        elif due <= sunday:
+            key = "week"
+        else:
+            key = "upcoming"
+        groups[key]["leads"].append(lead)
+    return list(groups.values())
