@@ -212,7 +212,7 @@ def test_unknown_stage_kind_is_refused():
 
 def test_unknown_stage_kind_is_refused_by_the_database():
     with refused_by_database("stage_kind_valid"):
-        PipelineStageFactory(kind="maybe")
+        PipelineStageFactory(kind="odd")
 
 
 def test_last_open_stage_cannot_become_won():
