@@ -81,7 +81,7 @@ class Client(SoftDeletable):
         return self.name
 
     def get_absolute_url(self):
-        return reverse("admin:crm_client_change", args=[self.pk])
+        return reverse("crm:client_detail", args=[self.pk])
 
 
 class Contact(SoftDeletable):
@@ -108,4 +108,4 @@ class Contact(SoftDeletable):
         return self.name
 
     def get_absolute_url(self):
-        return reverse("admin:crm_contact_change", args=[self.pk])
+        return reverse("crm:contact_detail", args=[self.pk])

@@ -21,6 +21,7 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("", include("leads.urls")),
+    path("", include("crm.urls_app")),
 ]
 
 # Errors: 403.html and 404.html through Django's handlers; 500.html with a reference.

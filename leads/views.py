@@ -27,6 +27,7 @@ from django.views.generic import (
 from django_htmx.http import HttpResponseClientRedirect
 
 from crm.htmx import HtmxPartialMixin, toast
+from crm.models import Contact
 from crm.templatetags.formatting import format_money
 from pipelines.models import PipelineStage
 
@@ -293,8 +294,13 @@ class LeadCreateView(PermissionRequiredMixin, LeadFormMixin, CreateView):
     raise_exception = True
 
     def get_initial(self):
+        """?client=<id> or ?contact=<id> (which implies its client) pre-fill the form."""
         initial = super().get_initial()
-        client = self.request.GET.get("client", "")
+        client, contact = self.request.GET.get("client", ""), self.request.GET.get("contact", "")
+        if contact.isdigit():
+            found = Contact.objects.alive().filter(pk=contact).values_list("client_id", flat=True)
+            if found:
+                initial.update(contact=int(contact), client=found[0])
         if client.isdigit():
             initial["client"] = int(client)
         return initial
@@ -332,7 +338,7 @@ class LeadUpdateView(LeadObjectMixin, LeadFormMixin, UpdateView):
     def get_initial(self):
         initial = super().get_initial()
         client = self.request.GET.get("client", "")
-        if client.isdigit():
+        if self.request.htmx and client.isdigit():  # reloading the contact choices
             initial["client"] = int(client)
         return initial
 

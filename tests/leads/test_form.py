@@ -310,3 +310,19 @@ def test_rep_may_edit_a_lead_assigned_to_them(rep_client, rep, other_rep):
 
 def test_editing_a_missing_lead_is_404(rep_client):
     assert rep_client.get(reverse("leads:update", args=[999999])).status_code == 404
+
+
+def test_contact_query_parameter_prefills_the_contact_and_its_client(rep_client):
+    acme = ClientFactory(name="Acme")
+    ann = ContactFactory(client=acme, name="Ann of Acme")
+    html = rep_client.get(reverse("leads:create") + f"?contact={ann.pk}").content.decode()
+    assert f'<option value="{acme.pk}" selected>Acme</option>' in html
+    assert f'<option value="{ann.pk}" selected>Ann of Acme</option>' in html
+
+
+def test_edit_page_ignores_a_client_parameter_outside_htmx(rep_client, rep):
+    acme, other = ClientFactory(name="Acme"), ClientFactory(name="Other")
+    lead = LeadFactory(created_by=rep, client=acme)
+    url = reverse("leads:update", args=[lead.pk]) + f"?client={other.pk}"
+    html = rep_client.get(url).content.decode()
+    assert f'<option value="{acme.pk}" selected>Acme</option>' in html

@@ -1,0 +1,147 @@
+"""The client and contact lists' search, filters and sort, all from the URL."""
+
+import django_filters as filters
+from django import forms
+from django.db.models import Count, F, IntegerField, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce, Lower
+
+from leads.models import Lead
+
+from .models import Client
+
+#: sort key → expression, one per list column; empty values sort last both ways.
+CLIENT_SORTS = {
+    "name": Lower("name"),
+    "kind": F("kind"),
+    "email": Lower("email"),
+    "phone": F("phone"),
+    "open_leads": F("open_leads"),
+    "created_at": F("created_at"),
+}
+CLIENT_DEFAULT_SORT = "name"
+
+CONTACT_SORTS = {
+    "name": Lower("name"),
+    "client": Lower("client__name"),
+    "job_title": Lower("job_title"),
+    "email": Lower("email"),
+    "phone": F("phone"),
+    "open_leads": F("open_leads"),
+    "created_at": F("created_at"),
+}
+CONTACT_DEFAULT_SORT = "name"
+
+
+def sort_choices(sorts: dict) -> list[tuple[str, str]]:
+    return [(key, key) for name in sorts for key in (name, f"-{name}")]
+
+
+class SortedFilterSet(filters.FilterSet):
+    """A FilterSet whose `sort` runs last and falls back to a default it does not know."""
+
+    sorts: dict = {}
+    default_sort = ""
+
+    def __init__(self, data=None, *args, **kwargs):
+        data = data.copy() if data is not None else {}
+        if not data.get("sort"):
+            data["sort"] = self.default_sort
+        super().__init__(data, *args, **kwargs)
+
+    @property
+    def qs(self):
+        if not hasattr(self, "_qs"):
+            queryset = super().qs
+            if "sort" not in self.form.cleaned_data:  # an unknown sort falls back to default
+                queryset = self.filter_sort(queryset, "sort", self.default_sort)
+            self._qs = queryset
+        return self._qs
+
+    def filter_sort(self, queryset, name, value):
+        expression = self.sorts[value.removeprefix("-")]
+        descending = value.startswith("-")
+        ordered = (
+            expression.desc(nulls_last=True) if descending else expression.asc(nulls_last=True)
+        )
+        return queryset.order_by(ordered, "-id" if descending else "id")
+
+    @property
+    def current_sort(self) -> str:
+        return self.form.cleaned_data.get("sort") or self.default_sort
+
+
+class ClientFilter(SortedFilterSet):
+    """/clients/: ?q= (name, email or phone) &kind= &sort= over living clients."""
+
+    sorts = CLIENT_SORTS
+    default_sort = CLIENT_DEFAULT_SORT
+
+    q = filters.CharFilter(
+        method="search",
+        label="Search",
+        widget=forms.TextInput(attrs={"type": "search", "placeholder": "Name, email or phone"}),
+    )
+    kind = filters.ChoiceFilter(choices=Client.Kind.choices, label="Kind", empty_label="All kinds")
+    sort = filters.ChoiceFilter(
+        method="filter_sort", choices=sort_choices(CLIENT_SORTS), empty_label=None, label="Sort"
+    )
+
+    def search(self, queryset, name, value):
+        value = value.strip()
+        if not value:
+            return queryset
+        return queryset.filter(
+            Q(name__icontains=value) | Q(email__icontains=value) | Q(phone__icontains=value)
+        )
+
+
+class ContactFilter(SortedFilterSet):
+    """/contacts/: ?q= (name, email, phone, job title, client) &client= &sort=."""
+
+    sorts = CONTACT_SORTS
+    default_sort = CONTACT_DEFAULT_SORT
+
+    q = filters.CharFilter(
+        method="search",
+        label="Search",
+        widget=forms.TextInput(
+            attrs={"type": "search", "placeholder": "Name, email, phone, job title, client"}
+        ),
+    )
+    # Set from a client's page ("All contacts"); shown as a chip, not as a long select.
+    client = filters.ModelChoiceFilter(queryset=Client.objects.all(), label="Client")
+    sort = filters.ChoiceFilter(
+        method="filter_sort", choices=sort_choices(CONTACT_SORTS), empty_label=None, label="Sort"
+    )
+
+    def search(self, queryset, name, value):
+        value = value.strip()
+        if not value:
+            return queryset
+        return queryset.filter(
+            Q(name__icontains=value)
+            | Q(email__icontains=value)
+            | Q(phone__icontains=value)
+            | Q(job_title__icontains=value)
+            | Q(client__name__icontains=value)
+        )
+
+
+def with_open_leads(queryset, field: str):
+    """Annotate each client or contact with the number of its open leads.
+
+    ``field`` is the lead's foreign key to the row ("client" or "contact"). A correlated
+    subquery rather than a join and GROUP BY, so that the paginator's count stays a plain
+    count over the rows.
+    """
+    open_leads = (
+        Lead.objects.open()
+        .filter(**{field: OuterRef("pk")})
+        .order_by()
+        .values(field)
+        .annotate(count=Count("pk"))
+        .values("count")
+    )
+    return queryset.annotate(
+        open_leads=Coalesce(Subquery(open_leads, output_field=IntegerField()), 0)
+    )

@@ -1,0 +1,66 @@
+"""Client and contact forms: friendly messages; the models validate email, website, phone."""
+
+from django import forms
+from django.db.models import Q
+
+from .models import Client, Contact
+
+PHONE_HELP = "International numbers welcome, for example +31 20 123 4567."
+
+
+class ClientForm(forms.ModelForm):
+    """Create and edit a client."""
+
+    class Meta:
+        model = Client
+        fields = ["name", "kind", "email", "phone", "website", "address", "notes"]
+        widgets = {
+            "name": forms.TextInput(attrs={"autofocus": True, "maxlength": 255}),
+            "email": forms.EmailInput(attrs={"autocomplete": "off"}),
+            "phone": forms.TextInput(attrs={"type": "tel", "autocomplete": "off"}),
+            "website": forms.URLInput(attrs={"placeholder": "https://example.com"}),
+            "address": forms.Textarea(attrs={"rows": 3}),
+            "notes": forms.Textarea(attrs={"rows": 4}),
+        }
+        error_messages = {
+            "name": {"required": "Name is required."},
+            "email": {"invalid": "Enter a valid email address, for example name@example.com."},
+            "website": {"invalid": "Enter a valid web address, for example https://example.com."},
+        }
+        help_texts = {"phone": PHONE_HELP}
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+
+
+class ContactForm(forms.ModelForm):
+    """Create and edit a contact; it belongs to a living client (or keeps its own)."""
+
+    class Meta:
+        model = Contact
+        fields = ["name", "client", "job_title", "email", "phone"]
+        widgets = {
+            "name": forms.TextInput(attrs={"autofocus": True, "maxlength": 255}),
+            "email": forms.EmailInput(attrs={"autocomplete": "off"}),
+            "phone": forms.TextInput(attrs={"type": "tel", "autocomplete": "off"}),
+        }
+        error_messages = {
+            "name": {"required": "Name is required."},
+            "client": {
+                "required": "Choose a client.",
+                "invalid_choice": "Choose a client from the list.",
+            },
+            "email": {"invalid": "Enter a valid email address, for example name@example.com."},
+        }
+        help_texts = {"phone": PHONE_HELP}
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+        client = self.fields["client"]
+        # A contact whose client was deleted meanwhile can still be saved as it is.
+        client.queryset = Client.objects.filter(
+            Q(deleted_at__isnull=True) | Q(pk=self.instance.client_id)
+        )
+        client.empty_label = "Choose a client"

@@ -1,0 +1,20 @@
+"""Client and contact pages (the project's root URL map stays in crm/urls.py)."""
+
+from django.urls import path
+
+from . import views
+
+app_name = "crm"
+
+urlpatterns = [
+    path("clients/", views.ClientListView.as_view(), name="client_list"),
+    path("clients/new/", views.ClientCreateView.as_view(), name="client_create"),
+    path("clients/<int:pk>/", views.ClientDetailView.as_view(), name="client_detail"),
+    path("clients/<int:pk>/edit/", views.ClientUpdateView.as_view(), name="client_update"),
+    path("clients/<int:pk>/delete/", views.ClientDeleteView.as_view(), name="client_delete"),
+    path("contacts/", views.ContactListView.as_view(), name="contact_list"),
+    path("contacts/new/", views.ContactCreateView.as_view(), name="contact_create"),
+    path("contacts/<int:pk>/", views.ContactDetailView.as_view(), name="contact_detail"),
+    path("contacts/<int:pk>/edit/", views.ContactUpdateView.as_view(), name="contact_update"),
+    path("contacts/<int:pk>/delete/", views.ContactDeleteView.as_view(), name="contact_delete"),
+]

@@ -1,0 +1,375 @@
+"""Client and contact pages: the lists, the details with their leads, the forms, deletion."""
+
+import logging
+
+from django.contrib import messages
+from django.contrib.auth.mixins import PermissionRequiredMixin
+from django.db import DatabaseError
+from django.db.models import Count, Max, Q, Sum
+from django.http import HttpResponse, HttpResponseRedirect, QueryDict
+from django.urls import reverse
+from django.views.generic import CreateView, DeleteView, DetailView, ListView, UpdateView
+from django_htmx.http import HttpResponseClientRedirect
+
+from crm.htmx import HtmxPartialMixin, toast
+from leads.models import Lead
+from pipelines.models import PipelineStage
+
+from .filters import (
+    CLIENT_DEFAULT_SORT,
+    CONTACT_DEFAULT_SORT,
+    ClientFilter,
+    ContactFilter,
+    with_open_leads,
+)
+from .forms import ClientForm, ContactForm
+from .models import Client, Contact
+
+logger = logging.getLogger(__name__)
+
+PAGE_SIZE = 20
+#: A detail page lists at most this many leads; the rest are one click away.
+DETAIL_LEADS = 50
+
+
+# --- lists ---------------------------------------------------------------------------------
+
+
+def sort_columns(columns, sort: str) -> list[dict]:
+    """Column headings with their aria-sort state and the sort a click asks for.
+
+    ``columns`` holds (sort key, heading, numeric, first direction) tuples.
+    """
+    headings = []
+    for key, label, numeric, first in columns:
+        if sort == key:
+            state, next_sort = "ascending", f"-{key}"
+        elif sort == f"-{key}":
+            state, next_sort = "descending", key
+        else:
+            state, next_sort = "none", f"{first}{key}"
+        headings.append(
+            {"key": key, "label": label, "numeric": numeric, "state": state, "next": next_sort}
+        )
+    return headings
+
+
+class FilteredListMixin(HtmxPartialMixin):
+    """A searchable, sortable list of living rows, 20 a page, with filter chips."""
+
+    filterset_class = None
+    default_sort = ""
+    columns: list[tuple] = []
+    paginate_by = PAGE_SIZE
+
+    def base_queryset(self):
+        raise NotImplementedError
+
+    def get_queryset(self):
+        self.filterset = self.filterset_class(
+            self.request.GET, queryset=self.base_queryset(), request=self.request
+        )
+        return self.filterset.qs
+
+    def paginate_queryset(self, queryset, page_size):
+        # A page number past the end shows the last page rather than a 404.
+        paginator = self.get_paginator(queryset, page_size)
+        page = paginator.get_page(self.request.GET.get("page"))
+        return paginator, page, page.object_list, page.has_other_pages()
+
+    def chips(self) -> list[dict]:
+        """One chip per active filter, each with the URL that removes it."""
+        params = self.request.GET
+        cleaned = self.filterset.form.cleaned_data
+        chips = []
+        for name, field in self.filterset.form.fields.items():
+            value = cleaned.get(name)
+            if name == "sort" or name not in params or value in (None, ""):
+                continue
+            if isinstance(value, str) and not value.strip():
+                continue
+            if name == "q":
+                label = f"Search: {value.strip()}"
+            elif hasattr(value, "pk"):
+                label = f"{field.label}: {value}"
+            else:
+                label = f"{field.label}: {dict(field.choices).get(value, value)}"
+            query = params.copy()
+            query.pop("page", None)
+            query.pop(name, None)
+            chips.append({"label": label, "remove": f"?{query.urlencode()}"})
+        return chips
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        sort = self.filterset.current_sort
+        keep = QueryDict(mutable=True)
+        if sort != self.default_sort:
+            keep["sort"] = sort
+        paginator = context["paginator"]
+        context.update(
+            filter=self.filterset,
+            chips=self.chips(),
+            sort=sort,
+            columns=sort_columns(self.columns, sort),
+            clear_url=f"?{keep.urlencode()}" if keep else "?",
+            any_rows=paginator.count > 0 or self.model.objects.alive().exists(),
+        )
+        return context
+
+
+class ClientListView(FilteredListMixin, ListView):
+    """/clients/: search, filter by kind, sort and page through the living clients."""
+
+    model = Client
+    template_name = "crm/client_list.html"
+    partials = {"client-results": "results", "client-list": "list"}
+    filterset_class = ClientFilter
+    default_sort = CLIENT_DEFAULT_SORT
+    columns = [
+        ("name", "Name", False, ""),
+        ("kind", "Kind", False, ""),
+        ("email", "Email", False, ""),
+        ("phone", "Phone", False, ""),
+        ("open_leads", "Open leads", True, "-"),
+        ("created_at", "Created", False, "-"),
+    ]
+
+    def base_queryset(self):
+        return with_open_leads(Client.objects.alive(), "client")
+
+
+class ContactListView(FilteredListMixin, ListView):
+    """/contacts/: search, filter by client, sort and page through the living contacts."""
+
+    model = Contact
+    template_name = "crm/contact_list.html"
+    partials = {"contact-results": "results", "contact-list": "list"}
+    filterset_class = ContactFilter
+    default_sort = CONTACT_DEFAULT_SORT
+    columns = [
+        ("name", "Name", False, ""),
+        ("client", "Client", False, ""),
+        ("job_title", "Job title", False, ""),
+        ("email", "Email", False, ""),
+        ("phone", "Phone", False, ""),
+        ("open_leads", "Open leads", True, "-"),
+        ("created_at", "Created", False, "-"),
+    ]
+
+    def base_queryset(self):
+        return with_open_leads(Contact.objects.alive().select_related("client"), "contact")
+
+
+# --- details -------------------------------------------------------------------------------
+
+
+class VisibleMixin:
+    """Soft-deleted rows are gone for everyone but staff, who may look before restoring."""
+
+    def get_queryset(self):
+        queryset = self.model.objects.all()
+        return queryset if self.request.user.is_staff else queryset.alive()
+
+
+def lead_summary(leads) -> dict:
+    """Count and value of the open and won leads, and the last activity, in one query."""
+    is_open = Q(stage__kind=PipelineStage.Kind.OPEN)
+    is_won = Q(stage__kind=PipelineStage.Kind.WON)
+    return leads.order_by().aggregate(
+        total_count=Count("pk"),
+        open_count=Count("pk", filter=is_open),
+        open_value=Sum("value", filter=is_open),
+        won_count=Count("pk", filter=is_won),
+        won_value=Sum("value", filter=is_won),
+        last_activity=Max("last_activity_at"),
+    )
+
+
+def detail_leads(leads):
+    """The leads a client or contact page lists: newest change first, related rows joined."""
+    return leads.select_related("stage", "client", "contact", "assignee")[:DETAIL_LEADS]
+
+
+class ClientDetailView(VisibleMixin, DetailView):
+    """/clients/<pk>/: contact details, a summary of its leads, its contacts and leads."""
+
+    model = Client
+    template_name = "crm/client_detail.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        client = self.object
+        leads = Lead.objects.filter(client=client)
+        summary = lead_summary(leads)
+        context.update(
+            summary=summary,
+            leads=detail_leads(leads),
+            more_leads=summary["total_count"] > DETAIL_LEADS,
+            contacts=client.contacts.alive(),
+        )
+        return context
+
+
+class ContactDetailView(VisibleMixin, DetailView):
+    """/contacts/<pk>/: the contact's details, its client and its leads."""
+
+    model = Contact
+    template_name = "crm/contact_detail.html"
+
+    def get_queryset(self):
+        return super().get_queryset().select_related("client")
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        leads = Lead.objects.filter(contact=self.object)
+        summary = lead_summary(leads)
+        context.update(
+            summary=summary,
+            leads=detail_leads(leads),
+            more_leads=summary["total_count"] > DETAIL_LEADS,
+        )
+        return context
+
+
+# --- forms ---------------------------------------------------------------------------------
+
+
+class SaveMixin(HtmxPartialMixin):
+    """Shared by create and edit: 422 with every typed value kept, 503 on a DB failure."""
+
+    permission_required = ""
+    raise_exception = True
+    noun = ""
+
+    def form_invalid(self, form, status=422):
+        return self.render_to_response(self.get_context_data(form=form), status=status)
+
+    def form_valid(self, form):
+        try:
+            obj = form.save()
+        except DatabaseError:
+            logger.exception("Saving a %s failed", self.noun)
+            form.add_error(
+                None,
+                f"We could not save the {self.noun}: the database did not answer. "
+                "Your input is kept; please try again in a moment.",
+            )
+            return self.form_invalid(form, status=503)
+        messages.success(self.request, f"{self.noun.capitalize()} “{obj}” saved.")
+        url = obj.get_absolute_url()
+        return HttpResponseClientRedirect(url) if self.request.htmx else HttpResponseRedirect(url)
+
+
+class ClientCreateView(PermissionRequiredMixin, SaveMixin, CreateView):
+    """/clients/new/."""
+
+    model = Client
+    form_class = ClientForm
+    template_name = "crm/client_form.html"
+    partials = {"client-form": "form"}
+    permission_required = "crm.add_client"
+    noun = "client"
+
+
+class ClientUpdateView(PermissionRequiredMixin, SaveMixin, VisibleMixin, UpdateView):
+    """/clients/<pk>/edit/."""
+
+    model = Client
+    form_class = ClientForm
+    template_name = "crm/client_form.html"
+    partials = {"client-form": "form"}
+    permission_required = "crm.change_client"
+    noun = "client"
+
+
+class ContactCreateView(PermissionRequiredMixin, SaveMixin, CreateView):
+    """/contacts/new/ (?client=<id> pre-fills the client)."""
+
+    model = Contact
+    form_class = ContactForm
+    template_name = "crm/contact_form.html"
+    partials = {"contact-form": "form"}
+    permission_required = "crm.add_contact"
+    noun = "contact"
+
+    def get_initial(self):
+        initial = super().get_initial()
+        client = self.request.GET.get("client", "")
+        if client.isdigit():
+            initial["client"] = int(client)
+        return initial
+
+
+class ContactUpdateView(PermissionRequiredMixin, SaveMixin, VisibleMixin, UpdateView):
+    """/contacts/<pk>/edit/."""
+
+    model = Contact
+    form_class = ContactForm
+    template_name = "crm/contact_form.html"
+    partials = {"contact-form": "form"}
+    permission_required = "crm.change_contact"
+    noun = "contact"
+
+
+# --- deletion ------------------------------------------------------------------------------
+
+
+class SoftDeleteMixin(PermissionRequiredMixin):
+    """GET: a warning with the open leads that keep the reference; POST: the soft delete.
+
+    Only living rows can be deleted: a deleted one answers 404 (admins restore it in the
+    Django admin).
+    """
+
+    raise_exception = True
+    noun = ""
+    list_url = ""
+
+    def get_queryset(self):
+        return self.model.objects.alive()
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        leads = self.object.leads.all()
+        context["open_leads"] = leads.filter(stage__kind=PipelineStage.Kind.OPEN).count()
+        return context
+
+    def form_valid(self, form):
+        obj = self.object
+        try:
+            obj.soft_delete()
+        except DatabaseError:
+            logger.exception("Deleting %s %s failed", self.noun, obj.pk)
+            message = (
+                f"The {self.noun} could not be deleted: the database did not answer. Try again."
+            )
+            if self.request.htmx:
+                response = toast(HttpResponse(status=503), message, "error")
+                response["HX-Reswap"] = "none"
+                return response
+            messages.error(self.request, message)
+            return HttpResponseRedirect(obj.get_absolute_url())
+        messages.success(self.request, f"{self.noun.capitalize()} “{obj}” deleted.")
+        url = reverse(self.list_url)
+        return HttpResponseClientRedirect(url) if self.request.htmx else HttpResponseRedirect(url)
+
+
+class ClientDeleteView(SoftDeleteMixin, DeleteView):
+    """/clients/<pk>/delete/."""
+
+    model = Client
+    template_name = "crm/client_confirm_delete.html"
+    permission_required = "crm.delete_client"
+    noun = "client"
+    list_url = "crm:client_list"
+
+
+class ContactDeleteView(SoftDeleteMixin, DeleteView):
+    """/contacts/<pk>/delete/."""
+
+    model = Contact
+    template_name = "crm/contact_confirm_delete.html"
+    permission_required = "crm.delete_contact"
+    noun = "contact"
+    list_url = "crm:contact_list"

@@ -1,0 +1,186 @@
+"""Every write URL against every role: allowed writes succeed, forbidden ones change nothing.
+
+Roles: anonymous, a signed-in user in no group (reader), a sales rep acting on their own
+lead, a sales rep acting on someone else's lead, and a sales manager.
+"""
+
+import pytest
+from django.urls import reverse
+
+from crm.models import Client, Contact
+from leads.models import Lead
+from tests.factories import (
+    ClientFactory,
+    ContactFactory,
+    LeadFactory,
+    ManagerFactory,
+    RepFactory,
+    UserFactory,
+    default_stage,
+)
+
+pytestmark = pytest.mark.django_db
+
+ROLES = ["anonymous", "reader", "rep_own", "rep_other", "manager"]
+OK, FORBIDDEN, LOGIN = "ok", "forbidden", "login"
+
+
+@pytest.fixture
+def world(db):
+    """An owner rep with a lead, another rep, a manager, a reader; a client and a contact."""
+    owner = RepFactory(username="owner")
+    client = ClientFactory(name="Acme")
+    return {
+        "owner": owner,
+        "other": RepFactory(username="other"),
+        "manager": ManagerFactory(username="boss"),
+        "reader": UserFactory(username="reader"),
+        "lead": LeadFactory(created_by=owner, assignee=owner, title="Original"),
+        "client": client,
+        "contact": ContactFactory(client=client, name="Ann"),
+    }
+
+
+def actor(world, role):
+    return {
+        "anonymous": None,
+        "reader": world["reader"],
+        "rep_own": world["owner"],
+        "rep_other": world["other"],
+        "manager": world["manager"],
+    }[role]
+
+
+def lead_form(world, **overrides):
+    lead = world["lead"]
+    data = {
+        "title": "Changed",
+        "stage": lead.stage_id,
+        "priority": "normal",
+        "value": "",
+        "probability": "",
+        "version": lead.version,
+    }
+    data.update(overrides)
+    return data
+
+
+# (name, url, data, changed?) — `changed(world)` tells whether the write took effect.
+WRITES = {
+    "lead_create": (
+        lambda w: reverse("leads:create"),
+        lambda w: lead_form(w, title="Brand new"),
+        lambda w: Lead.objects.filter(title="Brand new").exists(),
+    ),
+    "lead_update": (
+        lambda w: reverse("leads:update", args=[w["lead"].pk]),
+        lambda w: lead_form(w),
+        lambda w: Lead.objects.filter(title="Changed").exists(),
+    ),
+    "lead_delete": (
+        lambda w: reverse("leads:delete", args=[w["lead"].pk]),
+        lambda w: {},
+        lambda w: not Lead.objects.filter(pk=w["lead"].pk).exists(),
+    ),
+    "lead_move_stage": (
+        lambda w: reverse("leads:move_stage", args=[w["lead"].pk]),
+        lambda w: {"stage": default_stage("Proposal").pk},
+        lambda w: Lead.objects.get(pk=w["lead"].pk).stage.name == "Proposal",
+    ),
+    "lead_assign": (
+        lambda w: reverse("leads:assign", args=[w["lead"].pk]),
+        lambda w: {"assignee": "other"},
+        lambda w: Lead.objects.get(pk=w["lead"].pk).assignee == w["other"],
+    ),
+    "client_create": (
+        lambda w: reverse("crm:client_create"),
+        lambda w: {"name": "Newco", "kind": "organization"},
+        lambda w: Client.objects.filter(name="Newco").exists(),
+    ),
+    "client_update": (
+        lambda w: reverse("crm:client_update", args=[w["client"].pk]),
+        lambda w: {"name": "Acme Renamed", "kind": "organization"},
+        lambda w: Client.objects.filter(name="Acme Renamed").exists(),
+    ),
+    "client_delete": (
+        lambda w: reverse("crm:client_delete", args=[w["client"].pk]),
+        lambda w: {},
+        lambda w: Client.objects.get(pk=w["client"].pk).deleted_at is not None,
+    ),
+    "contact_create": (
+        lambda w: reverse("crm:contact_create"),
+        lambda w: {"name": "Bert", "client": w["client"].pk},
+        lambda w: Contact.objects.filter(name="Bert").exists(),
+    ),
+    "contact_update": (
+        lambda w: reverse("crm:contact_update", args=[w["contact"].pk]),
+        lambda w: {"name": "Ann Renamed", "client": w["client"].pk},
+        lambda w: Contact.objects.filter(name="Ann Renamed").exists(),
+    ),
+    "contact_delete": (
+        lambda w: reverse("crm:contact_delete", args=[w["contact"].pk]),
+        lambda w: {},
+        lambda w: Contact.objects.get(pk=w["contact"].pk).deleted_at is not None,
+    ),
+}
+
+# What each role may do. Client and contact writes do not depend on who created them.
+EXPECTED = {
+    "lead_create": [LOGIN, FORBIDDEN, OK, OK, OK],
+    "lead_update": [LOGIN, FORBIDDEN, OK, FORBIDDEN, OK],
+    "lead_delete": [LOGIN, FORBIDDEN, OK, FORBIDDEN, OK],
+    "lead_move_stage": [LOGIN, FORBIDDEN, OK, FORBIDDEN, OK],
+    "lead_assign": [LOGIN, FORBIDDEN, OK, FORBIDDEN, OK],
+    "client_create": [LOGIN, FORBIDDEN, OK, OK, OK],
+    "client_update": [LOGIN, FORBIDDEN, OK, OK, OK],
+    "client_delete": [LOGIN, FORBIDDEN, FORBIDDEN, FORBIDDEN, OK],
+    "contact_create": [LOGIN, FORBIDDEN, OK, OK, OK],
+    "contact_update": [LOGIN, FORBIDDEN, OK, OK, OK],
+    "contact_delete": [LOGIN, FORBIDDEN, FORBIDDEN, FORBIDDEN, OK],
+}
+
+CASES = [
+    (write, role, outcome)
+    for write, outcomes in EXPECTED.items()
+    for role, outcome in zip(ROLES, outcomes, strict=True)
+]
+
+
+@pytest.mark.parametrize("htmx", [False, True], ids=["plain", "htmx"])
+@pytest.mark.parametrize(("write", "role", "outcome"), CASES)
+def test_write_permission_matrix(client, world, write, role, outcome, htmx):
+    url, data, changed = WRITES[write]
+    user = actor(world, role)
+    if user is not None:
+        client.force_login(user)
+    headers = {"HX-Request": "true"} if htmx else {}
+    response = client.post(url(world), data(world), headers=headers)
+    if outcome == OK:
+        assert response.status_code in (200, 302), response.content[:500]
+        assert changed(world), f"{role} should be able to {write}"
+    else:
+        expected_status = {FORBIDDEN: 403, LOGIN: 401 if htmx else 302}[outcome]
+        assert response.status_code == expected_status
+        assert not changed(world), f"{role} must not be able to {write}"
+        if outcome == FORBIDDEN and htmx:
+            assert "showToast" in response.headers["HX-Trigger"]
+            assert response.headers["HX-Reswap"] == "none"
+
+
+def test_matrix_covers_every_write_url():
+    """A new write URL must be added to the matrix: list every POST-only or form route."""
+    from django.urls import get_resolver
+
+    names = set()
+    for namespace in ("leads", "crm"):
+        for name in get_resolver().namespace_dict[namespace][1].reverse_dict:
+            if isinstance(name, str):
+                names.add(f"{namespace}:{name}")
+    suffixes = ("create", "update", "delete", "stage", "assign")
+    writes = {n for n in names if n.split(":")[1].endswith(suffixes)}
+    covered = {
+        "leads:create", "leads:update", "leads:delete", "leads:move_stage", "leads:assign",
+        "crm:client_create", "crm:client_update", "crm:client_delete",
+        "crm:contact_create", "crm:contact_update", "crm:contact_delete",
+    }  # fmt: skip
+    assert writes == covered
