@@ -12,6 +12,7 @@ from django.views.generic import CreateView, DeleteView, DetailView, ListView, U
 from django_htmx.http import HttpResponseClientRedirect
 
 from crm.htmx import HtmxPartialMixin, toast
+from crm.listing import sort_columns
 from leads.models import Lead
 from pipelines.models import PipelineStage
 
@@ -33,25 +34,6 @@ DETAIL_LEADS = 50
 
 
 # --- lists ---------------------------------------------------------------------------------
-
-
-def sort_columns(columns, sort: str) -> list[dict]:
-    """Column headings with their aria-sort state and the sort a click asks for.
-
-    ``columns`` holds (sort key, heading, numeric, first direction) tuples.
-    """
-    headings = []
-    for key, label, numeric, first in columns:
-        if sort == key:
-            state, next_sort = "ascending", f"-{key}"
-        elif sort == f"-{key}":
-            state, next_sort = "descending", key
-        else:
-            state, next_sort = "none", f"{first}{key}"
-        headings.append(
-            {"key": key, "label": label, "numeric": numeric, "state": state, "next": next_sort}
-        )
-    return headings
 
 
 class FilteredListMixin(HtmxPartialMixin):

@@ -27,6 +27,7 @@ from django.views.generic import (
 from django_htmx.http import HttpResponseClientRedirect
 
 from crm.htmx import HtmxPartialMixin, toast
+from crm.listing import sort_columns
 from crm.models import Contact
 from crm.templatetags.formatting import format_money
 from pipelines.models import PipelineStage
@@ -94,7 +95,7 @@ class LeadListView(HtmxPartialMixin, ListView):
             totals=self.totals,
             chips=chips,
             sort=sort,
-            columns=sort_columns(sort),
+            columns=sort_columns(LIST_COLUMNS, sort),
             page_sizes=self.page_sizes,
             per_page=self.get_paginate_by(None),
             clear_url=f"?{keep.urlencode()}" if keep else "?",
@@ -116,22 +117,6 @@ LIST_COLUMNS = [
     ("expected_close_date", "Due", False, ""),
     ("updated_at", "Updated", False, "-"),
 ]
-
-
-def sort_columns(sort: str) -> list[dict]:
-    """Column headings with their aria-sort state and the sort a click asks for."""
-    columns = []
-    for key, label, numeric, first in LIST_COLUMNS:
-        if sort == key:
-            state, next_sort = "ascending", f"-{key}"
-        elif sort == f"-{key}":
-            state, next_sort = "descending", key
-        else:
-            state, next_sort = "none", f"{first}{key}"
-        columns.append(
-            {"key": key, "label": label, "numeric": numeric, "state": state, "next": next_sort}
-        )
-    return columns
 
 
 def active_filter_chips(filterset: LeadFilter, params: QueryDict) -> list[dict]:
