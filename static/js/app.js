@@ -23,6 +23,11 @@
   /* ------------------------------------------------------------ htmx config */
 
   if (window.htmx) {
+    // No snapshots in the history cache: going back asks the server for the page
+    // (HX-History-Restore-Request), so forms come back with the values in the URL
+    // instead of a snapshot's stale inputs.
+    htmx.config.historyCacheSize = 0;
+    htmx.config.refreshOnHistoryMiss = false;
     htmx.config.responseHandling = [
       { code: "204", swap: false },
       { code: "[23]..", swap: true },

@@ -15,21 +15,24 @@ Fixtures
 
 Every test here runs against ``live_server``, so its database is transactional: the
 server thread must see what the test creates. A transactional test ends by flushing the
-tables, which would also remove the rows the data migrations made (groups, the default
-pipeline, lead sources) for every later test. The autouse ``_e2e_database`` fixture asks
-for ``django_db_serialized_rollback``, so pytest-django saves the migrated data once and
-restores it before each e2e test. pytest-django runs transactional tests after the
-others, so the rest of the suite never sees a flushed database either.
+tables, which also removes the rows the data migrations made (groups, the default
+pipeline, lead sources). pytest-django's serialized rollback cannot bring them back here:
+once Playwright's event loop runs, the test thread's connection is a new object without
+the serialized copy. So the autouse ``_e2e_database`` fixture re-runs the data migrations'
+functions, which create only what is missing. pytest-django runs transactional tests after
+the others, so the rest of the suite never sees a flushed database.
 
 Mark each test module ``pytestmark = pytest.mark.e2e`` (run them alone with -m e2e, skip
 them with -m "not e2e").
 """
 
+import importlib
 import os
 import shutil
 from pathlib import Path
 
 import pytest
+from django.apps import apps
 
 # Playwright's sync API runs an event loop in this thread, which makes Django refuse
 # ORM calls from the test body ("You cannot call this from an async context").
@@ -50,7 +53,7 @@ PHONE = {"width": 390, "height": 844}
 @pytest.fixture(scope="session")
 def browser():
     if not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists():
-        pytest.skip(f"chromium not found at {CHROMIUM} (apt-get install chromium)")
+        pytest.fail(f"chromium not found at {CHROMIUM}: run 'apt-get install chromium'")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
@@ -62,8 +65,13 @@ def browser():
 
 
 @pytest.fixture(autouse=True)
-def _e2e_database(django_db_serialized_rollback, live_server):
-    """Restore the data migrations' rows before each browser test (see module doc)."""
+def _e2e_database(transactional_db, live_server):
+    """Put the data migrations' rows back before each browser test (see module doc)."""
+    pipelines = importlib.import_module("pipelines.migrations.0002_default_pipeline")
+    leads = importlib.import_module("leads.migrations.0002_default_sources_and_groups")
+    pipelines.create_default_pipeline(apps, None)
+    leads.create_sources(apps, None)
+    leads.create_groups(apps, None)
 
 
 @pytest.fixture
