@@ -1,0 +1,49 @@
+"""Every route of the app requires sign-in: found by walking the URL map, not listed by hand."""
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver
+
+PUBLIC = {"login"}  # Django's login view, and the admin's own login/logout views
+
+
+def app_routes(patterns=None, prefix="", namespace=""):
+    """(name, path) for every route, with 1 for each <int:...> argument."""
+    for entry in patterns if patterns is not None else get_resolver().url_patterns:
+        if isinstance(entry, URLResolver):
+            if entry.namespace == "admin":
+                continue  # the admin guards itself (covered below)
+            yield from app_routes(
+                entry.url_patterns, prefix + str(entry.pattern), entry.namespace or namespace
+            )
+        elif isinstance(entry, URLPattern):
+            route = prefix + str(entry.pattern)
+            for converter in ("<int:pk>", "<int:pipeline_pk>"):
+                route = route.replace(converter, "1")
+            name = f"{namespace}:{entry.name}" if namespace else entry.name
+            yield name, "/" + route
+
+
+ROUTES = sorted(
+    (name, path) for name, path in app_routes() if name not in PUBLIC and name != "logout"
+)
+
+
+def test_the_walk_finds_the_pages():
+    names = {name for name, _ in ROUTES}
+    assert {"leads:list", "leads:detail", "leads:my_work", "crm:client_list"} <= names
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("name", "path"), ROUTES, ids=[name for name, _ in ROUTES])
+@pytest.mark.parametrize("method", ["get", "post"])
+def test_anonymous_requests_are_sent_to_sign_in(client, name, path, method):
+    response = getattr(client, method)(path)
+    assert response.status_code == 302, f"{name} answered {response.status_code}"
+    assert response["Location"].startswith("/accounts/login/?next=")
+
+
+@pytest.mark.django_db
+def test_admin_requires_staff_sign_in(client):
+    response = client.get("/admin/leads/lead/")
+    assert response.status_code == 302
+    assert response["Location"] == "/accounts/login/?next=/admin/leads/lead/"
