@@ -213,3 +213,21 @@ class LeadForm(forms.ModelForm):
         if close and not self.instance.pk and close < timezone.localdate():
             warnings["expected_close_date"] = "Expected close date is in the past."
         return warnings
+
+
+class NoteForm(forms.Form):
+    """A note on a lead's timeline."""
+
+    text = forms.CharField(
+        label="Add note",
+        max_length=5000,
+        widget=forms.Textarea(attrs={"rows": 3, "maxlength": 5000}),
+        error_messages={
+            "required": "A note cannot be empty.",
+            "max_length": "A note can be at most 5000 characters (it has %(show_value)d).",
+        },
+    )
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)

@@ -1,8 +1,10 @@
 """Leads, where they came from, and everything that happened to them."""
 
+import datetime
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.exceptions import FieldDoesNotExist
 from django.core.validators import MaxLengthValidator, MaxValueValidator, MinValueValidator
 from django.db import models, transaction
 from django.db.models import Case, F, Q, Value, When
@@ -72,6 +74,18 @@ class LeadQuerySet(models.QuerySet):
 
     def lost(self):
         return self.filter(stage__kind=PipelineStage.Kind.LOST)
+
+    def stale(self, now=None):
+        """Open leads without activity for their pipeline's threshold (indexed columns only)."""
+        now = now or timezone.now()
+        thresholds = Pipeline.objects.values_list("pk", "stale_after_days")
+        condition = Q(pk__in=[])
+        for pipeline_id, days in thresholds:
+            condition |= Q(
+                stage__pipeline_id=pipeline_id,
+                last_activity_at__lte=now - datetime.timedelta(days=days),
+            )
+        return self.open().filter(condition)
 
     def with_status(self, status: str):
         return self.filter(stage__kind=status)
@@ -186,6 +200,8 @@ class Lead(models.Model):
             models.Index(fields=["priority", "id"], name="lead_priority_idx"),
             models.Index(fields=["created_at", "id"], name="lead_created_idx"),
             models.Index(fields=["category"], name="lead_category_idx"),
+            models.Index(fields=["stage_entered_at", "id"], name="lead_stage_entered_idx"),
+            models.Index(fields=["last_activity_at"], name="lead_last_activity_idx"),
         ]
         constraints = [
             models.CheckConstraint(
@@ -248,6 +264,31 @@ class Lead(models.Model):
     @property
     def priority_rank(self) -> int:
         return PRIORITY_RANK[Priority(self.priority)]
+
+    def days_in_stage(self, now=None) -> int:
+        """Whole days since the lead entered its current stage."""
+        return ((now or timezone.now()) - self.stage_entered_at).days
+
+    def aging(self, now=None) -> str | None:
+        """ "alert" or "warn" when an open lead sits in its stage too long, else None."""
+        if not self.is_open:
+            return None
+        days = self.days_in_stage(now)
+        if days >= self.stage.aging_alert_days:
+            return "alert"
+        if days >= self.stage.aging_warn_days:
+            return "warn"
+        return None
+
+    def days_since_activity(self, now=None) -> int:
+        return ((now or timezone.now()) - self.last_activity_at).days
+
+    def stale_days(self, now=None) -> int | None:
+        """Days since the last activity of an open lead past its pipeline's threshold."""
+        if not self.is_open:
+            return None
+        days = self.days_since_activity(now)
+        return days if days >= self.stage.pipeline.stale_after_days else None
 
     def days_overdue(self, today=None) -> int | None:
         """Days past the expected close date for an open lead (0 = due today), else None."""
@@ -337,6 +378,16 @@ class Lead(models.Model):
         )
 
     @transaction.atomic
+    def add_note(self, text: str, *, by) -> "LeadEvent":
+        """Record a note; it counts as activity but changes no field (nor the version)."""
+        now = timezone.now()
+        Lead.objects.filter(pk=self.pk).update(last_activity_at=now)
+        self.last_activity_at = now
+        return LeadEvent.objects.create(
+            lead=self, actor=by, at=now, kind=LeadEvent.Kind.NOTE, data={"text": text}
+        )
+
+    @transaction.atomic
     def assign_to(self, user, *, by) -> "LeadEvent | None":
         """Give the lead to a user (or to nobody) and record who did it."""
         if (user.pk if user else None) == self.assignee_id:
@@ -402,3 +453,72 @@ class LeadEvent(models.Model):
 
     def __str__(self):
         return f"{self.get_kind_display()} · {self.at:%Y-%m-%d %H:%M}"
+
+    def describe(self) -> str:
+        """The event as a sentence for the timeline ("Value: €25,000 → €30,000")."""
+        data = self.data or {}
+        match self.kind:
+            case EventKind.CREATED:
+                return "Created the lead"
+            case EventKind.NOTE:
+                return "Added a note"
+            case EventKind.IMPORTED:
+                source = data.get("file")
+                return f"Imported from {source}" if source else "Imported"
+            case EventKind.DELETED:
+                return f"Deleted the lead “{data.get('title', '')}”"
+            case EventKind.ASSIGNED:
+                old, new = data.get("old"), data.get("new")
+                if not new:
+                    return f"Unassigned (was {old})" if old else "Unassigned"
+                return f"Reassigned from {old} to {new}" if old else f"Assigned to {new}"
+            case EventKind.STAGE_CHANGED:
+                sentence = f"Stage: {data.get('old')} → {data.get('new')}"
+                seconds = data.get("seconds_in_previous")
+                if seconds is not None and data.get("old"):
+                    sentence += f", after {describe_duration(seconds)} in {data['old']}"
+                probability = data.get("probability")
+                if probability:
+                    sentence += (
+                        f". Probability: {show_value('probability', probability.get('old'))}"
+                        f" → {show_value('probability', probability.get('new'))} (from the stage)"
+                    )
+                return sentence
+            case _:
+                field = data.get("field", "")
+                try:
+                    label = str(Lead._meta.get_field(field).verbose_name)
+                except FieldDoesNotExist:  # a field that no longer exists keeps its raw name
+                    label = field.replace("_", " ")
+                old, new = show_value(field, data.get("old")), show_value(field, data.get("new"))
+                return f"{label[:1].upper()}{label[1:]}: {old} → {new}"
+
+
+def describe_duration(seconds: int) -> str:
+    """12 days, 3 hours, 5 minutes, or less than a minute."""
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size:
+            count = seconds // size
+            return f"{count} {unit}{'' if count == 1 else 's'}"
+    return "less than a minute"
+
+
+def show_value(field: str, value) -> str:
+    """A recorded value as people read it: money, percentages, dates; "—" when empty."""
+    if value in (None, ""):
+        return "—"
+    if field == "value":
+        from crm.templatetags.formatting import format_money
+
+        return format_money(value)
+    if field == "probability":
+        return f"{value}%"
+    if field == "expected_close_date":
+        try:
+            return datetime.date.fromisoformat(str(value)).strftime("%-d %b %Y")
+        except ValueError:
+            return str(value)
+    if field == "description":
+        text = str(value)
+        return f"“{text[:80]}…”" if len(text) > 80 else f"“{text}”"
+    return str(value)

@@ -12,5 +12,6 @@ urlpatterns = [
     path("leads/<int:pk>/delete/", views.LeadDeleteView.as_view(), name="delete"),
     path("leads/<int:pk>/stage/", views.LeadMoveStageView.as_view(), name="move_stage"),
     path("leads/<int:pk>/assign/", views.LeadAssignView.as_view(), name="assign"),
+    path("leads/<int:pk>/notes/", views.LeadNoteView.as_view(), name="add_note"),
     path("my-work/", views.MyWorkView.as_view(), name="my_work"),
 ]

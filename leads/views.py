@@ -33,7 +33,7 @@ from crm.templatetags.formatting import format_money
 from pipelines.models import PipelineStage
 
 from .filters import DEFAULT_SORT, LeadFilter, user_label
-from .forms import LeadForm
+from .forms import LeadForm, NoteForm
 from .models import Lead, Status, priority_rank
 from .services import LeadConflict, display_value, lead_create, lead_delete, lead_update
 
@@ -115,6 +115,7 @@ LIST_COLUMNS = [
     ("source", "Source", False, ""),
     ("assignee", "Assignee", False, ""),
     ("expected_close_date", "Due", False, ""),
+    ("age", "Age", True, "-"),
     ("updated_at", "Updated", False, "-"),
 ]
 
@@ -137,10 +138,14 @@ def active_filter_chips(filterset: LeadFilter, params: QueryDict) -> list[dict]:
         if name == "sort" or name not in params:
             continue
         value = cleaned.get(name)
-        if value in (None, "", []) or (name == "status" and value == Status.OPEN):
+        if value in (None, "", []) or value is False:
+            continue
+        if name == "status" and value == Status.OPEN:
             continue
         label = field.label
-        if name == "stage":
+        if name == "stale":
+            chips.append({"label": "Stale", "remove": without(name)})
+        elif name == "stage":
             for stage in value:
                 chips.append(
                     {"label": f"{label}: {stage.name}", "remove": without(name, str(stage.pk))}
@@ -182,11 +187,17 @@ def tracker_steps(lead: Lead, stages) -> list[dict]:
 
 
 class LeadDetailView(HtmxPartialMixin, DetailView):
-    """/leads/<pk>/: the info grid, the stage tracker, the client and contact."""
+    """/leads/<pk>/: the info grid, the stage tracker, the client and contact, the timeline."""
 
     model = Lead
     template_name = "leads/lead_detail.html"
-    partials = {"lead-stage": "stage"}
+    partials = {
+        "lead-stage": "stage",
+        "lead-timeline": "timeline",
+        "timeline-more": "timeline_items",
+    }
+    events_per_page = 20
+    note_form = None
 
     def get_queryset(self):
         return Lead.objects.for_display()
@@ -202,6 +213,8 @@ class LeadDetailView(HtmxPartialMixin, DetailView):
             can_assign=lead.can_assign(user),
             days_overdue=lead.days_overdue(),
         )
+        context.update(self.timeline(lead))
+        context["note_form"] = self.note_form or NoteForm()
         if context["can_assign"]:
             context["assignable_users"] = (
                 get_user_model()
@@ -210,6 +223,45 @@ class LeadDetailView(HtmxPartialMixin, DetailView):
                 .only("username", "first_name", "last_name")
             )
         return context
+
+    def timeline(self, lead) -> dict:
+        """A page of the lead's history, newest first.
+
+        "Load more" (htmx) asks for the next page alone; without htmx, page N shows
+        everything up to it, so the plain link works too.
+        """
+        page = self.request.GET.get("events_page", "1")
+        page = int(page) if page.isdigit() and int(page) > 0 else 1
+        alone = self.get_partial_name() == "timeline_items"
+        start = (page - 1) * self.events_per_page if alone else 0
+        end = page * self.events_per_page
+        events = list(lead.events.select_related("actor")[start : end + 1])
+        return {
+            "events": events[: end - start],
+            "events_next_page": page + 1 if len(events) > end - start else None,
+        }
+
+
+class LeadNoteView(View):
+    """POST /leads/<pk>/notes/: add a note to the timeline (not empty, at most 5000)."""
+
+    http_method_names = ["post"]
+
+    def post(self, request, pk):
+        lead = get_object_or_404(Lead.objects.for_display(), pk=pk)
+        if not lead.can_edit(request.user):
+            raise PermissionDenied("You may not add notes to this lead.")
+        form = NoteForm(request.POST)
+        if not form.is_valid():
+            if not request.htmx:
+                messages.error(request, " ".join(form.errors["text"]))
+                return HttpResponseRedirect(lead.get_absolute_url(), status=303)
+            return render_detail_region(request, lead, note_form=form, status=422)
+        lead.add_note(form.cleaned_data["text"], by=request.user)
+        if not request.htmx:
+            messages.success(request, "Note added.")
+            return HttpResponseRedirect(lead.get_absolute_url())
+        return toast(render_detail_region(request, lead), "Note added.")
 
 
 class LeadMoveStageView(View):
@@ -437,11 +489,11 @@ def find_active_user(wanted: str):
     return users.filter(condition).first()
 
 
-def render_detail_region(request, lead):
-    """The detail page's stage region (tracker and info grid), for htmx responses."""
-    view = LeadDetailView(request=request, kwargs={"pk": lead.pk})
+def render_detail_region(request, lead, *, note_form=None, status=200):
+    """The region of the detail page that htmx targeted, after a write."""
+    view = LeadDetailView(request=request, kwargs={"pk": lead.pk}, note_form=note_form)
     view.object = lead
-    return view.render_to_response(view.get_context_data(object=lead))
+    return view.render_to_response(view.get_context_data(object=lead), status=status)
 
 
 class MyWorkView(HtmxPartialMixin, TemplateView):

@@ -71,6 +71,18 @@ class PipelineStage(models.Model):
         help_text="Win probability (0–100 %) a lead takes when it enters this stage.",
     )
     kind = models.CharField(max_length=4, choices=Kind.choices, default=Kind.OPEN)
+    aging_warn_days = models.PositiveSmallIntegerField(
+        "aging warning after (days)",
+        default=7,
+        validators=[MinValueValidator(1)],
+        help_text="A lead this long in the stage gets the warning look.",
+    )
+    aging_alert_days = models.PositiveSmallIntegerField(
+        "aging alert after (days)",
+        default=14,
+        validators=[MinValueValidator(1)],
+        help_text="A lead this long in the stage gets the alert look.",
+    )
     colour = models.CharField(
         max_length=7,
         default="#6b7280",
@@ -94,6 +106,11 @@ class PipelineStage(models.Model):
                 condition=Q(probability__isnull=True) | Q(probability__gte=0, probability__lte=100),
                 name="stage_probability_0_100",
                 violation_error_message="Probability must be between 0 and 100.",
+            ),
+            models.CheckConstraint(
+                condition=Q(aging_alert_days__gte=models.F("aging_warn_days")),
+                name="stage_aging_alert_after_warning",
+                violation_error_message="The alert must not come before the warning.",
             ),
             models.CheckConstraint(
                 condition=Q(kind__in=["open", "won", "lost"]),

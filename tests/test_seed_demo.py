@@ -131,11 +131,21 @@ def test_every_lead_has_a_created_event_and_one_event_per_stage_change():
         assert created[lead.pk] == 1
         # Moves go forward one stage at a time, so a later stage means more events.
         assert moves.get(lead.pk, 0) == lead.version - 1
-        last = lead.events.order_by("-at").first()
-        assert last.at == lead.stage_entered_at
+        last_move = lead.events.exclude(kind=LeadEvent.Kind.NOTE).order_by("-at").first()
+        assert last_move.at == lead.stage_entered_at
         if lead.version > 1:
-            assert last.data["new"] == lead.stage.name
+            assert last_move.data["new"] == lead.stage.name
+        # Activity is the latest event: a note, or else the last move.
+        assert lead.events.order_by("-at").first().at == lead.last_activity_at
     assert moves
+
+
+def test_some_open_leads_are_stale_and_some_kept_warm_by_notes():
+    seed()
+    open_leads = Lead.objects.open()
+    stale = open_leads.stale().count()
+    assert 0 < stale < open_leads.count() / 2
+    assert LeadEvent.objects.filter(kind=LeadEvent.Kind.NOTE).count() > 50
 
 
 def test_running_twice_changes_nothing():

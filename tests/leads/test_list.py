@@ -104,6 +104,7 @@ def test_table_shows_every_column_heading(rep_client):
         "Source",
         "Assignee",
         "Due",
+        "Age",
         "Updated",
     ]
 
@@ -515,6 +516,7 @@ def ranked_leads(rep, other_rep):
         expected_close_date=datetime.date(2025, 1, 1),
         updated_at=moment(1),
         created_at=moment(1),
+        stage_entered_at=moment(4),  # Alpha is the youngest in its stage
     )
     LeadFactory(
         title="Bravo",
@@ -528,6 +530,7 @@ def ranked_leads(rep, other_rep):
         expected_close_date=datetime.date(2025, 2, 1),
         updated_at=moment(2),
         created_at=moment(2),
+        stage_entered_at=moment(3),  # Alpha is the youngest in its stage
     )
     LeadFactory(
         title="Charlie",
@@ -541,6 +544,7 @@ def ranked_leads(rep, other_rep):
         expected_close_date=datetime.date(2025, 3, 1),
         updated_at=moment(3),
         created_at=moment(3),
+        stage_entered_at=moment(2),  # Alpha is the youngest in its stage
     )
     LeadFactory(
         title="Delta",
@@ -554,6 +558,7 @@ def ranked_leads(rep, other_rep):
         expected_close_date=None,
         updated_at=moment(4),
         created_at=moment(4),
+        stage_entered_at=moment(1),  # Alpha is the youngest in its stage
     )
 
 
@@ -573,6 +578,7 @@ def test_sort_keys_are_the_list_columns_plus_created_at():
         "expected_close_date",
         "updated_at",
         "created_at",
+        "age",
     }
 
 

@@ -175,6 +175,17 @@ class Command(BaseCommand):
                 self.stdout.write("  ".join("-" * w for w in widths))
 
 
+NOTES = [
+    "Called; they want a revised quote by Friday.",
+    "Sent the proposal. Follow up next week.",
+    "Demo went well, the CFO joins the next call.",
+    "Budget approved for Q1, waiting for the purchase order.",
+    "Left a voicemail.",
+    "Asked for two references from similar customers.",
+    "Meeting moved to next Tuesday.",
+]
+
+
 def ensure_demo_users() -> None:
     """Create the demo users or put them right: password demo, group, staff flags."""
     User = get_user_model()
@@ -456,6 +467,19 @@ def build_leads(
                 )
             )
             previous_at = at
+        # Reps keep most open deals warm with notes; the rest go stale.
+        if stage.is_open and rng.random() < 0.6:
+            noted_at = entered + (now - entered) * (1 - rng.random() ** 3)
+            lead.last_activity_at = noted_at
+            events.append(
+                LeadEvent(
+                    lead=lead,
+                    actor=assignee or created_by,
+                    at=noted_at,
+                    kind=LeadEvent.Kind.NOTE,
+                    data={"text": rng.choice(NOTES)},
+                )
+            )
     return leads, events
 
 
