@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "django_htmx",
     "django_filters",
+    "django_tasks_db",
     "crm",
     "pipelines",
     "leads",
@@ -143,8 +144,14 @@ STORAGES = {
 
 MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 
-# Background work: Django's Tasks framework. The immediate backend runs a task at once.
-TASKS = {"default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"}}
+# Background work: Django's Tasks framework. By default a task runs at once, in the request
+# (nothing else to start); TASKS_BACKEND=database queues tasks in PostgreSQL for the
+# `manage.py db_worker` processes of django-tasks-db.
+TASKS_BACKENDS = {
+    "immediate": "django.tasks.backends.immediate.ImmediateBackend",
+    "database": "django_tasks_db.DatabaseBackend",
+}
+TASKS = {"default": {"BACKEND": TASKS_BACKENDS[os.environ.get("TASKS_BACKEND", "immediate")]}}
 
 # Security. Production runs behind a TLS-terminating proxy.
 SESSION_COOKIE_HTTPONLY = True

@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from crm.admin_utils import CappedCountPaginator
-from leads.models import Lead, LeadEvent, LeadSource, Status
+from leads.models import Lead, LeadEvent, LeadImport, LeadSource, Status
 from leads.services import lead_create, lead_delete, lead_update
 from pipelines.models import PipelineStage
 
@@ -248,3 +248,38 @@ class LeadEventAdmin(admin.ModelAdmin):
             return str(data.get("title", ""))
         text = json.dumps(obj.data, ensure_ascii=False, default=str)
         return text if len(text) <= 100 else text[:99] + "…"
+
+
+@admin.register(LeadImport)
+class LeadImportAdmin(admin.ModelAdmin):
+    """Imports are made and undone on /leads/import/; here they can be looked at."""
+
+    list_display = [
+        "file_name",
+        "created_by",
+        "created_at",
+        "status",
+        "created_count",
+        "updated_count",
+        "skipped_count",
+    ]
+    list_filter = ["status", "mode", "duplicates"]
+    search_fields = ["file_name", "created_by__username"]
+    list_select_related = ["created_by"]
+    date_hierarchy = "created_at"
+    ordering = ["-created_at"]
+    exclude = ["content"]  # the uploaded file: bytes, not for reading here
+    readonly_fields = [
+        field.name
+        for field in LeadImport._meta.get_fields()
+        if field.concrete and field.name not in ("id", "content")
+    ]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).defer("content")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

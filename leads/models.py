@@ -175,6 +175,15 @@ class Lead(models.Model):
         editable=False,
         related_name="created_leads",
     )
+    import_batch = models.ForeignKey(
+        "leads.LeadImport",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="leads",
+        help_text="The CSV import that created this lead.",
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(default=timezone.now, editable=False)
     stage_entered_at = models.DateTimeField(default=timezone.now, editable=False)
@@ -464,6 +473,10 @@ class LeadEvent(models.Model):
                 return "Added a note"
             case EventKind.IMPORTED:
                 source = data.get("file")
+                if data.get("undo_import"):
+                    return f"Undid the import of {source}: the earlier values are back"
+                if data.get("updated"):
+                    return f"Updated by the import of {source}"
                 return f"Imported from {source}" if source else "Imported"
             case EventKind.DELETED:
                 return f"Deleted the lead “{data.get('title', '')}”"
@@ -487,7 +500,8 @@ class LeadEvent(models.Model):
             case _:
                 field = data.get("field", "")
                 try:
-                    label = str(Lead._meta.get_field(field).verbose_name)
+                    # "value (EUR)" reads as "Value": the unit is in the amounts.
+                    label = str(Lead._meta.get_field(field).verbose_name).split(" (")[0]
                 except FieldDoesNotExist:  # a field that no longer exists keeps its raw name
                     label = field.replace("_", " ")
                 old, new = show_value(field, data.get("old")), show_value(field, data.get("new"))
@@ -522,3 +536,86 @@ def show_value(field: str, value) -> str:
         text = str(value)
         return f"“{text[:80]}…”" if len(text) > 80 else f"“{text}”"
     return str(value)
+
+
+class LeadImport(models.Model):
+    """One CSV import: the uploaded file, how its columns map, and what came of it."""
+
+    class Status(models.TextChoices):
+        UPLOADED = "uploaded", "Uploaded"
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+        UNDONE = "undone", "Undone"
+
+    class Mode(models.TextChoices):
+        SKIP_INVALID = "skip_invalid", "Skip invalid rows"
+        ALL_OR_NOTHING = "all_or_nothing", "All or nothing"
+
+    class Duplicates(models.TextChoices):
+        SKIP = "skip", "Skip the row"
+        UPDATE = "update", "Update the existing lead"
+        CREATE = "create", "Create a new lead anyway"
+
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    file_name = models.CharField(max_length=255)
+    # The file lives in the database so that any app server or worker can read it.
+    content = models.BinaryField(editable=False)
+    encoding = models.CharField(max_length=20)
+    delimiter = models.CharField(max_length=1)
+    notice = models.CharField(max_length=255, blank=True)
+    headers = models.JSONField(default=list)
+    mapping = models.JSONField(default=dict, help_text="CSV column index → lead field.")
+    mode = models.CharField(max_length=20, choices=Mode.choices, default=Mode.SKIP_INVALID)
+    duplicates = models.CharField(
+        max_length=10, choices=Duplicates.choices, default=Duplicates.SKIP
+    )
+    create_clients = models.BooleanField(default=False)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.UPLOADED)
+    total_rows = models.PositiveIntegerField(default=0)
+    processed_rows = models.PositiveIntegerField(default=0)
+    created_count = models.PositiveIntegerField(default=0)
+    updated_count = models.PositiveIntegerField(default=0)
+    skipped_count = models.PositiveIntegerField(default=0)
+    error_report = models.TextField(blank=True, help_text="CSV: row, message.")
+    failure = models.TextField(blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    undone_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self):
+        return f"{self.file_name} ({self.created_at:%Y-%m-%d %H:%M})"
+
+    def get_absolute_url(self):
+        return reverse("leads:import_detail", args=[self.pk])
+
+    @property
+    def progress_percent(self) -> int:
+        if not self.total_rows:
+            return 0 if self.status in (self.Status.QUEUED, self.Status.RUNNING) else 100
+        return min(100, round(100 * self.processed_rows / self.total_rows))
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in (self.Status.DONE, self.Status.FAILED, self.Status.UNDONE)
+
+    @property
+    def summary(self) -> str:
+        """ "Imported 12 leads. 3 rows skipped." — what the import did, in a sentence or two."""
+        parts = [f"Imported {self.created_count} lead{'' if self.created_count == 1 else 's'}."]
+        if self.updated_count:
+            parts.append(
+                f"Updated {self.updated_count} lead{'' if self.updated_count == 1 else 's'}."
+            )
+        if self.skipped_count:
+            parts.append(
+                f"{self.skipped_count} row{'' if self.skipped_count == 1 else 's'} skipped."
+            )
+        return " ".join(parts)

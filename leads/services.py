@@ -88,7 +88,12 @@ def lead_update(*, lead_id: int, values: dict, expected_version: int | None, by)
         kind = EventKind.ASSIGNED if field == "assignee" else EventKind.CHANGED
         events.append(LeadEvent(kind=kind, data={"field": field, "old": old, "new": new}))
     if "stage" in changes:
-        data = lead.enter_stage(values["stage"], now=now, keep_probability="probability" in changes)
+        data = lead.enter_stage(
+            values["stage"],
+            now=now,
+            # An emptied probability is not an entered one: the stage's applies.
+            keep_probability="probability" in changes and values["probability"] is not None,
+        )
         events.append(LeadEvent(kind=EventKind.STAGE_CHANGED, data=data))
     lead.touch(now)
     lead.save()

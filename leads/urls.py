@@ -1,12 +1,24 @@
 from django.urls import path
 
-from . import views
+from . import export, import_views, views
 
 app_name = "leads"
 
 urlpatterns = [
     path("leads/", views.LeadListView.as_view(), name="list"),
     path("leads/new/", views.LeadCreateView.as_view(), name="create"),
+    path("leads/import/", import_views.LeadImportView.as_view(), name="import"),
+    path(
+        "leads/import/<int:pk>/",
+        import_views.LeadImportDetailView.as_view(),
+        name="import_detail",
+    ),
+    path(
+        "leads/import/<int:pk>/errors.csv",
+        import_views.LeadImportErrorsView.as_view(),
+        name="import_errors",
+    ),
+    path("leads/export.csv", export.LeadExportView.as_view(), name="export"),
     path("leads/<int:pk>/", views.LeadDetailView.as_view(), name="detail"),
     path("leads/<int:pk>/edit/", views.LeadUpdateView.as_view(), name="update"),
     path("leads/<int:pk>/delete/", views.LeadDeleteView.as_view(), name="delete"),

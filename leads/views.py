@@ -24,7 +24,7 @@ from django.views.generic import (
     UpdateView,
     View,
 )
-from django_htmx.http import HttpResponseClientRedirect
+from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 
 from crm.htmx import HtmxPartialMixin, toast
 from crm.listing import sort_columns
@@ -32,9 +32,10 @@ from crm.models import Contact
 from crm.templatetags.formatting import format_money
 from pipelines.models import PipelineStage
 
+from .export import export_url
 from .filters import DEFAULT_SORT, LeadFilter, user_label
 from .forms import LeadForm, NoteForm
-from .models import Lead, Status, priority_rank
+from .models import EventKind, Lead, Status, priority_rank
 from .services import LeadConflict, display_value, lead_create, lead_delete, lead_update
 
 logger = logging.getLogger(__name__)
@@ -100,6 +101,7 @@ class LeadListView(HtmxPartialMixin, ListView):
             per_page=self.get_paginate_by(None),
             clear_url=f"?{keep.urlencode()}" if keep else "?",
             any_leads=self.totals["count"] > 0 or Lead.objects.exists(),
+            export_url=export_url(self.request.GET),
         )
         return context
 
@@ -261,7 +263,9 @@ class LeadNoteView(View):
         if not request.htmx:
             messages.success(request, "Note added.")
             return HttpResponseRedirect(lead.get_absolute_url())
-        return toast(render_detail_region(request, lead), "Note added.")
+        # The note is activity: the header's stale badge refreshes on "leadChanged".
+        response = trigger_client_event(render_detail_region(request, lead), "leadChanged")
+        return toast(response, "Note added.")
 
 
 class LeadMoveStageView(View):
@@ -406,7 +410,8 @@ class LeadUpdateView(LeadObjectMixin, LeadFormMixin, UpdateView):
             if display_value(current, name, getattr(current, name))
             != display_value(current, name, value)
         ]
-        last_event = current.events.select_related("actor").first()
+        # The last change to the lead's fields (a note does not change them).
+        last_event = current.events.exclude(kind=EventKind.NOTE).select_related("actor").first()
         data = self.request.POST.copy()
         data["version"] = current.version  # saving again now overwrites, knowingly
         new_form = self.get_form_class()(data=data, instance=current)

@@ -8,7 +8,7 @@ import pytest
 from django.urls import reverse
 
 from crm.models import Client, Contact
-from leads.models import Lead
+from leads.models import Lead, LeadEvent
 from tests.factories import (
     ClientFactory,
     ContactFactory,
@@ -92,6 +92,11 @@ WRITES = {
         lambda w: {"assignee": "other"},
         lambda w: Lead.objects.get(pk=w["lead"].pk).assignee == w["other"],
     ),
+    "lead_note": (
+        lambda w: reverse("leads:add_note", args=[w["lead"].pk]),
+        lambda w: {"text": "hi"},
+        lambda w: LeadEvent.objects.filter(lead=w["lead"], kind=LeadEvent.Kind.NOTE).exists(),
+    ),
     "client_create": (
         lambda w: reverse("crm:client_create"),
         lambda w: {"name": "Newco", "kind": "organization"},
@@ -131,6 +136,7 @@ EXPECTED = {
     "lead_delete": [LOGIN, FORBIDDEN, OK, FORBIDDEN, OK],
     "lead_move_stage": [LOGIN, FORBIDDEN, OK, FORBIDDEN, OK],
     "lead_assign": [LOGIN, FORBIDDEN, OK, FORBIDDEN, OK],
+    "lead_note": [LOGIN, FORBIDDEN, OK, FORBIDDEN, OK],
     "client_create": [LOGIN, FORBIDDEN, OK, OK, OK],
     "client_update": [LOGIN, FORBIDDEN, OK, OK, OK],
     "client_delete": [LOGIN, FORBIDDEN, FORBIDDEN, FORBIDDEN, OK],
@@ -176,10 +182,11 @@ def test_matrix_covers_every_write_url():
         for name in get_resolver().namespace_dict[namespace][1].reverse_dict:
             if isinstance(name, str):
                 names.add(f"{namespace}:{name}")
-    suffixes = ("create", "update", "delete", "stage", "assign")
+    suffixes = ("create", "update", "delete", "stage", "assign", "note")
     writes = {n for n in names if n.split(":")[1].endswith(suffixes)}
     covered = {
         "leads:create", "leads:update", "leads:delete", "leads:move_stage", "leads:assign",
+        "leads:add_note",
         "crm:client_create", "crm:client_update", "crm:client_delete",
         "crm:contact_create", "crm:contact_update", "crm:contact_delete",
     }  # fmt: skip

@@ -1,0 +1,109 @@
+"""Import benchmark: N generated CSV rows through the real import, on the configured database.
+
+    export DATABASE_URL=postgres://postgres@127.0.0.1:5432/crm_bench
+    .venv/bin/python -m bench.import_bench --rows 100000
+
+Prints a Markdown table: rows, seconds for the dry run and for the import, rows per second,
+the process's peak RSS and, with --trace-memory, peak Python memory (tracemalloc; it slows
+the run, so time and memory come from separate runs). The target (issue 6) is
+100,000 rows in under 20 seconds on PostgreSQL on this machine.
+"""
+
+import argparse
+import os
+import random
+import resource
+import time
+import tracemalloc
+
+import django
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "crm.settings")
+django.setup()
+
+from django.contrib.auth import get_user_model  # noqa: E402
+from django.db import connection  # noqa: E402
+
+from leads.imports import auto_mapping, check_rows, lead_import_run, read_csv_upload  # noqa: E402
+from leads.models import Lead, LeadImport  # noqa: E402
+
+HEADER = "Titel;Waarde;Kans;Fase;Klant;Sluitdatum;Prioriteit;Bron;Categorie;Omschrijving\n"
+STAGES = ["Nieuw", "New", "Contacted", "Qualified", "Proposal", "Negotiation"]
+
+
+def make_csv(rows: int, seed: int = 7) -> bytes:
+    rng = random.Random(seed)
+    lines = [HEADER]
+    for n in range(rows):
+        value = f"{rng.randint(100, 99999)}.{rng.randint(0, 99):02d}".replace(".", ",")
+        lines.append(
+            f"Bench deal {n};{value};{rng.randint(0, 100)};{rng.choice(STAGES[1:])};"
+            f"Bench client {rng.randint(1, 2000)};{rng.randint(1, 28)}-{rng.randint(1, 12)}-2027;"
+            f"{rng.choice(['laag', 'normaal', 'hoog', 'urgent'])};website;Software;"
+            f"Imported by the benchmark, row {n}\n"
+        )
+    return "".join(lines).encode()
+
+
+def run(rows: int, *, trace_memory: bool = False) -> dict:
+    user, _ = get_user_model().objects.get_or_create(username="bench_importer")
+    raw = make_csv(rows)
+    if trace_memory:  # tracemalloc slows allocation-heavy code a lot: timings are then off
+        tracemalloc.start()
+    started = time.perf_counter()
+    csv_file = read_csv_upload(raw)
+    lead_import = LeadImport.objects.create(
+        created_by=user,
+        file_name=f"bench-{rows}.csv",
+        content=raw,
+        encoding=csv_file.encoding,
+        delimiter=csv_file.delimiter,
+        headers=csv_file.headers,
+        mapping=auto_mapping(csv_file.headers),
+        create_clients=True,
+        duplicates=LeadImport.Duplicates.CREATE,
+    )
+    check = check_rows(lead_import)
+    dry_run = time.perf_counter() - started
+    started = time.perf_counter()
+    lead_import_run(lead_import=lead_import)
+    seconds = time.perf_counter() - started
+    peak = tracemalloc.get_traced_memory()[1] if trace_memory else 0
+    tracemalloc.stop()
+    lead_import.refresh_from_db()
+    assert lead_import.created_count == rows - check.invalid, lead_import.failure
+    return {
+        "rows": rows,
+        "dry_run_s": dry_run,
+        "import_s": seconds,
+        "rows_per_s": rows / seconds,
+        "peak_py_mb": f"{peak / 2**20:.0f}" if trace_memory else "—",
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "imported": lead_import.created_count,
+        "leads_in_db": Lead.objects.count(),
+    }
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, nargs="+", default=[10000, 100000])
+    parser.add_argument(
+        "--trace-memory",
+        action="store_true",
+        help="also measure peak Python memory with tracemalloc (slows the run down)",
+    )
+    args = parser.parse_args()
+    print(f"database: {connection.vendor} ({connection.settings_dict['NAME']})\n")
+    print("| rows | dry run (s) | import (s) | rows/s | peak Python (MB) | peak RSS (MB) |")
+    print("|---:|---:|---:|---:|---:|---:|")
+    for rows in args.rows:
+        r = run(rows, trace_memory=args.trace_memory)
+        print(
+            f"| {r['rows']:,} | {r['dry_run_s']:.1f} | {r['import_s']:.1f} | "
+            f"{r['rows_per_s']:,.0f} | {r['peak_py_mb']} | {r['peak_rss_mb']:.0f} |",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()

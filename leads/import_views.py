@@ -1,0 +1,192 @@
+"""The CSV import pages: upload, map and preview, run with progress, history, undo."""
+
+import itertools
+
+from django.contrib import messages
+from django.contrib.auth.mixins import PermissionRequiredMixin
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.http import HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.urls import reverse
+from django.utils import timezone
+from django.views.generic import DetailView, FormView, View
+
+from crm.htmx import HtmxPartialMixin
+
+from .forms import ImportMappingForm, ImportUploadForm
+from .imports import (
+    PREVIEW_ROWS,
+    ImportFileError,
+    UndoRefused,
+    auto_mapping,
+    can_undo,
+    check_rows,
+    iter_rows,
+    lead_import_undo,
+)
+from .models import LeadImport
+from .tasks import run_lead_import
+
+ERRORS_SHOWN = 200
+
+
+def imports_visible_to(user):
+    """Managers see every import; others see their own."""
+    imports = LeadImport.objects.defer("content", "error_report").select_related("created_by")
+    if user.has_perm("leads.change_any_lead"):
+        return imports
+    return imports.filter(created_by=user)
+
+
+class LeadImportView(PermissionRequiredMixin, HtmxPartialMixin, FormView):
+    """/leads/import/: upload a CSV file; below it, the history of imports."""
+
+    permission_required = "leads.add_lead"
+    raise_exception = True
+    template_name = "leads/lead_import.html"
+    form_class = ImportUploadForm
+    partials = {"import-upload": "upload"}
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["imports"] = imports_visible_to(self.request.user)[:20]
+        return context
+
+    def form_invalid(self, form):
+        return self.render_to_response(self.get_context_data(form=form), status=422)
+
+    def form_valid(self, form):
+        csv_file = form.csv_file
+        lead_import = LeadImport.objects.create(
+            created_by=self.request.user,
+            file_name=form.cleaned_data["file"].name[:255],
+            content=form.raw,
+            encoding=csv_file.encoding,
+            delimiter=csv_file.delimiter,
+            notice=csv_file.notice,
+            headers=csv_file.headers,
+            mapping=auto_mapping(csv_file.headers),
+        )
+        return HttpResponseRedirect(lead_import.get_absolute_url())
+
+
+class ImportAccessMixin:
+    def get_queryset(self):
+        return imports_visible_to(self.request.user).defer(None)
+
+
+class LeadImportDetailView(ImportAccessMixin, HtmxPartialMixin, DetailView):
+    """/leads/import/<pk>/: map columns and preview (dry run), then progress and summary."""
+
+    template_name = "leads/lead_import_detail.html"
+    context_object_name = "lead_import"
+    partials = {"import-progress": "progress"}
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        lead_import = self.object
+        if lead_import.status == LeadImport.Status.UPLOADED:
+            context.setdefault("form", self.mapping_form())
+        if lead_import.is_finished and lead_import.status == LeadImport.Status.DONE:
+            context["can_undo"] = can_undo(lead_import) and self.may_change(lead_import)
+        return context
+
+    def may_change(self, lead_import) -> bool:
+        user = self.request.user
+        return lead_import.created_by_id == user.pk or user.has_perm("leads.change_any_lead")
+
+    def samples(self) -> list[list[str]]:
+        try:
+            return [cells for _, cells in itertools.islice(iter_rows(self.object), 5)]
+        except ImportFileError:
+            return []
+
+    def mapping_form(self, data=None):
+        lead_import = self.object
+        initial = {f"column_{index}": key for index, key in lead_import.mapping.items()}
+        initial.update(
+            mode=lead_import.mode,
+            duplicates=lead_import.duplicates,
+            create_clients=lead_import.create_clients,
+        )
+        return ImportMappingForm(
+            data, initial=initial, headers=lead_import.headers, samples=self.samples()
+        )
+
+    def post(self, request, *args, **kwargs):
+        self.object = lead_import = self.get_object()
+        if not self.may_change(lead_import):
+            raise PermissionDenied("You may not change this import.")
+        action = request.POST.get("action")
+        if action == "undo":
+            return self.undo(lead_import)
+        if lead_import.status != LeadImport.Status.UPLOADED:
+            messages.info(request, "This import has already run.")
+            return HttpResponseRedirect(lead_import.get_absolute_url())
+        form = self.mapping_form(request.POST)
+        if not form.is_valid():
+            return self.render_to_response(self.get_context_data(form=form), status=422)
+        lead_import.mapping = form.mapping()
+        lead_import.mode = form.cleaned_data["mode"]
+        lead_import.duplicates = form.cleaned_data["duplicates"]
+        lead_import.create_clients = form.cleaned_data["create_clients"]
+        if action == "run":
+            lead_import.status = LeadImport.Status.QUEUED
+            lead_import.save()
+            transaction.on_commit(lambda: run_lead_import.enqueue(lead_import.pk))
+            return HttpResponseRedirect(lead_import.get_absolute_url())
+        lead_import.save()
+        return self.render_to_response(
+            self.get_context_data(form=form, preview=self.preview(lead_import))
+        )
+
+    def preview(self, lead_import) -> dict:
+        """The dry run: the first rows as they will be imported, and every row error."""
+        try:
+            result = check_rows(lead_import)
+        except ImportFileError as error:
+            return {"failure": str(error)}
+        errors = [
+            (row.number, message)
+            for row in result.rows
+            if not row.is_valid
+            for message in row.errors
+        ]
+        return {
+            "total": result.total,
+            "invalid": result.invalid,
+            "valid": result.total - result.invalid,
+            "duplicates": result.duplicates,
+            "new_clients": result.new_clients,
+            "rows": [row for row in result.rows if row.is_valid][:PREVIEW_ROWS],
+            "errors": errors[:ERRORS_SHOWN],
+            "more_errors": max(0, len(errors) - ERRORS_SHOWN),
+        }
+
+    def undo(self, lead_import):
+        try:
+            count = lead_import_undo(lead_import=lead_import, by=self.request.user)
+        except UndoRefused as refusal:
+            messages.error(self.request, str(refusal))
+        else:
+            messages.success(
+                self.request, f"Import undone: {count} lead{'' if count == 1 else 's'} reverted."
+            )
+        return HttpResponseRedirect(reverse("leads:import"))
+
+
+class LeadImportErrorsView(ImportAccessMixin, View):
+    """/leads/import/<pk>/errors.csv: the rows that were not imported, and why."""
+
+    def get(self, request, pk):
+        lead_import = get_object_or_404(self.get_queryset(), pk=pk)
+        response = HttpResponse(
+            "\ufeff" + (lead_import.error_report or "row,message\r\n"),
+            content_type="text/csv; charset=utf-8",
+        )
+        stamp = timezone.localdate(lead_import.created_at).isoformat()
+        response["Content-Disposition"] = (
+            f'attachment; filename="import-{lead_import.pk}-errors-{stamp}.csv"'
+        )
+        return response

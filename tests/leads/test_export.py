@@ -1,0 +1,421 @@
+"""CSV export (/leads/export.csv): the list's filtered and sorted set, every page, streamed."""
+
+import csv
+import datetime
+import html
+import io
+import re
+import zoneinfo
+from decimal import Decimal
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import time_machine
+from django.db import connection
+from django.http import StreamingHttpResponse
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from leads.export import COLUMNS, neutralise
+from leads.models import Priority
+from tests.factories import (
+    ClientFactory,
+    ContactFactory,
+    LeadFactory,
+    LeadSourceFactory,
+    UserFactory,
+    default_stage,
+)
+
+pytestmark = pytest.mark.django_db
+
+HEADER = [
+    "id",
+    "title",
+    "description",
+    "value",
+    "currency",
+    "probability",
+    "expected_close_date",
+    "source",
+    "priority",
+    "stage",
+    "pipeline",
+    "status",
+    "assignee",
+    "client",
+    "contact",
+    "category",
+    "created_at",
+    "updated_at",
+]
+ROW_ID = re.compile(r'<tr class="row-link" data-href="/leads/(\d+)/">')
+EXPORT_LINK = re.compile(r'<a class="btn btn-sm" href="(?P<href>[^"]*)" download>Export CSV</a>')
+
+
+def export_url() -> str:
+    return reverse("leads:export")
+
+
+def content(response) -> bytes:
+    return b"".join(response.streaming_content)
+
+
+def read_csv(response) -> list[dict[str, str]]:
+    """The exported rows as dicts by heading (the BOM is checked and dropped)."""
+    data = content(response)
+    assert data.startswith(b"\xef\xbb\xbf")
+    return list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"), newline="")))
+
+
+def exported_ids(response) -> list[int]:
+    return [int(row["id"]) for row in read_csv(response)]
+
+
+def listed_ids(client, params: dict) -> list[int]:
+    """Ids the list shows for these parameters, page after page."""
+    ids, page = [], 1
+    while True:
+        response = client.get(reverse("leads:list"), {**params, "page": page})
+        ids += [int(pk) for pk in ROW_ID.findall(response.text)]
+        if 'rel="next"' not in response.text:
+            return ids
+        page += 1
+
+
+# --- the file --------------------------------------------------------------------------
+
+
+def test_header_row_names_the_columns_in_order(rep_client):
+    data = content(rep_client.get(export_url())).decode("utf-8-sig")
+
+    assert next(csv.reader(io.StringIO(data))) == HEADER
+    assert list(COLUMNS) == HEADER
+
+
+def test_file_starts_with_a_utf8_byte_order_mark_for_excel(rep_client):
+    LeadFactory()
+
+    assert content(rep_client.get(export_url())).startswith("\ufeffid,title,".encode())
+
+
+def test_response_is_streamed_csv_with_a_dated_file_name(rep_client):
+    # 23:30 UTC is already the next day in Amsterdam: the name uses the local date.
+    with time_machine.travel(datetime.datetime(2026, 3, 1, 23, 30, tzinfo=datetime.UTC)):
+        response = rep_client.get(export_url())
+
+    assert response.status_code == 200
+    assert isinstance(response, StreamingHttpResponse)
+    assert response["Content-Type"] == "text/csv; charset=utf-8"
+    assert response["Content-Disposition"] == ('attachment; filename="leads-export-2026-03-02.csv"')
+
+
+def test_row_holds_every_field_in_plain_machine_readable_form(rep_client):
+    client = ClientFactory(name="Acme B.V.")
+    lead = LeadFactory(
+        title="Website redesign",
+        description="Two pages\nand a form",
+        value=Decimal("25000"),
+        probability=40,
+        expected_close_date=datetime.date(2026, 4, 30),
+        source=LeadSourceFactory(slug="referral"),
+        priority=Priority.HIGH,
+        stage=default_stage("Qualified"),
+        assignee=UserFactory(username="carol"),
+        client=client,
+        contact=ContactFactory(client=client, name="Jan de Vries"),
+        category="Web",
+        created_at=datetime.datetime(
+            2025, 7, 1, 12, 0, tzinfo=zoneinfo.ZoneInfo("Europe/Amsterdam")
+        ),
+        updated_at=datetime.datetime(2026, 1, 31, 14, 5, 9, 123456, tzinfo=datetime.UTC),
+    )
+
+    [row] = read_csv(rep_client.get(export_url()))
+
+    assert row == {
+        "id": str(lead.pk),
+        "title": "Website redesign",
+        "description": "Two pages\nand a form",
+        "value": "25000.00",
+        "currency": "EUR",
+        "probability": "40",
+        "expected_close_date": "2026-04-30",
+        "source": "referral",
+        "priority": "high",
+        "stage": "Qualified",
+        "pipeline": "Sales",
+        "status": "open",
+        "assignee": "carol",
+        "client": "Acme B.V.",
+        "contact": "Jan de Vries",
+        "category": "Web",
+        "created_at": "2025-07-01T10:00:00Z",
+        "updated_at": "2026-01-31T14:05:09Z",
+    }
+
+
+def test_unknown_and_missing_values_are_empty_cells(rep_client):
+    LeadFactory(value=None, probability=None, expected_close_date=None, source=None, assignee=None)
+
+    [row] = read_csv(rep_client.get(export_url()))
+
+    for column in ("value", "probability", "expected_close_date", "source"):
+        assert row[column] == "", column
+    assert (row["assignee"], row["client"], row["contact"], row["category"]) == ("", "", "", "")
+    assert row["currency"] == "EUR"
+
+
+def test_non_ascii_text_round_trips_in_utf8(rep_client):
+    LeadFactory(
+        title="Café crème €5 – Straße",
+        client=ClientFactory(name="Société Générale"),
+        category="Çà et là",
+    )
+
+    [row] = read_csv(rep_client.get(export_url()))
+
+    assert row["title"] == "Café crème €5 – Straße"
+    assert row["client"] == "Société Générale"
+    assert row["category"] == "Çà et là"
+
+
+# --- the same set as the list ----------------------------------------------------------
+
+
+@pytest.fixture
+def sixty_leads(db):
+    """Leads with repeated values, priorities and clients, so that ties need the tie-break."""
+    clients = [ClientFactory(name=name) for name in ("Acme", "Bolt", "Zeta")]
+    for number in range(60):
+        LeadFactory(
+            title=f"Lead {number:02}" if number % 3 else f"Renewal {number:02}",
+            value=None if number % 7 == 0 else Decimal(1000 * (number % 5)),
+            priority=list(Priority)[number % 4],
+            client=clients[number % 4] if number % 4 < 3 else None,
+            stage=default_stage(
+                ["New", "Contacted", "Won", "Lost"][number % 4 if number % 5 else 0]
+            ),
+        )
+
+
+@pytest.mark.usefixtures("sixty_leads")
+@pytest.mark.parametrize(
+    "params",
+    [
+        {},
+        {"status": "all", "sort": "-value"},
+        {"status": "all", "sort": "value", "q": "lead"},
+        {"status": "all", "sort": "-priority", "priority": ["high", "normal", "urgent"]},
+        {"sort": "client", "value_min": "1000"},
+        {"status": "all", "sort": "-stage", "per_page": "50"},
+        {"status": "won"},
+    ],
+)
+def test_export_holds_the_lists_rows_in_its_order_across_all_pages(rep_client, params):
+    expected = listed_ids(rep_client, params)
+
+    assert exported_ids(rep_client.get(export_url(), params)) == expected
+    assert expected  # every case selects something
+
+
+def test_export_ignores_the_page(rep_client, sixty_leads):
+    everything = exported_ids(rep_client.get(export_url(), {"status": "all"}))
+
+    assert exported_ids(rep_client.get(export_url(), {"status": "all", "page": "3"})) == everything
+    assert len(everything) == 60
+
+
+def test_export_defaults_to_open_leads_like_the_list(rep_client):
+    LeadFactory(title="Open", stage=default_stage("New"))
+    LeadFactory(title="Won", stage=default_stage("Won"))
+    LeadFactory(title="Lost", stage=default_stage("Lost"))
+
+    rows = read_csv(rep_client.get(export_url()))
+
+    assert [(row["title"], row["status"]) for row in rows] == [("Open", "open")]
+
+
+def test_status_all_exports_won_and_lost_leads_too(rep_client):
+    LeadFactory(title="Open", stage=default_stage("New"))
+    LeadFactory(title="Won", stage=default_stage("Won"))
+    LeadFactory(title="Lost", stage=default_stage("Lost"))
+
+    rows = read_csv(rep_client.get(export_url(), {"status": "all", "sort": "title"}))
+
+    assert [(row["title"], row["status"]) for row in rows] == [
+        ("Lost", "lost"),
+        ("Open", "open"),
+        ("Won", "won"),
+    ]
+
+
+# --- safe to open in a spreadsheet -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("title", "exported"),
+    [
+        (
+            '=HYPERLINK("http://evil.example","Click")',
+            '\'=HYPERLINK("http://evil.example","Click")',
+        ),
+        ("+31 20 123 4567", "'+31 20 123 4567"),
+        ("-cmd|' /C calc'!A0", "'-cmd|' /C calc'!A0"),
+        ("@SUM(1+1)", "'@SUM(1+1)"),
+        ("\tx", "'\tx"),
+        ("\rx", "'\rx"),
+        ("Plain title", "Plain title"),
+        ("Sum = 5", "Sum = 5"),
+    ],
+)
+def test_cells_that_a_spreadsheet_would_run_as_formulas_are_neutralised(
+    rep_client, title, exported
+):
+    LeadFactory(title=title)
+
+    [row] = read_csv(rep_client.get(export_url()))
+
+    assert row["title"] == exported
+
+
+def test_every_text_column_is_neutralised(rep_client):
+    client = ClientFactory(name="=client")
+    LeadFactory(
+        title="t",
+        description="+description",
+        assignee=UserFactory(username="@assignee"),
+        client=client,
+        contact=ContactFactory(client=client, name="-contact"),
+        category="=category",
+        source=LeadSourceFactory(slug="-source"),
+    )
+
+    [row] = read_csv(rep_client.get(export_url()))
+
+    assert row["description"] == "'+description"
+    assert row["source"] == "'-source"
+    assert row["assignee"] == "'@assignee"
+    assert row["client"] == "'=client"
+    assert row["contact"] == "'-contact"
+    assert row["category"] == "'=category"
+
+
+@pytest.mark.parametrize("category", ["-5", "+5", "-12.50", "1234.50"])
+def test_plain_numbers_stay_numbers(rep_client, category):
+    LeadFactory(category=category, value=Decimal("1234.50"))
+
+    [row] = read_csv(rep_client.get(export_url()))
+
+    assert row["category"] == category
+    assert row["value"] == "1234.50"
+
+
+@pytest.mark.parametrize(
+    ("cell", "expected"),
+    [
+        ("", ""),
+        ("-", "'-"),
+        ("-5", "-5"),
+        ("-5e3", "'-5e3"),
+        ("--5", "'--5"),
+        ("-5 ", "'-5 "),
+        ("=1+2", "'=1+2"),
+        ("a=1", "a=1"),
+    ],
+)
+def test_neutralise(cell, expected):
+    assert neutralise(cell) == expected
+
+
+# --- cost ------------------------------------------------------------------------------
+
+
+def export_queries(client, expected_rows: int) -> list[str]:
+    """The SQL of one export, consumed to the end inside the capture."""
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(export_url(), {"status": "all", "q": "lead", "sort": "client"})
+        assert len(b"".join(response.streaming_content).splitlines()) == expected_rows + 1
+    return [query["sql"] for query in queries]
+
+
+def test_query_count_does_not_grow_with_the_rows(rep_client):
+    client = ClientFactory()
+    contact = ContactFactory(client=client)
+    source = LeadSourceFactory()
+    assignee = UserFactory()
+    make = {"client": client, "contact": contact, "source": source, "assignee": assignee}
+    LeadFactory.create_batch(10, **make)
+    few = export_queries(rep_client, 10)
+    LeadFactory.create_batch(190, **make)
+    many = export_queries(rep_client, 200)
+
+    # Session, user and the export itself: nothing per row.
+    assert len(few) == len(many) <= 6, many
+
+
+# --- access ----------------------------------------------------------------------------
+
+
+def test_a_reader_in_no_group_may_export(client, reader):
+    LeadFactory(title="Readable")
+    client.force_login(reader)
+
+    response = client.get(export_url())
+
+    assert response.status_code == 200
+    assert [row["title"] for row in read_csv(response)] == ["Readable"]
+
+
+def test_anonymous_visitors_are_sent_to_sign_in(client):
+    response = client.get(export_url())
+
+    assert response.status_code == 302
+    assert response["Location"].startswith("/accounts/login/?next=/leads/export.csv")
+
+
+def test_only_get_is_allowed(rep_client):
+    assert rep_client.post(export_url()).status_code == 405
+
+
+# --- the link on the list --------------------------------------------------------------
+
+
+def export_link(response) -> tuple[str, dict[str, list[str]]]:
+    match = EXPORT_LINK.search(response.text)
+    assert match, "no Export CSV link rendered"
+    url = urlsplit(html.unescape(match["href"]))
+    return url.path, parse_qs(url.query)
+
+
+def test_list_links_to_the_export_of_its_filters_without_the_page(rep_client):
+    LeadFactory.create_batch(30, priority=Priority.HIGH)
+
+    response = rep_client.get(
+        reverse("leads:list"),
+        {"priority": ["high", "urgent"], "sort": "-value", "page": "2", "per_page": "25"},
+    )
+
+    assert export_link(response) == (
+        "/leads/export.csv",
+        {"priority": ["high", "urgent"], "sort": ["-value"]},
+    )
+
+
+def test_htmx_swapped_results_carry_an_export_link_for_the_new_filters(rep_client):
+    LeadFactory(title="Renewal")
+
+    response = rep_client.get(
+        reverse("leads:list"),
+        {"q": "renewal", "status": "all"},
+        headers={"HX-Request": "true", "HX-Target": "lead-results"},
+    )
+
+    assert "<html" not in response.text
+    assert export_link(response) == ("/leads/export.csv", {"q": ["renewal"], "status": ["all"]})
+
+
+def test_unfiltered_list_links_to_the_plain_export(rep_client):
+    LeadFactory()
+
+    assert export_link(rep_client.get(reverse("leads:list"))) == ("/leads/export.csv", {})
