@@ -40,6 +40,11 @@ check-deploy: $(STAMP)  ## Django's deployment checklist under production-like s
 	DEBUG=0 SECRET_KEY=$$(head -c 48 /dev/urandom | base64) ALLOWED_HOSTS=crm.example.com \
 		$(BIN)/python manage.py check --deploy --fail-level WARNING
 
+bench: $(STAMP)  ## Benchmarks against DATABASE_URL (PostgreSQL with seed_bulk data)
+	@test -n "$(DATABASE_URL)" || { echo "Set DATABASE_URL to a PostgreSQL database filled by seed_bulk (docs/PERFORMANCE.md)."; exit 2; }
+	$(BIN)/python -m bench.export_bench
+	$(BIN)/python -m bench.import_bench
+
 lock:  ## Re-pin requirements.lock from the ranges in pyproject.toml
 	rm -rf /tmp/crm-lock-venv && $(PYTHON) -m venv /tmp/crm-lock-venv
 	/tmp/crm-lock-venv/bin/pip install --quiet --upgrade pip

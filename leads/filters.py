@@ -31,6 +31,8 @@ SORTS = {
     "age": F("stage_entered_at"),
 }
 DEFAULT_SORT = "-updated_at"
+#: Sorts over columns that can be empty; empty values go last in both directions.
+NULLABLE_SORTS = {"client", "value", "probability", "source", "assignee", "expected_close_date"}
 
 
 class DuePreset:
@@ -214,8 +216,13 @@ class LeadFilter(filters.FilterSet):
         key = value.removeprefix("-")
         expression = SORTS[key]
         descending = value.startswith("-") != (key == "age")
+        # NULLS LAST only where a column can be empty: on a NOT NULL column it would stop
+        # PostgreSQL from reading the (sort column, id) index in order.
+        nulls_last = True if key in NULLABLE_SORTS else None
         ordered = (
-            expression.desc(nulls_last=True) if descending else expression.asc(nulls_last=True)
+            expression.desc(nulls_last=nulls_last)
+            if descending
+            else expression.asc(nulls_last=nulls_last)
         )
         tie_break = "-id" if descending else "id"
         return queryset.order_by(ordered, tie_break)

@@ -144,7 +144,16 @@ def iter_rows(lead_import: LeadImport):
 #: Lead fields a column can fill, with the English and Dutch names a header may use.
 FIELDS = {
     "title": ["title", "titel", "lead", "lead title", "onderwerp", "deal", "opportunity"],
-    "description": ["description", "omschrijving", "beschrijving", "notes", "notities"],
+    "description": [
+        "description",
+        "omschrijving",
+        "beschrijving",
+        "notes",
+        "notities",
+        "notitie",
+        "opmerking",
+        "opmerkingen",
+    ],
     "value": ["value", "waarde", "amount", "bedrag", "deal value", "value eur", "waarde eur"],
     "probability": ["probability", "kans", "waarschijnlijkheid", "probability %", "kans %"],
     "expected_close_date": [

@@ -405,7 +405,7 @@ def test_preview_shows_the_first_rows_only_but_counts_all(rep_client):
 
 
 def test_columns_can_be_mapped_by_hand_and_unknown_ones_ignored(rep_client, start):
-    raw = csv_bytes([["Naam", "Titel", "Bedrag", "Notitie"], ["Real title", "Code 1", "50", "x"]])
+    raw = csv_bytes([["Naam", "Titel", "Bedrag", "Intern"], ["Real title", "Code 1", "50", "x"]])
     lead_import = uploaded(rep_client, raw)
     assert lead_import.mapping == {"1": "title", "2": "value"}
     mapping = {"0": "title", "2": "value"}  # Titel holds a code here: ignored
@@ -1298,3 +1298,9 @@ def test_undoing_an_update_leaves_an_entry_on_the_leads_timeline(rep_client, exi
     page = text(rep_client.get(existing.get_absolute_url()))
     assert f"Undid the import of {lead_import.file_name}" in page
     assert f"Updated by the import of {lead_import.file_name}" in page
+
+
+def test_the_lead_list_offers_import_to_those_who_may_add_leads(rep_client, client, reader):
+    assert 'href="/leads/import/"' in rep_client.get("/leads/").text
+    client.force_login(reader)
+    assert 'href="/leads/import/"' not in client.get("/leads/").text
