@@ -211,6 +211,14 @@ class Lead(models.Model):
             models.Index(fields=["category"], name="lead_category_idx"),
             models.Index(fields=["stage_entered_at", "id"], name="lead_stage_entered_idx"),
             models.Index(fields=["last_activity_at"], name="lead_last_activity_idx"),
+            # The board's card order within a stage: priority rank, then close date.
+            models.Index(
+                F("stage"),
+                priority_rank.desc(),
+                F("expected_close_date").asc(),
+                F("id").asc(),
+                name="lead_board_order_idx",
+            ),
         ]
         constraints = [
             models.CheckConstraint(

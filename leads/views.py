@@ -297,6 +297,11 @@ class LeadMoveStageView(View):
         if not request.htmx:
             messages.success(request, message)
             return HttpResponseRedirect(lead.get_absolute_url())
+        if request.htmx.target == "board":  # a drag or "Move to…" on the pipeline board
+            from pipelines.views import render_board
+
+            board = render_board(request, stage.pipeline)
+            return toast(board, f"Moved “{lead.title}” to {stage.name}.")
         return toast(render_detail_region(request, lead), message)
 
 

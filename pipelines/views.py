@@ -1,0 +1,135 @@
+"""The pipeline board: a column per stage, cards to drag (or move with the keyboard)."""
+
+from decimal import Decimal
+from urllib.parse import urlsplit
+
+from django.db.models import Count, DecimalField, F, Sum, Value
+from django.http import QueryDict
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.views.generic import TemplateView
+
+from crm.htmx import HtmxPartialMixin
+from leads.filters import LeadFilter
+from leads.models import Lead, priority_rank
+
+from .models import Pipeline
+
+CARDS_PER_COLUMN = 50
+#: Filters the board offers; the rest of the list's filters do not apply to a board.
+BOARD_FILTERS = ("q", "assignee", "priority", "source", "due")
+#: The card order within a column; lead_board_order_idx serves it.
+CARD_ORDER = (priority_rank.desc(), F("expected_close_date").asc(nulls_last=True), F("id").asc())
+
+
+def board_filter(params: QueryDict, pipeline: Pipeline, stages, request) -> LeadFilter:
+    """The list's filters, limited to the board's, over every stage of one pipeline."""
+    data = QueryDict(mutable=True)
+    for name in BOARD_FILTERS:
+        data.setlist(name, params.getlist(name))
+    data["status"] = "all"  # columns show won and lost too
+    queryset = Lead.objects.filter(stage_id__in=[stage.pk for stage in stages])
+    return LeadFilter(data, queryset=queryset, request=request)
+
+
+class BoardView(HtmxPartialMixin, TemplateView):
+    """/board/ and /pipelines/<pk>/board/: the pipeline's stages side by side."""
+
+    template_name = "pipelines/board.html"
+    partials = {"board": "board"}
+
+    def get_partial_name(self):
+        target = (self.request.htmx.target or "") if self.request.htmx else ""
+        if target.startswith("cards-"):
+            return "column_cards"
+        if target.startswith("more-"):
+            return "more_cards"
+        return super().get_partial_name()
+
+    def get_pipeline(self) -> Pipeline:
+        if "pk" in self.kwargs:
+            return get_object_or_404(Pipeline, pk=self.kwargs["pk"])
+        return Pipeline.objects.default()
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        pipeline = self.get_pipeline()
+        context.update(board_context(self.request, pipeline, self.request.GET))
+        return context
+
+
+def board_context(request, pipeline: Pipeline, params: QueryDict) -> dict:
+    """Columns with their counts, totals and first cards, for the given filters."""
+    stages = list(pipeline.stages.order_by("order"))
+    filterset = board_filter(params, pipeline, stages, request)
+    leads = filterset.qs.order_by()
+    stats = {
+        row["stage_id"]: row
+        for row in leads.values("stage_id").annotate(
+            count=Count("pk"),
+            total=Sum("value"),
+            weighted=Sum(
+                F("value") * F("probability") / Value(Decimal(100)),
+                output_field=DecimalField(max_digits=20, decimal_places=2),
+            ),
+        )
+    }
+    opened = set(params.getlist("open"))
+    only = params.get("column", "")
+    offset = params.get("offset", "")
+    offset = int(offset) if offset.isdigit() else 0
+    columns = []
+    for stage in stages:
+        row = stats.get(stage.pk, {})
+        collapsed = not stage.is_open and str(stage.pk) not in opened
+        column = {
+            "stage": stage,
+            "count": row.get("count", 0),
+            "total": row.get("total"),
+            "weighted": row.get("weighted"),
+            "collapsed": collapsed,
+            "cards": [],
+            "more": False,
+            "offset": 0,
+        }
+        load = (only == str(stage.pk)) if only else not collapsed
+        if load:
+            start = offset if only else 0
+            cards = list(
+                leads.filter(stage=stage)
+                .select_related("client", "assignee")
+                .order_by(*CARD_ORDER)[start : start + CARDS_PER_COLUMN + 1]
+            )
+            for card in cards:
+                card.stage = stage  # the column's stage object: no query per card
+                card.movable = card.can_edit(request.user)
+            column.update(
+                cards=cards[:CARDS_PER_COLUMN],
+                more=len(cards) > CARDS_PER_COLUMN,
+                offset=start + CARDS_PER_COLUMN,
+            )
+        columns.append(column)
+    query = QueryDict(mutable=True)
+    for name in BOARD_FILTERS:
+        query.setlist(name, [v for v in params.getlist(name) if v])
+    return {
+        "pipeline": pipeline,
+        "pipelines": Pipeline.objects.all(),
+        "columns": columns,
+        # The one column a lazy load or "Load more" asks for (its partial needs these).
+        "column": (column := next((c for c in columns if str(c["stage"].pk) == only), None)),
+        "stage": column["stage"] if column else None,
+        "filter": filterset,
+        "query": query.urlencode(),
+        "board_url": reverse("pipelines:board", args=[pipeline.pk]),
+        "move_stages": [c["stage"] for c in columns],
+    }
+
+
+def render_board(request, pipeline: Pipeline):
+    """The board region after a move, with the filters of the page the user is on."""
+    current = request.htmx.current_url or ""
+    params = QueryDict(urlsplit(current).query)
+    context = board_context(request, pipeline, params)
+    return TemplateResponse(request, "pipelines/board.html#board", context)

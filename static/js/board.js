@@ -1,0 +1,152 @@
+/*
+ * The pipeline board: drag a card to another column, or move it with the keyboard
+ * through its "Move to…" button. Either way the move is a POST to the lead's stage URL
+ * (the same endpoint as the detail page's tracker); the server answers with the board
+ * region, so counts and totals stay right. Won and Lost ask first. A failed move
+ * reloads the board, which puts the card back where it was; the server's toast says why.
+ */
+(function () {
+  "use strict";
+
+  var dragged = null;
+
+  function board() {
+    return document.getElementById("board");
+  }
+
+  function columnOf(element) {
+    return element && element.closest ? element.closest(".board-column") : null;
+  }
+
+  /** Ask before Won and Lost; then send. `land` puts the card in place right away. */
+  function requestMove(card, stageId, kind, name, land) {
+    var go = function () {
+      if (land) land();
+      send(card, stageId);
+    };
+    if (kind === "won" || kind === "lost") {
+      var title = card.getAttribute("data-title");
+      window.CRM.confirm(
+        "Mark “" + title + "” as " + name + "?",
+        { danger: kind === "lost", label: "Mark as " + name },
+        go,
+      );
+    } else {
+      go();
+    }
+  }
+
+  function send(card, stageId) {
+    var leadId = card.getAttribute("data-lead");
+    card.classList.add("is-moving");
+    htmx
+      .ajax("POST", card.getAttribute("data-move-url"), {
+        source: card,
+        target: "#board",
+        swap: "innerHTML",
+        values: { stage: stageId },
+      })
+      .then(function () {
+        // Keyboard users keep their place: focus the moved card's title again.
+        var moved = board().querySelector('.board-card[data-lead="' + leadId + '"] .board-card-title');
+        if (moved && document.activeElement === document.body) moved.focus();
+      });
+  }
+
+  function reloadBoard() {
+    htmx.ajax("GET", window.location.href, { target: "#board", swap: "innerHTML" });
+  }
+
+  // A refused move (stage gone, no permission, server error): the card goes back.
+  document.addEventListener("htmx:responseError", function (event) {
+    var source = event.detail.elt;
+    if (source && source.classList && source.classList.contains("board-card")) reloadBoard();
+  });
+  document.addEventListener("htmx:sendError", function (event) {
+    var source = event.detail.elt;
+    if (source && source.classList && source.classList.contains("board-card")) reloadBoard();
+  });
+
+  // --- dragging -------------------------------------------------------------------------
+
+  document.addEventListener("dragstart", function (event) {
+    var card = event.target.closest ? event.target.closest(".board-card[draggable=true]") : null;
+    if (!card) return;
+    dragged = card;
+    event.dataTransfer.effectAllowed = "move";
+    event.dataTransfer.setData("text/plain", card.getAttribute("data-lead"));
+    card.classList.add("is-dragging");
+  });
+
+  document.addEventListener("dragend", function () {
+    if (dragged) dragged.classList.remove("is-dragging");
+    document.querySelectorAll(".board-column.is-drop-target").forEach(function (column) {
+      column.classList.remove("is-drop-target");
+    });
+  });
+
+  document.addEventListener("dragover", function (event) {
+    var column = columnOf(event.target);
+    if (!column || !dragged) return;
+    event.preventDefault();
+    event.dataTransfer.dropEffect = "move";
+    column.classList.add("is-drop-target");
+  });
+
+  document.addEventListener("dragleave", function (event) {
+    var column = columnOf(event.target);
+    if (column && !column.contains(event.relatedTarget)) column.classList.remove("is-drop-target");
+  });
+
+  document.addEventListener("drop", function (event) {
+    var column = columnOf(event.target);
+    if (!column || !dragged) return;
+    event.preventDefault();
+    column.classList.remove("is-drop-target");
+    var card = dragged;
+    dragged = null;
+    var stageId = column.getAttribute("data-stage");
+    if (stageId === card.getAttribute("data-stage")) return;
+    var list = column.querySelector(".board-cards");
+    requestMove(card, stageId, column.getAttribute("data-kind"), column.getAttribute("data-name"), function () {
+      if (list) list.insertBefore(card, list.firstChild); // the card lands at once
+    });
+  });
+
+  // --- the keyboard: "Move to…" ------------------------------------------------------------
+
+  var movingCard = null;
+
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest ? event.target.closest("[data-move]") : null;
+    if (button) {
+      var dialog = document.getElementById("move-dialog");
+      movingCard = button.closest(".board-card");
+      dialog.querySelector("[data-move-title]").textContent = movingCard.getAttribute("data-title");
+      var current = movingCard.getAttribute("data-stage");
+      var first = null;
+      dialog.querySelectorAll("[data-move-to]").forEach(function (option) {
+        var here = option.getAttribute("data-move-to") === current;
+        option.disabled = here;
+        option.setAttribute("aria-current", here ? "true" : "false");
+        if (!here && !first) first = option;
+      });
+      dialog.showModal();
+      if (first) first.focus();
+      return;
+    }
+    var option = event.target.closest ? event.target.closest("[data-move-to]") : null;
+    if (option && movingCard) {
+      var card = movingCard;
+      movingCard = null;
+      document.getElementById("move-dialog").close();
+      requestMove(
+        card,
+        option.getAttribute("data-move-to"),
+        option.getAttribute("data-kind"),
+        option.getAttribute("data-name"),
+        null,
+      );
+    }
+  });
+})();
