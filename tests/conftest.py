@@ -1,6 +1,28 @@
+import importlib
+
 import pytest
+from django.apps import apps
 
 from tests.factories import ManagerFactory, RepFactory, UserFactory
+
+
+@pytest.fixture(autouse=True)
+def migrated_rows(request):
+    """Transactional tests (browser tests, task workers) end by flushing every table, data
+    migrations' rows included: the groups, the default pipeline and the lead sources. Put
+    them back (the migrations' functions create only what is missing) before each one."""
+    marker = request.node.get_closest_marker("django_db")
+    transactional = "transactional_db" in request.fixturenames or "live_server" in (
+        request.fixturenames
+    )
+    if not transactional and not (marker and marker.kwargs.get("transaction")):
+        return
+    request.getfixturevalue("transactional_db")
+    pipelines = importlib.import_module("pipelines.migrations.0002_default_pipeline")
+    leads = importlib.import_module("leads.migrations.0002_default_sources_and_groups")
+    pipelines.create_default_pipeline(apps, None)
+    leads.create_sources(apps, None)
+    leads.create_groups(apps, None)
 
 
 @pytest.fixture(autouse=True)

@@ -16,23 +16,19 @@ Fixtures
 Every test here runs against ``live_server``, so its database is transactional: the
 server thread must see what the test creates. A transactional test ends by flushing the
 tables, which also removes the rows the data migrations made (groups, the default
-pipeline, lead sources). pytest-django's serialized rollback cannot bring them back here:
-once Playwright's event loop runs, the test thread's connection is a new object without
-the serialized copy. So the autouse ``_e2e_database`` fixture re-runs the data migrations'
-functions, which create only what is missing. pytest-django runs transactional tests after
-the others, so the rest of the suite never sees a flushed database.
+pipeline, lead sources); ``migrated_rows`` in tests/conftest.py puts them back before each
+transactional test. pytest-django runs transactional tests after the others, so the rest
+of the suite never sees a flushed database.
 
 Mark each test module ``pytestmark = pytest.mark.e2e`` (run them alone with -m e2e, skip
 them with -m "not e2e").
 """
 
-import importlib
 import os
 import shutil
 from pathlib import Path
 
 import pytest
-from django.apps import apps
 
 # Playwright's sync API runs an event loop in this thread, which makes Django refuse
 # ORM calls from the test body ("You cannot call this from an async context").
@@ -66,12 +62,8 @@ def browser():
 
 @pytest.fixture(autouse=True)
 def _e2e_database(transactional_db, live_server):
-    """Put the data migrations' rows back before each browser test (see module doc)."""
-    pipelines = importlib.import_module("pipelines.migrations.0002_default_pipeline")
-    leads = importlib.import_module("leads.migrations.0002_default_sources_and_groups")
-    pipelines.create_default_pipeline(apps, None)
-    leads.create_sources(apps, None)
-    leads.create_groups(apps, None)
+    """Every browser test runs against live_server (tests/conftest.py restores the rows
+    the data migrations made, which transactional tests flush)."""
 
 
 @pytest.fixture
