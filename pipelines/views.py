@@ -1,16 +1,17 @@
 """The pipeline board: a column per stage, cards to drag (or move with the keyboard)."""
 
-from decimal import Decimal
 from urllib.parse import urlsplit
 
-from django.db.models import Count, DecimalField, F, Sum, Value
+from django.db.models import Count, DecimalField, F, Sum
 from django.http import QueryDict
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils import timezone
 from django.views.generic import TemplateView
 
 from crm.htmx import HtmxPartialMixin
+from crm.templatetags.crm import initials
 from leads.filters import LeadFilter
 from leads.models import Lead, priority_rank
 
@@ -69,9 +70,10 @@ def board_context(request, pipeline: Pipeline, params: QueryDict) -> dict:
         for row in leads.values("stage_id").annotate(
             count=Count("pk"),
             total=Sum("value"),
-            weighted=Sum(
-                F("value") * F("probability") / Value(Decimal(100)),
-                output_field=DecimalField(max_digits=20, decimal_places=2),
+            # Σ value × probability, divided by 100 once below rather than per row.
+            weighted_x100=Sum(
+                F("value") * F("probability"),
+                output_field=DecimalField(max_digits=22, decimal_places=2),
             ),
         )
     }
@@ -82,12 +84,15 @@ def board_context(request, pipeline: Pipeline, params: QueryDict) -> dict:
     columns = []
     for stage in stages:
         row = stats.get(stage.pk, {})
-        collapsed = not stage.is_open and str(stage.pk) not in opened
+        asked_for = str(stage.pk) in opened or only == str(stage.pk)
+        collapsed = not stage.is_open and not asked_for
         column = {
             "stage": stage,
             "count": row.get("count", 0),
             "total": row.get("total"),
-            "weighted": row.get("weighted"),
+            "weighted": (
+                row["weighted_x100"] / 100 if row.get("weighted_x100") is not None else None
+            ),
             "collapsed": collapsed,
             "cards": [],
             "more": False,
@@ -101,9 +106,10 @@ def board_context(request, pipeline: Pipeline, params: QueryDict) -> dict:
                 .select_related("client", "assignee")
                 .order_by(*CARD_ORDER)[start : start + CARDS_PER_COLUMN + 1]
             )
+            now, today = timezone.now(), timezone.localdate()
             for card in cards:
                 card.stage = stage  # the column's stage object: no query per card
-                card.movable = card.can_edit(request.user)
+                describe_card(card, request.user, now=now, today=today)
             column.update(
                 cards=cards[:CARDS_PER_COLUMN],
                 more=len(cards) > CARDS_PER_COLUMN,
@@ -124,7 +130,20 @@ def board_context(request, pipeline: Pipeline, params: QueryDict) -> dict:
         "query": query.urlencode(),
         "board_url": reverse("pipelines:board", args=[pipeline.pk]),
         "move_stages": [c["stage"] for c in columns],
+        # Card links are built from this, not reversed per card.
+        "leads_url": reverse("leads:list"),
     }
+
+
+def describe_card(lead: Lead, user, *, now, today) -> None:
+    """What a card shows, worked out once here: a board draws hundreds of cards."""
+    lead.movable = lead.can_edit(user)
+    lead.aging_level = lead.aging(now)
+    lead.stage_days = lead.days_in_stage(now)
+    lead.overdue = lead.days_overdue(today)
+    if lead.assignee:
+        lead.assignee_name = lead.assignee.get_full_name() or lead.assignee.get_username()
+        lead.assignee_initials = initials(lead.assignee)
 
 
 def render_board(request, pipeline: Pipeline):
