@@ -202,8 +202,8 @@ class LeadFilter(filters.FilterSet):
 
     def filter_due(self, queryset, name, value):
         today = timezone.localdate()
-        if value == DuePreset.OVERDUE:
-            return queryset.filter(expected_close_date__lt=today)
+        if value == DuePreset.OVERDUE:  # only an open lead can be late
+            return queryset.open().filter(expected_close_date__lt=today)
         if value == DuePreset.NONE:
             return queryset.filter(expected_close_date__isnull=True)
         start, end = due_range(value, today)

@@ -57,14 +57,13 @@
     htmx.ajax("GET", window.location.href, { target: "#board", swap: "innerHTML" });
   }
 
-  // A refused move (stage gone, no permission, server error): the card goes back.
-  document.addEventListener("htmx:responseError", function (event) {
+  // A refused move (stage gone: 422; no permission: 403; server error; no network): the
+  // card goes back. 422 is not an htmx "error" here (forms swap it), so look at the status.
+  document.addEventListener("htmx:afterRequest", function (event) {
     var source = event.detail.elt;
-    if (source && source.classList && source.classList.contains("board-card")) reloadBoard();
-  });
-  document.addEventListener("htmx:sendError", function (event) {
-    var source = event.detail.elt;
-    if (source && source.classList && source.classList.contains("board-card")) reloadBoard();
+    if (!source || !source.classList || !source.classList.contains("board-card")) return;
+    var status = event.detail.xhr ? event.detail.xhr.status : 0;
+    if (event.detail.failed || status === 0 || status >= 400) reloadBoard();
   });
 
   // --- dragging -------------------------------------------------------------------------
