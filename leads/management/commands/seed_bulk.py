@@ -18,16 +18,17 @@ import math
 import random
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError
-from django.db import connection, models, transaction
+from django.db import connection, models
 from django.utils import timezone
 
+from crm.bulk import bulk_insert
 from crm.models import Client, Contact
 from leads.models import Lead, LeadSource, Priority
 from pipelines.models import Pipeline, PipelineStage
@@ -36,9 +37,6 @@ HISTORY = datetime.timedelta(days=730)
 #: Zipf exponent of client sizes: with 50,000 clients the largest has ~8% of the leads
 #: and the median client a handful (4 of 1,000,000).
 CLIENT_SKEW = 1.0
-#: Rows per transaction for COPY, and per INSERT for bulk_create.
-COPY_BATCH = 50_000
-BULK_BATCH = 5_000
 #: Leads whose random draws are made in one go (rng.choices with k=...).
 DRAW_BLOCK = 10_000
 
@@ -333,72 +331,14 @@ def lead_rows(
 # --- writers ---------------------------------------------------------------------------
 
 
-class CopyWriter:
-    """PostgreSQL: COPY FROM STDIN through psycopg 3, a transaction per batch."""
-
-    def insert(
-        self,
-        model: type[models.Model],
-        columns: Sequence[str],
-        rows: Iterable[tuple],
-        *,
-        count: int,
-        want_ids: bool = False,
-    ) -> list[int]:
-        """Write the rows; with want_ids, return the ids they got, in order."""
-        ids: list[int] = []
-        table = model._meta.db_table
-        if want_ids:  # reserve the ids up front, since COPY cannot return them
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
-                    [table, count],
-                )
-                ids = [pk for (pk,) in cursor.fetchall()]
-            rows = ((pk, *row) for pk, row in zip(ids, rows, strict=True))
-            columns = ["id", *columns]
-        fields = {f.attname: f.column for f in model._meta.concrete_fields}
-        quote = connection.ops.quote_name
-        sql = f"COPY {quote(table)} ({', '.join(quote(fields[c]) for c in columns)}) FROM STDIN"
-        rows = iter(rows)
-        while batch := list(itertools.islice(rows, COPY_BATCH)):
-            with transaction.atomic(), connection.cursor() as cursor, cursor.copy(sql) as copy:
-                for row in batch:
-                    copy.write_row(row)
-        return ids
-
-    def finish(self, tables: Iterable[type[models.Model]]) -> str:
-        """Fresh planner statistics, so that benchmarks run against sensible plans."""
-        with connection.cursor() as cursor:
-            for model in tables:
-                cursor.execute(f"ANALYZE {connection.ops.quote_name(model._meta.db_table)}")
-        return "ANALYZE"
-
-
-class BulkCreateWriter:
-    """Any other database: bulk_create in batches, a transaction per batch."""
-
-    def insert(
-        self,
-        model: type[models.Model],
-        columns: Sequence[str],
-        rows: Iterable[tuple],
-        *,
-        count: int,
-        want_ids: bool = False,
-    ) -> list[int]:
-        ids: list[int] = []
-        rows = iter(rows)
-        while batch := list(itertools.islice(rows, BULK_BATCH)):
-            objects = [model(**dict(zip(columns, row, strict=True))) for row in batch]
-            with transaction.atomic():
-                model.objects.bulk_create(objects)
-            if want_ids:
-                ids += [obj.pk for obj in objects]
-        return ids
-
-    def finish(self, tables: Iterable[type[models.Model]]) -> str:
+def analyze(tables: Iterable[type[models.Model]]) -> str:
+    """Fresh planner statistics on PostgreSQL, so that benchmarks run against sensible plans."""
+    if connection.vendor != "postgresql":
         return ""
+    with connection.cursor() as cursor:
+        for model in tables:
+            cursor.execute(f"ANALYZE {connection.ops.quote_name(model._meta.db_table)}")
+    return "ANALYZE"
 
 
 # --- the command -----------------------------------------------------------------------
@@ -432,7 +372,6 @@ class Command(BaseCommand):
             raise CommandError("Contacts belong to clients: pass --clients too.")
         stages = list(Pipeline.objects.default().stages.order_by("order"))
         sources = list(LeadSource.objects.filter(active=True).order_by("order", "label", "pk"))
-        writer = CopyWriter() if connection.vendor == "postgresql" else BulkCreateWriter()
         rng = random.Random(seed)
         now = timezone.now()
 
@@ -441,7 +380,7 @@ class Command(BaseCommand):
         self.report("users", len(user_ids), started)
 
         started = time.perf_counter()
-        client_ids = writer.insert(
+        client_ids = bulk_insert(
             Client, CLIENT_COLUMNS, client_rows(rng, clients, now=now), count=clients, want_ids=True
         )
         self.report("clients", clients, started)
@@ -450,7 +389,7 @@ class Command(BaseCommand):
         ranked_clients = rng.sample(client_ids, len(client_ids))
         owners = contact_owners(rng, ranked_clients, contacts)
         started = time.perf_counter()
-        contact_ids = writer.insert(
+        contact_ids = bulk_insert(
             Contact,
             CONTACT_COLUMNS,
             contact_rows(rng, owners, now=now),
@@ -473,11 +412,11 @@ class Command(BaseCommand):
             ranked_clients=ranked_clients,
             contacts_of=contacts_of,
         )
-        writer.insert(Lead, LEAD_COLUMNS, rows, count=leads)
+        bulk_insert(Lead, LEAD_COLUMNS, rows, count=leads)
         self.report("leads", leads, started)
 
         started = time.perf_counter()
-        if done := writer.finish([Client, Contact, Lead]):
+        if done := analyze([Client, Contact, Lead]):
             self.stdout.write(f"{done} in {time.perf_counter() - started:.1f} s")
 
     def report(self, table: str, rows: int, started: float) -> None:
