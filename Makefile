@@ -9,7 +9,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: run test install lint format check-deploy bench lock clean
+.PHONY: run test install lint format check-deploy bench bench-list lock clean
 
 run: $(STAMP)  ## Migrate, load demo data (idempotent) and serve at http://127.0.0.1:8000
 	$(BIN)/python manage.py migrate --noinput
@@ -42,8 +42,13 @@ check-deploy: $(STAMP)  ## Django's deployment checklist under production-like s
 
 bench: $(STAMP)  ## Benchmarks against DATABASE_URL (PostgreSQL with seed_bulk data)
 	@test -n "$(DATABASE_URL)" || { echo "Set DATABASE_URL to a PostgreSQL database filled by seed_bulk (docs/PERFORMANCE.md)."; exit 2; }
+	$(BIN)/python -m bench.list_bench
 	$(BIN)/python -m bench.export_bench
 	$(BIN)/python -m bench.import_bench
+
+bench-list: $(STAMP)  ## The list benchmark alone (issue 8): ours, the admin and the SQL floor
+	@test -n "$(DATABASE_URL)" || { echo "Set DATABASE_URL to a PostgreSQL database filled by seed_bulk (docs/PERFORMANCE.md)."; exit 2; }
+	$(BIN)/python -m bench.list_bench $(BENCH_ARGS)
 
 lock:  ## Re-pin requirements.lock from the ranges in pyproject.toml
 	rm -rf /tmp/crm-lock-venv && $(PYTHON) -m venv /tmp/crm-lock-venv

@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from crm.admin_utils import CappedCountPaginator
+from leads.filters import search_condition
 from leads.models import Lead, LeadEvent, LeadImport, LeadSource, Status
 from leads.services import lead_create, lead_delete, lead_update
 from pipelines.models import PipelineStage
@@ -122,7 +123,9 @@ class LeadAdmin(admin.ModelAdmin):
         "source",
         "assignee",
     ]
-    search_fields = ["title", "category", "client__name", "contact__name"]
+    # What the search matches; get_search_results below does the searching.
+    search_fields = ["title", "description", "client__name", "contact__name"]
+    search_help_text = "Title, description, client or contact contains the text."
     autocomplete_fields = ["stage", "source", "client", "contact", "assignee"]
     ordering = ["-updated_at", "-id"]
     readonly_fields = [
@@ -171,6 +174,17 @@ class LeadAdmin(admin.ModelAdmin):
     paginator = CappedCountPaginator
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER
+
+    def get_search_results(self, request, queryset, search_term):
+        """The lead list's search, with its indexes (see ``search_condition``).
+
+        The admin's own search ORs an icontains per field across the joined client and
+        contact tables, which makes PostgreSQL read every lead of a million.
+        """
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        return queryset.filter(search_condition(term)), False
 
     @admin.display(description="history")
     def history(self, obj) -> str:

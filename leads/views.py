@@ -9,7 +9,8 @@ from django.contrib.auth.mixins import PermissionRequiredMixin
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import DatabaseError
-from django.db.models import F, Q
+from django.db.models import Case, CharField, Count, F, Q, Value, When, Window
+from django.db.models.functions import RowNumber
 from django.http import HttpResponse, HttpResponseRedirect, QueryDict
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
@@ -37,6 +38,7 @@ from .filters import DEFAULT_SORT, LeadFilter, user_label
 from .forms import LeadForm, NoteForm
 from .models import EventKind, Lead, Status, priority_rank
 from .services import LeadConflict, display_value, lead_create, lead_delete, lead_update
+from .totals import list_totals
 
 logger = logging.getLogger(__name__)
 
@@ -46,16 +48,33 @@ SAVE_FAILED = (
 )
 
 
-class KnownCountPaginator(Paginator):
-    """A paginator told its count, which the totals query already computed."""
+class LeadPaginator(Paginator):
+    """Pages of the lead list: told its count, and fetching a page's rows by id first.
 
-    def __init__(self, *args, count: int, **kwargs):
+    The count comes from the totals, computed (or cached) already. A page's rows come
+    from one query in two steps: the page's ids alone (the filtered, sorted queryset with
+    ``OFFSET n LIMIT 25``, which PostgreSQL reads from the sort's index without touching
+    the table), then ``rows`` (the leads with what a row shows) with those ids, sorted
+    again. Page 2,000 thus joins 25 leads to their stage, client and people, not the
+    50,000 before them; and the outer query repeats no filter, so that PostgreSQL starts
+    from the 25 ids.
+    """
+
+    def __init__(self, *args, count: int, rows, **kwargs):
         super().__init__(*args, **kwargs)
         self._known_count = count
+        self.rows = rows
 
     @cached_property
     def count(self):
         return self._known_count
+
+    def page(self, number):
+        number = self.validate_number(number)
+        bottom = (number - 1) * self.per_page
+        ids = self.object_list.values("pk")[bottom : bottom + self.per_page]
+        rows = self.rows.filter(pk__in=ids).order_by(*self.object_list.query.order_by)
+        return self._get_page(rows, number, self)
 
 
 class LeadListView(HtmxPartialMixin, ListView):
@@ -77,8 +96,10 @@ class LeadListView(HtmxPartialMixin, ListView):
         return self.filterset.qs
 
     def paginate_queryset(self, queryset, page_size):
-        self.totals = queryset.totals()
-        paginator = KnownCountPaginator(queryset, page_size, count=self.totals["count"])
+        self.totals = list_totals(queryset, params=self.request.GET, user=self.request.user)
+        paginator = LeadPaginator(
+            queryset, page_size, count=self.totals["count"], rows=Lead.objects.for_list_rows()
+        )
         page = paginator.get_page(self.request.GET.get("page"))
         return paginator, page, page.object_list, page.has_other_pages()
 
@@ -507,57 +528,92 @@ def render_detail_region(request, lead, *, note_form=None, status=200):
 
 
 class MyWorkView(HtmxPartialMixin, TemplateView):
-    """/my-work/: the signed-in user's open leads, grouped by when they are due."""
+    """/my-work/: the signed-in user's open leads, grouped by when they are due.
+
+    Each group shows its most pressing ``group_limit`` leads (priority, then due date; as
+    many as a page of the list) and how many it holds; ``?all=1`` shows every lead. A rep
+    with 2,000 open leads thus gets the page in a fraction of the time that drawing 2,000
+    rows takes (62 ms instead of 850 ms, docs/PERFORMANCE.md).
+    """
 
     template_name = "leads/my_work.html"
     partials = {"my-work": "groups"}
     completed_limit = 100
+    group_limit = 25
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         user = self.request.user
         show_completed = self.request.GET.get("completed") == "1"
-        mine = Lead.objects.for_display().assigned_to(user)
+        show_all = self.request.GET.get("all") == "1"
+        today = timezone.localdate()
+        # What a row shows: stage, pipeline and client (the people are the user).
+        mine = Lead.objects.select_related("stage__pipeline", "client").assigned_to(user)
         open_leads = list(
-            mine.open().order_by(
-                priority_rank.desc(), F("expected_close_date").asc(nulls_last=True), "id"
+            first_of_each_due_group(
+                mine.open(), today, limit=None if show_all else self.group_limit
             )
         )
-        groups = group_by_due(open_leads, timezone.localdate())
+        groups = group_by_due(open_leads)
         if show_completed:
             closed = list(
                 mine.exclude(stage__kind=PipelineStage.Kind.OPEN).order_by(
                     F("closed_at").desc(nulls_last=True), "-id"
                 )[: self.completed_limit]
             )
-            groups.append({"key": "completed", "title": "Won and lost", "leads": closed})
+            groups.append(
+                {"key": "completed", "title": "Won and lost", "leads": closed, "total": len(closed)}
+            )
         context.update(
             groups=[group for group in groups if group["leads"]],
-            open_count=len(open_leads),
+            open_count=sum(group["total"] for group in groups if group["key"] != "completed"),
             show_completed=show_completed,
+            show_all=show_all,
             completed_limit=self.completed_limit,
         )
         return context
 
 
-def group_by_due(leads, today) -> list[dict]:
-    """Overdue, due this week (through Sunday), upcoming and without a date, in that order."""
+def due_group(today) -> Case:
+    """The due group of a lead as SQL: overdue, week (through Sunday), upcoming or none."""
     sunday = today + datetime.timedelta(days=6 - today.weekday())
+    return Case(
+        When(expected_close_date__isnull=True, then=Value("none")),
+        When(expected_close_date__lt=today, then=Value("overdue")),
+        When(expected_close_date__lte=sunday, then=Value("week")),
+        default=Value("upcoming"),
+        output_field=CharField(),
+    )
+
+
+def first_of_each_due_group(queryset, today, *, limit: int | None):
+    """The leads in My Work's order, at most ``limit`` of each due group, in one query.
+
+    Each lead carries its ``due_group`` and ``due_group_size``, the number of leads in
+    that group, so that a group can say how many it holds while showing its first ones.
+    """
+    order = (priority_rank.desc(), F("expected_close_date").asc(nulls_last=True), F("id").asc())
+    leads = queryset.annotate(
+        due_group=due_group(today),
+        due_group_size=Window(Count("pk"), partition_by=F("due_group")),
+        due_group_place=Window(RowNumber(), partition_by=F("due_group"), order_by=order),
+    ).order_by(*order)
+    return leads.filter(due_group_place__lte=limit) if limit else leads
+
+
+def group_by_due(leads) -> list[dict]:
+    """Overdue, due this week (through Sunday), upcoming and without a date, in that order.
+
+    The leads come from ``first_of_each_due_group``, which says each one's group and size.
+    """
     groups = {
-        "overdue": {"key": "overdue", "title": "Overdue", "leads": []},
-        "week": {"key": "week", "title": "Due this week", "leads": []},
-        "upcoming": {"key": "upcoming", "title": "Upcoming", "leads": []},
-        "none": {"key": "none", "title": "No due date", "leads": []},
+        "overdue": {"key": "overdue", "title": "Overdue", "leads": [], "total": 0},
+        "week": {"key": "week", "title": "Due this week", "leads": [], "total": 0},
+        "upcoming": {"key": "upcoming", "title": "Upcoming", "leads": [], "total": 0},
+        "none": {"key": "none", "title": "No due date", "leads": [], "total": 0},
     }
     for lead in leads:
-        due = lead.expected_close_date
-        if due is None:
-            key = "none"
-        elif due < today:
-            key = "overdue"
-        elif due <= sunday:
-            key = "week"
-        else:
-            key = "upcoming"
-        groups[key]["leads"].append(lead)
+        group = groups[lead.due_group]
+        group["leads"].append(lead)
+        group["total"] = lead.due_group_size
     return list(groups.values())

@@ -1,0 +1,407 @@
+"""Server time and queries of the list pages at scale, beside the Django admin and the SQL floor.
+
+    DATABASE_URL=postgres://... .venv/bin/python -m bench.list_bench [--repeat 20] [--case NAME ...]
+
+Run it on PostgreSQL filled by ``manage.py seed_bulk`` (issue 8: 1M leads, 50k clients,
+100k contacts). Every case is a real request through the whole Django stack, in-process
+with the test Client (DEBUG off, a superuser signed in; My Work as a rep), against the
+configured database, not a test database:
+
+- **ours**: after two warm-up requests, N timed requests; median and p95 of the time
+  ``client.get`` takes, and the number of queries one request runs. The totals of the
+  list (count, total, weighted) are cached as the application caches them.
+- **cold**: the same request with the cache emptied before each one, so the count and
+  the totals are computed every time: what the first visitor after a change pays.
+- **admin**: the Django admin changelist (or change page) asked for the same search,
+  filters and sort, timed the same way. Our LeadAdmin searches with the list's search;
+  for the search cases, **stock admin** is the same changelist with Django's own
+  ``get_search_results`` over the original search fields (title, category, client name,
+  contact name), i.e. what the admin does without our work.
+- **floor**: the queries of an uncached request that read the lead table (the page's
+  rows and the totals), each run alone in PostgreSQL with ``EXPLAIN (ANALYZE, BUFFERS)``
+  (median of three); the sum of their execution times. No Python, no network, no
+  template: what the database alone needs for the page. ``ours/floor`` below 1 means the
+  cached totals saved more than everything else cost; ``cold/floor`` is the overhead of
+  Django over the database when nothing is cached.
+
+The board (``pipelines:board_default``) is a case once that URL exists. The setup is
+idempotent: a superuser ``bench_admin``; a rep ``bench_mywork`` who is given exactly
+2,000 open leads (taken from the bulk users) for My Work; 30 notes on the lead of the
+detail case; then ``VACUUM (ANALYZE)`` of the lead, client, contact and event tables,
+as autovacuum would do after a bulk load (it keeps index-only scans index-only).
+It prints a Markdown table; --json writes every figure to a file as well.
+"""
+
+import argparse
+import contextlib
+import json
+import math
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+import django
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "crm.settings")
+django.setup()
+
+from django.conf import settings  # noqa: E402
+from django.contrib import admin  # noqa: E402
+from django.contrib.auth import get_user_model  # noqa: E402
+from django.contrib.auth.models import Group  # noqa: E402
+from django.core.cache import cache  # noqa: E402
+from django.db import connection  # noqa: E402
+from django.test import Client  # noqa: E402
+from django.test.utils import CaptureQueriesContext  # noqa: E402
+from django.urls import NoReverseMatch, reverse  # noqa: E402
+
+from leads.admin import LeadAdmin  # noqa: E402
+from leads.models import Lead, LeadEvent, LeadSource  # noqa: E402
+from pipelines.models import PipelineStage  # noqa: E402
+
+MY_WORK_OPEN_LEADS = 2_000
+DETAIL_EVENTS = 30
+#: Stop timing a case after this many seconds once it has MIN_SAMPLES (the stock admin
+#: can take seconds a request; twenty of those add nothing but waiting).
+TIME_BUDGET = 30.0
+MIN_SAMPLES = 5
+
+
+@dataclass
+class Case:
+    name: str
+    url: str
+    params: dict = field(default_factory=dict)
+    admin_url: str | None = None
+    admin_params: dict = field(default_factory=dict)
+    user: str = "admin"  # which signed-in client asks
+    headers: dict = field(default_factory=dict)
+    note: str = ""
+
+
+@dataclass
+class Timing:
+    median: float  # ms
+    p95: float  # ms
+    samples: int
+    queries: int = 0
+
+
+@dataclass
+class Result:
+    case: str
+    ours: Timing
+    cold: Timing | None = None
+    admin: Timing | None = None
+    stock_admin: Timing | None = None
+    floor: float | None = None  # ms
+    floor_parts: list = field(default_factory=list)
+    note: str = ""
+
+
+def p95(samples: list[float]) -> float:
+    """Nearest-rank 95th percentile."""
+    ordered = sorted(samples)
+    return ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)]
+
+
+def time_requests(
+    client: Client,
+    url: str,
+    params: dict,
+    repeat: int,
+    *,
+    headers: dict | None = None,
+    before: Callable[[], None] | None = None,
+) -> Timing:
+    for _ in range(2):  # warm-up: connection pool, template loading, caches
+        if before:
+            before()
+        check(client.get(url, params, headers=headers), url)
+    samples = []
+    started = time.perf_counter()
+    while len(samples) < repeat:
+        if before:
+            before()
+        begin = time.perf_counter()
+        response = client.get(url, params, headers=headers)
+        samples.append((time.perf_counter() - begin) * 1000)
+        check(response, url)
+        if len(samples) >= MIN_SAMPLES and time.perf_counter() - started > TIME_BUDGET:
+            break
+    if before:
+        before()
+    with CaptureQueriesContext(connection) as queries:
+        client.get(url, params, headers=headers)
+    return Timing(statistics.median(samples), p95(samples), len(samples), len(queries))
+
+
+def check(response, url: str) -> None:
+    if response.status_code != 200:
+        raise SystemExit(f"{url} answered {response.status_code}")
+
+
+def lead_queries(client: Client, url: str, params: dict, headers: dict) -> list[str]:
+    """The SQL of one uncached request that reads the lead table."""
+    cache.clear()
+    with CaptureQueriesContext(connection) as queries:
+        client.get(url, params, headers=headers)
+    return [q["sql"] for q in queries.captured_queries if '"leads_lead"' in q["sql"]]
+
+
+def explain_ms(sql: str, runs: int = 3) -> float:
+    """Median execution time PostgreSQL reports for the statement, over a few runs."""
+    times = []
+    with connection.cursor() as cursor:
+        for _ in range(runs):
+            cursor.execute(f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {sql}")
+            plan = cursor.fetchone()[0]
+            plan = json.loads(plan) if isinstance(plan, str) else plan
+            times.append(plan[0]["Execution Time"])
+    return statistics.median(times)
+
+
+def describe(sql: str) -> str:
+    head = sql.lstrip()[:200].upper()
+    if "COUNT(" in head or "SUM(" in head:
+        return "totals"
+    if "LIMIT" in sql.upper():
+        return "rows"
+    return "other"
+
+
+# --- setup -------------------------------------------------------------------------------
+
+
+def bench_users():
+    """The superuser for every page and the admin; a rep with exactly 2,000 open leads."""
+    User = get_user_model()
+    admin, _ = User.objects.get_or_create(
+        username="bench_admin", defaults={"is_staff": True, "is_superuser": True}
+    )
+    rep, _ = User.objects.get_or_create(
+        username="bench_mywork", defaults={"first_name": "Bench", "last_name": "My Work"}
+    )
+    group = Group.objects.filter(name="Sales rep").first()
+    if group is not None:
+        rep.groups.add(group)
+    open_leads = Lead.objects.open().filter(assignee=rep)
+    have = open_leads.count()
+    if have != MY_WORK_OPEN_LEADS:
+        donor = User.objects.filter(username__startswith="bulk_user_").order_by("username").first()
+        if have > MY_WORK_OPEN_LEADS:
+            extra = open_leads.order_by("id").values("id")[MY_WORK_OPEN_LEADS:]
+            Lead.objects.filter(id__in=list(extra.values_list("id", flat=True))).update(
+                assignee=donor
+            )
+        else:
+            wanted = MY_WORK_OPEN_LEADS - have
+            ids = list(
+                Lead.objects.open()
+                .filter(assignee=donor)
+                .order_by("id")
+                .values_list("id", flat=True)[:wanted]
+            )
+            Lead.objects.filter(id__in=ids).update(assignee=rep)
+        print(f"setup: {rep.username} now has {open_leads.count():,} open leads", file=sys.stderr)
+    return admin, rep
+
+
+def detail_lead(admin) -> Lead:
+    """A lead in the middle of the table, with a timeline longer than one page."""
+    lead = Lead.objects.order_by("id").only("id")[Lead.objects.count() // 2]
+    missing = DETAIL_EVENTS - lead.events.count()
+    if missing > 0:
+        LeadEvent.objects.bulk_create(
+            LeadEvent(lead=lead, actor=admin, kind=LeadEvent.Kind.NOTE, data={"text": f"Note {n}"})
+            for n in range(missing)
+        )
+    return lead
+
+
+def vacuum() -> None:
+    """What autovacuum does after a bulk load: statistics and the visibility map."""
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        for table in ("leads_lead", "crm_client", "crm_contact", "leads_leadevent"):
+            cursor.execute(f"VACUUM (ANALYZE) {table}")
+
+
+def make_cases(admin, rep) -> tuple[list[Case], list[str]]:
+    admin_list = reverse("admin:leads_lead_changelist")
+    stage = PipelineStage.objects.filter(pipeline__is_default=True, name="Qualified").first()
+    source = LeadSource.objects.get(slug="website")
+    columns = ["action_checkbox", *LeadAdmin.list_display]
+    by_value_desc = f"-{columns.index('value')}"
+    lead = detail_lead(admin)
+    htmx = {"HX-Request": "true", "HX-Target": "lead-results"}
+    three_filters = {"status": "open", "priority": "high", "source": "website", "sort": "-value"}
+    cases = [
+        Case("default list (open, newest change first)", "/leads/", {}, admin_list,
+             {"status": "open"}),
+        Case("search common word “software”", "/leads/", {"q": "software"}, admin_list,
+             {"status": "open", "q": "software"}),
+        Case("search rare word “zeppelin”", "/leads/", {"q": "zeppelin"}, admin_list,
+             {"status": "open", "q": "zeppelin"}),
+        Case("3 filters (open, high, website) by value", "/leads/", three_filters, admin_list,
+             {"status": "open", "priority__exact": "high", "source__id__exact": source.pk,
+              "o": by_value_desc}),
+        Case("stage filter (Qualified)", "/leads/", {"stage": stage.pk}, admin_list,
+             {"stage__id__exact": stage.pk}),
+        Case("deep page (page 2000)", "/leads/", {"page": 2000}, admin_list, {"p": 501},
+             note="admin: rows 50,001–50,100 of all leads (page 501 of 100); its capped "
+                  "count stops a filtered changelist at 10,000 rows"),
+        Case("page 2, htmx results region", "/leads/", {"page": 2}, admin_list,
+             {"status": "open", "p": 2}, headers=htmx),
+        Case("detail page", lead.get_absolute_url(), {},
+             reverse("admin:leads_lead_change", args=[lead.pk]), {}),
+        Case("My Work (2,000 open leads)", reverse("leads:my_work"), {}, admin_list,
+             {"status": "open", "assignee__id__exact": rep.pk}, user="rep",
+             note="admin: the same leads, 100 to a page"),
+    ]  # fmt: skip
+    pending = []
+    try:
+        cases.append(Case("board", reverse("pipelines:board_default"), {}))
+    except NoReverseMatch:
+        pending.append("board (/board/): pipelines:board_default does not resolve yet")
+    return cases, pending
+
+
+# --- run ---------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def stock_admin_search():
+    """The lead admin searching as Django does, over the fields it had before issue 8."""
+    saved = LeadAdmin.get_search_results, LeadAdmin.search_fields
+    LeadAdmin.get_search_results = admin.ModelAdmin.get_search_results
+    LeadAdmin.search_fields = ["title", "category", "client__name", "contact__name"]
+    try:
+        yield
+    finally:
+        LeadAdmin.get_search_results, LeadAdmin.search_fields = saved
+
+
+def run(cases: list[Case], clients: dict, options) -> list[Result]:
+    results = []
+    for case in cases:
+        client, params, headers = clients[case.user], case.params, case.headers
+        ours = time_requests(client, case.url, params, options.repeat, headers=headers)
+        result = Result(case.name, ours, note=case.note)
+        if not options.no_cold and case.url == "/leads/":
+            result.cold = time_requests(
+                client, case.url, params, options.repeat, headers=headers, before=cache.clear
+            )
+        if case.admin_url and not options.no_admin:
+            result.admin = time_requests(
+                clients["admin"], case.admin_url, case.admin_params, options.repeat
+            )
+            if "q" in case.admin_params:
+                with stock_admin_search():
+                    result.stock_admin = time_requests(
+                        clients["admin"], case.admin_url, case.admin_params, options.repeat
+                    )
+        if not options.no_floor and connection.vendor == "postgresql":
+            for sql in lead_queries(client, case.url, params, headers):
+                result.floor_parts.append((describe(sql), explain_ms(sql)))
+            result.floor = sum(ms for _, ms in result.floor_parts) if result.floor_parts else None
+        results.append(result)
+        print(f"done: {case.name}", file=sys.stderr)
+    return results
+
+
+def ms(value: float | None) -> str:
+    if value is None:
+        return "—"
+    return f"{value:,.0f} ms" if value >= 10 else f"{value:.1f} ms"
+
+
+def ratio(a: float | None, b: float | None) -> str:
+    if a is None or b is None or b == 0:
+        return "—"
+    return f"{a / b:.2f}"
+
+
+def table(results: list[Result]) -> str:
+    lines = [
+        "| case | ours median | ours p95 | queries | admin median | ours/admin | floor (ms) "
+        "| ours/floor | cold median | cold/floor | stock admin | ours/stock admin |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+    ]
+    for r in results:
+        admin = r.admin.median if r.admin else None
+        stock = r.stock_admin.median if r.stock_admin else None
+        cold = r.cold.median if r.cold else None
+        lines.append(
+            f"| {r.case} | {ms(r.ours.median)} | {ms(r.ours.p95)} | {r.ours.queries} "
+            f"| {ms(admin)} | {ratio(r.ours.median, admin)} "
+            f"| {'—' if r.floor is None else f'{r.floor:.1f}'} | {ratio(r.ours.median, r.floor)} "
+            f"| {ms(cold)} | {ratio(cold, r.floor)} | {ms(stock)} | {ratio(r.ours.median, stock)} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeat", type=int, default=20, help="Timed requests per case.")
+    parser.add_argument("--case", nargs="*", help="Run only the cases whose name contains one.")
+    parser.add_argument("--no-admin", action="store_true")
+    parser.add_argument("--no-cold", action="store_true")
+    parser.add_argument("--no-floor", action="store_true")
+    parser.add_argument("--no-vacuum", action="store_true")
+    parser.add_argument("--json", help="Also write the results to this file.")
+    options = parser.parse_args(argv)
+
+    settings.DEBUG = False
+    settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]
+    leads = Lead.objects.count()
+    if connection.vendor != "postgresql" or leads < 100_000:
+        print(
+            f"Run this on PostgreSQL filled by seed_bulk (found {connection.vendor}, "
+            f"{leads:,} leads); see docs/PERFORMANCE.md.",
+            file=sys.stderr,
+        )
+    admin, rep = bench_users()
+    cases, pending = make_cases(admin, rep)
+    if options.case:
+        cases = [c for c in cases if any(part in c.name for part in options.case)]
+    if not options.no_vacuum:
+        vacuum()
+    clients = {}
+    for name, user in (("admin", admin), ("rep", rep)):
+        clients[name] = Client(raise_request_exception=True)
+        clients[name].force_login(user)
+
+    results = run(cases, clients, options)
+
+    version = (
+        connection.cursor().connection.info.server_version
+        if connection.vendor == "postgresql"
+        else ""
+    )
+    print(
+        f"Database: {connection.vendor} {version}, {leads:,} leads; "
+        f"Python {sys.version.split()[0]}; {options.repeat} timed requests a case\n"
+    )
+    print(table(results))
+    for r in results:
+        if r.note:
+            print(f"\n- {r.case}: {r.note}")
+    for line in pending:
+        print(f"\n- pending: {line}")
+    print("\nFloor, per query (ms):")
+    for r in results:
+        parts = ", ".join(f"{name} {value:.1f}" for name, value in r.floor_parts)
+        print(f"- {r.case}: {parts or '—'}")
+    if options.json:
+        with open(options.json, "w") as out:
+            json.dump([asdict(r) for r in results], out, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,64 @@
+"""The lead list's count and totals for the whole filtered set, cached while they hold.
+
+Counting and summing a large set costs what reading it costs: with the covering index,
+about 250 ms for the 730,000 open leads of a million on our benchmark machine, and
+0.7 s for a search that matches a quarter of them. The list shows the same totals on
+every page and in every sort of a filter, so they are computed once and cached (Django's
+cache; the default per-process memory cache is enough) under the filter's parameters:
+
+- Only sets of ``CACHE_MIN_COUNT`` leads or more are cached; smaller ones are counted on
+  every request, which the indexes make cheap, and are therefore always exact.
+- A cached entry holds the id of the newest ``LeadEvent`` at the time it was computed.
+  Every write the application makes to a lead records an event (create, edit, move,
+  assign, note, delete, import, undo), so the next request after any such write, from any
+  process, finds a newer event and counts again.
+- Writes that record no event (a client renamed, a stage's kind changed in the admin,
+  SQL run by hand, ``seed_bulk``) show after at most ``CACHE_SECONDS``.
+"""
+
+import hashlib
+
+from django.core.cache import cache
+from django.db.models import Max
+from django.http import QueryDict
+from django.utils import timezone
+
+from .models import LeadEvent
+
+CACHE_MIN_COUNT = 5_000
+CACHE_SECONDS = 60
+#: Parameters that change the page, not which leads are in the set.
+NOT_FILTERS = frozenset({"page", "per_page", "sort"})
+
+
+def list_totals(queryset, *, params: QueryDict, user) -> dict:
+    """``queryset.totals()`` for the list filtered by ``params``, from the cache when valid."""
+    key = totals_cache_key(params, user)
+    cached = cache.get(key)
+    mark = latest_event_id()  # before counting: a write after it will be seen next time
+    if cached is not None and cached[0] == mark:
+        return cached[1]
+    totals = queryset.totals()
+    if totals["count"] >= CACHE_MIN_COUNT:
+        cache.set(key, (mark, totals), CACHE_SECONDS)
+    return totals
+
+
+def latest_event_id() -> int | None:
+    """The newest lead event's id (an index look-up): it changes with every lead write."""
+    return LeadEvent.objects.aggregate(latest=Max("pk"))["latest"]
+
+
+def totals_cache_key(params: QueryDict, user) -> str:
+    """The same filters give the same key in any order, on any page and in any sort."""
+    filters = sorted(
+        (name, value)
+        for name, values in params.lists()
+        if name not in NOT_FILTERS
+        for value in values
+        if value != ""
+    )
+    # "Me" is someone else for every user; due presets and "stale" move with the date.
+    me = user.pk if "me" in params.getlist("assignee") else None
+    text = repr((filters, me, timezone.localdate().isoformat()))
+    return f"lead-list-totals:{hashlib.sha256(text.encode()).hexdigest()}"
