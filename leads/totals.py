@@ -33,15 +33,25 @@ NOT_FILTERS = frozenset({"page", "per_page", "sort"})
 
 def list_totals(queryset, *, params: QueryDict, user) -> dict:
     """``queryset.totals()`` for the list filtered by ``params``, from the cache when valid."""
-    key = totals_cache_key(params, user)
+    return cached_for_filters(
+        "lead-list-totals", params, user, queryset.totals, size=lambda totals: totals["count"]
+    )
+
+
+def cached_for_filters(prefix: str, params: QueryDict, user, compute, *, size):
+    """compute(), or its cached result for these filters while no lead was written since.
+
+    ``size(result)`` is the number of leads it covers: only large sets are cached.
+    """
+    key = totals_cache_key(params, user, prefix=prefix)
     cached = cache.get(key)
     mark = latest_event_id()  # before counting: a write after it will be seen next time
     if cached is not None and cached[0] == mark:
         return cached[1]
-    totals = queryset.totals()
-    if totals["count"] >= CACHE_MIN_COUNT:
-        cache.set(key, (mark, totals), CACHE_SECONDS)
-    return totals
+    result = compute()
+    if size(result) >= CACHE_MIN_COUNT:
+        cache.set(key, (mark, result), CACHE_SECONDS)
+    return result
 
 
 def latest_event_id() -> int | None:
@@ -49,7 +59,7 @@ def latest_event_id() -> int | None:
     return LeadEvent.objects.aggregate(latest=Max("pk"))["latest"]
 
 
-def totals_cache_key(params: QueryDict, user) -> str:
+def totals_cache_key(params: QueryDict, user, *, prefix: str = "lead-list-totals") -> str:
     """The same filters give the same key in any order, on any page and in any sort."""
     filters = sorted(
         (name, value)
@@ -61,4 +71,4 @@ def totals_cache_key(params: QueryDict, user) -> str:
     # "Me" is someone else for every user; due presets and "stale" move with the date.
     me = user.pk if "me" in params.getlist("assignee") else None
     text = repr((filters, me, timezone.localdate().isoformat()))
-    return f"lead-list-totals:{hashlib.sha256(text.encode()).hexdigest()}"
+    return f"{prefix}:{hashlib.sha256(text.encode()).hexdigest()}"

@@ -14,6 +14,7 @@ from crm.htmx import HtmxPartialMixin
 from crm.templatetags.crm import initials
 from leads.filters import LeadFilter
 from leads.models import Lead, priority_rank
+from leads.totals import cached_for_filters
 
 from .models import Pipeline
 
@@ -65,18 +66,18 @@ def board_context(request, pipeline: Pipeline, params: QueryDict) -> dict:
     stages = list(pipeline.stages.order_by("order"))
     filterset = board_filter(params, pipeline, stages, request)
     leads = filterset.qs.order_by()
-    stats = {
-        row["stage_id"]: row
-        for row in leads.values("stage_id").annotate(
-            count=Count("pk"),
-            total=Sum("value"),
-            # Σ value × probability, divided by 100 once below rather than per row.
-            weighted_x100=Sum(
-                F("value") * F("probability"),
-                output_field=DecimalField(max_digits=22, decimal_places=2),
-            ),
-        )
-    }
+    filters = QueryDict(mutable=True)
+    for name in BOARD_FILTERS:
+        filters.setlist(name, [v for v in params.getlist(name) if v])
+    # Counting and summing a large pipeline is the board's dearest query: cached per
+    # filter while no lead is written (leads/totals.py says how that is known).
+    stats = cached_for_filters(
+        f"board-stats:{pipeline.pk}",
+        filters,
+        request.user,
+        lambda: column_stats(leads),
+        size=lambda rows: sum(row["count"] for row in rows.values()),
+    )
     opened = set(params.getlist("open"))
     only = params.get("column", "")
     offset = params.get("offset", "")
@@ -116,9 +117,6 @@ def board_context(request, pipeline: Pipeline, params: QueryDict) -> dict:
                 offset=start + CARDS_PER_COLUMN,
             )
         columns.append(column)
-    query = QueryDict(mutable=True)
-    for name in BOARD_FILTERS:
-        query.setlist(name, [v for v in params.getlist(name) if v])
     return {
         "pipeline": pipeline,
         "pipelines": Pipeline.objects.all(),
@@ -127,11 +125,27 @@ def board_context(request, pipeline: Pipeline, params: QueryDict) -> dict:
         "column": (column := next((c for c in columns if str(c["stage"].pk) == only), None)),
         "stage": column["stage"] if column else None,
         "filter": filterset,
-        "query": query.urlencode(),
+        "query": filters.urlencode(),
         "board_url": reverse("pipelines:board", args=[pipeline.pk]),
         "move_stages": [c["stage"] for c in columns],
         # Card links are built from this, not reversed per card.
         "leads_url": reverse("leads:list"),
+    }
+
+
+def column_stats(leads) -> dict:
+    """{stage id: count, total value, weighted value ×100} in one grouped query."""
+    return {
+        row["stage_id"]: row
+        for row in leads.values("stage_id").annotate(
+            count=Count("pk"),
+            total=Sum("value"),
+            # Σ value × probability, divided by 100 once below rather than per row.
+            weighted_x100=Sum(
+                F("value") * F("probability"),
+                output_field=DecimalField(max_digits=22, decimal_places=2),
+            ),
+        )
     }
 
 
