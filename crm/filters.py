@@ -41,6 +41,10 @@ class SortedFilterSet(filters.FilterSet):
 
     sorts: dict = {}
     default_sort = ""
+    #: Sort keys whose column can be empty (empty values go last both ways); None: all.
+    nullable_sorts: frozenset | None = None
+    #: Sort keys whose column runs the other way round (an older entry is a larger age).
+    reversed_sorts: frozenset = frozenset()
 
     def __init__(self, data=None, *args, **kwargs):
         data = data.copy() if data is not None else {}
@@ -58,10 +62,17 @@ class SortedFilterSet(filters.FilterSet):
         return self._qs
 
     def filter_sort(self, queryset, name, value):
-        expression = self.sorts[value.removeprefix("-")]
-        descending = value.startswith("-")
+        key = value.removeprefix("-")
+        expression = self.sorts[key]
+        descending = value.startswith("-") != (key in self.reversed_sorts)
+        # NULLS LAST only where a column can be empty: on a NOT NULL column it would stop
+        # PostgreSQL from reading a (sort column, id) index in order.
+        nullable = self.nullable_sorts is None or key in self.nullable_sorts
+        nulls_last = True if nullable else None
         ordered = (
-            expression.desc(nulls_last=True) if descending else expression.asc(nulls_last=True)
+            expression.desc(nulls_last=nulls_last)
+            if descending
+            else expression.asc(nulls_last=nulls_last)
         )
         return queryset.order_by(ordered, "-id" if descending else "id")
 

@@ -9,6 +9,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import F, Q, Value
 from django.utils import timezone
 
+from crm.filters import SortedFilterSet, sort_choices
 from crm.models import Client, Contact
 from pipelines.models import Pipeline, PipelineStage
 
@@ -32,12 +33,14 @@ SORTS = {
     "expected_close_date": F("expected_close_date"),
     "updated_at": F("updated_at"),
     "created_at": F("created_at"),
-    # Age in stage: a longer age is an earlier entry, so its direction is reversed below.
+    # Age in stage: a longer age is an earlier entry (LeadFilter.reversed_sorts).
     "age": F("stage_entered_at"),
 }
 DEFAULT_SORT = "-updated_at"
 #: Sorts over columns that can be empty; empty values go last in both directions.
-NULLABLE_SORTS = {"client", "value", "probability", "source", "assignee", "expected_close_date"}
+NULLABLE_SORTS = frozenset(
+    {"client", "value", "probability", "source", "assignee", "expected_close_date"}
+)
 
 
 class DuePreset:
@@ -113,8 +116,13 @@ def assignee_choices():
     return [("me", "Me"), ("none", "Unassigned"), *((str(u.pk), user_label(u)) for u in users)]
 
 
-class LeadFilter(filters.FilterSet):
+class LeadFilter(SortedFilterSet):
     """Search, filters and sort for /leads/ (and, later, the export and the board)."""
+
+    sorts = SORTS
+    default_sort = DEFAULT_SORT
+    nullable_sorts = NULLABLE_SORTS
+    reversed_sorts = frozenset({"age"})  # age in stage: a longer age is an earlier entry
 
     q = filters.CharFilter(
         method="search",
@@ -182,34 +190,22 @@ class LeadFilter(filters.FilterSet):
     )
     sort = filters.ChoiceFilter(
         method="filter_sort",
-        choices=[(key, key) for name in SORTS for key in (name, f"-{name}")],
+        choices=sort_choices(SORTS),
         empty_label=None,
         label="Sort",
     )
 
     def __init__(self, data=None, *args, request=None, **kwargs):
         data = data.copy() if data is not None else {}
-        # Defaults that apply when the URL says nothing: open leads, newest change first.
+        # Open leads when the URL says nothing (the sort's default is SortedFilterSet's).
         if data.get("status") not in [*Status.values, "all"]:
             data["status"] = Status.OPEN
-        if not data.get("sort"):
-            data["sort"] = DEFAULT_SORT
         super().__init__(data, *args, request=request, **kwargs)
         # Callables: the choices load only when a value is checked or the form is drawn,
         # so swapping just the results costs no query for them; and once, not once for
         # every value checked.
         self.filters["source"].extra["choices"] = functools.cache(source_choices)
         self.filters["assignee"].extra["choices"] = functools.cache(assignee_choices)
-
-    @property
-    def qs(self):
-        # Filters run first; the sort runs last so that it wins over any default order.
-        if not hasattr(self, "_qs"):
-            queryset = super().qs
-            if "sort" not in self.form.cleaned_data:  # an unknown sort falls back to default
-                queryset = self.filter_sort(queryset, "sort", DEFAULT_SORT)
-            self._qs = queryset
-        return self._qs
 
     def search(self, queryset, name, value):
         value = value.strip()
@@ -247,22 +243,3 @@ class LeadFilter(filters.FilterSet):
 
     def filter_stale(self, queryset, name, value):
         return queryset.stale() if value else queryset
-
-    def filter_sort(self, queryset, name, value):
-        key = value.removeprefix("-")
-        expression = SORTS[key]
-        descending = value.startswith("-") != (key == "age")
-        # NULLS LAST only where a column can be empty: on a NOT NULL column it would stop
-        # PostgreSQL from reading the (sort column, id) index in order.
-        nulls_last = True if key in NULLABLE_SORTS else None
-        ordered = (
-            expression.desc(nulls_last=nulls_last)
-            if descending
-            else expression.asc(nulls_last=nulls_last)
-        )
-        tie_break = "-id" if descending else "id"
-        return queryset.order_by(ordered, tie_break)
-
-    @property
-    def current_sort(self) -> str:
-        return self.form.cleaned_data.get("sort") or DEFAULT_SORT
