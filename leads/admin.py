@@ -101,6 +101,18 @@ class LeadAdminForm(forms.ModelForm):
         return cleaned_data
 
 
+RECORD_FIELDS = [
+    "created_by",
+    "created_at",
+    "updated_at",
+    "version",
+    "stage_entered_at",
+    "last_activity_at",
+    "closed_at",
+    "history",
+]
+
+
 @admin.register(Lead)
 class LeadAdmin(admin.ModelAdmin):
     form = LeadAdminForm
@@ -128,16 +140,8 @@ class LeadAdmin(admin.ModelAdmin):
     search_help_text = "Title, description, client or contact contains the text."
     autocomplete_fields = ["stage", "source", "client", "contact", "assignee"]
     ordering = ["-updated_at", "-id"]
-    readonly_fields = [
-        "created_by",
-        "created_at",
-        "updated_at",
-        "version",
-        "stage_entered_at",
-        "last_activity_at",
-        "closed_at",
-        "history",
-    ]
+    # What the application keeps up to date: shown, never edited here.
+    readonly_fields = RECORD_FIELDS
     fieldsets = [
         (
             None,
@@ -156,18 +160,7 @@ class LeadAdmin(admin.ModelAdmin):
         ("People", {"fields": ["client", "contact", "assignee"]}),
         (
             "Record",
-            {
-                "fields": [
-                    "created_by",
-                    "created_at",
-                    "updated_at",
-                    "version",
-                    "stage_entered_at",
-                    "last_activity_at",
-                    "closed_at",
-                    "history",
-                ]
-            },
+            {"fields": RECORD_FIELDS},
         ),
     ]
     # Counting a large table on every page is what makes big changelists slow.
