@@ -4,6 +4,7 @@ import django_filters as filters
 from django import forms
 from django.db.models import Count, F, IntegerField, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce, Lower
+from django_filters import fields
 
 from leads.models import Lead
 
@@ -30,6 +31,52 @@ CONTACT_SORTS = {
     "created_at": F("created_at"),
 }
 CONTACT_DEFAULT_SORT = "name"
+
+
+class FormChoiceIterator(fields.ModelChoiceIterator):
+    """Model choices read once per form, with one plain query.
+
+    Django reads them through ``QuerySet.iterator()`` each time they are drawn or looked
+    up (on PostgreSQL a server-side cursor: three round trips), and counts them with a
+    query of its own; a filter bar draws its choices and names the chosen ones in its
+    chips. The field's queryset is the form's own copy, so the cache dies with the form.
+    """
+
+    def __iter__(self):
+        if self.field.empty_label is not None:
+            yield ("", self.field.empty_label)
+        if self.field.null_label is not None:
+            yield (self.field.null_value, self.field.null_label)
+        for obj in self.queryset:
+            yield self.choice(obj)
+
+    def __len__(self):
+        return len(self.queryset) + sum(
+            label is not None for label in (self.field.empty_label, self.field.null_label)
+        )
+
+    def __bool__(self):
+        return self.field.empty_label is not None or bool(self.queryset)
+
+
+class ModelChoiceField(fields.ModelChoiceField):
+    iterator = FormChoiceIterator
+
+
+class ModelMultipleChoiceField(fields.ModelMultipleChoiceField):
+    iterator = FormChoiceIterator
+
+
+class ModelChoiceFilter(filters.ModelChoiceFilter):
+    """django-filter's, with its choices read once per form (FormChoiceIterator)."""
+
+    field_class = ModelChoiceField
+
+
+class ModelMultipleChoiceFilter(filters.ModelMultipleChoiceFilter):
+    """django-filter's, with its choices read once per form (FormChoiceIterator)."""
+
+    field_class = ModelMultipleChoiceField
 
 
 def sort_choices(sorts: dict) -> list[tuple[str, str]]:

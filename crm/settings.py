@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
+    "django.forms",
     "django_htmx",
     "django_filters",
     "django_tasks_db",
@@ -81,10 +82,18 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
             ],
-            "builtins": ["crm.templatetags.crm", "crm.templatetags.formatting"],
+            "builtins": [
+                "crm.templatetags.crm",
+                "crm.templatetags.formatting",
+                "leads.templatetags.lead_badges",
+            ],
         },
     },
 ]
+
+# Widgets render through the project's templates, so that templates/django/forms/ can
+# draw the many-option widgets without an include per option (docs/PERFORMANCE.md).
+FORM_RENDERER = "django.forms.renderers.TemplatesSetting"
 
 # Database: DATABASE_URL, or a SQLite file beside manage.py.
 DATABASES = {

@@ -9,7 +9,12 @@ from django.contrib.auth import get_user_model
 from django.db.models import F, Q, Value
 from django.utils import timezone
 
-from crm.filters import SortedFilterSet, sort_choices
+from crm.filters import (
+    ModelChoiceFilter,
+    ModelMultipleChoiceFilter,
+    SortedFilterSet,
+    sort_choices,
+)
 from crm.models import Client, Contact
 from pipelines.models import Pipeline, PipelineStage
 
@@ -137,7 +142,7 @@ class LeadFilter(SortedFilterSet):
         empty_label=None,
         label="Status",
     )
-    pipeline = filters.ModelChoiceFilter(
+    pipeline = ModelChoiceFilter(
         field_name="stage__pipeline",
         queryset=Pipeline.objects.all(),
         label="Pipeline",
@@ -145,7 +150,7 @@ class LeadFilter(SortedFilterSet):
     )
     # distinct=False: a lead has one stage and one priority, so no row can repeat, and
     # DISTINCT would stop PostgreSQL from reading the sort order from an index.
-    stage = filters.ModelMultipleChoiceFilter(
+    stage = ModelMultipleChoiceFilter(
         queryset=PipelineStage.objects.select_related("pipeline").order_by(
             "-pipeline__is_default", "pipeline__name", "order"
         ),

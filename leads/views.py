@@ -123,6 +123,8 @@ class LeadListView(HtmxPartialMixin, ListView):
             clear_url=f"?{keep.urlencode()}" if keep else "?",
             any_leads=self.totals["count"] > 0 or Lead.objects.exists(),
             export_url=export_url(self.request.GET),
+            # Row links are built from this, not reversed once per row.
+            leads_url=reverse("leads:list"),
         )
         return context
 
@@ -570,6 +572,7 @@ class MyWorkView(HtmxPartialMixin, TemplateView):
             show_completed=show_completed,
             show_all=show_all,
             completed_limit=self.completed_limit,
+            leads_url=reverse("leads:list"),  # row links: not reversed once per row
         )
         return context
 

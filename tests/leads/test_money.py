@@ -1,5 +1,6 @@
 """Money and percentages as every page shows them (Babel, EUR, the active language)."""
 
+import datetime
 from decimal import Decimal
 
 import pytest
@@ -96,3 +97,30 @@ def test_lead_list_shows_money_in_the_language_of_the_request(rep_client):
     assert "€25,000" in in_english.text
     assert f"€{NBSP}25.000" in in_dutch.text
     assert "€25,000" not in in_dutch.text
+
+
+def test_money_remembers_amounts_per_language_not_across_languages():
+    amount = Decimal("1234567.5")
+    assert money(amount) == "€1,234,567.50"
+    with translation.override("nl"):
+        assert money(amount) == f"€{NBSP}1.234.567,50"
+    assert money(amount) == "€1,234,567.50"
+
+
+def test_day_filter_shows_a_date_in_the_active_language():
+    day = datetime.date(2026, 10, 3)
+    assert render("{{ value|day }}", value=day) == "3 Oct 2026"
+    with translation.override("nl"):
+        assert render("{{ value|day }}", value=day) == "3 Okt 2026"  # Django's Dutch abbreviation
+    assert render("{{ value|day }}", value=day) == "3 Oct 2026"
+
+
+def test_day_filter_shows_a_datetimes_local_date():
+    # 23:30 UTC on the 3rd is already the 4th in Amsterdam (the project's time zone).
+    moment = datetime.datetime(2026, 10, 3, 23, 30, tzinfo=datetime.UTC)
+    assert render("{{ value|day }}", value=moment) == "4 Oct 2026"
+
+
+@pytest.mark.parametrize("value", [None, ""])
+def test_day_filter_shows_nothing_for_no_date(value):
+    assert render("{{ value|day }}", value=value) == ""
