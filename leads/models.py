@@ -115,12 +115,16 @@ class LeadQuerySet(models.QuerySet):
         )
 
     def for_list_rows(self):
-        """What a row of the lead list shows (no contact or creator), in one query.
+        """What a row of the lead list shows (no contact or creator), in three small queries.
 
-        Fewer joins than ``for_display``: with at most seven tables PostgreSQL still
-        reorders the joins around the page's ids (see ``LeadPaginator``).
+        The leads with their client and assignee; then their stages (with the pipelines)
+        and their sources, a handful of rows each. Joining all six tables in one query
+        cost PostgreSQL 3 to 5 ms of planning a page, ten times its execution.
         """
-        return self.select_related("stage__pipeline", "source", "client", "assignee")
+        return self.select_related("client", "assignee").prefetch_related(
+            models.Prefetch("stage", queryset=PipelineStage.objects.select_related("pipeline")),
+            "source",
+        )
 
     def with_priority_rank(self):
         return self.annotate(priority_rank=priority_rank)

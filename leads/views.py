@@ -549,19 +549,16 @@ class MyWorkView(HtmxPartialMixin, TemplateView):
         show_completed = self.request.GET.get("completed") == "1"
         show_all = self.request.GET.get("all") == "1"
         today = timezone.localdate()
-        # What a row shows: stage, pipeline and client (the people are the user).
-        mine = Lead.objects.select_related("stage__pipeline", "client").assigned_to(user)
-        open_leads = list(
-            first_of_each_due_group(
-                mine.open(), today, limit=None if show_all else self.group_limit
-            )
+        mine = Lead.objects.assigned_to(user)
+        open_leads = first_of_each_due_group(
+            mine.open(), today, limit=None if show_all else self.group_limit
         )
         groups = group_by_due(open_leads)
         if show_completed:
             closed = list(
-                mine.exclude(stage__kind=PipelineStage.Kind.OPEN).order_by(
-                    F("closed_at").desc(nulls_last=True), "-id"
-                )[: self.completed_limit]
+                mine.select_related("stage__pipeline", "client")  # what a row shows
+                .exclude(stage__kind=PipelineStage.Kind.OPEN)
+                .order_by(F("closed_at").desc(nulls_last=True), "-id")[: self.completed_limit]
             )
             groups.append(
                 {"key": "completed", "title": "Won and lost", "leads": closed, "total": len(closed)}
@@ -589,19 +586,34 @@ def due_group(today) -> Case:
     )
 
 
-def first_of_each_due_group(queryset, today, *, limit: int | None):
-    """The leads in My Work's order, at most ``limit`` of each due group, in one query.
+def first_of_each_due_group(queryset, today, *, limit: int | None) -> list[Lead]:
+    """The leads in My Work's order, at most ``limit`` of each due group.
 
     Each lead carries its ``due_group`` and ``due_group_size``, the number of leads in
     that group, so that a group can say how many it holds while showing its first ones.
+    Two queries: the window functions rank the narrow rows of all the user's open
+    leads (a rep may have thousands), then only the leads shown are read with their
+    stage, pipeline and client. Ranking the joined rows sorted 2,000 wide rows to
+    show 100 (24 ms against 5, docs/PERFORMANCE.md).
     """
     order = (priority_rank.desc(), F("expected_close_date").asc(nulls_last=True), F("id").asc())
-    leads = queryset.annotate(
+    ranked = queryset.annotate(
         due_group=due_group(today),
         due_group_size=Window(Count("pk"), partition_by=F("due_group")),
         due_group_place=Window(RowNumber(), partition_by=F("due_group"), order_by=order),
-    ).order_by(*order)
-    return leads.filter(due_group_place__lte=limit) if limit else leads
+    )
+    if limit:
+        ranked = ranked.filter(due_group_place__lte=limit)
+    places = {row["pk"]: row for row in ranked.values("pk", "due_group", "due_group_size")}
+    leads = list(
+        Lead.objects.select_related("stage__pipeline", "client")
+        .filter(pk__in=places)
+        .order_by(*order)
+    )
+    for lead in leads:
+        lead.due_group = places[lead.pk]["due_group"]
+        lead.due_group_size = places[lead.pk]["due_group_size"]
+    return leads
 
 
 def group_by_due(leads) -> list[dict]:

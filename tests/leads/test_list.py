@@ -858,12 +858,13 @@ def count_queries(client, params, headers=None) -> int:
 
 
 @pytest.mark.usefixtures("many_leads")
-def test_results_region_runs_at_most_8_queries_whatever_the_page_size(
+def test_results_region_runs_at_most_10_queries_whatever_the_page_size(
     rep_client, django_assert_max_num_queries
 ):
-    with django_assert_max_num_queries(8):
+    # The page's rows take three: the leads, then their stages and sources (for_list_rows).
+    with django_assert_max_num_queries(10):
         rep_client.get(list_url(), {"per_page": "25"}, headers=HTMX_RESULTS)
-    with django_assert_max_num_queries(8):
+    with django_assert_max_num_queries(10):
         rep_client.get(list_url(), {"per_page": "100"}, headers=HTMX_RESULTS)
 
     assert count_queries(rep_client, {"per_page": "25"}, HTMX_RESULTS) == count_queries(
@@ -872,7 +873,7 @@ def test_results_region_runs_at_most_8_queries_whatever_the_page_size(
 
 
 @pytest.mark.usefixtures("many_leads")
-def test_filtered_results_region_stays_within_8_queries_whatever_the_page_size(rep_client):
+def test_filtered_results_region_stays_within_10_queries_whatever_the_page_size(rep_client):
     params = {
         "stage": [default_stage("New").pk],
         "source": ["website", "none"],
@@ -883,7 +884,7 @@ def test_filtered_results_region_stays_within_8_queries_whatever_the_page_size(r
     large = count_queries(rep_client, {**params, "per_page": "100"}, HTMX_RESULTS)
 
     assert small == large
-    assert small <= 8
+    assert small <= 10
 
 
 @pytest.mark.usefixtures("many_leads")
