@@ -10,7 +10,7 @@ from leads.models import Lead
 
 from .models import Client
 
-#: sort key → expression, one per list column; empty values sort last both ways.
+#: sort key → expression, one per list column.
 CLIENT_SORTS = {
     "name": Lower("name"),
     "kind": F("kind"),
@@ -133,6 +133,7 @@ class ClientFilter(SortedFilterSet):
 
     sorts = CLIENT_SORTS
     default_sort = CLIENT_DEFAULT_SORT
+    nullable_sorts = frozenset()  # every client column is NOT NULL
 
     q = filters.CharFilter(
         method="search",
@@ -158,6 +159,7 @@ class ContactFilter(SortedFilterSet):
 
     sorts = CONTACT_SORTS
     default_sort = CONTACT_DEFAULT_SORT
+    nullable_sorts = frozenset({"client"})  # a contact may have no client
 
     q = filters.CharFilter(
         method="search",

@@ -175,7 +175,7 @@ class LeadExportView(View):
     http_method_names = ["get"]
 
     def get(self, request):
-        filterset = LeadFilter(request.GET, queryset=Lead.objects.for_display(), request=request)
+        filterset = LeadFilter(request.GET, queryset=Lead.objects.all(), request=request)
         response = StreamingHttpResponse(
             export_rows(filterset.qs), content_type="text/csv; charset=utf-8"
         )

@@ -109,10 +109,14 @@ class LeadQuerySet(models.QuerySet):
         return self.none()
 
     def for_display(self):
-        """Everything a list row or detail page shows, in one query."""
+        """Everything a lead's page shows: one query for the lead, two for its people.
+
+        The two users (assignee and creator) come in queries of their own: joining all
+        eight tables at once cost PostgreSQL 3 to 8 ms of planning for 0.2 ms of work.
+        """
         return self.select_related(
-            "stage__pipeline", "source", "client", "contact", "assignee", "created_by"
-        )
+            "stage__pipeline", "source", "client", "contact"
+        ).prefetch_related("assignee", "created_by")
 
     def for_list_rows(self):
         """What a row of the lead list shows (no contact or creator), in three small queries.

@@ -90,8 +90,9 @@ class LeadListView(HtmxPartialMixin, ListView):
         return int(per_page) if per_page.isdigit() and int(per_page) in self.page_sizes else 25
 
     def get_queryset(self):
+        # The rows come from ``for_list_rows`` by id (LeadPaginator): nothing joined here.
         self.filterset = LeadFilter(
-            self.request.GET, queryset=Lead.objects.for_display(), request=self.request
+            self.request.GET, queryset=Lead.objects.all(), request=self.request
         )
         return self.filterset.qs
 

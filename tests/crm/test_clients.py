@@ -8,11 +8,13 @@ from unittest import mock
 import pytest
 from django.contrib.messages import get_messages
 from django.db import OperationalError, connection
+from django.http import QueryDict
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from crm.models import Client
+from crm.filters import ClientFilter, ContactFilter, with_open_leads
+from crm.models import Client, Contact
 from tests.factories import (
     ClientFactory,
     ContactFactory,
@@ -576,3 +578,21 @@ def test_manager_may_delete(manager_client):
     acme = ClientFactory()
     assert manager_client.get(delete_url(acme)).status_code == 200
     assert manager_client.post(delete_url(acme)).status_code == 302
+
+
+@pytest.mark.parametrize("sort", ["name", "-name", "email", "-open_leads"])
+def test_client_sorts_leave_out_nulls_last_so_an_index_can_serve_them(sort):
+    # Every client column is NOT NULL: NULLS LAST would only stop PostgreSQL from reading
+    # client_lower_name_idx in order.
+    qs = ClientFilter(
+        QueryDict(f"sort={sort}"), queryset=with_open_leads(Client.objects.all(), "client")
+    ).qs
+    assert "NULLS LAST" not in str(qs.query)
+
+
+def test_contacts_without_a_client_still_sort_last_by_client():
+    qs = ContactFilter(QueryDict("sort=client"), queryset=Contact.objects.all()).qs
+    assert "NULLS LAST" in str(qs.query)
+    assert "NULLS LAST" not in str(
+        ContactFilter(QueryDict("sort=name"), queryset=Contact.objects.all()).qs.query
+    )
