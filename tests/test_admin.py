@@ -490,6 +490,26 @@ def test_a_deleted_client_can_be_restored_from_its_own_page(admin_client):
     assert client.deleted_at is None
 
 
+def test_a_client_with_few_contacts_edits_them_inline(admin_client):
+    client = ClientFactory()
+    ContactFactory(client=client, name="Ada Inline")
+    page = admin_client.get(admin_url(Client, "change", client.pk)).text
+    assert 'name="contacts-TOTAL_FORMS"' in page
+    assert 'value="Ada Inline"' in page
+
+
+def test_a_client_with_many_contacts_links_to_them_instead_of_drawing_them_all(admin_client):
+    client = ClientFactory()
+    ContactFactory.create_batch(51, client=client)
+    page = admin_client.get(admin_url(Client, "change", client.pk)).text
+    assert 'name="contacts-TOTAL_FORMS"' not in page
+    contacts = admin_url(Contact, "changelist")
+    assert f'<a href="{contacts}?client__id__exact={client.pk}">51 contacts</a>' in page
+    listed = admin_client.get(contacts, {"client__id__exact": client.pk})
+    assert listed.status_code == 200
+    assert "51 contacts" in listed.text  # the changelist, filtered to this client
+
+
 def test_lead_page_links_to_the_lead_history(admin_client, rep):
     lead = LeadFactory()
     lead.move_to(default_stage("Contacted"), by=rep)

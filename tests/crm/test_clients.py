@@ -232,7 +232,8 @@ def test_list_runs_a_constant_number_of_queries_whatever_the_page_holds(
     one = count_queries(rep_client)
     for _ in range(25):
         LeadFactory.create_batch(2, client=ClientFactory())
-    with django_assert_max_num_queries(6):
+    # session, user, permissions (2), the open stages' ids, the count, the page
+    with django_assert_max_num_queries(7):
         assert len(names(rep_client.get(list_url()))) == 20
     assert count_queries(rep_client) == one
     assert count_queries(rep_client, {"q": "a", "kind": "organization"}, HTMX_RESULTS) <= one
@@ -305,6 +306,27 @@ def test_detail_lists_its_leads_linking_to_them_and_its_living_contacts(rep_clie
     assert "Not theirs" not in html
     assert f'<a href="{alive.get_absolute_url()}">Ada Alive</a>' in html
     assert "Gus Gone" not in html
+
+
+def test_detail_lists_the_first_50_living_contacts_and_links_to_all_of_them(rep_client):
+    client = ClientFactory()
+    for n in range(52):
+        ContactFactory(client=client, name=f"Person {n:02d}")
+    ContactFactory(client=client, name="Gus Gone").soft_delete()
+
+    html = detail(rep_client, client).text
+
+    assert 'Contacts <span class="muted">(52)</span>' in html
+    assert "Person 49" in html
+    assert "Person 50" not in html
+    contacts = reverse("crm:contact_list")
+    assert f'<a class="small" href="{contacts}?client={client.pk}">All 52 contacts</a>' in html
+
+
+def test_detail_with_few_contacts_has_no_link_to_all_of_them(rep_client):
+    client = ClientFactory()
+    ContactFactory(client=client)
+    assert "All 1 contacts" not in detail(rep_client, client).text
 
 
 def test_new_lead_and_new_contact_are_prefilled_for_this_client(rep_client):
