@@ -281,6 +281,8 @@ def make_cases(admin, rep) -> tuple[list[Case], list[str]]:
         Case("client detail (the largest client)", reverse("crm:client_detail", args=[biggest]),
              {}, reverse("admin:crm_client_change", args=[biggest]), {}),
         Case("contact list (by name)", reverse("crm:contact_list"), {}, contact_admin, {}),
+        Case("contact list, search “tech”", reverse("crm:contact_list"), {"q": "tech"},
+             contact_admin, {"q": "tech"}),
     ]  # fmt: skip
     pending = []
     try:
