@@ -595,7 +595,7 @@ def first_of_each_due_group(queryset, today, *, limit: int | None) -> list[Lead]
     Two queries: the window functions rank the narrow rows of all the user's open
     leads (a rep may have thousands), then only the leads shown are read with their
     stage, pipeline and client. Ranking the joined rows sorted 2,000 wide rows to
-    show 100 (24 ms against 5, docs/PERFORMANCE.md).
+    show 82 (24 ms against 5.6 ms, docs/PERFORMANCE.md).
     """
     order = (priority_rank.desc(), F("expected_close_date").asc(nulls_last=True), F("id").asc())
     ranked = queryset.annotate(
