@@ -170,6 +170,10 @@ class LeadFilter(SortedFilterSet):
     assignee = filters.ChoiceFilter(
         method="filter_assignee", label="Assignee", empty_label="Anyone"
     )
+    # Set from a client's or contact's page ("All N leads"); shown as a chip, not as a
+    # select of every client. Their choices are never drawn: the chip names the one chosen.
+    client = filters.ModelChoiceFilter(queryset=Client.objects.all(), label="Client")
+    contact = filters.ModelChoiceFilter(queryset=Contact.objects.all(), label="Contact")
     category = filters.CharFilter(field_name="category", lookup_expr="iexact", label="Category")
     value_min = filters.NumberFilter(field_name="value", lookup_expr="gte", label="Value from")
     value_max = filters.NumberFilter(field_name="value", lookup_expr="lte", label="Value to")

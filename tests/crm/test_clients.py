@@ -323,6 +323,15 @@ def test_detail_lists_the_first_50_living_contacts_and_links_to_all_of_them(rep_
     assert f'<a class="small" href="{contacts}?client={client.pk}">All 52 contacts</a>' in html
 
 
+def test_detail_links_to_all_its_leads_in_the_list_when_it_shows_only_some(rep_client):
+    client = ClientFactory()
+    LeadFactory.create_batch(51, client=client)
+    html = detail(rep_client, client).text
+    assert (
+        f'href="{reverse("leads:list")}?client={client.pk}&amp;status=all">All 51 leads</a>' in html
+    )
+
+
 def test_detail_with_few_contacts_has_no_link_to_all_of_them(rep_client):
     client = ClientFactory()
     ContactFactory(client=client)

@@ -423,6 +423,37 @@ def test_each_active_filter_value_shows_as_a_chip(rep_client):
     }
 
 
+@pytest.mark.parametrize("field", ["client", "contact"])
+def test_client_or_contact_filter_lists_their_leads_with_a_chip_that_stays(
+    rep_client, field, django_assert_max_num_queries
+):
+    acme = ClientFactory(name="Acme & Sons")
+    ada = ContactFactory(client=acme, name="Ada & Co")
+    target = acme if field == "client" else ada
+    LeadFactory(title="Theirs", client=acme, contact=ada)
+    LeadFactory(title="Theirs, won", client=acme, contact=ada, stage=default_stage("Won"))
+    LeadFactory(title="Someone else's", client=ClientFactory(), contact=None)
+    ClientFactory.create_batch(3)  # the chip names the one chosen, never lists them all
+
+    with django_assert_max_num_queries(14):
+        response = rep_client.get(list_url(), {field: target.pk, "status": "all"})
+
+    assert sorted(titles(response)) == ["Theirs", "Theirs, won"]
+    assert chips(response) == {
+        f"{field.title()}: {target.name}": {"status": ["all"]},
+        "Status: All": {field: [str(target.pk)]},
+    }
+    # The filter form carries it, so that changing another filter keeps it.
+    assert f'<input type="hidden" name="{field}" value="{target.pk}">' in response.text
+
+
+def test_an_unknown_client_is_reported_and_ignored(rep_client):
+    LeadFactory(title="Any")
+    response = rep_client.get(list_url(), {"client": "999999"})
+    assert titles(response) == ["Any"]
+    assert "Some filters were not understood" in response.text
+
+
 def test_status_open_and_sort_show_no_chip(rep_client):
     LeadFactory()
 
