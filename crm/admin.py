@@ -111,16 +111,23 @@ class ClientAdmin(SoftDeleteAdmin):
     inline_contacts_limit = 50
 
     def get_inlines(self, request, obj):
-        if obj is not None and obj.contacts.count() > self.inline_contacts_limit:
+        if obj is not None and self.contact_count(obj) > self.inline_contacts_limit:
             return []
         return super().get_inlines(request, obj)
+
+    @staticmethod
+    def contact_count(obj) -> int:
+        # Asked for by the inlines, more than once a request, and by the link: count once.
+        if not hasattr(obj, "_contact_count"):
+            obj._contact_count = obj.contacts.count()
+        return obj._contact_count
 
     @admin.display(description="contacts")
     def contact_list(self, obj):
         if obj.pk is None:
             return "—"
         url = reverse("admin:crm_contact_changelist")
-        count = obj.contacts.count()
+        count = self.contact_count(obj)
         return format_html(
             '<a href="{}?client__id__exact={}">{} contact{}</a>',
             url,

@@ -4,6 +4,8 @@ from decimal import Decimal
 
 import pytest
 from django.contrib import admin
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from crm.admin_utils import CappedCountPaginator
@@ -519,3 +521,16 @@ def test_lead_page_links_to_the_lead_history(admin_client, rep):
     assert f'href="{history_url}"' in page.text
     events = admin_client.get(history_url).context["cl"].result_list
     assert [(event.lead, event.data["new"]) for event in events] == [(lead, "Contacted")]
+
+
+def test_a_clients_change_page_counts_its_contacts_once(admin_client):
+    client = ClientFactory()
+    ContactFactory.create_batch(3, client=client)
+    with CaptureQueriesContext(connection) as queries:
+        admin_client.get(admin_url(Client, "change", client.pk))
+    counts = [
+        q["sql"]
+        for q in queries.captured_queries
+        if 'COUNT(*) AS "__count" FROM "crm_contact"' in q["sql"]
+    ]
+    assert len(counts) == 1
