@@ -184,7 +184,9 @@ def active_filter_chips(filterset: LeadFilter, params: QueryDict) -> list[dict]:
                 )
         elif name in ("value_min", "value_max"):
             chips.append({"label": f"{label} {format_money(value)}", "remove": without(name)})
-        elif hasattr(field, "choices") and name not in ("pipeline", "client", "contact"):
+        elif hasattr(value, "pk"):  # a model choice names itself: its choices stay unread
+            chips.append({"label": f"{label}: {value}", "remove": without(name)})
+        elif hasattr(field, "choices"):
             chips.append(
                 {
                     "label": f"{label}: {dict(field.choices).get(value, value)}",
