@@ -5,14 +5,13 @@ import json
 from django import forms
 from django.contrib import admin
 from django.core.exceptions import ValidationError
-from django.db import transaction
 from django.urls import reverse
 from django.utils.html import format_html
 
 from crm.admin_utils import CappedCountPaginator
 from leads.filters import search_condition
 from leads.models import Lead, LeadEvent, LeadImport, LeadSource, Status
-from leads.services import lead_create, lead_delete, lead_update
+from leads.services import lead_create, lead_delete, lead_update, leads_delete_bulk
 from pipelines.models import PipelineStage
 
 LEAD_FIELDS = {field.name for field in Lead._meta.concrete_fields}
@@ -203,13 +202,22 @@ class LeadAdmin(admin.ModelAdmin):
         # The admin goes on with obj (log entry, message); let it hold what was saved.
         obj.refresh_from_db()
 
+    def has_change_permission(self, request, obj=None):
+        # A staff member with a rep's rights changes the leads a rep may change.
+        if obj is not None and not obj.can_edit(request.user):
+            return False
+        return super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        if obj is not None and not obj.can_delete(request.user):
+            return False
+        return super().has_delete_permission(request, obj)
+
     def delete_model(self, request, obj):
-        lead_delete(lead=obj, by=request.user)
+        lead_delete(lead_id=obj.pk, by=request.user)
 
     def delete_queryset(self, request, queryset):
-        with transaction.atomic():
-            for lead in queryset.select_related("stage"):
-                lead_delete(lead=lead, by=request.user)
+        leads_delete_bulk(lead_ids=queryset.values_list("pk", flat=True), by=request.user)
 
 
 @admin.register(LeadEvent)

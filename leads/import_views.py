@@ -17,6 +17,7 @@ from crm.htmx import HtmxPartialMixin
 from .forms import ImportMappingForm, ImportUploadForm
 from .imports import (
     PREVIEW_ROWS,
+    UNDOABLE,
     ImportFileError,
     UndoRefused,
     auto_mapping,
@@ -26,13 +27,14 @@ from .imports import (
     lead_import_undo,
 )
 from .models import LeadImport
-from .tasks import run_lead_import
+from .tasks import queue_lead_import
 
 ERRORS_SHOWN = 200
 
 
 def imports_visible_to(user):
-    """Managers see every import; others see their own."""
+    """Managers see every import; others see their own. Runs found dead say so."""
+    LeadImport.objects.mark_interrupted()
     imports = LeadImport.objects.defer("content", "error_report").select_related("created_by")
     if user.has_perm("leads.change_any_lead"):
         return imports
@@ -88,8 +90,9 @@ class LeadImportDetailView(ImportAccessMixin, HtmxPartialMixin, DetailView):
         lead_import = self.object
         if lead_import.status == LeadImport.Status.UPLOADED:
             context.setdefault("form", self.mapping_form())
-        if lead_import.is_finished and lead_import.status == LeadImport.Status.DONE:
+        if lead_import.status in UNDOABLE:
             context["can_undo"] = can_undo(lead_import) and self.may_change(lead_import)
+        context["may_change"] = self.may_change(lead_import)
         return context
 
     def may_change(self, lead_import) -> bool:
@@ -98,7 +101,7 @@ class LeadImportDetailView(ImportAccessMixin, HtmxPartialMixin, DetailView):
 
     def samples(self) -> list[list[str]]:
         try:
-            return [cells for _, cells in itertools.islice(iter_rows(self.object), 5)]
+            return [record.cells for record in itertools.islice(iter_rows(self.object), 5)]
         except ImportFileError:
             return []
 
@@ -121,6 +124,8 @@ class LeadImportDetailView(ImportAccessMixin, HtmxPartialMixin, DetailView):
         action = request.POST.get("action")
         if action == "undo":
             return self.undo(lead_import)
+        if action == "resume":
+            return self.resume(lead_import)
         if lead_import.status != LeadImport.Status.UPLOADED:
             messages.info(request, "This import has already run.")
             return HttpResponseRedirect(lead_import.get_absolute_url())
@@ -132,9 +137,8 @@ class LeadImportDetailView(ImportAccessMixin, HtmxPartialMixin, DetailView):
         lead_import.duplicates = form.cleaned_data["duplicates"]
         lead_import.create_clients = form.cleaned_data["create_clients"]
         if action == "run":
-            lead_import.status = LeadImport.Status.QUEUED
             lead_import.save()
-            transaction.on_commit(lambda: run_lead_import.enqueue(lead_import.pk))
+            queue_lead_import(lead_import)
             return HttpResponseRedirect(lead_import.get_absolute_url())
         lead_import.save()
         return self.render_to_response(
@@ -163,6 +167,19 @@ class LeadImportDetailView(ImportAccessMixin, HtmxPartialMixin, DetailView):
             "errors": errors[:ERRORS_SHOWN],
             "more_errors": max(0, len(errors) - ERRORS_SHOWN),
         }
+
+    def resume(self, lead_import):
+        """Go on with an interrupted import after the last row it wrote."""
+        with transaction.atomic():
+            LeadImport.objects.mark_interrupted()
+            current = LeadImport.objects.select_for_update().get(pk=lead_import.pk)
+            if current.status != LeadImport.Status.INTERRUPTED:
+                messages.info(self.request, "This import is not interrupted.")
+            else:
+                queue_lead_import(current)
+                where = f"after row {current.last_row}" if current.last_row else "from the start"
+                messages.success(self.request, f"The import goes on {where}.")
+        return HttpResponseRedirect(lead_import.get_absolute_url())
 
     def undo(self, lead_import):
         try:

@@ -9,30 +9,46 @@ The steps, each a plain function:
 - `lead_import_undo(lead_import=..., by=...)`: removes what an untouched import made.
 """
 
+import bisect
 import csv
 import datetime
 import io
 import logging
 import re
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import F, Lookup, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from crm.bulk import bulk_insert
 from crm.models import Client, Contact
 from pipelines.models import Pipeline, PipelineStage
 
 from .forms import normalise_amount
 from .models import EventKind, Lead, LeadEvent, LeadImport, LeadSource, Priority
+from .services import (
+    leads_create_bulk,
+    leads_delete_bulk,
+    leads_restore_bulk,
+    leads_update_bulk,
+    may_change,
+)
 
 logger = logging.getLogger(__name__)
 
 MAX_FILE_BYTES = 50 * 1024 * 1024
 MAX_LINE_CHARS = 100_000
+#: More columns than this is not a file of leads (and would make a page of thousands of
+#: fields to map); the import refuses it at upload.
+MAX_COLUMNS = 200
+#: Past this many rows that cannot be read, the file is refused as a whole.
+MAX_UNREADABLE_ROWS = 1000
 BATCH_SIZE = 2000
 PREVIEW_ROWS = 10
 
@@ -101,6 +117,11 @@ def read_csv_upload(raw: bytes) -> CsvFile:
             "Could not find columns in the first row. Use a comma- or semicolon-separated "
             "file whose first row names the columns (for example Title;Value;Stage)."
         )
+    if len(headers) > MAX_COLUMNS:
+        raise ImportFileError(
+            f"The file has {len(headers):,} columns; at most {MAX_COLUMNS} can be imported. "
+            "Remove the columns you do not need and upload it again."
+        )
     if not any(_known_field(name) for name in headers):
         raise ImportFileError(
             "The first row does not name any column we know, so there seems to be no header "
@@ -124,19 +145,81 @@ def _sniff(header_line: str) -> tuple[str, list[str]]:
     return best[0], [cell.strip() for cell in best[1]]
 
 
+@dataclass(slots=True)
+class Record:
+    """One row of the file as read: its spreadsheet row number, its cells, or why not."""
+
+    number: int
+    cells: list[str]
+    error: str = ""
+
+
 def iter_rows(lead_import: LeadImport):
-    """(spreadsheet row number, cells) for each non-empty data row; the header is row 1."""
+    """A Record for each non-empty data row; the header is row 1.
+
+    Rows are counted as a spreadsheet counts them, whatever lines their values span. A
+    row that cannot be read (a quote that never closes, text after a closing quote) is a
+    Record with an error, and reading goes on with the next line, so one stray quote
+    cannot swallow the rest of the file into one value.
+    """
     text = bytes(lead_import.content).decode(
         "utf-8-sig" if lead_import.encoding == "utf-8" else lead_import.encoding
     )
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=lead_import.delimiter)
-    try:
-        next(reader)  # the header
-        for number, cells in enumerate(reader, start=2):
-            if any(cell.strip() for cell in cells):
-                yield number, cells
-    except csv.Error as error:
-        raise ImportFileError(f"Row {reader.line_num} could not be read: {error}.") from None
+    lines = list(io.StringIO(text, newline=""))  # split as csv splits: \n, \r\n or \r
+    unreadable = 0
+    position, number = 0, 0
+    while position < len(lines):
+        feed = _Lines(lines, position)
+        reader = csv.reader(feed, delimiter=lead_import.delimiter, strict=True)
+        while True:
+            start = feed.position
+            try:
+                cells = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as error:
+                number += 1
+                unreadable += 1
+                if unreadable > MAX_UNREADABLE_ROWS:
+                    raise ImportFileError(
+                        f"More than {MAX_UNREADABLE_ROWS:,} rows could not be read; "
+                        "this does not look like a CSV file. Check its quotes and separator."
+                    ) from None
+                if number > 1:
+                    yield Record(number, [], _unreadable(error, line=start + 1))
+                position = start + 1  # read on from the line after the row's first
+                break
+            number += 1
+            if number > 1 and any(cell.strip() for cell in cells):
+                yield Record(number, cells)
+
+
+class _Lines:
+    """The file's lines from a position on, counting how many the csv reader took."""
+
+    def __init__(self, lines: list[str], position: int):
+        self.lines, self.position = lines, position
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> str:
+        if self.position >= len(self.lines):
+            raise StopIteration
+        self.position += 1
+        return self.lines[self.position - 1]
+
+
+def _unreadable(error: csv.Error, *, line: int) -> str:
+    reason = str(error)
+    if "unexpected end of data" in reason:
+        return (
+            f"A quote opens a value on line {line} that never closes; "
+            "the row was not imported (check the quotes in that row)"
+        )
+    if "field larger than field limit" in reason:
+        return f"A value starting on line {line} is too long; the row was not imported"
+    return f"The row on line {line} could not be read ({reason}); check its quotes"
 
 
 # --- mapping columns to fields ----------------------------------------------------------------
@@ -278,9 +361,25 @@ class Lookups:
                 self.contacts[(client_id, email.strip().lower())] = pk
 
 
-def convert_row(number: int, cells: list[str], mapping: dict[str, str], lookups: Lookups) -> Row:
-    """Turn a row's cells into lead values, collecting a clear message for each problem."""
+def convert_row(
+    number: int,
+    cells: list[str],
+    mapping: dict[str, str],
+    lookups: Lookups,
+    *,
+    columns: int | None = None,
+) -> Row:
+    """Turn a row's cells into lead values, collecting a clear message for each problem.
+
+    ``columns`` is the header's width: a row with values beyond it has its values
+    shifted (a separator inside an unquoted value) and is refused rather than misread.
+    """
     row = Row(number=number)
+    if columns is not None and any(cell.strip() for cell in cells[columns:]):
+        row.errors.append(
+            f"The row has {len(cells)} values but the header names {columns} columns; "
+            "a value may contain the separator without quotes"
+        )
     raw = {
         key: _unneutralise(cells[int(index)].strip())
         for index, key in mapping.items()
@@ -311,29 +410,25 @@ def convert_row(number: int, cells: list[str], mapping: dict[str, str], lookups:
 
     values["value"] = None
     if text := raw.get("value", ""):
-        try:
-            amount = Decimal(normalise_amount(text))
-        except InvalidOperation:
+        amount = _number(normalise_amount(text))
+        if amount is None:
             errors.append(f"Value “{text}” is not an amount")
+        elif amount < 0:
+            errors.append("Value must be non-negative")
+        elif amount >= Decimal("1e12") or amount != amount.quantize(Decimal("0.01")):
+            errors.append(f"Value “{text}” has too many digits")
         else:
-            if amount < 0:
-                errors.append("Value must be non-negative")
-            elif amount != amount.quantize(Decimal("0.01")) or amount >= Decimal("1e12"):
-                errors.append(f"Value “{text}” has too many digits")
-            else:
-                values["value"] = amount
+            values["value"] = amount
 
     values["probability"] = None
     if text := raw.get("probability", "").rstrip("%").strip():
-        try:
-            probability = int(Decimal(text.replace(",", ".")))
-        except InvalidOperation:
+        probability = _number(text.replace(",", "."))
+        if probability is None:
             errors.append(f"Probability “{text}” is not a number")
+        elif 0 <= probability <= 100:
+            values["probability"] = int(probability)
         else:
-            if 0 <= probability <= 100:
-                values["probability"] = probability
-            else:
-                errors.append("Probability must be between 0 and 100")
+            errors.append("Probability must be between 0 and 100")
 
     values["expected_close_date"] = None
     if text := raw.get("expected_close_date", ""):
@@ -397,6 +492,19 @@ _ISO_DATE = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})")
 _DAY_FIRST = re.compile(r"(\d{1,2})[-/.](\d{1,2})[-/.](\d{4}|\d{2})")
 
 
+def _number(text: str) -> Decimal | None:
+    """A finite decimal number, or None ("NaN", "Infinity" and "1e309" are not amounts)."""
+    try:
+        number = Decimal(text)
+    except InvalidOperation:
+        return None
+    # No exponent beyond what an amount can hold: quantizing 1e-999999 or comparing a
+    # signalling NaN would raise instead of saying no.
+    if not number.is_finite() or not -30 <= number.as_tuple().exponent <= 30:
+        return None
+    return number
+
+
 def _unneutralise(text: str) -> str:
     """Undo the export's guard against spreadsheet formulas ("'=SUM" was "=SUM")."""
     if len(text) > 1 and text[0] == "'" and text[1] in "=+-@\t\r":
@@ -433,7 +541,13 @@ def check_rows(lead_import: LeadImport) -> CheckResult:
     """The dry run: every row converted and checked against the database; nothing written."""
     lookups = Lookups()
     mapping = {index: key for index, key in lead_import.mapping.items() if key}
-    rows = [convert_row(n, cells, mapping, lookups) for n, cells in iter_rows(lead_import)]
+    columns = len(lead_import.headers)
+    rows = [
+        Row(number=record.number, errors=[record.error])
+        if record.error
+        else convert_row(record.number, record.cells, mapping, lookups, columns=columns)
+        for record in iter_rows(lead_import)
+    ]
     first_spelling = {}
     for row in rows:
         if row.client_name:
@@ -445,7 +559,9 @@ def check_rows(lead_import: LeadImport) -> CheckResult:
                 row.errors.append(
                     f"Unknown client “{row.client_name}” (choose to create missing clients)"
                 )
-    _find_duplicates(rows)
+    owners = _find_duplicates(rows, lead_import)
+    if lead_import.duplicates == LeadImport.Duplicates.UPDATE:
+        _check_updates(rows, owners, lead_import.created_by)
     return CheckResult(
         rows=rows,
         total=len(rows),
@@ -455,49 +571,112 @@ def check_rows(lead_import: LeadImport) -> CheckResult:
     )
 
 
-def _find_duplicates(rows: list[Row]) -> None:
-    """Mark rows whose title and client match an existing lead (exact title)."""
+def _find_duplicates(rows: list[Row], lead_import: LeadImport) -> dict[int, Lead]:
+    """Mark rows whose title and client match an existing lead (exact title).
+
+    Leads this import wrote itself are not existing leads: a resumed import sees the
+    file as its first run did. Returns the matched leads (id and owners only).
+    """
     candidates = [row for row in rows if row.values.get("title") and not row.client_name]
+    matched = {}
     size = 5000
     for start in range(0, len(candidates), size):
         chunk = candidates[start : start + size]
         existing = {}
-        for pk, title, client_id in _leads_titled({row.values["title"] for row in chunk}):
-            existing.setdefault((title, client_id), pk)
+        titles = {row.values["title"] for row in chunk}
+        for pk, title, client_id, created_by_id, assignee_id in _leads_titled(titles, lead_import):
+            if (title, client_id) not in existing:
+                existing[title, client_id] = pk
+                matched[pk] = Lead(pk=pk, created_by_id=created_by_id, assignee_id=assignee_id)
         for row in chunk:
             row.duplicate_of = existing.get((row.values["title"], row.values["client_id"]))
+    return matched
 
 
-def _leads_titled(titles: set[str]):
-    """(id, title, client_id) of leads with one of these titles, oldest first."""
-    if connection.vendor == "postgresql":  # one array parameter instead of thousands
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT id, title, client_id FROM leads_lead WHERE title = ANY(%s) ORDER BY id",
-                [list(titles)],
+def _check_updates(rows: list[Row], leads: dict[int, Lead], user) -> None:
+    """A row may update only a lead its user may change, and each lead once."""
+    updated_by = {}
+    for row in rows:
+        if not row.duplicate_of or not row.is_valid:
+            continue
+        if user is None or not may_change(leads[row.duplicate_of], ["title"], user):
+            row.errors.append(f"You may not change this lead (#{row.duplicate_of})")
+        elif row.duplicate_of in updated_by:
+            row.errors.append(
+                f"Row {updated_by[row.duplicate_of]} already updates lead #{row.duplicate_of}"
             )
-            return cursor.fetchall()
+        else:
+            updated_by[row.duplicate_of] = row.number
+
+
+class EqualsAny(Lookup):
+    """``column = ANY(%s)`` with the values as one PostgreSQL array parameter."""
+
+    lookup_name = "any"
+    prepare_rhs = False
+
+    def as_sql(self, compiler, connection):
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        rhs, rhs_params = self.process_rhs(compiler, connection)
+        return f"{lhs} = ANY({rhs})", (*lhs_params, *rhs_params)
+
+
+def _leads_titled(titles: set[str], lead_import: LeadImport):
+    """(id, title, client_id, created_by_id, assignee_id) of leads with one of these titles
+    that this import did not create, oldest first."""
+    columns = ("pk", "title", "client_id", "created_by_id", "assignee_id")
+    leads = Lead.objects.exclude(import_batch=lead_import.pk).order_by("id")
+    if connection.vendor == "postgresql":  # one array parameter instead of thousands
+        return list(leads.filter(EqualsAny(F("title"), list(titles))).values_list(*columns))
     found = []
     titles = list(titles)
     for start in range(0, len(titles), 500):  # SQLite's limit on query parameters
-        found += (
-            Lead.objects.filter(title__in=titles[start : start + 500])
-            .order_by("id")
-            .values_list("pk", "title", "client_id")
-        )
+        found += leads.filter(title__in=titles[start : start + 500]).values_list(*columns)
     return found
 
 
 # --- running ---------------------------------------------------------------------------------
 
 
+class ImportSuperseded(Exception):
+    """This run lost the import: it was resumed by another run, or undone, meanwhile."""
+
+
+class RowsRefused(Exception):
+    """All or nothing, and some rows may not be written after all."""
+
+    def __init__(self, rows: list[Row]):
+        super().__init__(f"{len(rows)} rows refused")
+        self.rows = rows
+
+
+def lease_seconds() -> int:
+    """How long a worker may go without reporting before its run counts as interrupted."""
+    return int(getattr(settings, "IMPORT_LEASE_SECONDS", 120))
+
+
 def lead_import_run(*, lead_import: LeadImport) -> LeadImport:
-    """Import the checked rows in batches; record progress, a summary and an error report."""
-    LeadImport.objects.filter(pk=lead_import.pk).update(
-        status=LeadImport.Status.RUNNING, started_at=timezone.now(), processed_rows=0
-    )
+    """Import the checked rows in batches; record progress, a summary and an error report.
+
+    Each batch commits with the progress it made, so a run that dies (a killed worker)
+    leaves a true count and the last row written: ``queue_lead_import`` resumes it
+    after that row, and undo removes what it wrote. Only the run holding the import's
+    token writes: one that lost it stops at its next batch.
+    """
+    now = timezone.now()
+    claimed = LeadImport.objects.filter(pk=lead_import.pk, status=LeadImport.Status.QUEUED)
+    if not claimed.update(
+        status=LeadImport.Status.RUNNING,
+        started_at=Coalesce(F("started_at"), Value(now)),
+        lease_until=now + datetime.timedelta(seconds=lease_seconds()),
+    ):
+        lead_import.refresh_from_db()
+        return lead_import  # already running, finished, or undone: another run has it
     lead_import.refresh_from_db()
+    token = lead_import.run_token
     try:
+        if lead_import.created_by is None:
+            return _finish(lead_import, failure="The user who uploaded this file was removed.")
         result = check_rows(lead_import)
         skipped = [row for row in result.rows if not row.is_valid]
         if lead_import.duplicates == LeadImport.Duplicates.SKIP:
@@ -505,47 +684,74 @@ def lead_import_run(*, lead_import: LeadImport) -> LeadImport:
                 if row.is_valid and row.duplicate_of:
                     row.errors.append(f"Duplicate of lead #{row.duplicate_of}; skipped")
                     skipped.append(row)
-        report = error_report(sorted(skipped, key=lambda row: row.number))
-        LeadImport.objects.filter(pk=lead_import.pk).update(total_rows=result.total)
         if lead_import.mode == LeadImport.Mode.ALL_OR_NOTHING and result.invalid:
             return _finish(
                 lead_import,
                 skipped=result.total,
-                report=report,
+                report=error_report(skipped),
                 failure=f"Nothing was imported: {result.invalid} of {result.total} rows have "
                 "errors, and the import was set to all or nothing.",
             )
-        valid = [row for row in result.rows if row.is_valid]
+        # Rows up to last_row were written by an earlier run of this import.
+        valid = [row for row in result.rows if row.is_valid and row.number > lead_import.last_row]
         atomic = lead_import.mode == LeadImport.Mode.ALL_OR_NOTHING
-        with transaction.atomic() if atomic else _no_transaction():
-            client_ids = _create_clients(result.new_clients)
-            created, updated = _write(lead_import, valid, client_ids, atomic=atomic)
+        # All or nothing holds every batch in one transaction: its lease must cover them.
+        _renew(lead_import, token, total=result.total, rows=len(valid) if atomic else 0)
+        try:
+            with transaction.atomic() if atomic else nullcontext():
+                client_ids = _create_clients(result.new_clients)
+                skipped += _write(
+                    lead_import,
+                    valid,
+                    client_ids,
+                    token=token,
+                    atomic=atomic,
+                    numbers=[row.number for row in result.rows],
+                )
+        except RowsRefused as refused:
+            return _finish(
+                lead_import,
+                skipped=result.total,
+                report=error_report(refused.rows),
+                failure="Nothing was imported: some rows may not be written after all, "
+                "and the import was set to all or nothing.",
+            )
         return _finish(
-            lead_import, created=created, updated=updated, skipped=len(skipped), report=report
+            lead_import,
+            skipped=len(skipped),
+            report=error_report(sorted(skipped, key=lambda row: row.number)),
         )
+    except ImportSuperseded:
+        lead_import.refresh_from_db()
+        return lead_import
     except ImportFileError as error:
         return _finish(lead_import, failure=str(error))
     except Exception:
         logger.exception("Import %s failed", lead_import.pk)
-        # Batches written before the error stay (skip mode commits each batch): count them,
-        # so that the summary is true and the import can be undone.
-        created = Lead.objects.filter(import_batch=lead_import).count()
+        # Batches written before the error stay (skip mode commits each batch) and are
+        # counted, so that the summary is true and the import can be undone.
+        lead_import.refresh_from_db()
+        written = lead_import.created_count + lead_import.updated_count
         stopped = (
-            f"The import stopped after {created} leads because of an unexpected error. "
+            f"The import stopped after {written} leads because of an unexpected error. "
             "Undo it and try again, or ask an admin to look at the server log."
-            if created
+            if written
             else "The import stopped because of an unexpected error; nothing was imported. "
             "Try again, or ask an admin to look at the server log."
         )
-        return _finish(lead_import, created=created, failure=stopped)
+        return _finish(lead_import, failure=stopped)
 
 
-class _no_transaction:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
+def _renew(lead_import, token, *, total: int = 0, rows: int = 0) -> None:
+    """Report that the run is alive, for the time its next step may take."""
+    # A millisecond a row is many times what writing a row takes.
+    seconds = lease_seconds() + rows // 1000
+    updates = {"lease_until": timezone.now() + datetime.timedelta(seconds=seconds)}
+    if total:
+        updates["total_rows"] = total
+    LeadImport.objects.filter(pk=lead_import.pk, run_token=token).update(
+        status=LeadImport.Status.RUNNING, **updates
+    )
 
 
 def _create_clients(names: list[str]) -> dict[str, int]:
@@ -558,88 +764,83 @@ def _create_clients(names: list[str]) -> dict[str, int]:
     return {client.name.lower(): client.pk for client in clients}
 
 
-def _write(lead_import, rows: list[Row], client_ids: dict[str, int], *, atomic: bool):
-    """Create (or update duplicates of) the leads, a batch of rows per transaction."""
-    created = updated = 0
-    now = timezone.now()
-    actor_id = lead_import.created_by_id
+def _write(
+    lead_import, rows: list[Row], client_ids, *, token, atomic: bool, numbers: list[int]
+) -> list[Row]:
+    """Create (or update duplicates of) the leads, a batch of rows per transaction.
+
+    Every lead is written through the lead services, as the import's user: a row whose
+    lead that user may not change (any more) is refused. Each batch holds the import's
+    row and checks the run's token first, and commits its progress with its leads
+    (``numbers``: every row's number, to count how far into the file a batch got).
+    Returns the refused rows.
+    """
+    by = lead_import.created_by
+    updating = lead_import.duplicates == LeadImport.Duplicates.UPDATE
+    mapped = set(lead_import.mapping.values())
+    event = {"import_id": lead_import.pk, "file": lead_import.file_name}
+    refused_rows = []
     size = BATCH_SIZE * 5 if connection.vendor == "postgresql" else BATCH_SIZE  # COPY is cheap
     for start in range(0, len(rows), size):
         batch = rows[start : start + size]
         with transaction.atomic():
-            to_update = (
-                [row for row in batch if row.duplicate_of]
-                if lead_import.duplicates == LeadImport.Duplicates.UPDATE
-                else []
+            held = LeadImport.objects.select_for_update().filter(pk=lead_import.pk)
+            if not held.filter(run_token=token).exists():
+                raise ImportSuperseded
+            to_update = [row for row in batch if updating and row.duplicate_of]
+            to_create = [row for row in batch if not (updating and row.duplicate_of)]
+            leads_create_bulk(
+                rows=[_lead_columns(row, client_ids, lead_import) for row in to_create],
+                by=by,
+                kind=EventKind.IMPORTED,
+                event_data=[event | {"row": row.number} for row in to_create],
             )
-            updating = {id(row) for row in to_update}
-            to_create = [row for row in batch if id(row) not in updating]
-            leads = [
-                _lead_columns(row, client_ids, lead_import, actor_id, now) for row in to_create
-            ]
-            lead_ids = _insert(Lead, leads)
-            events = [
-                {
-                    "lead_id": lead_id,
-                    "actor_id": actor_id,
-                    "at": now,
-                    "kind": EventKind.IMPORTED,
-                    "data": {
-                        "import_id": lead_import.pk,
-                        "file": lead_import.file_name,
-                        "row": row.number,
-                    },
-                }
-                for lead_id, row in zip(lead_ids, to_create, strict=True)
-            ]
-            _insert(LeadEvent, events)
-            LeadEvent.objects.bulk_create(
-                _update_duplicates(lead_import, to_update, lead_import.created_by, now)
+            result = leads_update_bulk(
+                changes=_update_values(to_update, mapped),
+                by=by,
+                imported={row.duplicate_of: event | {"row": row.number} for row in to_update},
             )
-            created += len(leads)
-            updated += len(to_update)
-        if not atomic:  # progress other requests can see while the import runs
-            LeadImport.objects.filter(pk=lead_import.pk).update(processed_rows=start + len(batch))
-    return created, updated
+            refused = {*result.refused, *result.missing}
+            failed = [row for row in to_update if row.duplicate_of in refused]
+            for row in failed:
+                row.errors.append(
+                    f"You may not change this lead (#{row.duplicate_of})"
+                    if row.duplicate_of in result.refused
+                    else f"Lead #{row.duplicate_of} was deleted meanwhile"
+                )
+            if failed and atomic:
+                raise RowsRefused(failed)
+            held.update(
+                created_count=F("created_count") + len(to_create),
+                updated_count=F("updated_count") + len(to_update) - len(failed),
+                last_row=batch[-1].number,
+                processed_rows=bisect.bisect_right(numbers, batch[-1].number),
+                lease_until=timezone.now() + datetime.timedelta(seconds=lease_seconds()),
+            )
+        refused_rows += failed
+    return refused_rows
 
 
-def _lead_columns(row: Row, client_ids, lead_import, actor_id, now) -> dict:
+def _lead_columns(row: Row, client_ids, lead_import) -> dict:
     values = row.values
-    stage = values["stage"]
-    probability = values["probability"]
     return {
         "title": values["title"],
         "description": values["description"],
         "value": values["value"],
-        "probability": stage.probability if probability is None else probability,
+        "probability": values["probability"],
         "source_id": values["source"].pk if values["source"] else None,
         "priority": values["priority"],
         "expected_close_date": values["expected_close_date"],
         "category": values["category"],
-        "stage_id": stage.pk,
+        "stage_id": values["stage"].pk,
         "client_id": values["client_id"] or client_ids.get(row.client_name.lower()),
         "contact_id": values["contact_id"],
         "assignee_id": values["assignee"].pk if values["assignee"] else None,
-        "created_by_id": actor_id,
         "import_batch_id": lead_import.pk,
-        "created_at": now,
-        "updated_at": now,
-        "stage_entered_at": now,
-        "last_activity_at": now,
-        "closed_at": None if stage.is_open else now,
-        "version": 1,
     }
 
 
-def _insert(model, rows: list[dict]) -> list[int]:
-    """Insert rows given as dicts of attnames; their new ids, in order."""
-    if not rows:
-        return []
-    columns = list(rows[0])
-    values = (tuple(row.values()) for row in rows)
-    return bulk_insert(model, columns, values, count=len(rows), want_ids=True)
-
-
+#: The fields an import may overwrite on an existing lead (when their column is mapped).
 UPDATABLE = [
     "title",
     "description",
@@ -651,93 +852,40 @@ UPDATABLE = [
     "category",
     "stage",
     "assignee",
-    "contact_id",
+    "contact",
 ]
 
 
-def _update_duplicates(lead_import, rows: list[Row], actor, now) -> list[LeadEvent]:
-    """Overwrite existing leads with the mapped columns; remember what they held before."""
-    if not rows:
-        return []
-    mapped = set(lead_import.mapping.values())
-    fields = [f for f in UPDATABLE if f.removesuffix("_id") in mapped]
-    leads = Lead.objects.select_for_update().in_bulk([row.duplicate_of for row in rows])
-    events = []
+def _update_values(rows: list[Row], mapped: set[str]) -> dict[int, dict]:
+    """{lead id: the mapped fields' values} for rows that update an existing lead."""
+    fields = [name for name in UPDATABLE if name in mapped]
+    contacts = (
+        Contact.objects.in_bulk([row.values["contact_id"] for row in rows])
+        if "contact" in fields
+        else {}
+    )
+    changes = {}
     for row in rows:
-        lead = leads[row.duplicate_of]
-        before = {f: _jsonable(getattr(lead, _attname(f))) for f in fields}
-        if "stage" in fields:  # entering a stage also moves these; undo puts them back
-            before.update(
-                probability=lead.probability,
-                stage_entered_at=_jsonable(lead.stage_entered_at),
-                closed_at=_jsonable(lead.closed_at),
-            )
-        for f in fields:
-            if f != "stage":
-                setattr(lead, f, row.values[f])
-        if "stage" in fields and row.values["stage"].pk != lead.stage_id:
-            lead.enter_stage(
-                row.values["stage"],
-                now=now,
-                keep_probability="probability" in mapped and row.values["probability"] is not None,
-            )
-        lead.touch(now)
-        events.append(
-            LeadEvent(
-                lead=lead,
-                actor=actor,
-                at=now,
-                kind=EventKind.IMPORTED,
-                data={
-                    "import_id": lead_import.pk,
-                    "file": lead_import.file_name,
-                    "row": row.number,
-                    "updated": True,
-                    "before": before,
-                    "version": lead.version,
-                },
-            )
-        )
-    Lead.objects.bulk_update(
-        leads.values(),
-        [
-            *{_attname(f).removesuffix("_id") for f in fields},
-            "probability",
-            "stage_entered_at",
-            "closed_at",
-            "version",
-            "updated_at",
-            "last_activity_at",
-        ],
-    )
-    return events
+        values = {name: row.values.get(name) for name in fields if name != "contact"}
+        if "contact" in fields:
+            values["contact"] = contacts.get(row.values["contact_id"])
+        changes[row.duplicate_of] = values
+    return changes
 
 
-def _attname(field_name: str) -> str:
-    return {"source": "source_id", "stage": "stage_id", "assignee": "assignee_id"}.get(
-        field_name, field_name
-    )
-
-
-def _jsonable(value):
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, datetime.date):
-        return value.isoformat()
-    return value
-
-
-def _finish(lead_import, *, created=0, updated=0, skipped=0, report="", failure=""):
-    failed = bool(failure) and not (created or updated or skipped)
+def _finish(lead_import, *, skipped=0, report="", failure=""):
+    """Record how the run ended; the counts of what it wrote are kept up by each batch."""
+    lead_import.refresh_from_db()
+    written = lead_import.created_count or lead_import.updated_count
+    failed = bool(failure) and not (written or skipped)
     LeadImport.objects.filter(pk=lead_import.pk).update(
         status=LeadImport.Status.FAILED if failed else LeadImport.Status.DONE,
-        created_count=created,
-        updated_count=updated,
         skipped_count=skipped,
         error_report=report,
         failure=failure,
         processed_rows=F("total_rows") if not failed else 0,
         finished_at=timezone.now(),
+        lease_until=None,
     )
     lead_import.refresh_from_db()
     return lead_import
@@ -769,9 +917,13 @@ def touched_since_import(lead_import: LeadImport) -> bool:
     )
 
 
+#: What an import must be in to be undone: finished, or stopped halfway by a dead worker.
+UNDOABLE = (LeadImport.Status.DONE, LeadImport.Status.INTERRUPTED)
+
+
 def can_undo(lead_import: LeadImport) -> bool:
     return (
-        lead_import.status == LeadImport.Status.DONE
+        lead_import.status in UNDOABLE
         and (lead_import.created_count or lead_import.updated_count) > 0
         and not touched_since_import(lead_import)
     )
@@ -783,50 +935,36 @@ class UndoRefused(Exception):
 
 @transaction.atomic
 def lead_import_undo(*, lead_import: LeadImport, by) -> int:
-    """Delete the leads an import created and restore those it updated; returns the count."""
+    """Delete the leads an import created and restore those it updated; returns the count.
+
+    Through the lead services, as ``by``: all or nothing.
+    """
+    LeadImport.objects.mark_interrupted()
     lead_import = LeadImport.objects.select_for_update().get(pk=lead_import.pk)
-    if lead_import.status != LeadImport.Status.DONE:
-        raise UndoRefused("Only a finished import can be undone.")
+    if lead_import.status not in UNDOABLE:
+        raise UndoRefused("Only a finished or interrupted import can be undone.")
     if touched_since_import(lead_import):
         raise UndoRefused(
             "Some of this import's leads were changed since, so it can no longer be undone."
         )
-    now = timezone.now()
-    created = Lead.objects.filter(import_batch=lead_import)
-    audit = [
-        LeadEvent(
-            lead=None,
-            actor=by,
-            at=now,
-            kind=EventKind.DELETED,
-            data={"lead_id": pk, "title": title, "undo_import": lead_import.pk},
-        )
-        for pk, title in created.values_list("pk", "title").iterator(chunk_size=BATCH_SIZE)
-    ]
-    count = len(audit)
     updates = LeadEvent.objects.filter(
         kind=EventKind.IMPORTED, data__import_id=lead_import.pk, data__updated=True
-    ).select_related("lead")
-    for event in updates:
-        lead = event.lead
-        for name, value in event.data["before"].items():
-            setattr(lead, _attname(name), value)
-        lead.touch(now)
-        lead.save()
-        audit.append(
-            LeadEvent(
-                lead=lead,
-                actor=by,
-                at=now,
-                kind=EventKind.IMPORTED,
-                data={"undo_import": lead_import.pk, "file": lead_import.file_name},
-            )
+    ).values_list("lead_id", "data")
+    try:
+        restored = leads_restore_bulk(
+            snapshots={lead_id: data["before"] for lead_id, data in updates if lead_id},
+            by=by,
+            event_data={"undo_import": lead_import.pk, "file": lead_import.file_name},
         )
-        count += 1
-    # Events of deleted leads are kept (lead set to NULL) as the audit trail requires.
-    created.delete()
-    LeadEvent.objects.bulk_create(audit, batch_size=BATCH_SIZE)
+        deleted = leads_delete_bulk(
+            lead_ids=Lead.objects.filter(import_batch=lead_import).values_list("pk", flat=True),
+            by=by,
+            event_data={"undo_import": lead_import.pk},
+        )
+    except PermissionDenied as refusal:
+        raise UndoRefused(str(refusal)) from None
+    # A run still going (the import was interrupted only by its silence) stops here.
     LeadImport.objects.filter(pk=lead_import.pk).update(
-        status=LeadImport.Status.UNDONE, undone_at=now
+        status=LeadImport.Status.UNDONE, undone_at=timezone.now(), run_token=None
     )
-    return count
+    return deleted + len(restored.changed)

@@ -6,7 +6,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.core.exceptions import FieldDoesNotExist
 from django.core.validators import MaxLengthValidator, MaxValueValidator, MinValueValidator
-from django.db import models, transaction
+from django.db import models
 from django.db.models import Case, F, Q, Value, When
 from django.db.models.functions import Length
 from django.db.models.lookups import LessThanOrEqual
@@ -406,51 +406,6 @@ class Lead(models.Model):
             self.probability = stage.probability
         return data
 
-    @transaction.atomic
-    def move_to(self, stage: PipelineStage, *, by) -> "LeadEvent | None":
-        """Move the lead to another stage and record it; moving to its own stage is a no-op."""
-        if stage.pk == self.stage_id:
-            return None
-        now = timezone.now()
-        data = self.enter_stage(stage, now=now)
-        fields = ["stage", "stage_entered_at", "closed_at", "probability", *self.touch(now)]
-        self.save(update_fields=fields)
-        return LeadEvent.objects.create(
-            lead=self, actor=by, at=now, kind=LeadEvent.Kind.STAGE_CHANGED, data=data
-        )
-
-    @transaction.atomic
-    def add_note(self, text: str, *, by) -> "LeadEvent":
-        """Record a note; it counts as activity but changes no field (nor the version)."""
-        now = timezone.now()
-        Lead.objects.filter(pk=self.pk).update(last_activity_at=now)
-        self.last_activity_at = now
-        return LeadEvent.objects.create(
-            lead=self, actor=by, at=now, kind=LeadEvent.Kind.NOTE, data={"text": text}
-        )
-
-    @transaction.atomic
-    def assign_to(self, user, *, by) -> "LeadEvent | None":
-        """Give the lead to a user (or to nobody) and record who did it."""
-        if (user.pk if user else None) == self.assignee_id:
-            return None
-        old = self.assignee
-        self.assignee = user
-        self.save(update_fields=["assignee", *self.touch()])
-        return LeadEvent.objects.create(
-            lead=self,
-            actor=by,
-            at=self.updated_at,
-            kind=LeadEvent.Kind.ASSIGNED,
-            data={
-                "field": "assignee",
-                "old": old.get_username() if old else None,
-                "new": user.get_username() if user else None,
-                "old_id": old.pk if old else None,
-                "new_id": user.pk if user else None,
-            },
-        )
-
 
 class EventKind(models.TextChoices):
     CREATED = "created", "Created"
@@ -571,6 +526,14 @@ def show_value(field: str, value) -> str:
     return str(value)
 
 
+class LeadImportQuerySet(models.QuerySet):
+    def mark_interrupted(self, now=None) -> int:
+        """Runs whose worker stopped reporting (killed, or its machine gone) are interrupted."""
+        return self.filter(
+            status=LeadImport.Status.RUNNING, lease_until__lt=now or timezone.now()
+        ).update(status=LeadImport.Status.INTERRUPTED)
+
+
 class LeadImport(models.Model):
     """One CSV import: the uploaded file, how its columns map, and what came of it."""
 
@@ -578,6 +541,7 @@ class LeadImport(models.Model):
         UPLOADED = "uploaded", "Uploaded"
         QUEUED = "queued", "Queued"
         RUNNING = "running", "Running"
+        INTERRUPTED = "interrupted", "Interrupted"
         DONE = "done", "Done"
         FAILED = "failed", "Failed"
         UNDONE = "undone", "Undone"
@@ -608,7 +572,7 @@ class LeadImport(models.Model):
         max_length=10, choices=Duplicates.choices, default=Duplicates.SKIP
     )
     create_clients = models.BooleanField(default=False)
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.UPLOADED)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.UPLOADED)
     total_rows = models.PositiveIntegerField(default=0)
     processed_rows = models.PositiveIntegerField(default=0)
     created_count = models.PositiveIntegerField(default=0)
@@ -617,8 +581,18 @@ class LeadImport(models.Model):
     error_report = models.TextField(blank=True, help_text="CSV: row, message.")
     failure = models.TextField(blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
+    # The run that may write: a worker that lost it (the import was resumed or undone
+    # meanwhile) stops at its next batch, writing nothing more.
+    run_token = models.UUIDField(null=True, blank=True, editable=False)
+    # Until when the running worker has promised to report; a run past it has died.
+    lease_until = models.DateTimeField(null=True, blank=True)
+    last_row = models.PositiveIntegerField(
+        default=0, help_text="The last spreadsheet row written (resuming starts after it)."
+    )
     finished_at = models.DateTimeField(null=True, blank=True)
     undone_at = models.DateTimeField(null=True, blank=True)
+
+    objects = LeadImportQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -638,6 +612,11 @@ class LeadImport(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.status in (self.Status.DONE, self.Status.FAILED, self.Status.UNDONE)
+
+    @property
+    def is_active(self) -> bool:
+        """Waiting for a worker or running: its page keeps polling."""
+        return self.status in (self.Status.QUEUED, self.Status.RUNNING)
 
     @property
     def summary(self) -> str:

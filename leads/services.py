@@ -1,11 +1,36 @@
-"""Lead workflows that write history alongside the change, in one transaction."""
+"""Every write to a lead, in one place.
 
+The lead pages, htmx actions, the board, the admin, the importer and its undo, and the
+management commands all write leads through these functions; nothing else saves one.
+Each write, in one transaction:
+
+1. locks the lead's row and reads it afresh (``SELECT … FOR UPDATE`` on PostgreSQL; on
+   SQLite the IMMEDIATE transaction already holds the database's write lock);
+2. checks that ``by`` may make it (``PermissionDenied`` otherwise, nothing written);
+3. applies the values and checks them with the model's rules (``clean_fields``, ``clean``);
+4. bumps the version and records the history events.
+
+Because old values are read under the lock, racing writes queue up instead of
+overwriting each other: the version counts every write, and the events form one
+unbroken old → new chain.
+"""
+
+import datetime
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from decimal import Decimal
 
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils import timezone
 
+from crm.bulk import bulk_insert
+from pipelines.models import PipelineStage
+
 from .models import EventKind, Lead, LeadEvent
+
+#: What ``touch`` and entering a stage set besides the typed values.
+RECORD_FIELDS = ["stage_entered_at", "closed_at", "version", "updated_at", "last_activity_at"]
 
 
 class LeadConflict(Exception):
@@ -15,6 +40,15 @@ class LeadConflict(Exception):
         super().__init__(f"Lead {lead_id} is at version {current_version} now.")
         self.lead_id = lead_id
         self.current_version = current_version
+
+
+@dataclass
+class BulkResult:
+    """What a bulk write did: the leads it changed, and those it left alone and why."""
+
+    changed: list[Lead] = field(default_factory=list)
+    refused: list[int] = field(default_factory=list)  # the user may not change them
+    missing: list[int] = field(default_factory=list)  # deleted meanwhile
 
 
 def display_value(lead: Lead, field: str, value) -> str:
@@ -33,7 +67,18 @@ def display_value(lead: Lead, field: str, value) -> str:
     return getattr(value, "name", None) or str(value)
 
 
-def _same(old, new) -> bool:
+def may_change(lead: Lead, fields: Iterable[str], user) -> bool:
+    """Assigning alone needs the right to assign; any other change, the right to edit."""
+    if set(fields) <= {"assignee"}:
+        return lead.can_assign(user)
+    return lead.can_edit(user)
+
+
+def _same(lead: Lead, name: str, new) -> bool:
+    model_field = Lead._meta.get_field(name)
+    if model_field.is_relation:  # compare keys: no query for the related row
+        return getattr(lead, model_field.attname) == (new.pk if new is not None else None)
+    old = getattr(lead, name)
     if old in (None, "") and new in (None, ""):
         return True
     if isinstance(old, Decimal) or isinstance(new, Decimal):
@@ -41,15 +86,100 @@ def _same(old, new) -> bool:
     return old == new
 
 
+def _apply(lead: Lead, values: dict, *, now: datetime.datetime) -> list[LeadEvent]:
+    """Set the values that differ; return one unsaved event per change (old → new).
+
+    A stage change takes the stage's probability unless a probability was typed in the
+    same write. The changed fields are checked with the model's own rules.
+    """
+    changed = [name for name, new in values.items() if not _same(lead, name, new)]
+    events = []
+    for name in changed:
+        if name == "stage":
+            continue
+        new = values[name]
+        data = {
+            "field": name,
+            "old": display_value(lead, name, getattr(lead, name)),
+            "new": display_value(lead, name, new),
+        }
+        model_field = Lead._meta.get_field(name)
+        if model_field.is_relation:
+            data.update(old_id=getattr(lead, model_field.attname), new_id=new.pk if new else None)
+        setattr(lead, name, new)
+        kind = EventKind.ASSIGNED if name == "assignee" else EventKind.CHANGED
+        events.append(LeadEvent(kind=kind, data=data))
+    if "stage" in changed:
+        data = lead.enter_stage(
+            values["stage"],
+            now=now,
+            # An emptied probability is not an entered one: the stage's applies.
+            keep_probability="probability" in changed and values["probability"] is not None,
+        )
+        events.append(LeadEvent(kind=EventKind.STAGE_CHANGED, data=data))
+    _check(lead, changed)
+    return events
+
+
+def _check(lead: Lead, names: list[str]) -> None:
+    """The model's rules for these fields (ValidationError), without a query.
+
+    Related rows are not looked up again: they were read to be given here, and the
+    database's foreign keys hold anyway.
+    """
+    if not names:
+        return
+    lead.clean_fields(
+        exclude=[f.name for f in Lead._meta.concrete_fields if f.name not in names or f.is_relation]
+    )
+    if {"client", "contact"} & set(names):
+        lead.clean()
+
+
+def _record(events: list[LeadEvent], lead: Lead, by, now) -> list[LeadEvent]:
+    for event in events:
+        event.lead, event.actor, event.at = lead, by, now
+    return events
+
+
+def _lock(lead_id: int) -> Lead:
+    """The lead's row, locked until the transaction ends, as it is now.
+
+    No join: under concurrent writes PostgreSQL re-reads only the locked row, so a
+    joined stage could be the one it had before.
+    """
+    return Lead.objects.select_for_update().get(pk=lead_id)
+
+
+def new_lead_record(*, stage, probability, by_id: int | None, now) -> dict:
+    """The bookkeeping of a new lead, whichever way it is created (form, admin, import)."""
+    return {
+        "created_by_id": by_id,
+        "created_at": now,
+        "updated_at": now,
+        "stage_entered_at": now,
+        "last_activity_at": now,
+        # The stage's probability unless one was typed.
+        "probability": stage.probability if probability is None else probability,
+        "closed_at": None if stage.is_open else now,
+        "version": 1,
+    }
+
+
+def _require_add(by) -> None:
+    if not by.has_perm("leads.add_lead"):
+        raise PermissionDenied("You may not add leads.")
+
+
 @transaction.atomic
 def lead_create(*, lead: Lead, by) -> Lead:
     """Save a new lead built by a form; record its creation."""
+    _require_add(by)
     now = timezone.now()
-    lead.created_by = by
-    lead.created_at = lead.updated_at = lead.stage_entered_at = lead.last_activity_at = now
-    if lead.probability is None and lead.stage.probability is not None:
-        lead.probability = lead.stage.probability
-    lead.closed_at = None if lead.stage.is_open else now
+    record = new_lead_record(stage=lead.stage, probability=lead.probability, by_id=by.pk, now=now)
+    for name, value in record.items():
+        setattr(lead, name, value)
+    _check(lead, [f.name for f in Lead._meta.concrete_fields])
     lead.save()
     LeadEvent.objects.create(
         lead=lead, actor=by, at=now, kind=EventKind.CREATED, data={"title": lead.title}
@@ -57,55 +187,98 @@ def lead_create(*, lead: Lead, by) -> Lead:
     return lead
 
 
+def leads_create_bulk(
+    *, rows: list[dict], by, kind: EventKind, event_data: list[dict], now=None
+) -> list[int]:
+    """Create many leads at once (an import): each row a dict of field attnames.
+
+    The rows come checked by the caller (the importer checks every row before it
+    writes); the bookkeeping is ``new_lead_record``'s, and each lead gets an event of
+    ``kind`` with its ``event_data``. Returns the new ids in order.
+    """
+    _require_add(by)
+    now = now or timezone.now()
+    stages = PipelineStage.objects.in_bulk()  # a handful of rows
+    leads = [
+        row
+        | new_lead_record(
+            stage=stages[row["stage_id"]],
+            probability=row.get("probability"),
+            by_id=by.pk,
+            now=now,
+        )
+        for row in rows
+    ]
+    ids = _insert(Lead, leads)
+    events = [
+        {"lead_id": pk, "actor_id": by.pk, "at": now, "kind": kind, "data": data}
+        for pk, data in zip(ids, event_data, strict=True)
+    ]
+    _insert(LeadEvent, events)
+    return ids
+
+
+def _insert(model, rows: list[dict]) -> list[int]:
+    """Insert rows given as dicts of attnames; their new ids, in order."""
+    if not rows:
+        return []
+    columns = list(rows[0])
+    values = (tuple(row[column] for column in columns) for row in rows)
+    return bulk_insert(model, columns, values, count=len(rows), want_ids=True)
+
+
 @transaction.atomic
-def lead_update(*, lead_id: int, values: dict, expected_version: int | None, by) -> Lead:
+def lead_update(*, lead_id: int, values: dict, expected_version: int | None = None, by) -> Lead:
     """Apply typed values to a lead unless someone saved it since `expected_version`.
 
-    Each changed field becomes a history event (old → new). A stage change takes the
-    stage's probability unless a probability was typed in the same save. Raises
-    LeadConflict, writing nothing, when the version moved on.
+    Each changed field becomes a history event (old → new). Raises PermissionDenied or
+    LeadConflict, writing nothing, when the user may not make the change or the
+    version moved on; Lead.DoesNotExist when the lead was deleted meanwhile.
     """
-    lead = (
-        Lead.objects.select_for_update(of=("self",))
-        .select_related("stage", "source", "client", "contact", "assignee")
-        .get(pk=lead_id)
-    )
+    lead = _lock(lead_id)
+    if not may_change(lead, values, by):
+        raise PermissionDenied("You may not change this lead.")
     if expected_version is not None and lead.version != expected_version:
         raise LeadConflict(lead.pk, lead.version)
-    changes = {
-        field: (display_value(lead, field, getattr(lead, field)), display_value(lead, field, new))
-        for field, new in values.items()
-        if not _same(getattr(lead, field), new)
-    }
-    if not changes:
-        return lead
     now = timezone.now()
-    events = []
-    for field, (old, new) in changes.items():
-        if field == "stage":
-            continue
-        setattr(lead, field, values[field])
-        kind = EventKind.ASSIGNED if field == "assignee" else EventKind.CHANGED
-        events.append(LeadEvent(kind=kind, data={"field": field, "old": old, "new": new}))
-    if "stage" in changes:
-        data = lead.enter_stage(
-            values["stage"],
-            now=now,
-            # An emptied probability is not an entered one: the stage's applies.
-            keep_probability="probability" in changes and values["probability"] is not None,
-        )
-        events.append(LeadEvent(kind=EventKind.STAGE_CHANGED, data=data))
+    events = _apply(lead, values, now=now)
+    if not events:
+        return lead
     lead.touch(now)
     lead.save()
-    for event in events:
-        event.lead, event.actor, event.at = lead, by, now
-    LeadEvent.objects.bulk_create(events)
+    LeadEvent.objects.bulk_create(_record(events, lead, by, now))
     return lead
 
 
+def lead_move_stage(*, lead_id: int, stage, by) -> Lead:
+    """Move a lead to a stage (its probability follows); moving to its own stage is a no-op."""
+    return lead_update(lead_id=lead_id, values={"stage": stage}, by=by)
+
+
+def lead_assign(*, lead_id: int, assignee, by) -> Lead:
+    """Give a lead to a user, or to nobody."""
+    return lead_update(lead_id=lead_id, values={"assignee": assignee}, by=by)
+
+
 @transaction.atomic
-def lead_delete(*, lead: Lead, by) -> None:
+def lead_add_note(*, lead_id: int, text: str, by) -> LeadEvent:
+    """Record a note: activity that changes no field (nor the version)."""
+    lead = _lock(lead_id)
+    if not lead.can_edit(by):
+        raise PermissionDenied("You may not add notes to this lead.")
+    now = timezone.now()
+    Lead.objects.filter(pk=lead.pk).update(last_activity_at=now)
+    return LeadEvent.objects.create(
+        lead=lead, actor=by, at=now, kind=EventKind.NOTE, data={"text": text}
+    )
+
+
+@transaction.atomic
+def lead_delete(*, lead_id: int, by) -> Lead:
     """Delete a lead, leaving an audit record of who deleted what and when."""
+    lead = _lock(lead_id)
+    if not lead.can_delete(by):
+        raise PermissionDenied("You may not delete this lead.")
     LeadEvent.objects.create(
         lead=None,
         actor=by,
@@ -113,3 +286,144 @@ def lead_delete(*, lead: Lead, by) -> None:
         data={"lead_id": lead.pk, "title": lead.title, "stage": lead.stage.name},
     )
     lead.delete()
+    return lead
+
+
+# --- many leads at once --------------------------------------------------------------------
+
+
+#: Ids a locking query names at most (SQLite allows 32,766 parameters).
+LOCK_CHUNK = 2000
+
+
+def _lock_many(ids: Iterable[int], related: Iterable[str] = (), only=()) -> dict[int, Lead]:
+    """Leads by id, their rows locked; related rows read after, in queries of their own.
+
+    Rows are locked in id order, the same for every writer, so that two bulk writes
+    over the same leads wait for each other instead of deadlocking.
+    """
+    ids = sorted(set(ids))
+    leads = {}
+    for start in range(0, len(ids), LOCK_CHUNK):
+        queryset = (
+            Lead.objects.select_for_update()
+            .filter(pk__in=ids[start : start + LOCK_CHUNK])
+            .prefetch_related(*related)
+            .order_by("pk")
+        )
+        if only:
+            queryset = queryset.only(*only)
+        leads.update((lead.pk, lead) for lead in queryset)
+    return leads
+
+
+@transaction.atomic
+def leads_update_bulk(
+    *, changes: dict[int, dict], by, imported: dict[int, dict] | None = None
+) -> BulkResult:
+    """Apply values to many leads; a lead the user may not change is left alone.
+
+    ``changes`` maps lead ids to values as ``lead_update`` takes them. Each changed lead
+    gets one event per change, or with ``imported`` (lead id → the import's event data)
+    one "imported" event holding what the fields were before, which undo puts back.
+    """
+    fields = {name for values in changes.values() for name in values}
+    related = [name for name in fields if Lead._meta.get_field(name).is_relation]
+    leads = _lock_many(changes, related)
+    result = BulkResult(missing=[pk for pk in changes if pk not in leads])
+    now = timezone.now()
+    events: list[LeadEvent] = []
+    for pk, lead in leads.items():
+        values = changes[pk]
+        if not may_change(lead, values, by):
+            result.refused.append(pk)
+            continue
+        before = _snapshot(lead, values) if imported is not None else None
+        changed = _apply(lead, values, now=now)
+        if not changed and imported is None:
+            continue
+        lead.touch(now)
+        result.changed.append(lead)
+        if imported is None:
+            events += _record(changed, lead, by, now)
+        else:
+            data = {**imported[pk], "updated": True, "before": before, "version": lead.version}
+            events.append(
+                LeadEvent(lead=lead, actor=by, at=now, kind=EventKind.IMPORTED, data=data)
+            )
+    if result.changed:
+        attnames = {Lead._meta.get_field(name).attname for name in fields}
+        Lead.objects.bulk_update(result.changed, [*attnames, "probability", *RECORD_FIELDS])
+        LeadEvent.objects.bulk_create(events)
+    return result
+
+
+def _snapshot(lead: Lead, values: dict) -> dict:
+    """What the fields about to change hold now, as JSON (keys for related rows)."""
+    names = list(values)
+    if "stage" in values:  # entering a stage also moves these
+        names += ["probability", "stage_entered_at", "closed_at"]
+    before = {}
+    for name in names:
+        value = getattr(lead, Lead._meta.get_field(name).attname)
+        if isinstance(value, Decimal):
+            value = str(value)
+        elif isinstance(value, datetime.date):
+            value = value.isoformat()
+        before[name] = value
+    return before
+
+
+@transaction.atomic
+def leads_restore_bulk(*, snapshots: dict[int, dict], by, event_data: dict) -> BulkResult:
+    """Put back what ``leads_update_bulk`` recorded before an import changed the leads.
+
+    All or nothing: PermissionDenied when the user may no longer change one of them.
+    """
+    leads = _lock_many(snapshots)
+    result = BulkResult(missing=[pk for pk in snapshots if pk not in leads])
+    now = timezone.now()
+    for pk, lead in leads.items():
+        before = snapshots[pk]
+        if not may_change(lead, before, by):
+            raise PermissionDenied(f"You may no longer change the lead “{lead.title}”.")
+        for name, value in before.items():
+            setattr(lead, Lead._meta.get_field(name).attname, value)
+        lead.touch(now)
+        result.changed.append(lead)
+    if result.changed:
+        attnames = {Lead._meta.get_field(n).attname for s in snapshots.values() for n in s}
+        Lead.objects.bulk_update(result.changed, [*attnames, *RECORD_FIELDS])
+        LeadEvent.objects.bulk_create(
+            LeadEvent(lead=lead, actor=by, at=now, kind=EventKind.IMPORTED, data=event_data)
+            for lead in result.changed
+        )
+    return result
+
+
+@transaction.atomic
+def leads_delete_bulk(*, lead_ids: Iterable[int], by, event_data: dict | None = None) -> int:
+    """Delete many leads with an audit record each; all or nothing (PermissionDenied)."""
+    leads = _lock_many(lead_ids, only=["title", "created_by", "assignee"])
+    for lead in leads.values():
+        if not lead.can_delete(by):
+            raise PermissionDenied(f"You may not delete the lead “{lead.title}”.")
+    now = timezone.now()
+    LeadEvent.objects.bulk_create(
+        (
+            LeadEvent(
+                lead=None,
+                actor=by,
+                at=now,
+                kind=EventKind.DELETED,
+                data={"lead_id": lead.pk, "title": lead.title, **(event_data or {})},
+            )
+            for lead in leads.values()
+        ),
+        batch_size=LOCK_CHUNK,
+    )
+    ids = list(leads)
+    for start in range(0, len(ids), LOCK_CHUNK):
+        # Their events stay, the lead set to NULL: the audit trail keeps them.
+        Lead.objects.filter(pk__in=ids[start : start + LOCK_CHUNK]).delete()
+    return len(ids)

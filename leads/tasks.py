@@ -1,5 +1,8 @@
 """Background work for leads, run by Django's Tasks framework."""
 
+import uuid
+
+from django.db import transaction
 from django.tasks import task
 
 from .imports import lead_import_run
@@ -10,3 +13,15 @@ from .models import LeadImport
 def run_lead_import(import_id: int) -> None:
     """Run a CSV import that the user started; progress and results land on the LeadImport."""
     lead_import_run(lead_import=LeadImport.objects.get(pk=import_id))
+
+
+def queue_lead_import(lead_import: LeadImport) -> None:
+    """Hand an import (new, or interrupted and resumed) to a worker once this commits.
+
+    A new token: a worker still holding the old one (thought dead, but only slow)
+    stops at its next batch instead of writing beside the new run.
+    """
+    LeadImport.objects.filter(pk=lead_import.pk).update(
+        status=LeadImport.Status.QUEUED, run_token=uuid.uuid4(), lease_until=None
+    )
+    transaction.on_commit(lambda: run_lead_import.enqueue(lead_import.pk))

@@ -11,7 +11,7 @@ from django.core.paginator import Paginator
 from django.db import DatabaseError
 from django.db.models import Case, CharField, Count, F, Q, Value, When, Window
 from django.db.models.functions import RowNumber
-from django.http import HttpResponse, HttpResponseRedirect, QueryDict
+from django.http import Http404, HttpResponse, HttpResponseRedirect, QueryDict
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.utils import timezone
@@ -37,7 +37,16 @@ from .export import export_url
 from .filters import DEFAULT_SORT, LeadFilter, user_label
 from .forms import LeadForm, NoteForm
 from .models import EventKind, Lead, Status, priority_rank
-from .services import LeadConflict, display_value, lead_create, lead_delete, lead_update
+from .services import (
+    LeadConflict,
+    display_value,
+    lead_add_note,
+    lead_assign,
+    lead_create,
+    lead_delete,
+    lead_move_stage,
+    lead_update,
+)
 from .totals import list_totals
 
 logger = logging.getLogger(__name__)
@@ -270,7 +279,17 @@ class LeadDetailView(HtmxPartialMixin, DetailView):
         }
 
 
-class LeadNoteView(View):
+class DeletedMeanwhileIs404:
+    """A lead deleted between loading the page's lead and writing it answers 404."""
+
+    def dispatch(self, request, *args, **kwargs):
+        try:
+            return super().dispatch(request, *args, **kwargs)
+        except Lead.DoesNotExist:
+            raise Http404("The lead was deleted meanwhile.") from None
+
+
+class LeadNoteView(DeletedMeanwhileIs404, View):
     """POST /leads/<pk>/notes/: add a note to the timeline (not empty, at most 5000)."""
 
     http_method_names = ["post"]
@@ -285,7 +304,8 @@ class LeadNoteView(View):
                 messages.error(request, " ".join(form.errors["text"]))
                 return HttpResponseRedirect(lead.get_absolute_url(), status=303)
             return render_detail_region(request, lead, note_form=form, status=422)
-        lead.add_note(form.cleaned_data["text"], by=request.user)
+        lead_add_note(lead_id=lead.pk, text=form.cleaned_data["text"], by=request.user)
+        lead = fresh(lead)
         if not request.htmx:
             messages.success(request, "Note added.")
             return HttpResponseRedirect(lead.get_absolute_url())
@@ -294,7 +314,7 @@ class LeadNoteView(View):
         return toast(response, "Note added.")
 
 
-class LeadMoveStageView(View):
+class LeadMoveStageView(DeletedMeanwhileIs404, View):
     """POST /leads/<pk>/stage/: move a lead to another stage of its pipeline."""
 
     http_method_names = ["post"]
@@ -318,7 +338,7 @@ class LeadMoveStageView(View):
                 return response
             messages.error(request, message)
             return HttpResponseRedirect(lead.get_absolute_url())
-        lead.move_to(stage, by=request.user)
+        lead = fresh(lead_move_stage(lead_id=lead.pk, stage=stage, by=request.user))
         message = f"Moved to {stage.name}."
         if not request.htmx:
             messages.success(request, message)
@@ -404,7 +424,7 @@ class LeadObjectMixin:
         return lead
 
 
-class LeadUpdateView(LeadObjectMixin, LeadFormMixin, UpdateView):
+class LeadUpdateView(DeletedMeanwhileIs404, LeadObjectMixin, LeadFormMixin, UpdateView):
     """/leads/<pk>/edit/: saving over someone else's newer save answers 409."""
 
     def get_initial(self):
@@ -458,7 +478,7 @@ class LeadUpdateView(LeadObjectMixin, LeadFormMixin, UpdateView):
         return self.render_to_response(context, status=409)
 
 
-class LeadDeleteView(LeadObjectMixin, DeleteView):
+class LeadDeleteView(DeletedMeanwhileIs404, LeadObjectMixin, DeleteView):
     """/leads/<pk>/delete/: a confirmation page (GET) and the delete (POST)."""
 
     permission = "delete"
@@ -467,7 +487,7 @@ class LeadDeleteView(LeadObjectMixin, DeleteView):
     def form_valid(self, form):
         lead = self.object
         try:
-            lead_delete(lead=lead, by=self.request.user)
+            lead_delete(lead_id=lead.pk, by=self.request.user)
         except DatabaseError:
             logger.exception("Deleting lead %s failed", lead.pk)
             message = "The lead could not be deleted: the database did not answer. Try again."
@@ -482,7 +502,7 @@ class LeadDeleteView(LeadObjectMixin, DeleteView):
         return HttpResponseClientRedirect(url) if self.request.htmx else HttpResponseRedirect(url)
 
 
-class LeadAssignView(View):
+class LeadAssignView(DeletedMeanwhileIs404, View):
     """POST /leads/<pk>/assign/: give the lead to an active user (by username or id) or nobody."""
 
     http_method_names = ["post"]
@@ -498,7 +518,7 @@ class LeadAssignView(View):
                 return self.refuse(request, lead, "User not found.")
         else:
             assignee = None
-        lead.assign_to(assignee, by=request.user)
+        lead = fresh(lead_assign(lead_id=lead.pk, assignee=assignee, by=request.user))
         message = (
             f"Assigned to {user_label(assignee)}." if assignee else "The lead is now unassigned."
         )
@@ -523,6 +543,11 @@ def find_active_user(wanted: str):
     if wanted.isdigit():
         condition |= Q(pk=int(wanted))
     return users.filter(condition).first()
+
+
+def fresh(lead: Lead) -> Lead:
+    """The lead as saved, with everything its page shows: read after a write."""
+    return Lead.objects.for_display().get(pk=lead.pk)
 
 
 def render_detail_region(request, lead, *, note_form=None, status=200):

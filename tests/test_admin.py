@@ -11,6 +11,7 @@ from django.urls import reverse
 from crm.admin_utils import CappedCountPaginator
 from crm.models import Client, Contact
 from leads.models import Lead, LeadEvent, LeadImport, LeadSource
+from leads.services import lead_assign, lead_move_stage
 from pipelines.models import Pipeline, PipelineStage
 from tests.factories import (
     ClientFactory,
@@ -44,7 +45,7 @@ def sample_data(rep):
     contact = ContactFactory(client=client, name="Wile E. Coyote")
     ClientFactory(name="Gone Ltd").soft_delete()
     lead = LeadFactory(client=client, contact=contact, assignee=rep, created_by=rep)
-    lead.move_to(default_stage("Qualified"), by=rep)
+    lead_move_stage(lead_id=lead.pk, stage=default_stage("Qualified"), by=rep)
     LeadEventFactory(lead=lead)
     LeadEvent.objects.create(lead=None, kind=LeadEvent.Kind.DELETED, data={"title": "Old deal"})
     LeadImport.objects.create(
@@ -408,17 +409,20 @@ def test_changing_fields_in_the_admin_records_each_change(admin_client):
 
 def test_lead_changelist_filters_on_status(admin_client, rep):
     LeadFactory(title="Still open")
-    LeadFactory(title="Signed").move_to(default_stage("Won"), by=rep)
+    signed = LeadFactory(title="Signed", created_by=rep)
+    lead_move_stage(lead_id=signed.pk, stage=default_stage("Won"), by=rep)
     response = admin_client.get(admin_url(Lead, "changelist"), {"status": "won"})
     assert [lead.title for lead in response.context["cl"].result_list] == ["Signed"]
 
 
 def test_lead_admin_refuses_to_overwrite_a_newer_save(admin_client, rep):
-    lead = LeadFactory(title="Contested")
+    lead = LeadFactory(title="Contested", created_by=rep)
     change_url = admin_url(Lead, "change", lead.pk)
     page = admin_client.get(change_url)
     assert '<input type="hidden" name="expected_version" value="1"' in page.text
-    lead.move_to(default_stage("Contacted"), by=rep)  # someone else, meanwhile
+    lead_move_stage(
+        lead_id=lead.pk, stage=default_stage("Contacted"), by=rep
+    )  # someone else, meanwhile
     data = lead_form_data(lead, title="Mine", expected_version=1)
     response = admin_client.post(change_url, data)
     assert response.status_code == 200
@@ -466,8 +470,8 @@ def test_lead_events_cannot_be_changed_or_deleted_in_the_admin(admin_client):
 
 
 def test_event_changelist_filters_on_kind_and_actor(admin_client, rep, other_rep):
-    lead = LeadFactory()
-    lead.assign_to(other_rep, by=rep)
+    lead = LeadFactory(created_by=rep)
+    lead_assign(lead_id=lead.pk, assignee=other_rep, by=rep)
     LeadEventFactory(lead=lead, actor=other_rep)
     url = admin_url(LeadEvent, "changelist")
     by_kind = admin_client.get(url, {"kind__exact": "assigned"}).context["cl"].result_list
@@ -513,9 +517,10 @@ def test_a_client_with_many_contacts_links_to_them_instead_of_drawing_them_all(a
 
 
 def test_lead_page_links_to_the_lead_history(admin_client, rep):
-    lead = LeadFactory()
-    lead.move_to(default_stage("Contacted"), by=rep)
-    LeadFactory().move_to(default_stage("Lost"), by=rep)
+    lead = LeadFactory(created_by=rep)
+    lead_move_stage(lead_id=lead.pk, stage=default_stage("Contacted"), by=rep)
+    other = LeadFactory(created_by=rep)
+    lead_move_stage(lead_id=other.pk, stage=default_stage("Lost"), by=rep)
     page = admin_client.get(admin_url(Lead, "change", lead.pk))
     history_url = f"{admin_url(LeadEvent, 'changelist')}?lead__id__exact={lead.pk}"
     assert f'href="{history_url}"' in page.text

@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from crm.models import Client, Contact
-from leads.models import Lead, LeadEvent
+from leads.models import Lead
 from pipelines.models import Pipeline, PipelineStage
 from tests.factories import (
     ClientFactory,
@@ -290,71 +290,6 @@ def test_new_lead_follows_a_reordered_default_pipeline():
 def test_new_lead_ignores_stages_of_other_pipelines():
     PipelineStageFactory(pipeline=PipelineFactory(), order=0, kind=PipelineStage.Kind.OPEN)
     assert Lead.objects.create(title="Fresh").stage.pipeline == Pipeline.objects.default()
-
-
-def test_move_to_records_the_stage_change_with_old_and_new(rep):
-    lead = LeadFactory(probability=10)
-    event = lead.move_to(default_stage("Proposal"), by=rep)
-    lead.refresh_from_db()
-    assert lead.stage == default_stage("Proposal")
-    assert lead.probability == 60
-    assert lead.closed_at is None
-    assert lead.version == 2
-    assert event.kind == LeadEvent.Kind.STAGE_CHANGED
-    assert event.actor == rep
-    assert event.data["old"] == "New"
-    assert event.data["new"] == "Proposal"
-    assert event.data["probability"] == {"old": 10, "new": 60}
-    assert list(lead.events.all()) == [event]
-
-
-@pytest.mark.parametrize(("stage_name", "probability"), [("Won", 100), ("Lost", 0)])
-def test_move_to_a_closed_stage_sets_closed_at(rep, stage_name, probability):
-    lead = LeadFactory()
-    lead.move_to(default_stage(stage_name), by=rep)
-    lead.refresh_from_db()
-    assert lead.closed_at is not None
-    assert lead.closed_at == lead.stage_entered_at
-    assert lead.probability == probability
-    assert lead.status == stage_name.lower()
-
-
-def test_moving_a_closed_lead_back_to_an_open_stage_clears_closed_at(rep):
-    lead = LeadFactory()
-    lead.move_to(default_stage("Won"), by=rep)
-    lead.move_to(default_stage("Negotiation"), by=rep)
-    lead.refresh_from_db()
-    assert lead.closed_at is None
-    assert lead.is_open
-
-
-def test_move_to_the_current_stage_records_nothing(rep):
-    lead = LeadFactory()
-    assert lead.move_to(lead.stage, by=rep) is None
-    assert not lead.events.exists()
-
-
-def test_assign_to_records_who_gave_the_lead_to_whom(rep, other_rep, manager):
-    lead = LeadFactory(assignee=rep)
-    event = lead.assign_to(other_rep, by=manager)
-    lead.refresh_from_db()
-    assert lead.assignee == other_rep
-    assert event.kind == LeadEvent.Kind.ASSIGNED
-    assert event.actor == manager
-    assert (event.data["old"], event.data["new"]) == ("alice", "bob")
-
-
-def test_assign_to_nobody_is_recorded(rep, manager):
-    lead = LeadFactory(assignee=rep)
-    event = lead.assign_to(None, by=manager)
-    assert lead.assignee is None
-    assert (event.data["old"], event.data["new"]) == ("alice", None)
-
-
-def test_assign_to_the_current_assignee_records_nothing(rep, manager):
-    lead = LeadFactory(assignee=rep)
-    assert lead.assign_to(rep, by=manager) is None
-    assert not lead.events.exists()
 
 
 def test_weighted_value_is_value_times_probability():

@@ -13,7 +13,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from leads.models import Lead
-from leads.services import lead_update
+from leads.services import lead_add_note, lead_assign, lead_move_stage, lead_update
 from pipelines.models import PipelineStage
 from tests.factories import (
     LeadFactory,
@@ -300,7 +300,7 @@ def test_stale_counts_from_the_last_activity_not_from_the_stage_entry(signed_in,
 
 
 def note(lead, user):
-    lead.add_note("Checked in.", by=user)
+    lead_add_note(lead_id=lead.pk, text="Checked in.", by=user)
 
 
 def field_edit(lead, user):
@@ -310,11 +310,11 @@ def field_edit(lead, user):
 
 
 def stage_change(lead, user):
-    lead.move_to(default_stage("Contacted"), by=user)
+    lead_move_stage(lead_id=lead.pk, stage=default_stage("Contacted"), by=user)
 
 
 def assignment(lead, user):
-    lead.assign_to(RepFactory(username="bob"), by=user)
+    lead_assign(lead_id=lead.pk, assignee=RepFactory(username="bob"), by=user)
 
 
 @pytest.mark.parametrize("activity", [note, field_edit, stage_change, assignment])

@@ -29,7 +29,7 @@ def test_assigning_saves_at_once_swaps_the_region_and_toasts(manager_client, man
     lead.refresh_from_db()
     assert lead.assignee == rep
     event = LeadEvent.objects.get(lead=lead, kind="assigned")
-    assert (event.data["old"], event.data["new"], event.actor) == (None, "alice", manager)
+    assert (event.data["old"], event.data["new"], event.actor) == ("", "alice", manager)
 
 
 def test_reassigning_records_from_and_to(manager_client, rep, other_rep):
@@ -46,7 +46,7 @@ def test_unassigning_records_an_event_and_shows_unassigned(manager_client, rep):
     lead.refresh_from_db()
     assert lead.assignee is None
     event = LeadEvent.objects.get(lead=lead, kind="assigned")
-    assert (event.data["old"], event.data["new"]) == ("alice", None)
+    assert (event.data["old"], event.data["new"]) == ("alice", "")
 
 
 def test_username_is_matched_case_insensitively_and_ids_work(manager_client, rep):

@@ -14,7 +14,7 @@ from django.tasks import Task, TaskResultStatus
 from django.urls import NoReverseMatch, reverse
 
 from crm.models import Client, Contact
-from leads import import_views, imports
+from leads import imports, services, tasks
 from leads.imports import PREVIEW_ROWS
 from leads.models import EventKind, Lead, LeadEvent, LeadImport, LeadSource, Priority
 from leads.tasks import run_lead_import
@@ -559,7 +559,7 @@ def test_all_or_nothing_imports_everything_when_all_rows_are_good(rep_client, im
 
 
 def test_all_or_nothing_writes_nothing_when_a_later_batch_fails(rep_client, imported):
-    real_insert = imports._insert
+    real_insert = services._insert
     calls = []
 
     def failing_insert(model, rows):
@@ -572,7 +572,7 @@ def test_all_or_nothing_writes_nothing_when_a_later_batch_fails(rep_client, impo
     raw = csv_bytes([["Title", "Client"], *([f"Deal {n}", "Fresh BV"] for n in range(25))])
     with (
         mock.patch.object(imports, "BATCH_SIZE", 2),
-        mock.patch.object(imports, "_insert", failing_insert),
+        mock.patch.object(services, "_insert", failing_insert),
     ):
         lead_import = imported(rep_client, raw, mode="all_or_nothing", create_clients=True)
     assert calls.count(Lead) == 2  # the first batch was written, then rolled back
@@ -587,7 +587,7 @@ def test_all_or_nothing_writes_nothing_when_a_later_batch_fails(rep_client, impo
 
 
 def test_progress_is_recorded_after_each_batch(rep_client, imported):
-    real_insert = imports._insert
+    real_insert = services._insert
     seen = []
 
     def spying_insert(model, rows):
@@ -599,7 +599,7 @@ def test_progress_is_recorded_after_each_batch(rep_client, imported):
     raw = csv_bytes([["Title"], *([f"Deal {n}"] for n in range(25))])
     with (
         mock.patch.object(imports, "BATCH_SIZE", 2),
-        mock.patch.object(imports, "_insert", spying_insert),
+        mock.patch.object(services, "_insert", spying_insert),
     ):
         lead_import = imported(rep_client, raw)
     # Batches of BATCH_SIZE rows (PostgreSQL may take a multiple): at least two of them.
@@ -838,7 +838,7 @@ def test_undo_restores_updated_leads(rep_client, existing, imported):
 def test_run_is_a_task_enqueued_on_commit(rep_client, django_capture_on_commit_callbacks):
     assert isinstance(run_lead_import, Task)
     lead_import = uploaded(rep_client, csv_bytes([["Title"], ["A"], ["B"]]))
-    with mock.patch.object(import_views, "run_lead_import") as task:
+    with mock.patch.object(tasks, "run_lead_import") as task:
         with django_capture_on_commit_callbacks(execute=False) as callbacks:
             response = rep_client.post(detail_url(lead_import), mapping_data(lead_import, "run"))
         assert response.status_code == 302
@@ -968,7 +968,7 @@ def test_undo_twice_is_refused(rep_client, imported):
     LeadFactory(title="Later")
     response = undo(rep_client, lead_import)
     assert response.status_code == 200
-    assert "Only a finished import can be undone." in text(response)
+    assert "Only a finished or interrupted import can be undone." in text(response)
     assert list(Lead.objects.values_list("title", flat=True)) == ["Later"]
     assert LeadEvent.objects.filter(kind=EventKind.DELETED).count() == 1
 
@@ -976,7 +976,7 @@ def test_undo_twice_is_refused(rep_client, imported):
 def test_undo_of_an_import_still_being_mapped_is_refused(rep_client):
     lead_import = uploaded(rep_client, csv_bytes([["Title"], ["One"]]))
     response = undo(rep_client, lead_import)
-    assert "Only a finished import can be undone." in text(response)
+    assert "Only a finished or interrupted import can be undone." in text(response)
     lead_import.refresh_from_db()
     assert lead_import.status == LeadImport.Status.UPLOADED
 
@@ -1228,7 +1228,7 @@ def test_update_and_undo_of_references(rep_client, rep, imported):
     assert lead.category == "Upsell"
     assert lead.client == acme
     before = lead.events.get(kind=EventKind.IMPORTED).data["before"]
-    assert before["contact_id"] == ann.pk
+    assert before["contact"] == ann.pk
     assert before["assignee"] == rep.pk
     assert before["expected_close_date"] == "2026-03-01"
 
@@ -1272,7 +1272,7 @@ def test_an_error_after_some_batches_keeps_a_true_summary_and_can_be_undone(
     from leads import imports
 
     monkeypatch.setattr(imports, "BATCH_SIZE", 1)  # PostgreSQL copies 5 rows a batch
-    original, calls = imports._insert, []
+    original, calls = services._insert, []
 
     def failing_on_the_second_lead_batch(model, rows):
         if model is Lead:
@@ -1281,7 +1281,7 @@ def test_an_error_after_some_batches_keeps_a_true_summary_and_can_be_undone(
                 raise RuntimeError("disk full")
         return original(model, rows)
 
-    monkeypatch.setattr(imports, "_insert", failing_on_the_second_lead_batch)
+    monkeypatch.setattr(services, "_insert", failing_on_the_second_lead_batch)
     rows = [["Title"], *([f"Deal {n}"] for n in range(12))]
     lead_import = imported(rep_client, csv_bytes(rows))
     assert lead_import.status == LeadImport.Status.DONE

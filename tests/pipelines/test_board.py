@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from leads.models import Lead, LeadEvent, LeadSource, Priority
+from leads.services import lead_add_note
 from pipelines.models import Pipeline, PipelineStage
 from pipelines.views import CARDS_PER_COLUMN
 from tests.factories import (
@@ -1132,7 +1133,7 @@ def test_large_board_totals_are_cached_until_a_lead_is_written(rep_client, rep, 
     monkeypatch.setattr(totals, "CACHE_MIN_COUNT", 1)  # "large" is 5,000 leads in earnest
     cache.clear()
     lead = LeadFactory(created_by=rep, title="Tracked")
-    lead.add_note("the cache's mark is the newest lead event", by=rep)
+    lead_add_note(lead_id=lead.pk, text="the cache's mark is the newest lead event", by=rep)
     assert columns(get_board(rep_client).content.decode())["New"]["count"] == 1
     # A lead written without an event (as seed_bulk or SQL by hand would) is not seen yet...
     LeadFactory(title="Written behind the app's back")
