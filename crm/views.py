@@ -13,6 +13,7 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from crm.htmx import HtmxPartialMixin, toast
 from crm.listing import sort_columns
+from crm.params import whole_number
 from leads.models import Lead
 from pipelines.models import PipelineStage
 
@@ -281,9 +282,8 @@ class ContactCreateView(PermissionRequiredMixin, SaveMixin, CreateView):
 
     def get_initial(self):
         initial = super().get_initial()
-        client = self.request.GET.get("client", "")
-        if client.isdigit():
-            initial["client"] = int(client)
+        if client := whole_number(self.request.GET.get("client")):
+            initial["client"] = client
         return initial
 
 

@@ -104,12 +104,6 @@ def read_csv_upload(raw: bytes) -> CsvFile:
     control = sum(1 for char in text[:65536] if ord(char) < 32 and char not in "\t\r\n")
     if control > len(text[:65536]) / 100:
         raise ImportFileError("This does not look like a CSV file: it contains binary data.")
-    for number, line in enumerate(text.splitlines(), start=1):
-        if len(line) > MAX_LINE_CHARS:
-            raise ImportFileError(
-                f"Line {number} is longer than {MAX_LINE_CHARS:,} characters; "
-                "this does not look like a CSV file of leads."
-            )
     header_line = next((line for line in text.splitlines() if line.strip()), "")
     delimiter, headers = _sniff(header_line)
     if len(headers) < 2 and not _known_field(headers[0] if headers else ""):
@@ -122,6 +116,12 @@ def read_csv_upload(raw: bytes) -> CsvFile:
             f"The file has {len(headers):,} columns; at most {MAX_COLUMNS} can be imported. "
             "Remove the columns you do not need and upload it again."
         )
+    for number, line in enumerate(text.splitlines(), start=1):
+        if len(line) > MAX_LINE_CHARS:
+            raise ImportFileError(
+                f"Line {number} is longer than {MAX_LINE_CHARS:,} characters; "
+                "this does not look like a CSV file of leads."
+            )
     if not any(_known_field(name) for name in headers):
         raise ImportFileError(
             "The first row does not name any column we know, so there seems to be no header "

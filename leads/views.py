@@ -30,6 +30,7 @@ from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 from crm.htmx import HtmxPartialMixin, toast
 from crm.listing import sort_columns
 from crm.models import Contact
+from crm.params import whole_number
 from crm.templatetags.formatting import format_money
 from pipelines.models import PipelineStage
 
@@ -96,7 +97,7 @@ class LeadListView(HtmxPartialMixin, ListView):
 
     def get_paginate_by(self, queryset):
         per_page = self.request.GET.get("per_page", "")
-        return int(per_page) if per_page.isdigit() and int(per_page) in self.page_sizes else 25
+        return per_page if (per_page := whole_number(per_page)) in self.page_sizes else 25
 
     def get_queryset(self):
         # The rows come from ``for_list_rows`` by id (LeadPaginator): nothing joined here.
@@ -267,8 +268,7 @@ class LeadDetailView(HtmxPartialMixin, DetailView):
         "Load more" (htmx) asks for the next page alone; without htmx, page N shows
         everything up to it, so the plain link works too.
         """
-        page = self.request.GET.get("events_page", "1")
-        page = int(page) if page.isdigit() and int(page) > 0 else 1
+        page = whole_number(self.request.GET.get("events_page"), default=1, minimum=1)
         alone = self.get_partial_name() == "timeline_items"
         start = (page - 1) * self.events_per_page if alone else 0
         end = page * self.events_per_page
@@ -325,9 +325,7 @@ class LeadMoveStageView(DeletedMeanwhileIs404, View):
             raise PermissionDenied("You may not move this lead.")
         stage = (
             PipelineStage.objects.filter(pipeline_id=lead.stage.pipeline_id)
-            .filter(
-                pk=request.POST.get("stage") if request.POST.get("stage", "").isdigit() else None
-            )
+            .filter(pk=whole_number(request.POST.get("stage")))
             .first()
         )
         if stage is None:
@@ -388,13 +386,13 @@ class LeadCreateView(PermissionRequiredMixin, LeadFormMixin, CreateView):
     def get_initial(self):
         """?client=<id> or ?contact=<id> (which implies its client) pre-fill the form."""
         initial = super().get_initial()
-        client, contact = self.request.GET.get("client", ""), self.request.GET.get("contact", "")
-        if contact.isdigit():
+        client = whole_number(self.request.GET.get("client"))
+        if contact := whole_number(self.request.GET.get("contact")):
             found = Contact.objects.alive().filter(pk=contact).values_list("client_id", flat=True)
             if found:
-                initial.update(contact=int(contact), client=found[0])
-        if client.isdigit():
-            initial["client"] = int(client)
+                initial.update(contact=contact, client=found[0])
+        if client:
+            initial["client"] = client
         return initial
 
     def form_valid(self, form):
@@ -429,9 +427,9 @@ class LeadUpdateView(DeletedMeanwhileIs404, LeadObjectMixin, LeadFormMixin, Upda
 
     def get_initial(self):
         initial = super().get_initial()
-        client = self.request.GET.get("client", "")
-        if self.request.htmx and client.isdigit():  # reloading the contact choices
-            initial["client"] = int(client)
+        client = whole_number(self.request.GET.get("client"))
+        if self.request.htmx and client:  # reloading the contact choices
+            initial["client"] = client
         return initial
 
     def form_valid(self, form):
@@ -540,8 +538,8 @@ def find_active_user(wanted: str):
     """An active user by username (any case) or id; None when there is no such user."""
     users = get_user_model().objects.filter(is_active=True)
     condition = Q(username__iexact=wanted)
-    if wanted.isdigit():
-        condition |= Q(pk=int(wanted))
+    if (pk := whole_number(wanted)) is not None:
+        condition |= Q(pk=pk)
     return users.filter(condition).first()
 
 

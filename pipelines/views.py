@@ -11,6 +11,7 @@ from django.utils import timezone
 from django.views.generic import TemplateView
 
 from crm.htmx import HtmxPartialMixin
+from crm.params import whole_number
 from crm.templatetags.crm import initials
 from leads.filters import LeadFilter
 from leads.models import Lead, priority_rank
@@ -81,7 +82,7 @@ def board_context(request, pipeline: Pipeline, params: QueryDict) -> dict:
     opened = set(params.getlist("open"))
     only = params.get("column", "")
     offset = params.get("offset", "")
-    offset = int(offset) if offset.isdigit() else 0
+    offset = whole_number(offset, default=0)
     columns = []
     for stage in stages:
         row = stats.get(stage.pk, {})

@@ -1304,3 +1304,87 @@ def test_the_lead_list_offers_import_to_those_who_may_add_leads(rep_client, clie
     assert 'href="/leads/import/"' in rep_client.get("/leads/").text
     client.force_login(reader)
     assert 'href="/leads/import/"' not in client.get("/leads/").text
+
+
+# --- files that are not quite CSV ----------------------------------------------------------------
+
+
+def test_an_unterminated_quote_is_an_error_on_its_row_and_the_next_rows_still_import(
+    rep_client, imported
+):
+    raw = b'Title,Value\r\n"unterminated,5\r\nline two,6\r\nline three,7\r\n'
+    lead_import = uploaded(rep_client, raw)
+    page = text(preview(rep_client, lead_import))
+    assert "3 rows: 2 ready to import, 1 with errors" in page
+    assert "Row 2: A quote opens a value on line 2 that never closes" in page
+    lead_import = imported(rep_client, raw)
+    assert sorted(Lead.objects.values_list("title", flat=True)) == ["line three", "line two"]
+    assert lead_import.skipped_count == 1
+    assert "never closes" in lead_import.error_report
+
+
+def test_text_after_a_closing_quote_is_an_error_on_its_row(rep_client):
+    raw = b'Title,Value\r\n"Acme"deal,5\r\nGood,6\r\n'
+    page = text(preview(rep_client, uploaded(rep_client, raw)))
+    assert "2 rows: 1 ready to import, 1 with errors" in page
+    assert "Row 2: The row on line 2 could not be read" in page
+
+
+def test_errors_name_the_spreadsheet_row_not_the_line(rep_client):
+    """A value over several lines is one row, as a spreadsheet shows it."""
+    raw = b'Title,Value,Description\r\nA,1,"three\r\nline\r\nnote"\r\nB,-5,x\r\n'
+    page = text(preview(rep_client, uploaded(rep_client, raw)))
+    assert "Row 3: Value must be non-negative" in page
+
+
+def test_an_oversized_value_is_an_error_on_the_row_where_it_starts(rep_client):
+    long_lines = b"\r\n".join([b"y" * 60_000] * 3)
+    raw = b'Title,Description\r\nFine,ok\r\nHuge,"' + long_lines + b'"\r\nAfter,ok\r\n'
+    page = text(preview(rep_client, uploaded(rep_client, raw)))
+    assert "Row 3: A value starting on line 3 is too long" in page
+    assert "Row 50002" not in page
+
+
+def test_a_row_with_more_values_than_the_header_is_refused_not_shifted(rep_client):
+    raw = b"Title,Value\r\nAcme,1,234\r\nFine,5\r\n"
+    page = text(preview(rep_client, uploaded(rep_client, raw)))
+    assert "Row 2: The row has 3 values but the header names 2 columns" in page
+    assert "2 rows: 1 ready to import, 1 with errors" in page
+
+
+def test_a_file_with_thousands_of_columns_is_refused_at_upload(rep_client):
+    header = ",".join(["Title", *(f"Extra {n}" for n in range(10_000))])
+    response = upload(rep_client, (header + "\r\nA" + "," * 10_000 + "\r\n").encode())
+    assert response.status_code == 422
+    assert "The file has 10,001 columns; at most 200 can be imported" in text(response)
+    assert not LeadImport.objects.exists()
+
+
+def test_the_mapping_of_the_widest_file_allowed_posts_well_under_djangos_field_limit(
+    rep_client, settings
+):
+    header = ",".join(["Title", *(f"Extra {n}" for n in range(199))])
+    lead_import = uploaded(rep_client, (header + "\r\nA\r\n").encode())
+    data = mapping_data(lead_import, "preview")
+    assert len(data) < settings.DATA_UPLOAD_MAX_NUMBER_FIELDS
+    response = rep_client.post(detail_url(lead_import), data)
+    assert response.status_code == 200
+    assert "1 row: 1 ready to import" in text(response)
+
+
+def test_unreadable_values_skip_their_rows_and_import_the_rest(rep_client, imported):
+    rows = [
+        ["Title", "Value", "Probability"],
+        ["Good", "10", "20"],
+        ["Not a number", "NaN", ""],
+        ["Infinite", "Infinity", ""],
+        ["Huge", "1e309", ""],
+        ["Signalling", "sNaN", ""],
+        ["Bad chance", "5", "Infinity"],
+        ["Also good", "20", "30"],
+    ]
+    lead_import = imported(rep_client, csv_bytes(rows))
+    assert lead_import.status == LeadImport.Status.DONE
+    assert lead_import.failure == ""
+    assert (lead_import.created_count, lead_import.skipped_count) == (2, 5)
+    assert sorted(Lead.objects.values_list("title", flat=True)) == ["Also good", "Good"]

@@ -1,0 +1,88 @@
+"""The finding's hostile numbers, one by one: a 404, a 422 or ignored, never a 500."""
+
+import pytest
+from django.urls import reverse
+
+from crm.params import whole_number
+from leads.models import Lead
+from tests.factories import ClientFactory, LeadEventFactory, LeadFactory, default_stage
+
+pytestmark = pytest.mark.django_db
+
+HUGE = "99999999999999999999"
+
+
+@pytest.fixture
+def lead(manager):
+    lead = LeadFactory(created_by=manager)
+    LeadEventFactory(lead=lead)
+    return lead
+
+
+@pytest.mark.parametrize(
+    ("url", "headers"),
+    [
+        ("/leads/{pk}/?events_page=" + HUGE, {}),
+        ("/leads/{pk}/?events_page=" + HUGE, {"HX-Request": "true", "HX-Target": "timeline-more"}),
+        ("/leads/{pk}/?events_page=²", {}),
+        ("/board/?column=1&offset=" + HUGE, {"HX-Request": "true", "HX-Target": "cards-1"}),
+        ("/board/?column=1&offset=" + HUGE, {}),
+        ("/leads/new/?client=" + HUGE, {}),
+        ("/leads/new/?contact=" + HUGE, {}),
+        ("/leads/{pk}/edit/?client=" + HUGE, {"HX-Request": "true", "HX-Target": "field-contact"}),
+        ("/leads/?stage=" + HUGE, {}),
+        ("/leads/?stage=" + HUGE + "&stage=1", {"HX-Request": "true", "HX-Target": "lead-results"}),
+        ("/leads/export.csv?stage=" + HUGE, {}),
+        ("/leads/?client=" + HUGE, {}),
+        ("/leads/?per_page=" + HUGE, {}),
+        ("/contacts/new/?client=" + HUGE, {}),
+        ("/contacts/?client=" + HUGE, {}),
+    ],
+)
+def test_out_of_range_numbers_in_the_url_are_ignored_or_not_found(
+    manager_client, lead, url, headers
+):
+    response = manager_client.get(url.format(pk=lead.pk), headers=headers)
+    assert response.status_code in (200, 404)
+
+
+def test_an_out_of_range_client_in_a_posted_form_is_a_field_error(manager_client):
+    response = manager_client.post(
+        reverse("leads:create"),
+        {"title": "Hostile", "stage": default_stage().pk, "priority": "normal", "client": HUGE},
+    )
+    assert response.status_code == 422
+    assert "Select a valid choice" in response.text
+    assert not Lead.objects.exists()
+
+
+def test_an_out_of_range_contact_for_a_real_client_is_a_field_error(manager_client):
+    client = ClientFactory()
+    response = manager_client.post(
+        reverse("leads:create"),
+        {
+            "title": "Hostile",
+            "stage": default_stage().pk,
+            "priority": "normal",
+            "client": client.pk,
+            "contact": HUGE,
+        },
+    )
+    assert response.status_code == 422
+    assert not Lead.objects.exists()
+
+
+def test_an_out_of_range_stage_move_is_refused_and_changes_nothing(manager_client, lead):
+    response = manager_client.post(reverse("leads:move_stage", args=[lead.pk]), {"stage": HUGE})
+    assert response.status_code == 302  # back to the lead, with "Stage no longer exists"
+    lead.refresh_from_db()
+    assert lead.version == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "number"),
+    [("12", 12), ("0", 0), ("", None), ("-1", None), ("²", None), ("٣", None), ("1.5", None),
+     (" 1", None), (HUGE, None), (None, None), ("1" * 16, None)],
+)  # fmt: skip
+def test_whole_number_reads_plain_digits_within_bounds(text, number):
+    assert whole_number(text) == number
