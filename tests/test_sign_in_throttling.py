@@ -133,6 +133,14 @@ def test_an_admin_sees_the_lockout_and_deleting_it_unlocks(client, admin_client,
     assert sign_in(client, "alice", "pw").status_code == 302
 
 
+def test_the_admin_lists_lockouts_but_not_the_logs_we_do_not_keep(admin_client):
+    index = admin_client.get("/admin/").content.decode()
+
+    assert 'href="/admin/axes/accessattempt/"' in index
+    assert "/admin/axes/accesslog/" not in index
+    assert "/admin/axes/accessfailurelog/" not in index
+
+
 def test_the_axes_reset_username_command_unlocks(client, alice):
     fail(client, "alice")
     assert sign_in(client, "alice", "pw").status_code == 429
