@@ -1,5 +1,6 @@
 """Admin for clients and contacts, deleted ones included so they can be restored."""
 
+from axes.models import AccessFailureLog, AccessLog
 from django.contrib import admin, messages
 from django.contrib.admin.utils import model_ngettext
 from django.urls import reverse
@@ -150,3 +151,8 @@ class ContactAdmin(SoftDeleteAdmin):
         (None, {"fields": ["client", "name", "job_title", "email", "phone"]}),
         ("Record", {"fields": ["created_at", "updated_at", "deleted_at"]}),
     ]
+
+
+# Sign-in throttling: django-axes lists its "access attempts" (who is locked out; deleting one
+# unlocks it) and two logs, which settings.py leaves off, so they would be empty lists.
+admin.site.unregister([AccessLog, AccessFailureLog])

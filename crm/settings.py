@@ -5,6 +5,7 @@ environment at all. Production sets DEBUG=0, SECRET_KEY, ALLOWED_HOSTS and DATAB
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -45,6 +46,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "django.forms",
+    "axes",
     "django_htmx",
     "django_filters",
     "django_tasks_db",
@@ -66,6 +68,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "crm.middleware.HtmxErrorMiddleware",
+    # Last, as django-axes asks: it turns a sign-in it refused into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "crm.urls"
@@ -127,6 +131,38 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
+# Sign-in throttling (django-axes). After AXES_FAILURE_LIMIT failed sign-ins for one username
+# from one client address, that pair is refused (429, templates/registration/locked_out.html,
+# also on /admin/login/) until AXES_COOLOFF_MINUTES after the last counted failure, or until an
+# admin deletes its "access attempt" in the admin or runs `manage.py axes_reset_username`.
+# The pair, not the username alone: anyone could lock any user out by typing wrong passwords;
+# not the address alone: a whole office signs in from one. A successful sign-in clears the
+# pair's count.
+AUTHENTICATION_BACKENDS = [
+    # First: it refuses a locked-out pair before any password is checked.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = int(os.environ.get("AXES_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = timedelta(minutes=int(os.environ.get("AXES_COOLOFF_MINUTES", "15")))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+# Attempts during a lockout are refused without being recorded: the cool-off runs from the
+# failure that locked, so the page can say exactly when to come back, and a script hammering
+# a locked pair writes nothing (axes appends every counted attempt's form data to one row).
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_HTTP_RESPONSE_CODE = 429  # Too Many Requests, with Retry-After
+AXES_LOCKOUT_CALLABLE = "crm.throttling.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "crm.throttling.client_ip"
+# Keep what throttling needs, not a record of every sign-in's address and browser: that is
+# personal data nothing here would ever prune.
+AXES_DISABLE_ACCESS_LOG = True
+# The client address is REMOTE_ADDR unless TRUSTED_PROXY_COUNT says how many proxies in front
+# of the app append to X-Forwarded-For (1 behind one TLS proxy); without it the header is
+# ignored, since a client can write anything there to dodge a lockout. Behind a proxy with the
+# default 0, every client has the proxy's address: locks are then per username only.
+TRUSTED_PROXY_COUNT = int(os.environ.get("TRUSTED_PROXY_COUNT", "0"))
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "login"
@@ -182,5 +218,9 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        # django-axes: failures and lockouts are warnings; its start-up and success lines are noise.
+        "axes": {"level": "WARNING"},
+    },
 }

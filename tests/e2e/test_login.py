@@ -49,6 +49,32 @@ def test_wrong_password_keeps_username_and_says_why(page, live_server, alice):
     expect(page.get_by_label("Username")).to_have_value("alice")
 
 
+def test_five_wrong_passwords_pause_sign_in_with_a_page_that_says_why(
+    page, live_server, alice, screenshot
+):
+    page.goto(f"{live_server.url}/accounts/login/")
+    for _ in range(5):
+        page.get_by_label("Username").fill("alice")
+        page.get_by_label("Password").fill("wrong")
+        page.get_by_role("button", name="Sign in").click()
+        page.wait_for_load_state()
+
+    expect(page.get_by_role("heading", name="Too many sign-in attempts")).to_be_visible()
+    expect(page.get_by_role("alert")).to_contain_text("Try again in 15 minutes")
+    screenshot(page, "locked-out-desktop")
+    page.set_viewport_size(PHONE)
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    screenshot(page, "locked-out-phone")
+
+    page.get_by_role("link", name="Back to sign in").click()
+    page.get_by_label("Username").fill("alice")
+    page.get_by_label("Password").fill("pw")
+    page.get_by_role("button", name="Sign in").click()
+
+    expect(page.get_by_role("heading", name="Too many sign-in attempts")).to_be_visible()
+    expect(page.locator(".topbar")).to_have_count(0)
+
+
 def test_staff_see_the_admin_link(page, live_server, login):
     login(page, live_server, UserFactory(username="root", is_staff=True, is_superuser=True))
 
