@@ -652,7 +652,7 @@ class RowsRefused(Exception):
 
 def lease_seconds() -> int:
     """How long a worker may go without reporting before its run counts as interrupted."""
-    return int(getattr(settings, "IMPORT_LEASE_SECONDS", 120))
+    return settings.IMPORT_LEASE_SECONDS
 
 
 def lead_import_run(*, lead_import: LeadImport) -> LeadImport:
@@ -674,6 +674,8 @@ def lead_import_run(*, lead_import: LeadImport) -> LeadImport:
         return lead_import  # already running, finished, or undone: another run has it
     lead_import.refresh_from_db()
     token = lead_import.run_token
+    # About a hundred bytes a row, until the file is read and the rows are counted.
+    _renew(lead_import, token, rows=len(lead_import.content) // 100)
     try:
         if lead_import.created_by is None:
             return _finish(lead_import, failure="The user who uploaded this file was removed.")
@@ -743,8 +745,12 @@ def lead_import_run(*, lead_import: LeadImport) -> LeadImport:
 
 
 def _renew(lead_import, token, *, total: int = 0, rows: int = 0) -> None:
-    """Report that the run is alive, for the time its next step may take."""
-    # A millisecond a row is many times what writing a row takes.
+    """Report that the run is alive, for the time its next step may take.
+
+    Reading and checking a file, or writing all of it in one transaction (all or
+    nothing), reports nothing until it is done: the lease then grows with the rows.
+    """
+    # A millisecond a row is many times what checking or writing a row takes.
     seconds = lease_seconds() + rows // 1000
     updates = {"lease_until": timezone.now() + datetime.timedelta(seconds=seconds)}
     if total:
