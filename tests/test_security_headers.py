@@ -1,7 +1,7 @@
-"""Every response carries the Content-Security-Policy.
+"""Every response carries the Content-Security-Policy and the Permissions-Policy.
 
-The policy lives in crm/settings.py (SECURE_CSP); the browser tests in
-tests/e2e/test_security_headers.py show that the pages work under it and that an
+The policies live in crm/settings.py (SECURE_CSP, PERMISSIONS_POLICY); the browser tests in
+tests/e2e/test_security_headers.py show that the pages work under them and that an
 injected inline script does not run.
 """
 
@@ -31,6 +31,7 @@ EXPECTED_CSP = {
     "object-src": ["'none'"],
 }
 NONCE = re.compile(r"'nonce-[A-Za-z0-9_-]{16,}'")
+DENIED_FEATURES = {"camera", "microphone", "geolocation", "payment", "usb", "serial", "midi"}
 
 
 def csp_of(response) -> dict[str, list[str]]:
@@ -49,6 +50,12 @@ def assert_headers(response):
     directives["style-src"] = [v for v in directives["style-src"] if v not in style_nonces]
     assert directives == EXPECTED_CSP
     assert "unsafe" not in response.headers["Content-Security-Policy"]
+
+    features = dict(
+        item.strip().split("=", 1) for item in response.headers["Permissions-Policy"].split(",")
+    )
+    assert features.keys() >= DENIED_FEATURES
+    assert set(features.values()) == {"()"}, "every listed feature is denied to every origin"
 
 
 @pytest.fixture

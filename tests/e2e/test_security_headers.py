@@ -3,7 +3,8 @@ and an injected inline script, event handler or style does not run.
 
 A violation shows in two ways, and both are collected: a ``securitypolicyviolation``
 event in the page (an init script, which the policy does not govern, logs it) and
-Chromium's own console error. Uncaught page errors are collected too.
+Chromium's own console error. Permissions-Policy header errors (an unknown feature name)
+and uncaught page errors are collected too.
 """
 
 import re
@@ -24,7 +25,9 @@ document.addEventListener("securitypolicyviolation", (event) => {
   );
 });
 """
-POLICY_MESSAGE = re.compile(r"securitypolicyviolation|Content.Security.Policy", re.IGNORECASE)
+POLICY_MESSAGE = re.compile(
+    r"securitypolicyviolation|Content.Security.Policy|Permissions.Policy", re.IGNORECASE
+)
 
 
 class PolicyWatch:
@@ -67,10 +70,11 @@ def boss(transactional_db):
 
 
 def visit(page, live_server, path):
-    """Open ``path``; the document itself must carry the policy."""
+    """Open ``path``; the document itself must carry both policies."""
     response = page.goto(f"{live_server.url}{path}")
     assert response.ok, f"{path}: {response.status}"
     assert "script-src 'self'" in response.headers["content-security-policy"]
+    assert "camera=()" in response.headers["permissions-policy"]
     return response
 
 
