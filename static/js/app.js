@@ -1,7 +1,9 @@
 /*
  * Leadly CRM — the little JavaScript the pages need. Vanilla, no build step.
  *
- * - htmx configuration: which responses swap (422 and 409 do; errors don't).
+ * - htmx configuration: which responses swap (422 and 409 do; errors don't). What the
+ *   Content-Security-Policy needs (no indicator <style>, no eval, no scripts from swapped
+ *   HTML) is in <meta name="htmx-config"> in base.html, read before htmx starts.
  * - Toasts: the "showToast" event (HX-Trigger), server-rendered messages, network and
  *   server errors.
  * - Confirmations in <dialog id="confirm-dialog"> for hx-confirm and data-confirm.
@@ -37,8 +39,6 @@
       { code: "[45]..", swap: false, error: true },
       { code: "...", swap: false },
     ];
-    // Our own .htmx-indicator styles live in app.css.
-    htmx.config.includeIndicatorStyles = false;
     htmx.config.scrollIntoViewOnBoost = false;
   }
 
