@@ -54,10 +54,61 @@ def add_error_toast(response: HttpResponse, message: str) -> HttpResponse:
     return reswap(response, "none")
 
 
-def render_error_page(status: int, reference: str | None = None) -> HttpResponse:
-    """templates/500.html without a request or context processors: they may be what failed."""
+def render_error_page(status: int, reference: str | None = None, request=None) -> HttpResponse:
+    """templates/500.html without a request or context processors: they may be what failed.
+
+    When the database is down under a plain form POST, the page also holds what the user
+    typed, in a form that posts it again (``kept_input``): nothing typed is lost.
+    """
+    kept = kept_input(request) if status == 503 else None
     template = loader.get_template("500.html")
-    return HttpResponse(template.render({"status": status, "reference": reference}), status=status)
+    context = {"status": status, "reference": reference, "kept": kept}
+    response = HttpResponse(template.render(context), status=status)
+    if status == 503:
+        response["Retry-After"] = "5"
+    return response
+
+
+#: Posted fields that are the form's own bookkeeping: posted again, not shown.
+HIDDEN_FIELDS = frozenset({"csrfmiddlewaretoken", "version", "expected_version", "next", "action"})
+
+
+def kept_input(request) -> dict | None:
+    """What a plain (not htmx) form POST carried: to show, and to post again as it was.
+
+    Never a password, and never a file (the page says to choose it again). The CSRF
+    token comes along, so that "Try again" is the same form sent again.
+    """
+    if request is None or request.method != "POST" or request.headers.get("HX-Request"):
+        return None
+    try:
+        data, files = request.POST, request.FILES
+    except Exception:  # the body itself could not be read: nothing to keep
+        return None
+    fields, hidden = [], []
+    for name, values in data.lists():
+        if "password" in name.lower():
+            continue
+        if name in HIDDEN_FIELDS:
+            hidden += [(name, value) for value in values]
+            continue
+        fields += [
+            {
+                "name": name,
+                "label": name.replace("_", " ").capitalize(),
+                "value": value,
+                "long": len(value) > 60 or "\n" in value,
+            }
+            for value in values
+        ]
+    if not fields:
+        return None
+    return {
+        "action": request.get_full_path(),
+        "fields": fields,
+        "hidden": hidden,
+        "files_dropped": bool(files),
+    }
 
 
 @requires_csrf_token
@@ -74,7 +125,7 @@ def server_error(request: HttpRequest) -> HttpResponse:
         reference = new_reference()
         logger.error("Error reference %s for %s %s", reference, request.method, request.path)
     try:
-        return render_error_page(status, reference)
+        return render_error_page(status, reference, request)
     except Exception:  # The template itself failed: don't fail twice.
         logger.exception("Could not render the 500 page (ref %s)", reference)
         return HttpResponseServerError(
@@ -134,7 +185,7 @@ class HtmxErrorMiddleware:
         if getattr(request, "htmx", False):
             return add_error_toast(HttpResponse(status=status), toast_message(status, reference))
         if status == 503:
-            return render_error_page(503, reference)
+            return render_error_page(503, reference, request)
         return None  # handler500 (server_error) renders 500.html with the reference.
 
     @staticmethod

@@ -12,6 +12,8 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
+from crm.db import check_connection
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -111,15 +113,36 @@ DATABASES = {
     "default": dj_database_url.parse(
         os.environ.get("DATABASE_URL") or f"sqlite:///{BASE_DIR / 'db.sqlite3'}",
         conn_max_age=0,
+        # Test a connection before handing it out (the pool's check on PostgreSQL): after
+        # a database restart or terminated backends, no request gets a dead one.
+        conn_health_checks=True,
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-    # psycopg 3's connection pool; CONN_MAX_AGE must stay 0 with it.
-    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
-        "min_size": int(os.environ.get("DB_POOL_MIN", "2")),
-        "max_size": int(os.environ.get("DB_POOL_MAX", "10")),
-        "timeout": 10,
-    }
+    # Fail fast instead of hanging when the database is slow, locked or gone; a request
+    # that fails so answers 503 and keeps what the user typed (crm/middleware.py).
+    # `manage.py migrate` and `seed_bulk` lift the statement timeout for themselves.
+    statement_timeout = int(os.environ.get("DB_STATEMENT_TIMEOUT", "15"))
+    lock_timeout = int(os.environ.get("DB_LOCK_TIMEOUT", "5"))
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "connect_timeout": int(os.environ.get("DB_CONNECT_TIMEOUT", "5")),
+            "options": f"-c statement_timeout={statement_timeout}s -c lock_timeout={lock_timeout}s",
+            # psycopg 3's connection pool; CONN_MAX_AGE must stay 0 with it.
+            "pool": {
+                "min_size": int(os.environ.get("DB_POOL_MIN", "2")),
+                "max_size": int(os.environ.get("DB_POOL_MAX", "10")),
+                # How long a request waits for a connection before it answers 503.
+                "timeout": int(os.environ.get("DB_POOL_TIMEOUT", "5")),
+                # A dead connection found, the others are checked at once (crm/db.py).
+                "check": check_connection,
+                # Give up reconnecting after this long and try afresh on the next
+                # request: the pool's back-off would otherwise wait up to a minute after
+                # the database is back.
+                "reconnect_timeout": int(os.environ.get("DB_RECONNECT_TIMEOUT", "5")),
+            },
+        }
+    )
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {

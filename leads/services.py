@@ -294,6 +294,8 @@ def lead_delete(*, lead_id: int, by) -> Lead:
 
 #: Ids a locking query names at most (SQLite allows 32,766 parameters).
 LOCK_CHUNK = 2000
+#: Rows an UPDATE of many leads sets at once: its CASE has a branch per row and field.
+BULK_UPDATE = 500
 
 
 def _lock_many(ids: Iterable[int], related: Iterable[str] = (), only=()) -> dict[int, Lead]:
@@ -353,7 +355,9 @@ def leads_update_bulk(
             )
     if result.changed:
         attnames = {Lead._meta.get_field(name).attname for name in fields}
-        Lead.objects.bulk_update(result.changed, [*attnames, "probability", *RECORD_FIELDS])
+        Lead.objects.bulk_update(
+            result.changed, [*attnames, "probability", *RECORD_FIELDS], batch_size=BULK_UPDATE
+        )
         LeadEvent.objects.bulk_create(events)
     return result
 
@@ -393,7 +397,9 @@ def leads_restore_bulk(*, snapshots: dict[int, dict], by, event_data: dict) -> B
         result.changed.append(lead)
     if result.changed:
         attnames = {Lead._meta.get_field(n).attname for s in snapshots.values() for n in s}
-        Lead.objects.bulk_update(result.changed, [*attnames, *RECORD_FIELDS])
+        Lead.objects.bulk_update(
+            result.changed, [*attnames, *RECORD_FIELDS], batch_size=BULK_UPDATE
+        )
         LeadEvent.objects.bulk_create(
             LeadEvent(lead=lead, actor=by, at=now, kind=EventKind.IMPORTED, data=event_data)
             for lead in result.changed

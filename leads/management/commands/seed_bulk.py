@@ -29,6 +29,7 @@ from django.db import connection, models
 from django.utils import timezone
 
 from crm.bulk import bulk_insert
+from crm.db import without_statement_timeout
 from crm.models import Client, Contact
 from leads.models import Lead, LeadSource, Priority
 from pipelines.models import Pipeline, PipelineStage
@@ -370,6 +371,11 @@ class Command(BaseCommand):
             raise CommandError("Counts must not be negative.")
         if contacts and not clients:
             raise CommandError("Contacts belong to clients: pass --clients too.")
+        # A million leads take longer than any request may.
+        with without_statement_timeout(connection):
+            self.seed(leads=leads, clients=clients, contacts=contacts, users=users, seed=seed)
+
+    def seed(self, *, leads, clients, contacts, users, seed):
         stages = list(Pipeline.objects.default().stages.order_by("order"))
         sources = list(LeadSource.objects.filter(active=True).order_by("order", "label", "pk"))
         rng = random.Random(seed)

@@ -1,0 +1,45 @@
+"""Database connections that recover by themselves, and long work that may take its time.
+
+Nothing here may import Django's models: the settings import this module.
+"""
+
+from contextlib import contextmanager
+
+from psycopg_pool import ConnectionPool
+
+
+def check_connection(conn) -> None:
+    """The pool's check before handing out a connection, sweeping the pool on a dead one.
+
+    When the server restarts or an admin terminates backends, every idle connection in
+    the pool dies at once. Found one by one, each dead connection would cost the request
+    a back-off pause (1 s, 2 s, 4 s…) until the pool's timeout; checking the others as
+    soon as one is found dead costs a few milliseconds, and the pool reconnects them.
+    """
+    try:
+        ConnectionPool.check_connection(conn)
+    except Exception:
+        pool = getattr(conn, "_pool", None)
+        if pool is not None:
+            pool.check()
+        raise
+
+
+@contextmanager
+def without_statement_timeout(connection):
+    """Lift the statement timeout while the block runs, for commands rather than requests.
+
+    Building an index over a million leads or filling a database with them takes longer
+    than any request may. The timeout is back when the block ends: the connection may
+    go back to the pool (the test runner migrates on the connection its tests use).
+    """
+    if connection.vendor != "postgresql":
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SET statement_timeout = 0")
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("RESET statement_timeout")
