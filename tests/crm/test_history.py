@@ -2,9 +2,14 @@
 
 import pytest
 from django.db.models import ProtectedError
+from django.urls import reverse
 
-from crm.models import AuditKind, Client, ClientEvent, ContactEvent
-from tests.factories import ClientEventFactory, ClientFactory, ContactEventFactory
+from crm.models import AuditKind, Client, ClientEvent, Contact, ContactEvent
+from tests.factories import (
+    ClientEventFactory,
+    ClientFactory,
+    ContactEventFactory,
+)
 from tests.test_models import refused_by_database
 
 
@@ -101,3 +106,84 @@ def test_unknown_event_kind_is_refused_by_the_database():
         ClientEventFactory(kind="renamed")
     with refused_by_database("contactevent_kind_valid"):
         ContactEventFactory(kind="renamed")
+
+
+# --- the pages write through the services --------------------------------------------------
+
+
+def history(record) -> list[tuple]:
+    """(kind, actor's username, sentence) of the record's events, oldest first."""
+    return [
+        (event.kind, event.actor.username, event.describe())
+        for event in record.events.select_related("actor").order_by("id")
+    ]
+
+
+CLIENT_FORM = {
+    "name": "Acme",
+    "kind": "organization",
+    "email": "a@acme.example",
+    "phone": "",
+    "website": "",
+    "address": "",
+    "notes": "",
+}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("htmx", [False, True], ids=["plain", "htmx"])
+def test_creating_a_client_on_its_page_records_who_did(rep_client, htmx):
+    headers = {"HX-Request": "true", "HX-Target": "client-form"} if htmx else {}
+    response = rep_client.post(reverse("crm:client_create"), CLIENT_FORM, headers=headers)
+    assert response.status_code in (200, 302)
+    assert history(Client.objects.get()) == [("created", "alice", "Created the client")]
+
+
+@pytest.mark.django_db
+def test_editing_a_client_on_its_page_records_each_changed_field_only(rep_client):
+    client = ClientFactory(**CLIENT_FORM)
+    data = CLIENT_FORM | {"kind": "person", "email": "b@acme.example", "phone": "+31 6 1234 5678"}
+    response = rep_client.post(reverse("crm:client_update", args=[client.pk]), data)
+    assert response.status_code == 302
+    assert sorted(history(client)) == [
+        ("changed", "alice", "Email: a@acme.example → b@acme.example"),
+        ("changed", "alice", "Kind: Organization → Person"),
+        ("changed", "alice", "Phone: — → +31 6 1234 5678"),
+    ]
+
+
+@pytest.mark.django_db
+def test_an_invalid_edit_records_nothing(rep_client):
+    client = ClientFactory(**CLIENT_FORM)
+    data = CLIENT_FORM | {"name": "", "email": "b@acme.example"}
+    response = rep_client.post(reverse("crm:client_update", args=[client.pk]), data)
+    assert response.status_code == 422
+    assert history(client) == []
+
+
+@pytest.mark.django_db
+def test_deleting_a_client_on_its_page_records_who_did(manager_client):
+    client = ClientFactory()
+    response = manager_client.post(reverse("crm:client_delete", args=[client.pk]))
+    assert response.status_code == 302
+    assert history(client) == [("deleted", "manager", "Deleted the client")]
+
+
+@pytest.mark.django_db
+def test_a_contacts_pages_record_its_creation_changes_and_deletion(client, rep, manager):
+    acme, globex = ClientFactory(name="Acme"), ClientFactory(name="Globex")
+    client.force_login(rep)
+    data = {"name": "Ann", "client": acme.pk, "job_title": "", "email": "", "phone": ""}
+    assert client.post(reverse("crm:contact_create"), data).status_code == 302
+    contact = Contact.objects.get()
+    data |= {"client": globex.pk, "job_title": "CTO"}
+    update = client.post(reverse("crm:contact_update", args=[contact.pk]), data)
+    assert update.status_code == 302
+    client.force_login(manager)
+    assert client.post(reverse("crm:contact_delete", args=[contact.pk])).status_code == 302
+    assert history(contact) == [
+        ("created", "alice", "Created the contact"),
+        ("changed", "alice", "Client: Acme → Globex"),
+        ("changed", "alice", "Job title: — → CTO"),
+        ("deleted", "manager", "Deleted the contact"),
+    ]
