@@ -90,6 +90,14 @@ class SoftDeleteAdmin(admin.ModelAdmin):
         actions.pop("delete_selected", None)
         return actions
 
+    def has_delete_permission(self, request, obj=None):
+        # A row's page offers the soft delete (an action), not the erasing "Delete": its
+        # history protects it, and nothing users entered is lost for good. The actions ask
+        # without a row, and get the model permission.
+        if obj is not None:
+            return False
+        return super().has_delete_permission(request)
+
     @admin.display(boolean=True, description="deleted", ordering="deleted_at")
     def is_deleted(self, obj) -> bool:
         return obj.is_deleted

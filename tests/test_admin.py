@@ -690,6 +690,17 @@ def test_a_record_without_history_says_so(admin_client):
     assert "No changes recorded yet." in page
 
 
+@pytest.mark.parametrize("factory", [ClientFactory, ContactFactory], ids=["client", "contact"])
+def test_a_record_cannot_be_erased_for_good_in_the_admin_only_soft_deleted(admin_client, factory):
+    obj = factory()
+    model = factory._meta.model
+    page = admin_client.get(admin_url(model, "change", obj.pk)).text
+    assert admin_url(model, "delete", obj.pk) not in page
+    assert "soft_delete_selected" in page
+    assert admin_client.post(admin_url(model, "delete", obj.pk), {"post": "yes"}).status_code == 403
+    assert model.objects.filter(pk=obj.pk).exists()
+
+
 def test_history_changelists_filter_by_kind_and_actor_and_search_by_name(
     admin_client, rep, manager
 ):
