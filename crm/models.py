@@ -1,5 +1,7 @@
-"""The relationship core: clients and their contacts. Both are soft-deleted."""
+"""The relationship core: clients and their contacts. Both are soft-deleted and audited."""
 
+from django.conf import settings
+from django.core.exceptions import FieldDoesNotExist
 from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
@@ -109,3 +111,126 @@ class Contact(SoftDeletable):
 
     def get_absolute_url(self):
         return reverse("crm:contact_detail", args=[self.pk])
+
+
+class AuditKind(models.TextChoices):
+    CREATED = "created", "Created"
+    CHANGED = "changed", "Changed"
+    DELETED = "deleted", "Deleted"
+    RESTORED = "restored", "Restored"
+
+
+class AuditEvent(models.Model):
+    """One thing that happened to a client or a contact: who did what, when, old → new.
+
+    Written only by ``crm.services``, in the transaction of the change it records. A
+    change writes one event per changed field; ``data`` holds the field and its old and
+    new value as stored (choice keys; for a related row its name then, and the ids).
+    """
+
+    Kind = AuditKind
+
+    #: The name of the foreign key to the audited record, set by each concrete model.
+    record_field = ""
+
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    kind = models.CharField(max_length=10, choices=AuditKind.choices)
+    data = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        abstract = True
+        ordering = ["-at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(kind__in=AuditKind.values),
+                name="%(class)s_kind_valid",
+                violation_error_message="Unknown event kind.",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} · {self.at:%Y-%m-%d %H:%M}"
+
+    @classmethod
+    def record_model(cls) -> type[models.Model]:
+        return cls._meta.get_field(cls.record_field).related_model
+
+    def describe(self) -> str:
+        """The event as a sentence ("Email: a@x.nl → b@x.nl", "Deleted the client")."""
+        data = self.data if isinstance(self.data, dict) else {}
+        noun = self.record_model()._meta.verbose_name
+        match self.kind:
+            case AuditKind.CREATED:
+                if data.get("file"):
+                    return f"Created the {noun} by the import of {data['file']}"
+                return f"Created the {noun}"
+            case AuditKind.DELETED:
+                return f"Deleted the {noun}"
+            case AuditKind.RESTORED:
+                return f"Restored the {noun}"
+            case _:
+                field = data.get("field", "")
+                old, new = self.show(field, data.get("old")), self.show(field, data.get("new"))
+                return f"{self.label(field)}: {old} → {new}"
+
+    @classmethod
+    def label(cls, field: str) -> str:
+        """A field's name as the forms show it ("Job title")."""
+        try:
+            name = str(cls.record_model()._meta.get_field(field).verbose_name)
+        except FieldDoesNotExist:  # a field that no longer exists keeps its raw name
+            name = field.replace("_", " ")
+        return name[:1].upper() + name[1:]
+
+    @classmethod
+    def show(cls, field: str, value) -> str:
+        """A recorded value as people read it: choice labels, quoted text; "—" when empty."""
+        if value in (None, ""):
+            return "—"
+        try:
+            model_field = cls.record_model()._meta.get_field(field)
+        except FieldDoesNotExist:
+            return str(value)
+        if model_field.choices and not model_field.is_relation:
+            return str(dict(model_field.flatchoices).get(value, value))
+        if isinstance(model_field, models.TextField):
+            text = " ".join(str(value).split())
+            return f"“{text[:80]}…”" if len(text) > 80 else f"“{text}”"
+        return str(value)
+
+
+class ClientEvent(AuditEvent):
+    """The history of a client."""
+
+    record_field = "client"
+
+    # PROTECT: clients are soft-deleted, and erasing one for good is refused while it has
+    # history. No index of its own: the (client, -at, -id) index below serves it.
+    client = models.ForeignKey(
+        Client, on_delete=models.PROTECT, related_name="events", db_index=False
+    )
+
+    class Meta(AuditEvent.Meta):
+        indexes = [models.Index(fields=["client", "-at", "-id"], name="clientevent_client_at_idx")]
+
+
+class ContactEvent(AuditEvent):
+    """The history of a contact."""
+
+    record_field = "contact"
+
+    contact = models.ForeignKey(
+        Contact, on_delete=models.PROTECT, related_name="events", db_index=False
+    )
+
+    class Meta(AuditEvent.Meta):
+        indexes = [
+            models.Index(fields=["contact", "-at", "-id"], name="contactevent_contact_at_idx")
+        ]

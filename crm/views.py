@@ -26,6 +26,14 @@ from .filters import (
 )
 from .forms import ClientForm, ContactForm
 from .models import Client, Contact
+from .services import (
+    client_create,
+    client_delete,
+    client_update,
+    contact_create,
+    contact_delete,
+    contact_update,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -229,12 +237,16 @@ class SaveMixin(HtmxPartialMixin):
     raise_exception = True
     noun = ""
 
+    def save(self, form):
+        """Write the form's values through the client or contact services."""
+        raise NotImplementedError
+
     def form_invalid(self, form, status=422):
         return self.render_to_response(self.get_context_data(form=form), status=status)
 
     def form_valid(self, form):
         try:
-            obj = form.save()
+            obj = self.save(form)
         except DatabaseError:
             logger.exception("Saving a %s failed", self.noun)
             form.add_error(
@@ -258,6 +270,9 @@ class ClientCreateView(PermissionRequiredMixin, SaveMixin, CreateView):
     permission_required = "crm.add_client"
     noun = "client"
 
+    def save(self, form):
+        return client_create(client=form.instance, by=self.request.user)
+
 
 class ClientUpdateView(PermissionRequiredMixin, SaveMixin, VisibleMixin, UpdateView):
     """/clients/<pk>/edit/."""
@@ -269,6 +284,10 @@ class ClientUpdateView(PermissionRequiredMixin, SaveMixin, VisibleMixin, UpdateV
     permission_required = "crm.change_client"
     noun = "client"
 
+    def save(self, form):
+        values = {name: form.cleaned_data[name] for name in form.changed_data}
+        return client_update(client_id=self.object.pk, values=values, by=self.request.user)
+
 
 class ContactCreateView(PermissionRequiredMixin, SaveMixin, CreateView):
     """/contacts/new/ (?client=<id> pre-fills the client)."""
@@ -279,6 +298,9 @@ class ContactCreateView(PermissionRequiredMixin, SaveMixin, CreateView):
     partials = {"contact-form": "form"}
     permission_required = "crm.add_contact"
     noun = "contact"
+
+    def save(self, form):
+        return contact_create(contact=form.instance, by=self.request.user)
 
     def get_initial(self):
         initial = super().get_initial()
@@ -297,6 +319,10 @@ class ContactUpdateView(PermissionRequiredMixin, SaveMixin, VisibleMixin, Update
     permission_required = "crm.change_contact"
     noun = "contact"
 
+    def save(self, form):
+        values = {name: form.cleaned_data[name] for name in form.changed_data}
+        return contact_update(contact_id=self.object.pk, values=values, by=self.request.user)
+
 
 # --- deletion ------------------------------------------------------------------------------
 
@@ -312,6 +338,10 @@ class SoftDeleteMixin(PermissionRequiredMixin):
     noun = ""
     list_url = ""
 
+    def soft_delete(self, obj):
+        """Delete through the client or contact services."""
+        raise NotImplementedError
+
     def get_queryset(self):
         return self.model.objects.alive()
 
@@ -324,7 +354,7 @@ class SoftDeleteMixin(PermissionRequiredMixin):
     def form_valid(self, form):
         obj = self.object
         try:
-            obj.soft_delete()
+            self.soft_delete(obj)
         except DatabaseError:
             logger.exception("Deleting %s %s failed", self.noun, obj.pk)
             message = (
@@ -350,6 +380,9 @@ class ClientDeleteView(SoftDeleteMixin, DeleteView):
     noun = "client"
     list_url = "crm:client_list"
 
+    def soft_delete(self, obj):
+        return client_delete(client_id=obj.pk, by=self.request.user)
+
 
 class ContactDeleteView(SoftDeleteMixin, DeleteView):
     """/contacts/<pk>/delete/."""
@@ -359,3 +392,6 @@ class ContactDeleteView(SoftDeleteMixin, DeleteView):
     permission_required = "crm.delete_contact"
     noun = "contact"
     list_url = "crm:contact_list"
+
+    def soft_delete(self, obj):
+        return contact_delete(contact_id=obj.pk, by=self.request.user)

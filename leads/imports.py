@@ -28,6 +28,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from crm.models import Client, Contact
+from crm.services import clients_create_bulk
 from pipelines.models import Pipeline, PipelineStage
 
 from .forms import normalise_amount
@@ -701,7 +702,7 @@ def lead_import_run(*, lead_import: LeadImport) -> LeadImport:
         _renew(lead_import, token, total=result.total, rows=len(valid) if atomic else 0)
         try:
             with transaction.atomic() if atomic else nullcontext():
-                client_ids = _create_clients(result.new_clients)
+                client_ids = _create_clients(lead_import, result.new_clients)
                 skipped += _write(
                     lead_import,
                     valid,
@@ -760,14 +761,14 @@ def _renew(lead_import, token, *, total: int = 0, rows: int = 0) -> None:
     )
 
 
-def _create_clients(names: list[str]) -> dict[str, int]:
-    clients = Client.objects.bulk_create([Client(name=name) for name in names], batch_size=1000)
-    if clients and clients[0].pk is None:  # backends that do not return keys
-        return {
-            name.lower(): pk
-            for name, pk in Client.objects.filter(name__in=names).values_list("name", "pk")
-        }
-    return {client.name.lower(): client.pk for client in clients}
+def _create_clients(lead_import, names: list[str]) -> dict[str, int]:
+    """The missing clients, created as the import's user, each recording this import."""
+    ids = clients_create_bulk(
+        names=names,
+        by=lead_import.created_by,
+        event_data={"import_id": lead_import.pk, "file": lead_import.file_name},
+    )
+    return {name.lower(): pk for name, pk in zip(names, ids, strict=True)}
 
 
 def _write(

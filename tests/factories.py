@@ -7,7 +7,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from factory.django import DjangoModelFactory
 
-from crm.models import Client, Contact
+from crm.models import AuditKind, Client, ClientEvent, Contact, ContactEvent
 from leads.models import Lead, LeadEvent, LeadSource, Priority
 from pipelines.models import Pipeline, PipelineStage
 
@@ -85,6 +85,26 @@ class ContactFactory(DjangoModelFactory):
     name = factory.Faker("name")
     email = factory.Faker("email")
     job_title = factory.Faker("job")
+
+
+class ClientEventFactory(DjangoModelFactory):
+    class Meta:
+        model = ClientEvent
+
+    client = factory.SubFactory(ClientFactory)
+    kind = AuditKind.CHANGED
+    data = factory.LazyFunction(
+        lambda: {"field": "email", "old": "info@old.example", "new": "info@new.example"}
+    )
+
+
+class ContactEventFactory(DjangoModelFactory):
+    class Meta:
+        model = ContactEvent
+
+    contact = factory.SubFactory(ContactFactory)
+    kind = AuditKind.CHANGED
+    data = factory.LazyFunction(lambda: {"field": "job_title", "old": "", "new": "CTO"})
 
 
 class LeadSourceFactory(DjangoModelFactory):

@@ -9,12 +9,15 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from crm.admin_utils import CappedCountPaginator
-from crm.models import Client, Contact
+from crm.models import Client, ClientEvent, Contact, ContactEvent
+from crm.services import client_update, contact_update
 from leads.models import Lead, LeadEvent, LeadImport, LeadSource
 from leads.services import lead_assign, lead_move_stage
 from pipelines.models import Pipeline, PipelineStage
 from tests.factories import (
+    ClientEventFactory,
     ClientFactory,
+    ContactEventFactory,
     ContactFactory,
     LeadEventFactory,
     LeadFactory,
@@ -31,7 +34,7 @@ REGISTERED = sorted(
     (m for m in admin.site._registry if m._meta.app_label in {"auth", "crm", "leads", "pipelines"}),
     key=lambda model: model._meta.label,
 )
-READ_ONLY = {LeadEvent, LeadImport}
+READ_ONLY = {LeadEvent, LeadImport, ClientEvent, ContactEvent}
 
 
 def admin_url(model, view: str, *args) -> str:
@@ -43,6 +46,8 @@ def sample_data(rep):
     """A little of everything, including a deleted client and an event of a deleted lead."""
     client = ClientFactory(name="Acme")
     contact = ContactFactory(client=client, name="Wile E. Coyote")
+    client_update(client_id=client.pk, values={"kind": Client.Kind.PERSON}, by=rep)
+    contact_update(contact_id=contact.pk, values={"job_title": "Genius"}, by=rep)
     ClientFactory(name="Gone Ltd").soft_delete()
     lead = LeadFactory(client=client, contact=contact, assignee=rep, created_by=rep)
     lead_move_stage(lead_id=lead.pk, stage=default_stage("Qualified"), by=rep)
@@ -109,7 +114,7 @@ def test_lead_changelist_runs_a_bounded_number_of_queries(
 
 
 def test_lead_and_event_changelists_do_not_count_the_whole_table():
-    for model in (Lead, LeadEvent, Client, Contact):
+    for model in (Lead, LeadEvent, Client, Contact, ClientEvent, ContactEvent):
         model_admin = admin.site.get_model_admin(model)
         assert model_admin.paginator is CappedCountPaginator
         assert model_admin.show_full_result_count is False
@@ -539,3 +544,215 @@ def test_a_clients_change_page_counts_its_contacts_once(admin_client):
         if 'COUNT(*) AS "__count" FROM "crm_contact"' in q["sql"]
     ]
     assert len(counts) == 1
+
+
+# --- Clients and contacts: history --------------------------------------------------------
+
+
+def client_admin_data(client: Client | None = None, contacts=(), new_contacts=(), **fields):
+    """POST data for the client admin form with its contacts inline, changed by fields."""
+    client = client or Client(name="Admin client", kind=Client.Kind.ORGANIZATION)
+    data = {
+        name: getattr(client, name)
+        for name in ["name", "kind", "email", "phone", "website", "address", "notes"]
+    }
+    rows = [
+        {"id": c.pk, "client": client.pk, "name": c.name, "job_title": c.job_title,
+         "email": c.email, "phone": c.phone} | changes
+        for c, changes in contacts
+    ] + [{"client": client.pk or "", **row} for row in new_contacts]  # fmt: skip
+    data.update(
+        {
+            "contacts-TOTAL_FORMS": len(rows),
+            "contacts-INITIAL_FORMS": len(contacts),
+            "contacts-MIN_NUM_FORMS": 0,
+            "contacts-MAX_NUM_FORMS": 1000,
+        }
+    )
+    for index, row in enumerate(rows):
+        for key, value in row.items():
+            data[f"contacts-{index}-{key}"] = "" if value is None else value
+    return data | fields
+
+
+def history(record) -> list[tuple]:
+    """(kind, actor's username, sentence) of the record's events, oldest first."""
+    return [
+        (event.kind, event.actor.username, event.describe())
+        for event in record.events.select_related("actor").order_by("id")
+    ]
+
+
+def test_adding_a_client_with_a_contact_in_the_admin_records_both(admin_client):
+    data = client_admin_data(new_contacts=[{"name": "Ada Inline", "job_title": "CTO"}])
+    response = admin_client.post(admin_url(Client, "add"), data)
+    assert response.status_code == 302
+    client = Client.objects.get(name="Admin client")
+    assert history(client) == [("created", "admin", "Created the client")]
+    assert history(client.contacts.get()) == [("created", "admin", "Created the contact")]
+
+
+def test_changing_a_client_and_its_contacts_inline_records_each_changed_field(admin_client):
+    client = ClientFactory(name="Acme", email="a@acme.example", website="")
+    ann = ContactFactory(client=client, name="Ann", job_title="")
+    bert = ContactFactory(client=client, name="Bert")
+    data = client_admin_data(
+        client,
+        contacts=[(ann, {"job_title": "CTO"}), (bert, {})],
+        email="b@acme.example",
+        website="https://acme.example",
+    )
+    response = admin_client.post(admin_url(Client, "change", client.pk), data)
+    assert response.status_code == 302
+    assert sorted(history(client)) == [
+        ("changed", "admin", "Email: a@acme.example → b@acme.example"),
+        ("changed", "admin", "Website: — → https://acme.example"),
+    ]
+    assert history(ann) == [("changed", "admin", "Job title: — → CTO")]
+    assert history(bert) == []
+
+
+def test_adding_and_changing_a_contact_in_the_admin_records_it(admin_client):
+    acme, globex = ClientFactory(name="Acme"), ClientFactory(name="Globex")
+    data = {"client": acme.pk, "name": "Ann", "job_title": "", "email": "", "phone": ""}
+    assert admin_client.post(admin_url(Contact, "add"), data).status_code == 302
+    contact = Contact.objects.get()
+    change_url = admin_url(Contact, "change", contact.pk)
+    assert admin_client.post(change_url, data | {"client": globex.pk}).status_code == 302
+    assert history(contact) == [
+        ("created", "admin", "Created the contact"),
+        ("changed", "admin", "Client: Acme → Globex"),
+    ]
+
+
+@pytest.mark.parametrize("factory", [ClientFactory, ContactFactory], ids=["client", "contact"])
+def test_soft_delete_and_restore_actions_record_an_event_per_row_they_change(admin_client, factory):
+    living, also_living, gone = factory.create_batch(3)
+    gone.soft_delete()
+    url = admin_url(factory._meta.model, "changelist")
+    selected = [living.pk, also_living.pk, gone.pk]
+    admin_client.post(url, {"action": "soft_delete_selected", "_selected_action": selected})
+    admin_client.post(url, {"action": "restore_selected", "_selected_action": [living.pk]})
+    noun = factory._meta.model._meta.verbose_name
+    assert history(living) == [
+        ("deleted", "admin", f"Deleted the {noun}"),
+        ("restored", "admin", f"Restored the {noun}"),
+    ]
+    assert history(also_living) == [("deleted", "admin", f"Deleted the {noun}")]
+    assert history(gone) == []  # deleted before: keeps its first deletion
+
+
+def test_the_restore_action_on_a_clients_page_records_it(admin_client):
+    client = ClientFactory()
+    client.soft_delete()
+    response = admin_client.post(
+        admin_url(Client, "change", client.pk),
+        {"CHANGE_FORM-action": "restore_selected", "_selected_action": [client.pk]},
+    )
+    assert response.status_code == 302
+    assert history(client) == [("restored", "admin", "Restored the client")]
+
+
+def test_the_actions_say_how_many_rows_they_changed(admin_client):
+    living, gone = ClientFactory.create_batch(2)
+    gone.soft_delete()
+    response = admin_client.post(
+        admin_url(Client, "changelist"),
+        {"action": "soft_delete_selected", "_selected_action": [living.pk, gone.pk]},
+        follow=True,
+    )
+    assert "Soft-deleted 1 client." in response.text
+
+
+@pytest.mark.parametrize("record", ["client", "contact"])
+def test_a_records_admin_page_shows_its_latest_20_events_and_links_to_all(
+    admin_client, admin_user, record
+):
+    obj = ClientFactory() if record == "client" else ContactFactory()
+    update = client_update if record == "client" else contact_update
+    key = f"{record}_id"
+    for number in range(25):
+        update(**{key: obj.pk}, values={"name": f"Name {number + 1}"}, by=admin_user)
+    model = type(obj)
+    event_model = ClientEvent if record == "client" else ContactEvent
+    page = admin_client.get(admin_url(model, "change", obj.pk)).text
+    assert "Name: Name 24 → Name 25" in page  # the latest
+    assert "Name: Name 5 → Name 6" in page  # the 20th latest
+    assert "Name: Name 4 → Name 5" not in page
+    full = f"{admin_url(event_model, 'changelist')}?{record}__id__exact={obj.pk}"
+    assert f'href="{full}"' in page
+    listed = admin_client.get(full).context["cl"]
+    assert listed.result_count == 25
+
+
+def test_a_record_without_history_says_so(admin_client):
+    page = admin_client.get(admin_url(Client, "change", ClientFactory().pk)).text
+    assert "No changes recorded yet." in page
+
+
+@pytest.mark.parametrize("factory", [ClientFactory, ContactFactory], ids=["client", "contact"])
+def test_a_record_cannot_be_erased_for_good_in_the_admin_only_soft_deleted(admin_client, factory):
+    obj = factory()
+    model = factory._meta.model
+    page = admin_client.get(admin_url(model, "change", obj.pk)).text
+    assert admin_url(model, "delete", obj.pk) not in page
+    assert "soft_delete_selected" in page
+    assert admin_client.post(admin_url(model, "delete", obj.pk), {"post": "yes"}).status_code == 403
+    assert model.objects.filter(pk=obj.pk).exists()
+
+
+def test_history_changelists_filter_by_kind_and_actor_and_search_by_name(
+    admin_client, rep, manager
+):
+    acme, globex = ClientFactory(name="Acme", email=""), ClientFactory(name="Globex")
+    client_update(client_id=acme.pk, values={"email": "a@acme.example"}, by=rep)
+    client_update(client_id=globex.pk, values={"email": "g@globex.example"}, by=manager)
+    admin_client.post(
+        admin_url(Client, "changelist"),
+        {"action": "soft_delete_selected", "_selected_action": [globex.pk]},
+    )
+    url = admin_url(ClientEvent, "changelist")
+    rows = lambda params: [  # noqa: E731
+        (e.client.name, e.kind) for e in admin_client.get(url, params).context["cl"].result_list
+    ]
+    assert rows({"kind__exact": "deleted"}) == [("Globex", "deleted")]
+    assert rows({"actor__id__exact": rep.pk}) == [("Acme", "changed")]
+    assert rows({"q": "glob"}) == [("Globex", "deleted"), ("Globex", "changed")]
+    page = admin_client.get(url).text
+    assert "Email: — → a@acme.example" in page
+
+
+@pytest.mark.parametrize("event_model", [ClientEvent, ContactEvent], ids=["client", "contact"])
+def test_history_cannot_be_added_changed_or_deleted_in_the_admin(admin_client, event_model):
+    event = (ClientEventFactory if event_model is ClientEvent else ContactEventFactory)()
+    change_url = admin_url(event_model, "change", event.pk)
+    page = admin_client.get(change_url)
+    assert page.status_code == 200
+    assert 'name="_save"' not in page.text
+    assert admin_client.post(change_url, {"kind": "deleted"}).status_code == 403
+    assert admin_client.get(admin_url(event_model, "delete", event.pk)).status_code == 403
+    assert admin_client.get(admin_url(event_model, "add")).status_code == 403
+    event.refresh_from_db()
+    assert event.kind == "changed"
+
+
+@pytest.mark.parametrize("event_model", [ClientEvent, ContactEvent], ids=["client", "contact"])
+def test_users_who_are_not_staff_cannot_see_the_history(client, rep, event_model):
+    (ClientEventFactory if event_model is ClientEvent else ContactEventFactory)()
+    client.force_login(rep)
+    response = client.get(admin_url(event_model, "changelist"))
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("admin:login"))
+
+
+def test_staff_without_the_right_to_read_history_see_neither_it_nor_its_list(client, rep):
+    rep.is_staff = True
+    rep.save()
+    acme = ClientFactory()
+    client_update(client_id=acme.pk, values={"email": "secret@acme.example"}, by=rep)
+    client.force_login(rep)
+    page = client.get(admin_url(Client, "change", acme.pk))
+    assert page.status_code == 200
+    assert "latest changes" not in page.text.lower()
+    assert "Email: — → secret@acme.example" not in page.text
+    assert client.get(admin_url(ClientEvent, "changelist")).status_code == 403

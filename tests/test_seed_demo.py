@@ -9,7 +9,7 @@ from django.db.models import Count, F
 from django.test import RequestFactory
 from django.utils import timezone
 
-from crm.models import Client, Contact
+from crm.models import Client, ClientEvent, Contact, ContactEvent
 from leads.models import Lead, LeadEvent
 from pipelines.models import PipelineStage
 
@@ -147,6 +147,15 @@ def test_every_lead_has_a_created_event_and_one_event_per_stage_change():
     assert moves
 
 
+def test_every_client_and_contact_has_a_created_event_at_its_creation_time():
+    seed()
+    for model in (Client, Contact):
+        for record in model.objects.prefetch_related("events__actor"):
+            (event,) = record.events.all()
+            assert (event.kind, event.at) == ("created", record.created_at)
+            assert event.actor.username in ("alice", "bob", "manager")
+
+
 def test_some_open_leads_are_stale_and_some_kept_warm_by_notes():
     seed()
     open_leads = Lead.objects.open()
@@ -185,6 +194,8 @@ def test_existing_data_is_left_alone():
 def test_seed_is_deterministic():
     seed()
     first = list(Lead.objects.order_by("pk").values_list("title", "value", "stage__name"))
+    ClientEvent.objects.all().delete()
+    ContactEvent.objects.all().delete()
     LeadEvent.objects.all().delete()
     Lead.objects.all().delete()
     Contact.objects.all().delete()

@@ -13,7 +13,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.tasks import Task, TaskResultStatus
 from django.urls import NoReverseMatch, reverse
 
-from crm.models import Client, Contact
+from crm.models import Client, ClientEvent, Contact
 from leads import imports, services, tasks
 from leads.imports import PREVIEW_ROWS
 from leads.models import EventKind, Lead, LeadEvent, LeadImport, LeadSource, Priority
@@ -713,6 +713,21 @@ def test_missing_clients_are_created_when_chosen(rep_client, imported):
     assert Lead.objects.get(title="Three").client.name == "Existing BV"
     assert Client.objects.filter(name="Existing BV").count() == 1
     assert Lead.objects.get(title="Four").client.name == "Other New"
+
+
+def test_clients_the_import_creates_record_the_import_and_its_user(rep_client, rep, imported):
+    existing = ClientFactory(name="Existing BV")
+    raw = csv_bytes(
+        [["Title", "Client"], ["One", "Newco BV"], ["Two", "Existing BV"], ["Three", "Other New"]]
+    )
+    lead_import = imported(rep_client, raw, name="q3.csv", create_clients=True)
+    events = ClientEvent.objects.select_related("client").order_by("client__name")
+    assert [(e.client.name, e.kind, e.actor, e.data) for e in events] == [
+        (name, "created", rep, {"name": name, "import_id": lead_import.pk, "file": "q3.csv"})
+        for name in ("Newco BV", "Other New")
+    ]
+    assert events[0].describe() == "Created the client by the import of q3.csv"
+    assert not existing.events.exists()
 
 
 def test_a_new_client_written_in_two_cases_is_created_once(rep_client, imported):

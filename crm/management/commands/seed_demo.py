@@ -1,5 +1,9 @@
 """Fill an empty database with demo users, clients, contacts, leads and their history.
 
+The history is made up as it would have been recorded months ago, so it is written
+directly, at its backdated times (the services stamp the present): a "created" event
+for every client, contact and lead, the leads' stage moves and notes.
+
 Deterministic (a fixed random seed) and idempotent: the users are made sure of on every
 run, the data is only added to a database without clients and leads.
 """
@@ -20,7 +24,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
-from crm.models import Client, Contact
+from crm.models import AuditKind, Client, ClientEvent, Contact, ContactEvent
 from leads.models import Lead, LeadEvent, LeadSource, Priority
 from pipelines.models import Pipeline, PipelineStage
 
@@ -239,6 +243,7 @@ def create_demo_data(*, rng: random.Random, now: datetime.datetime) -> dict[str,
     Lead.objects.bulk_create(leads)
     LeadEvent.objects.bulk_create(events)
     backdate_clients(rng, now=now, clients=clients, contacts=contacts, leads=leads)
+    record_client_history(clients=clients, contacts=contacts, leads=leads, users=users)
     return {
         "clients": len(clients),
         "contacts": len(contacts),
@@ -509,3 +514,34 @@ def backdate_clients(
         )
     Client.objects.bulk_update(clients, ["created_at", "updated_at"])
     Contact.objects.bulk_update(contacts, ["created_at", "updated_at"])
+
+
+def record_client_history(
+    *, clients: list[Client], contacts: list[Contact], leads: list[Lead], users: dict
+) -> None:
+    """A "created" event for every client and contact, at its creation time, by whoever
+    entered the client's first lead (the manager for a client without leads)."""
+    creator = {}
+    for lead in sorted(leads, key=lambda lead: lead.created_at):
+        if lead.client is not None:
+            creator.setdefault(id(lead.client), lead.created_by)
+    ClientEvent.objects.bulk_create(
+        ClientEvent(
+            client=client,
+            actor=creator.get(id(client), users["manager"]),
+            at=client.created_at,
+            kind=AuditKind.CREATED,
+            data={"name": client.name},
+        )
+        for client in clients
+    )
+    ContactEvent.objects.bulk_create(
+        ContactEvent(
+            contact=contact,
+            actor=creator.get(id(contact.client), users["manager"]),
+            at=contact.created_at,
+            kind=AuditKind.CREATED,
+            data={"name": contact.name},
+        )
+        for contact in contacts
+    )
