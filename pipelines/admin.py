@@ -16,6 +16,7 @@ from django.db.models import Count
 from django.forms.models import BaseInlineFormSet
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils.html import format_html
 
 from leads.services import stage_delete
 from pipelines.models import LAST_OPEN_STAGE_MESSAGE, Pipeline, PipelineStage
@@ -31,9 +32,14 @@ def count_leads(count: int) -> str:
 
 
 class PipelineStageFormSet(BaseInlineFormSet):
-    """The stages of one pipeline, checked together: at least one must stay open."""
+    """The stages of one pipeline, checked together: at least one must stay open, and a
+    stage that holds leads is deleted from its own page, where they can be moved."""
 
     def clean(self):
+        # Before super().clean(): its uniqueness check validates every form, and the
+        # admin's validation of a deleted form collects every lead of its stage to list
+        # them as protected objects.
+        self.refuse_deleting_stages_with_leads()
         super().clean()
         # With a bad form the set of kinds is unknown; that form's error is shown already.
         if any(self.errors):
@@ -45,6 +51,36 @@ class PipelineStageFormSet(BaseInlineFormSet):
         ]
         if PipelineStage.Kind.OPEN not in kinds:
             raise ValidationError(LAST_OPEN_STAGE_MESSAGE, code="no_open_stage")
+
+    def refuse_deleting_stages_with_leads(self):
+        deleted = [
+            form.instance.pk
+            for form in self.forms
+            if form.instance.pk and form.cleaned_data and self._should_delete_form(form)
+        ]
+        if not deleted:
+            return
+        holding = (
+            PipelineStage.objects.filter(pk__in=deleted)
+            .annotate(lead_count=Count("leads"))
+            .filter(lead_count__gt=0)
+            .order_by("order")
+        )
+        errors = [
+            ValidationError(
+                format_html(
+                    'The stage {} holds {}; <a href="{}">delete it from its own page</a> '
+                    "to move them first.",
+                    stage.name,
+                    count_leads(stage.lead_count),
+                    reverse("admin:pipelines_pipelinestage_delete", args=[stage.pk]),
+                ),
+                code="stage_holds_leads",
+            )
+            for stage in holding
+        ]
+        if errors:
+            raise ValidationError(errors)
 
 
 class PipelineStageInline(admin.TabularInline):

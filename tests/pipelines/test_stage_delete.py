@@ -15,7 +15,7 @@ from tests.factories import (
     UserFactory,
     default_stage,
 )
-from tests.test_admin import admin_url
+from tests.test_admin import admin_url, pipeline_form_data, stage_row
 
 pytestmark = pytest.mark.django_db
 
@@ -236,4 +236,29 @@ def test_the_service_refuses_the_last_open_stage(admin_user):
 def test_the_service_needs_the_permission_to_delete_stages(manager, proposal):
     with pytest.raises(PermissionDenied):
         stage_delete(stage=proposal, move_to=default_stage("Won"), by=manager)
+    assert nothing_changed(proposal, 3)
+
+
+# --- The pipeline's page ------------------------------------------------------------------
+
+
+def test_deleting_a_stage_with_leads_in_the_pipeline_form_points_to_the_stage_page(
+    admin_client, proposal
+):
+    sales = Pipeline.objects.default()
+    rows = [
+        stage_row(stage, DELETE="on") if stage == proposal else stage_row(stage)
+        for stage in sales.stages.order_by("order")
+    ]
+    data = pipeline_form_data(sales, rows, name="Sales renamed")
+    response = admin_client.post(admin_url(Pipeline, "change", sales.pk), data)
+    assert response.status_code == 200
+    formset = response.context["inline_admin_formsets"][0].formset
+    link = f'<a href="{delete_url(proposal)}">delete it from its own page</a>'
+    assert formset.non_form_errors() == [
+        f"The stage Proposal holds 3 leads; {link} to move them first."
+    ]
+    assert link in response.text
+    assert "protected related objects" not in response.text
+    assert Pipeline.objects.default().name == "Sales"
     assert nothing_changed(proposal, 3)
