@@ -140,6 +140,47 @@ class PipelineAdmin(admin.ModelAdmin):
             return False
         return super().has_delete_permission(request, obj)
 
+    def get_deleted_objects(self, objs, request):
+        deleted, model_count, perms_needed, protected = super().get_deleted_objects(objs, request)
+        # Keeping the last open stage guards a pipeline that stays; a deleted pipeline's
+        # stages go with it, for whoever may delete stages.
+        if request.user.has_perm("pipelines.delete_pipelinestage"):
+            perms_needed.discard(PipelineStage._meta.verbose_name)
+        return deleted, model_count, perms_needed, protected
+
+    @csrf_protect_m
+    def delete_view(self, request, object_id, extra_context=None):
+        """Django's confirmation, unless the pipeline's stages hold leads: then say so.
+
+        Django's page would list every lead as a protected object (thousands of them).
+        """
+        pipeline = self.get_object(request, unquote(object_id))
+        if pipeline is None or not self.has_delete_permission(request, pipeline):
+            return super().delete_view(request, object_id, extra_context)
+        held = pipeline.stages.aggregate(count=Count("leads"))["count"]
+        if not held:
+            return super().delete_view(request, object_id, extra_context)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Cannot delete pipeline",
+            "subtitle": None,
+            "opts": self.opts,
+            "app_label": self.opts.app_label,
+            "object": pipeline,
+            "lead_count": held,
+            "leads_url": leads_url(pipeline=pipeline.pk),
+            "stages_url": reverse("admin:pipelines_pipelinestage_changelist")
+            + f"?pipeline__id__exact={pipeline.pk}",
+        }
+        request.current_app = self.admin_site.name
+        return TemplateResponse(
+            request,
+            "admin/pipelines/pipeline/delete_with_leads.html",
+            context,
+            # Nothing is deleted: a confirmation posted anyway conflicts with the leads.
+            status=409 if request.method == "POST" else 200,
+        )
+
     @admin.action(
         description="Make this pipeline the default",
         description_plural="Make the selected pipeline the default",

@@ -262,3 +262,27 @@ def test_deleting_a_stage_with_leads_in_the_pipeline_form_points_to_the_stage_pa
     assert "protected related objects" not in response.text
     assert Pipeline.objects.default().name == "Sales"
     assert nothing_changed(proposal, 3)
+
+
+def test_deleting_a_pipeline_whose_stages_hold_leads_says_so_instead_of_listing_them(
+    admin_client,
+):
+    pipeline = PipelineFactory(name="Renewals")
+    stage = PipelineStageFactory(pipeline=pipeline, order=0, name="Open")
+    LeadFactory.create_batch(2, stage=stage)
+    page = admin_client.get(admin_url(Pipeline, "delete", pipeline.pk))
+    assert page.status_code == 200
+    assert f'<a href="/leads/?pipeline={pipeline.pk}&amp;status=all">2 leads</a>' in page.text
+    assert "protected related objects" not in page.text
+    response = admin_client.post(admin_url(Pipeline, "delete", pipeline.pk), {"post": "yes"})
+    assert response.status_code == 409
+    assert Pipeline.objects.filter(pk=pipeline.pk).exists()
+    assert Lead.objects.filter(stage=stage).count() == 2
+
+
+def test_a_pipeline_without_leads_is_deleted_with_its_stages(admin_client):
+    pipeline = PipelineFactory(name="Unused")
+    PipelineStageFactory(pipeline=pipeline, order=0)
+    response = admin_client.post(admin_url(Pipeline, "delete", pipeline.pk), {"post": "yes"})
+    assert response.status_code == 302
+    assert not Pipeline.objects.filter(pk=pipeline.pk).exists()
