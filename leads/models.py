@@ -484,6 +484,8 @@ class LeadEvent(models.Model):
                         f". Probability: {show_value('probability', probability.get('old'))}"
                         f" → {show_value('probability', probability.get('new'))} (from the stage)"
                     )
+                if data.get("stage_deleted"):
+                    sentence += f". Moved when the stage {data.get('old')} was deleted"
                 return sentence
             case _:
                 field = data.get("field", "")

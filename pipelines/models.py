@@ -5,6 +5,8 @@ from django.core.validators import MaxValueValidator, MinValueValidator, RegexVa
 from django.db import models
 from django.db.models import Q
 
+LAST_OPEN_STAGE_MESSAGE = "A pipeline must keep at least one open stage."
+
 
 class PipelineQuerySet(models.QuerySet):
     def default(self) -> "Pipeline":
@@ -126,6 +128,21 @@ class PipelineStage(models.Model):
     def is_open(self) -> bool:
         return self.kind == self.Kind.OPEN
 
+    def is_last_open(self) -> bool:
+        """Whether it is its pipeline's only open stage, which the pipeline must keep."""
+        return (
+            self.is_open
+            and not PipelineStage.objects.filter(pipeline_id=self.pipeline_id, kind=self.Kind.OPEN)
+            .exclude(pk=self.pk)
+            .exists()
+        )
+
+    def neighbour(self) -> "PipelineStage | None":
+        """Where its leads go when it is deleted: the stage before it, or after it if first."""
+        others = PipelineStage.objects.filter(pipeline_id=self.pipeline_id).exclude(pk=self.pk)
+        before = others.filter(order__lt=self.order).order_by("-order").first()
+        return before or others.filter(order__gt=self.order).order_by("order").first()
+
     def clean(self):
         super().clean()
         if self.pk and self.kind != self.Kind.OPEN and self.pipeline_id:
@@ -134,6 +151,4 @@ class PipelineStage(models.Model):
                 self.pipeline.stages.filter(kind=self.Kind.OPEN).exclude(pk=self.pk).exists()
             )
             if was_open and not others_open:
-                raise ValidationError(
-                    {"kind": "A pipeline must keep at least one open stage."}, code="last_open"
-                )
+                raise ValidationError({"kind": LAST_OPEN_STAGE_MESSAGE}, code="last_open")

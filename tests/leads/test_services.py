@@ -4,6 +4,8 @@ from decimal import Decimal
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from leads.models import Lead, LeadEvent
 from leads.services import (
@@ -182,6 +184,32 @@ def test_bulk_update_leaves_the_leads_a_user_may_not_change_and_says_which(rep, 
     mine.refresh_from_db()
     assert (mine.value, mine.version) == (Decimal(99), 2)
     assert mine.events.get().describe() == "Value: €1,000 → €99"
+
+
+def test_bulk_update_writes_leads_that_end_alike_in_one_update(manager):
+    leads = LeadFactory.create_batch(20, probability=10)
+    LeadFactory(title="Left alone")
+    won = default_stage("Won")
+    with CaptureQueriesContext(connection) as queries:
+        result = leads_update_bulk(changes={lead.pk: {"stage": won} for lead in leads}, by=manager)
+    updates = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("UPDATE")]
+    assert len(updates) == 1
+    assert "CASE" not in updates[0]  # no branch per lead and field
+    assert {lead.version for lead in result.changed} == {2}
+    moved = Lead.objects.exclude(title="Left alone")
+    assert set(moved.values_list("stage", "probability", "version")) == {(won.pk, 100, 2)}
+    assert Lead.objects.get(title="Left alone").version == 1
+
+
+def test_bulk_update_writes_leads_that_end_differently_each_with_its_values(manager):
+    leads = LeadFactory.create_batch(3)
+    changes = {lead.pk: {"value": Decimal(number)} for number, lead in enumerate(leads)}
+    leads_update_bulk(changes=changes, by=manager)
+    assert sorted(Lead.objects.values_list("value", "version")) == [
+        (Decimal(0), 2),
+        (Decimal(1), 2),
+        (Decimal(2), 2),
+    ]
 
 
 def test_bulk_delete_is_all_or_nothing(rep, other_rep):
