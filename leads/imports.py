@@ -170,10 +170,10 @@ def iter_rows(lead_import: LeadImport):
     unreadable = 0
     position, number = 0, 0
     while position < len(lines):
-        feed = _Lines(lines, position)
-        reader = csv.reader(feed, delimiter=lead_import.delimiter, strict=True)
+        # line_num counts the lines the reader took: where each row starts.
+        reader = csv.reader(iter(lines[position:]), delimiter=lead_import.delimiter, strict=True)
         while True:
-            start = feed.position
+            start = position + reader.line_num
             try:
                 cells = next(reader)
             except StopIteration:
@@ -193,22 +193,6 @@ def iter_rows(lead_import: LeadImport):
             number += 1
             if number > 1 and any(cell.strip() for cell in cells):
                 yield Record(number, cells)
-
-
-class _Lines:
-    """The file's lines from a position on, counting how many the csv reader took."""
-
-    def __init__(self, lines: list[str], position: int):
-        self.lines, self.position = lines, position
-
-    def __iter__(self):
-        return self
-
-    def __next__(self) -> str:
-        if self.position >= len(self.lines):
-            raise StopIteration
-        self.position += 1
-        return self.lines[self.position - 1]
 
 
 def _unreadable(error: csv.Error, *, line: int) -> str:
@@ -376,7 +360,7 @@ def convert_row(
     shifted (a separator inside an unquoted value) and is refused rather than misread.
     """
     row = Row(number=number)
-    if columns is not None and any(cell.strip() for cell in cells[columns:]):
+    if columns is not None and len(cells) > columns and any(c.strip() for c in cells[columns:]):
         row.errors.append(
             f"The row has {len(cells)} values but the header names {columns} columns; "
             "a value may contain the separator without quotes"
@@ -494,16 +478,12 @@ _DAY_FIRST = re.compile(r"(\d{1,2})[-/.](\d{1,2})[-/.](\d{4}|\d{2})")
 
 
 def _number(text: str) -> Decimal | None:
-    """A finite decimal number, or None ("NaN", "Infinity" and "1e309" are not amounts)."""
+    """A finite decimal number, or None ("NaN", "Infinity" are not amounts)."""
     try:
         number = Decimal(text)
     except InvalidOperation:
         return None
-    # No exponent beyond what an amount can hold: quantizing 1e-999999 or comparing a
-    # signalling NaN would raise instead of saying no.
-    if not number.is_finite() or not -30 <= number.as_tuple().exponent <= 30:
-        return None
-    return number
+    return number if number.is_finite() else None
 
 
 def _unneutralise(text: str) -> str:
@@ -560,9 +540,9 @@ def check_rows(lead_import: LeadImport) -> CheckResult:
                 row.errors.append(
                     f"Unknown client “{row.client_name}” (choose to create missing clients)"
                 )
-    owners = _find_duplicates(rows, lead_import)
+    _find_duplicates(rows, lead_import)
     if lead_import.duplicates == LeadImport.Duplicates.UPDATE:
-        _check_updates(rows, owners, lead_import.created_by)
+        _check_updates(rows, lead_import.created_by)
     return CheckResult(
         rows=rows,
         total=len(rows),
@@ -572,34 +552,34 @@ def check_rows(lead_import: LeadImport) -> CheckResult:
     )
 
 
-def _find_duplicates(rows: list[Row], lead_import: LeadImport) -> dict[int, Lead]:
+def _find_duplicates(rows: list[Row], lead_import: LeadImport) -> None:
     """Mark rows whose title and client match an existing lead (exact title).
 
     Leads this import wrote itself are not existing leads: a resumed import sees the
-    file as its first run did. Returns the matched leads (id and owners only).
+    file as its first run did.
     """
     candidates = [row for row in rows if row.values.get("title") and not row.client_name]
-    matched = {}
     size = 5000
     for start in range(0, len(candidates), size):
         chunk = candidates[start : start + size]
         existing = {}
-        titles = {row.values["title"] for row in chunk}
-        for pk, title, client_id, created_by_id, assignee_id in _leads_titled(titles, lead_import):
-            if (title, client_id) not in existing:
-                existing[title, client_id] = pk
-                matched[pk] = Lead(pk=pk, created_by_id=created_by_id, assignee_id=assignee_id)
+        for pk, title, client_id in _leads_titled(
+            {row.values["title"] for row in chunk}, lead_import
+        ):
+            existing.setdefault((title, client_id), pk)
         for row in chunk:
             row.duplicate_of = existing.get((row.values["title"], row.values["client_id"]))
-    return matched
 
 
-def _check_updates(rows: list[Row], leads: dict[int, Lead], user) -> None:
+def _check_updates(rows: list[Row], user) -> None:
     """A row may update only a lead its user may change, and each lead once."""
+    updating = [row for row in rows if row.duplicate_of and row.is_valid]
+    # Who owns each lead decides: read those two columns of the leads to update.
+    leads = Lead.objects.only("created_by", "assignee").in_bulk(
+        {row.duplicate_of for row in updating}
+    )
     updated_by = {}
-    for row in rows:
-        if not row.duplicate_of or not row.is_valid:
-            continue
+    for row in updating:
         if user is None or not may_change(leads[row.duplicate_of], ["title"], user):
             row.errors.append(f"You may not change this lead (#{row.duplicate_of})")
         elif row.duplicate_of in updated_by:
@@ -623,17 +603,19 @@ class EqualsAny(Lookup):
 
 
 def _leads_titled(titles: set[str], lead_import: LeadImport):
-    """(id, title, client_id, created_by_id, assignee_id) of leads with one of these titles
-    that this import did not create, oldest first."""
-    columns = ("pk", "title", "client_id", "created_by_id", "assignee_id")
-    leads = Lead.objects.exclude(import_batch=lead_import.pk).order_by("id")
+    """(id, title, client_id) of leads with one of these titles that this import did not
+    create, oldest first."""
+    leads = Lead.objects.order_by("id")
+    columns = ("pk", "title", "client_id", "import_batch_id")
     if connection.vendor == "postgresql":  # one array parameter instead of thousands
-        return list(leads.filter(EqualsAny(F("title"), list(titles))).values_list(*columns))
-    found = []
-    titles = list(titles)
-    for start in range(0, len(titles), 500):  # SQLite's limit on query parameters
-        found += leads.filter(title__in=titles[start : start + 500]).values_list(*columns)
-    return found
+        found = leads.filter(EqualsAny(F("title"), list(titles))).values_list(*columns)
+    else:
+        found, titles = [], list(titles)
+        for start in range(0, len(titles), 500):  # SQLite's limit on query parameters
+            found += leads.filter(title__in=titles[start : start + 500]).values_list(*columns)
+    # Left out here rather than in SQL, where the condition would keep PostgreSQL from
+    # reading the title index.
+    return [row[:3] for row in found if row[3] != lead_import.pk]
 
 
 # --- running ---------------------------------------------------------------------------------

@@ -224,8 +224,8 @@ def _insert(model, rows: list[dict]) -> list[int]:
     """Insert rows given as dicts of attnames; their new ids, in order."""
     if not rows:
         return []
-    columns = list(rows[0])
-    values = (tuple(row[column] for column in columns) for row in rows)
+    columns = list(rows[0])  # every row's dict is built alike: same keys, same order
+    values = (tuple(row.values()) for row in rows)
     return bulk_insert(model, columns, values, count=len(rows), want_ids=True)
 
 

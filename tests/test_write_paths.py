@@ -130,7 +130,7 @@ def test_import_write_path_refuses_even_when_the_dry_runs_check_is_skipped(
     bob, alices_lead, django_capture_on_commit_callbacks, monkeypatch, mode
 ):
     """The check before the run is a courtesy; the lead services decide, row by row."""
-    monkeypatch.setattr(imports, "_check_updates", lambda rows, leads, user: None)
+    monkeypatch.setattr(imports, "_check_updates", lambda rows, user: None)
     lead_import = run_import(
         bob, django_capture_on_commit_callbacks, duplicates="update", mode=mode
     )
