@@ -13,16 +13,21 @@ from django.db.models.fields.related_lookups import RelatedExact, RelatedIn
 from django.db.models.lookups import In
 
 
-def _holds(lookup, connection, value) -> bool:
-    """Whether the lookup's column can hold ``value`` (anything not an int is left alone)."""
-    if not isinstance(value, int):
-        return True
+def _bounds(lookup, connection) -> tuple[int | None, int | None]:
+    """The smallest and largest number the lookup's column holds (None: no limit)."""
     field = lookup.lhs.output_field
     if field.is_relation:
         field = field.target_field
     try:
-        low, high = connection.ops.integer_field_range(field.get_internal_type())
+        return connection.ops.integer_field_range(field.get_internal_type())
     except KeyError:  # not an integer column
+        return None, None
+
+
+def _holds(bounds, value) -> bool:
+    """Whether a column with these bounds can hold ``value`` (what is not an int, can)."""
+    low, high = bounds
+    if not isinstance(value, int):
         return True
     return (low is None or value >= low) and (high is None or value <= high)
 
@@ -30,7 +35,8 @@ def _holds(lookup, connection, value) -> bool:
 class _InRange:
     def process_rhs(self, compiler, connection):
         if self.rhs_is_direct_value():
-            values = [value for value in self.rhs if _holds(self, connection, value)]
+            bounds = _bounds(self, connection)
+            values = [value for value in self.rhs if _holds(bounds, value)]
             if not values:
                 raise EmptyResultSet
             self.rhs = values
@@ -47,7 +53,7 @@ class IntegerRelatedIn(_InRange, RelatedIn):
 
 class IntegerRelatedExact(RelatedExact):
     def process_rhs(self, compiler, connection):
-        if self.rhs_is_direct_value() and not _holds(self, connection, self.rhs):
+        if self.rhs_is_direct_value() and not _holds(_bounds(self, connection), self.rhs):
             raise EmptyResultSet
         return super().process_rhs(compiler, connection)
 

@@ -86,3 +86,15 @@ def test_an_out_of_range_stage_move_is_refused_and_changes_nothing(manager_clien
 )  # fmt: skip
 def test_whole_number_reads_plain_digits_within_bounds(text, number):
     assert whole_number(text) == number
+
+
+def test_numbers_no_column_holds_match_nothing_in_any_integer_lookup(lead):
+    """The mechanism under the URLs above: the ORM, on SQLite as on PostgreSQL."""
+    huge, tiny = int(HUGE), -int(HUGE)
+    assert list(Lead.objects.filter(stage__in=[huge, lead.stage_id])) == [lead]
+    assert list(Lead.objects.filter(pk__in=[huge, tiny, lead.pk])) == [lead]
+    assert not Lead.objects.filter(pk__in=[huge]).exists()
+    assert not Lead.objects.filter(client=huge).exists()
+    assert not Lead.objects.filter(stage_id=huge).exists()
+    assert not Lead.objects.filter(assignee__in=[tiny]).exists()
+    assert Lead.objects.exclude(stage__in=[huge]).count() == 1
