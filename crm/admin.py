@@ -9,7 +9,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.html import format_html
 
-from crm.admin_utils import CappedCountPaginator
+from crm.admin_utils import AuditTrailAdmin, CappedCountPaginator
 from crm.models import Client, ClientEvent, Contact, ContactEvent
 from crm.services import (
     client_create,
@@ -258,24 +258,10 @@ class ContactAdmin(SoftDeleteAdmin):
         return contacts_restore_bulk(contact_ids=ids, by=by)
 
 
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(AuditTrailAdmin):
     """A client's or contact's history: readable by staff, written only by the services."""
 
-    list_filter = ["kind", "actor"]
-    ordering = ["-at", "-id"]
     readonly_fields = ["sentence"]
-    paginator = CappedCountPaginator
-    show_full_result_count = False
-    show_facets = admin.ShowFacets.NEVER
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description="what happened")
     def sentence(self, obj) -> str:

@@ -1,5 +1,6 @@
 """Helpers shared by the admin modules of every app."""
 
+from django.contrib import admin
 from django.core.paginator import Paginator
 from django.db import connections
 from django.utils.functional import cached_property
@@ -53,3 +54,26 @@ class CappedCountPaginator(Paginator):
             cursor.execute("SELECT reltuples FROM pg_class WHERE oid = to_regclass(%s)", [table])
             row = cursor.fetchone()
         return int(row[0]) if row and row[0] is not None else None
+
+
+class AuditTrailAdmin(admin.ModelAdmin):
+    """An audit trail: readable by staff, written only by the application's services.
+
+    Its changelist may hold millions of rows: counted with ``CappedCountPaginator``, and
+    without facets.
+    """
+
+    ordering = ["-at", "-id"]
+    list_filter = ["kind", "actor"]
+    paginator = CappedCountPaginator
+    show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils.html import format_html
 
-from crm.admin_utils import CappedCountPaginator
+from crm.admin_utils import AuditTrailAdmin, CappedCountPaginator
 from leads.filters import search_condition
 from leads.models import Lead, LeadEvent, LeadImport, LeadSource, Status
 from leads.services import lead_create, lead_delete, lead_update, leads_delete_bulk
@@ -221,29 +221,15 @@ class LeadAdmin(admin.ModelAdmin):
 
 
 @admin.register(LeadEvent)
-class LeadEventAdmin(admin.ModelAdmin):
+class LeadEventAdmin(AuditTrailAdmin):
     """The audit trail: readable by staff, written only by the application."""
 
     list_display = ["at", "kind", "lead_title", "actor", "summary"]
     list_select_related = ["lead", "actor"]
-    list_filter = ["kind", "actor"]
     date_hierarchy = "at"
     search_fields = ["lead__title", "data__title"]
-    ordering = ["-at", "-id"]
     fields = ["at", "kind", "lead", "lead_title", "actor", "data"]
     readonly_fields = ["lead_title"]
-    paginator = CappedCountPaginator
-    show_full_result_count = False
-    show_facets = admin.ShowFacets.NEVER
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description="lead", ordering="lead__title")
     def lead_title(self, obj) -> str:
