@@ -231,6 +231,8 @@ TASKS = {"default": {"BACKEND": TASKS_BACKENDS[os.environ.get("TASKS_BACKEND", "
 # reported for this long (killed, or its machine gone) shows as interrupted, to be resumed
 # or undone.
 IMPORT_LEASE_SECONDS = int(os.environ.get("IMPORT_LEASE_SECONDS", "120"))
+# An import no worker has started this long after it was queued shows as interrupted too.
+IMPORT_QUEUE_SECONDS = int(os.environ.get("IMPORT_QUEUE_SECONDS", "900"))
 
 # Security. Production runs behind a TLS-terminating proxy.
 SESSION_COOKIE_HTTPONLY = True

@@ -126,21 +126,25 @@ class LeadImportDetailView(ImportAccessMixin, HtmxPartialMixin, DetailView):
             return self.undo(lead_import)
         if action == "resume":
             return self.resume(lead_import)
-        if lead_import.status != LeadImport.Status.UPLOADED:
-            messages.info(request, "This import has already run.")
-            return HttpResponseRedirect(lead_import.get_absolute_url())
         form = self.mapping_form(request.POST)
         if not form.is_valid():
             return self.render_to_response(self.get_context_data(form=form), status=422)
-        lead_import.mapping = form.mapping()
-        lead_import.mode = form.cleaned_data["mode"]
-        lead_import.duplicates = form.cleaned_data["duplicates"]
-        lead_import.create_clients = form.cleaned_data["create_clients"]
-        if action == "run":
-            lead_import.save()
-            queue_lead_import(lead_import)
-            return HttpResponseRedirect(lead_import.get_absolute_url())
-        lead_import.save()
+        with transaction.atomic():
+            # Locked and read again: two clicks on "Import" (or a preview beside a run)
+            # must not both find it uploaded.
+            current = LeadImport.objects.select_for_update().get(pk=lead_import.pk)
+            if current.status != LeadImport.Status.UPLOADED:
+                messages.info(request, "This import has already run.")
+                return HttpResponseRedirect(lead_import.get_absolute_url())
+            for obj in (current, lead_import):
+                obj.mapping = form.mapping()
+                obj.mode = form.cleaned_data["mode"]
+                obj.duplicates = form.cleaned_data["duplicates"]
+                obj.create_clients = form.cleaned_data["create_clients"]
+            current.save(update_fields=["mapping", "mode", "duplicates", "create_clients"])
+            if action == "run":
+                queue_lead_import(current)
+                return HttpResponseRedirect(lead_import.get_absolute_url())
         return self.render_to_response(
             self.get_context_data(form=form, preview=self.preview(lead_import))
         )
@@ -170,8 +174,8 @@ class LeadImportDetailView(ImportAccessMixin, HtmxPartialMixin, DetailView):
 
     def resume(self, lead_import):
         """Go on with an interrupted import after the last row it wrote."""
+        LeadImport.objects.filter(pk=lead_import.pk).mark_interrupted()
         with transaction.atomic():
-            LeadImport.objects.mark_interrupted()
             current = LeadImport.objects.select_for_update().get(pk=lead_import.pk)
             if current.status != LeadImport.Status.INTERRUPTED:
                 messages.info(self.request, "This import is not interrupted.")
@@ -182,6 +186,7 @@ class LeadImportDetailView(ImportAccessMixin, HtmxPartialMixin, DetailView):
         return HttpResponseRedirect(lead_import.get_absolute_url())
 
     def undo(self, lead_import):
+        LeadImport.objects.filter(pk=lead_import.pk).mark_interrupted()
         try:
             count = lead_import_undo(lead_import=lead_import, by=self.request.user)
         except UndoRefused as refusal:

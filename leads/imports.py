@@ -34,6 +34,7 @@ from pipelines.models import Pipeline, PipelineStage
 from .forms import normalise_amount
 from .models import EventKind, Lead, LeadEvent, LeadImport, LeadSource, Priority
 from .services import (
+    LeadConflict,
     leads_create_bulk,
     leads_delete_bulk,
     leads_restore_bulk,
@@ -306,6 +307,8 @@ class Row:
     client_name: str = ""  # a client to create, when the user allows it
     contact_ref: str = ""
     duplicate_of: int | None = None
+    #: Mapped columns this row leaves empty: updating an existing lead keeps its value.
+    blank: frozenset = frozenset()
 
     @property
     def is_valid(self) -> bool:
@@ -370,6 +373,7 @@ def convert_row(
         for index, key in mapping.items()
         if int(index) < len(cells)
     }
+    row.blank = frozenset(key for key in mapping.values() if not raw.get(key))
     values, errors = row.values, row.errors
 
     title = raw.get("title", "")
@@ -661,7 +665,9 @@ def lead_import_run(*, lead_import: LeadImport) -> LeadImport:
     _renew(lead_import, token, rows=len(lead_import.content) // 100)
     try:
         if lead_import.created_by is None:
-            return _finish(lead_import, failure="The user who uploaded this file was removed.")
+            return _finish(
+                lead_import, token, failure="The user who uploaded this file was removed."
+            )
         result = check_rows(lead_import)
         skipped = [row for row in result.rows if not row.is_valid]
         if lead_import.duplicates == LeadImport.Duplicates.SKIP:
@@ -672,6 +678,7 @@ def lead_import_run(*, lead_import: LeadImport) -> LeadImport:
         if lead_import.mode == LeadImport.Mode.ALL_OR_NOTHING and result.invalid:
             return _finish(
                 lead_import,
+                token,
                 skipped=result.total,
                 report=error_report(skipped),
                 failure=f"Nothing was imported: {result.invalid} of {result.total} rows have "
@@ -696,6 +703,7 @@ def lead_import_run(*, lead_import: LeadImport) -> LeadImport:
         except RowsRefused as refused:
             return _finish(
                 lead_import,
+                token,
                 skipped=result.total,
                 report=error_report(refused.rows),
                 failure="Nothing was imported: some rows may not be written after all, "
@@ -703,6 +711,7 @@ def lead_import_run(*, lead_import: LeadImport) -> LeadImport:
             )
         return _finish(
             lead_import,
+            token,
             skipped=len(skipped),
             report=error_report(sorted(skipped, key=lambda row: row.number)),
         )
@@ -710,7 +719,7 @@ def lead_import_run(*, lead_import: LeadImport) -> LeadImport:
         lead_import.refresh_from_db()
         return lead_import
     except ImportFileError as error:
-        return _finish(lead_import, failure=str(error))
+        return _finish(lead_import, token, failure=str(error))
     except Exception:
         logger.exception("Import %s failed", lead_import.pk)
         # Batches written before the error stay (skip mode commits each batch) and are
@@ -724,7 +733,7 @@ def lead_import_run(*, lead_import: LeadImport) -> LeadImport:
             else "The import stopped because of an unexpected error; nothing was imported. "
             "Try again, or ask an admin to look at the server log."
         )
-        return _finish(lead_import, failure=stopped)
+        return _finish(lead_import, token, failure=stopped)
 
 
 def _renew(lead_import, token, *, total: int = 0, rows: int = 0) -> None:
@@ -846,7 +855,13 @@ UPDATABLE = [
 
 
 def _update_values(rows: list[Row], mapped: set[str]) -> dict[int, dict]:
-    """{lead id: the mapped fields' values} for rows that update an existing lead."""
+    """{lead id: the values of its row's mapped, filled-in columns} for rows that update
+    an existing lead.
+
+    An empty cell keeps the lead's value, as in other CRMs' imports: a file that leaves a
+    column blank (no stage, no value) does not move the lead back to the first stage or
+    wipe what someone typed.
+    """
     fields = [name for name in UPDATABLE if name in mapped]
     contacts = (
         Contact.objects.in_bulk([row.values["contact_id"] for row in rows])
@@ -855,19 +870,21 @@ def _update_values(rows: list[Row], mapped: set[str]) -> dict[int, dict]:
     )
     changes = {}
     for row in rows:
-        values = {name: row.values.get(name) for name in fields if name != "contact"}
-        if "contact" in fields:
+        given = [name for name in fields if name not in row.blank]
+        values = {name: row.values.get(name) for name in given if name != "contact"}
+        if "contact" in given:
             values["contact"] = contacts.get(row.values["contact_id"])
         changes[row.duplicate_of] = values
     return changes
 
 
-def _finish(lead_import, *, skipped=0, report="", failure=""):
-    """Record how the run ended; the counts of what it wrote are kept up by each batch."""
+def _finish(lead_import, token, *, skipped=0, report="", failure=""):
+    """Record how the run ended, unless it lost the import meanwhile (resumed elsewhere, or
+    undone); the counts of what it wrote are kept up by each batch."""
     lead_import.refresh_from_db()
     written = lead_import.created_count or lead_import.updated_count
     failed = bool(failure) and not (written or skipped)
-    LeadImport.objects.filter(pk=lead_import.pk).update(
+    LeadImport.objects.filter(pk=lead_import.pk, run_token=token).update(
         status=LeadImport.Status.FAILED if failed else LeadImport.Status.DONE,
         skipped_count=skipped,
         error_report=report,
@@ -926,32 +943,40 @@ class UndoRefused(Exception):
 def lead_import_undo(*, lead_import: LeadImport, by) -> int:
     """Delete the leads an import created and restore those it updated; returns the count.
 
-    Through the lead services, as ``by``: all or nothing.
+    Through the lead services, as ``by``, all or nothing. Every lead must still be at the
+    version the import left it at, checked under the lead's lock: an edit that lands
+    while the undo runs makes the undo refuse, never vanish under it.
     """
-    LeadImport.objects.mark_interrupted()
     lead_import = LeadImport.objects.select_for_update().get(pk=lead_import.pk)
     if lead_import.status not in UNDOABLE:
         raise UndoRefused("Only a finished or interrupted import can be undone.")
+    changed_since = UndoRefused(
+        "Some of this import's leads were changed since, so it can no longer be undone."
+    )
     if touched_since_import(lead_import):
-        raise UndoRefused(
-            "Some of this import's leads were changed since, so it can no longer be undone."
-        )
+        raise changed_since
     updates = LeadEvent.objects.filter(
         kind=EventKind.IMPORTED, data__import_id=lead_import.pk, data__updated=True
     ).values_list("lead_id", "data")
+    updated = {lead_id: data for lead_id, data in updates if lead_id}
+    created = list(Lead.objects.filter(import_batch=lead_import).values_list("pk", flat=True))
     try:
         restored = leads_restore_bulk(
-            snapshots={lead_id: data["before"] for lead_id, data in updates if lead_id},
+            snapshots={pk: data["before"] for pk, data in updated.items()},
+            versions={pk: data["version"] for pk, data in updated.items()},
             by=by,
             event_data={"undo_import": lead_import.pk, "file": lead_import.file_name},
         )
         deleted = leads_delete_bulk(
-            lead_ids=Lead.objects.filter(import_batch=lead_import).values_list("pk", flat=True),
+            lead_ids=created,
+            versions=dict.fromkeys(created, 1),
             by=by,
             event_data={"undo_import": lead_import.pk},
         )
     except PermissionDenied as refusal:
         raise UndoRefused(str(refusal)) from None
+    except LeadConflict:
+        raise changed_since from None
     # A run still going (the import was interrupted only by its silence) stops here.
     LeadImport.objects.filter(pk=lead_import.pk).update(
         status=LeadImport.Status.UNDONE, undone_at=timezone.now(), run_token=None

@@ -6,7 +6,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.core.exceptions import FieldDoesNotExist
 from django.core.validators import MaxLengthValidator, MaxValueValidator, MinValueValidator
-from django.db import models
+from django.db import models, transaction
 from django.db.models import Case, F, Q, Value, When
 from django.db.models.functions import Length
 from django.db.models.lookups import LessThanOrEqual
@@ -530,10 +530,23 @@ def show_value(field: str, value) -> str:
 
 class LeadImportQuerySet(models.QuerySet):
     def mark_interrupted(self, now=None) -> int:
-        """Runs whose worker stopped reporting (killed, or its machine gone) are interrupted."""
-        return self.filter(
-            status=LeadImport.Status.RUNNING, lease_until__lt=now or timezone.now()
-        ).update(status=LeadImport.Status.INTERRUPTED)
+        """Imports past their lease are interrupted: a worker that stopped reporting
+        (killed, or its machine gone), or a queued task no worker ever started.
+
+        Never waits: an import whose row is locked is in the middle of a batch, alive.
+        """
+        with transaction.atomic():
+            stale = (
+                self.select_for_update(skip_locked=True)
+                .filter(
+                    status__in=[LeadImport.Status.QUEUED, LeadImport.Status.RUNNING],
+                    lease_until__lt=now or timezone.now(),
+                )
+                .values_list("pk", flat=True)
+            )
+            return LeadImport.objects.filter(pk__in=list(stale)).update(
+                status=LeadImport.Status.INTERRUPTED
+            )
 
 
 class LeadImport(models.Model):

@@ -71,7 +71,8 @@ def display_value(lead: Lead, field: str, value) -> str:
 
 def may_change(lead: Lead, fields: Iterable[str], user) -> bool:
     """Assigning alone needs the right to assign; any other change, the right to edit."""
-    if set(fields) <= {"assignee"}:
+    fields = set(fields)
+    if fields and fields <= {"assignee"}:
         return lead.can_assign(user)
     return lead.can_edit(user)
 
@@ -408,13 +409,24 @@ def _snapshot(lead: Lead, values: dict) -> dict:
     return before
 
 
+def _check_versions(leads, versions: dict[int, int] | None) -> None:
+    """LeadConflict when a locked lead moved on from the version the caller knew."""
+    for pk, version in (versions or {}).items():
+        if pk in leads and leads[pk].version != version:
+            raise LeadConflict(pk, leads[pk].version)
+
+
 @transaction.atomic
-def leads_restore_bulk(*, snapshots: dict[int, dict], by, event_data: dict) -> BulkResult:
+def leads_restore_bulk(
+    *, snapshots: dict[int, dict], by, event_data: dict, versions: dict[int, int] | None = None
+) -> BulkResult:
     """Put back what ``leads_update_bulk`` recorded before an import changed the leads.
 
-    All or nothing: PermissionDenied when the user may no longer change one of them.
+    All or nothing: PermissionDenied when the user may no longer change one of them,
+    LeadConflict when one is no longer at its version in ``versions``.
     """
     leads = _lock_many(snapshots)
+    _check_versions(leads, versions)
     result = BulkResult(missing=[pk for pk in snapshots if pk not in leads])
     now = timezone.now()
     for pk, lead in leads.items():
@@ -438,9 +450,17 @@ def leads_restore_bulk(*, snapshots: dict[int, dict], by, event_data: dict) -> B
 
 
 @transaction.atomic
-def leads_delete_bulk(*, lead_ids: Iterable[int], by, event_data: dict | None = None) -> int:
-    """Delete many leads with an audit record each; all or nothing (PermissionDenied)."""
-    leads = _lock_many(lead_ids, only=["title", "created_by", "assignee"])
+def leads_delete_bulk(
+    *,
+    lead_ids: Iterable[int],
+    by,
+    event_data: dict | None = None,
+    versions: dict[int, int] | None = None,
+) -> int:
+    """Delete many leads with an audit record each; all or nothing (PermissionDenied, or
+    LeadConflict when one is no longer at its version in ``versions``)."""
+    leads = _lock_many(lead_ids, only=["title", "created_by", "assignee", "version"])
+    _check_versions(leads, versions)
     for lead in leads.values():
         if not lead.can_delete(by):
             raise PermissionDenied(f"You may not delete the lead “{lead.title}”.")

@@ -1,9 +1,12 @@
 """Background work for leads, run by Django's Tasks framework."""
 
+import datetime
 import uuid
 
+from django.conf import settings
 from django.db import transaction
 from django.tasks import task
+from django.utils import timezone
 
 from .imports import lead_import_run
 from .models import LeadImport
@@ -21,7 +24,12 @@ def queue_lead_import(lead_import: LeadImport) -> None:
     A new token: a worker still holding the old one (thought dead, but only slow)
     stops at its next batch instead of writing beside the new run.
     """
+    # A task that no worker starts within this time (the queue lost it, or its worker
+    # died before it began) leaves the import interrupted, not waiting forever.
+    waiting = datetime.timedelta(seconds=settings.IMPORT_QUEUE_SECONDS)
     LeadImport.objects.filter(pk=lead_import.pk).update(
-        status=LeadImport.Status.QUEUED, run_token=uuid.uuid4(), lease_until=None
+        status=LeadImport.Status.QUEUED,
+        run_token=uuid.uuid4(),
+        lease_until=timezone.now() + waiting,
     )
     transaction.on_commit(lambda: run_lead_import.enqueue(lead_import.pk))

@@ -1403,3 +1403,24 @@ def test_unreadable_values_skip_their_rows_and_import_the_rest(rep_client, impor
     assert lead_import.failure == ""
     assert (lead_import.created_count, lead_import.skipped_count) == (2, 5)
     assert sorted(Lead.objects.values_list("title", flat=True)) == ["Also good", "Good"]
+
+
+def test_an_update_keeps_what_the_rows_empty_cells_leave_out(rep_client, existing, imported):
+    """A blank Stage cell must not move the lead back to the first stage (nor a blank
+    Value wipe its value): only filled-in cells overwrite."""
+    from leads.services import lead_move_stage
+
+    lead_move_stage(lead_id=existing.pk, stage=default_stage("Negotiation"), by=existing.created_by)
+    rows = [
+        ["Title", "Client", "Value", "Stage", "Priority"],
+        ["Acme deal", "Acme", "", "", "urgent"],
+    ]
+    lead_import = imported(rep_client, csv_bytes(rows), duplicates="update")
+    assert lead_import.updated_count == 1
+    existing.refresh_from_db()
+    assert existing.stage == default_stage("Negotiation")
+    assert existing.value == Decimal(1000)
+    assert existing.priority == Priority.URGENT
+    undo(rep_client, lead_import)
+    existing.refresh_from_db()
+    assert (existing.priority, existing.stage) == (Priority.NORMAL, default_stage("Negotiation"))

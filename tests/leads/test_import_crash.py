@@ -229,3 +229,85 @@ def test_sigkill_of_the_worker_midway_then_resume(rep_client, django_capture_on_
     assert lead_import.created_count == rows
     assert Lead.objects.count() == rows
     assert Lead.objects.values("title").distinct().count() == rows
+
+
+# --- races the review found -------------------------------------------------------------------
+
+
+def test_an_edit_landing_while_undo_runs_makes_the_undo_refuse(
+    rep, rep_client, interrupted, monkeypatch
+):
+    """The "touched since" check runs before the leads are locked; the versions under the
+    lock decide."""
+    lead = Lead.objects.filter(import_batch=interrupted).first()
+    real_check = imports.touched_since_import
+
+    def edited_meanwhile(lead_import):
+        touched = real_check(lead_import)
+        services.lead_update(lead_id=lead.pk, values={"value": 777}, by=rep)
+        return touched
+
+    monkeypatch.setattr(imports, "touched_since_import", edited_meanwhile)
+    with after_the_lease():
+        response = undo(rep_client, interrupted)
+    assert "can no longer be undone" in text(response)
+    assert Lead.objects.filter(import_batch=interrupted).count() == interrupted.created_count
+    interrupted.refresh_from_db()
+    assert interrupted.status == LeadImport.Status.INTERRUPTED
+
+
+def test_a_run_that_lost_its_import_does_not_write_how_it_ended(rep_client, monkeypatch):
+    """Undone while its last batch was committing: it stays undone, not "done"."""
+    lead_import = uploaded(rep_client, csv_bytes([["Title"], ["A"], ["B"]]))
+    rep_client.post(detail_url(lead_import), mapping_data(lead_import, "preview"))
+    queue_lead_import(lead_import)
+    real_write = imports._write
+
+    def undone_meanwhile(*args, **kwargs):
+        refused = real_write(*args, **kwargs)
+        LeadImport.objects.filter(pk=lead_import.pk).update(
+            status=LeadImport.Status.UNDONE, run_token=None
+        )
+        return refused
+
+    monkeypatch.setattr(imports, "_write", undone_meanwhile)
+    lead_import_run(lead_import=LeadImport.objects.get(pk=lead_import.pk))
+    lead_import.refresh_from_db()
+    assert lead_import.status == LeadImport.Status.UNDONE
+    assert lead_import.finished_at is None
+
+
+def test_a_second_import_click_from_a_page_loaded_before_the_first_is_refused(
+    rep_client, monkeypatch, django_capture_on_commit_callbacks
+):
+    from leads.import_views import LeadImportDetailView
+
+    lead_import = uploaded(rep_client, csv_bytes([["Title"], *([f"Deal {n}"] for n in range(5))]))
+    stale = LeadImport.objects.get(pk=lead_import.pk)  # what the second tab loaded
+    data = mapping_data(lead_import, "run")
+    with django_capture_on_commit_callbacks(execute=True):
+        rep_client.post(detail_url(lead_import), data)
+    monkeypatch.setattr(LeadImportDetailView, "get_object", lambda view: stale)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = rep_client.post(detail_url(lead_import), data, follow=True)
+    assert "This import has already run." in text(response)
+    assert Lead.objects.count() == 5
+    lead_import.refresh_from_db()
+    assert lead_import.summary == "Imported 5 leads."
+
+
+def test_a_queued_import_no_worker_starts_is_interrupted_and_can_be_resumed(
+    rep_client, django_capture_on_commit_callbacks
+):
+    lead_import = uploaded(rep_client, csv_bytes([["Title"], ["Lost in the queue"]]))
+    with django_capture_on_commit_callbacks(execute=False):  # the task never runs
+        rep_client.post(detail_url(lead_import), mapping_data(lead_import, "run"))
+    later = timezone.now() + datetime.timedelta(seconds=settings.IMPORT_QUEUE_SECONDS + 1)
+    with time_machine.travel(later):
+        page = text(rep_client.get(detail_url(lead_import)))
+        assert "no worker started this import" in page
+        with django_capture_on_commit_callbacks(execute=True):
+            rep_client.post(detail_url(lead_import), {"action": "resume"})
+    lead_import.refresh_from_db()
+    assert lead_import.status == LeadImport.Status.DONE
+    assert Lead.objects.get().title == "Lost in the queue"
