@@ -175,8 +175,13 @@ class LeadFilter(SortedFilterSet):
     client = filters.ModelChoiceFilter(queryset=Client.objects.all(), label="Client")
     contact = filters.ModelChoiceFilter(queryset=Contact.objects.all(), label="Contact")
     category = filters.CharFilter(field_name="category", lookup_expr="iexact", label="Category")
-    value_min = filters.NumberFilter(field_name="value", lookup_expr="gte", label="Value from")
-    value_max = filters.NumberFilter(field_name="value", lookup_expr="lte", label="Value to")
+    # As many digits as the column holds: a larger bound is refused, not formatted.
+    value_min = filters.NumberFilter(
+        field_name="value", lookup_expr="gte", label="Value from", max_digits=14, decimal_places=2
+    )
+    value_max = filters.NumberFilter(
+        field_name="value", lookup_expr="lte", label="Value to", max_digits=14, decimal_places=2
+    )
     due = filters.ChoiceFilter(
         method="filter_due", choices=DuePreset.choices, label="Due", empty_label="Any time"
     )

@@ -35,7 +35,12 @@ def format_money(value, *, locale: str | None = None) -> str:
         amount = Decimal(value)
     except (InvalidOperation, TypeError, ValueError):
         return UNKNOWN
-    return _format_amount(amount, locale or _babel_locale())
+    if not amount.is_finite():
+        return UNKNOWN
+    try:
+        return _format_amount(amount, locale or _babel_locale())
+    except InvalidOperation:  # more digits than Babel formats: still the amount
+        return f"€{amount:,}"
 
 
 @lru_cache(maxsize=4096)
