@@ -135,7 +135,7 @@ class AuditEvent(models.Model):
 
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL,
-        on_delete=models.SET_NULL,
+        on_delete=models.PROTECT,  # the audit trail keeps who did it
         null=True,
         blank=True,
         related_name="+",

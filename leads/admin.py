@@ -4,11 +4,15 @@ import json
 
 from django import forms
 from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.core.exceptions import ValidationError
+from django.db.models import Q
 from django.urls import reverse
 from django.utils.html import format_html
 
 from crm.admin_utils import AuditTrailAdmin, CappedCountPaginator
+from crm.models import ClientEvent, ContactEvent
 from leads.filters import search_condition
 from leads.models import Lead, LeadEvent, LeadImport, LeadSource, Status
 from leads.services import lead_create, lead_delete, lead_update, leads_delete_bulk
@@ -25,6 +29,18 @@ class LeadSourceAdmin(admin.ModelAdmin):
     search_fields = ["label", "slug"]
     ordering = ["order", "label"]
     prepopulated_fields = {"slug": ["label"]}
+
+    def get_actions(self, request, action_location=admin.ActionLocation.CHANGE_LIST):
+        # One at a time, where has_delete_permission says which may go.
+        actions = super().get_actions(request, action_location)
+        actions.pop("delete_selected", None)
+        return actions
+
+    def has_delete_permission(self, request, obj=None):
+        # A source with leads is made inactive: deleting it would change those leads.
+        if obj is not None and obj.leads.exists():
+            return False
+        return super().has_delete_permission(request, obj)
 
     def get_search_results(self, request, queryset, search_term):
         queryset, may_have_duplicates = super().get_search_results(request, queryset, search_term)
@@ -284,3 +300,40 @@ class LeadImportAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+    def has_delete_permission(self, request, obj=None):
+        # Its leads point at it (undo finds them so), and its history is the audit trail.
+        return False
+
+
+User = get_user_model()
+admin.site.unregister(User)
+
+
+@admin.register(User)
+class UserAdmin(DjangoUserAdmin):
+    """Django's user admin; someone who has leads or history is deactivated, not deleted.
+
+    Deleting them would change their leads without a version or an event, and take their
+    name off the audit trail (the database refuses it: PROTECT).
+    """
+
+    def get_actions(self, request, action_location=admin.ActionLocation.CHANGE_LIST):
+        actions = super().get_actions(request, action_location)
+        actions.pop("delete_selected", None)
+        return actions
+
+    def has_delete_permission(self, request, obj=None):
+        if obj is not None and has_crm_history(obj):
+            return False
+        return super().has_delete_permission(request, obj)
+
+
+def has_crm_history(user) -> bool:
+    """Whether the user has leads, or did anything the audit trails record."""
+    return (
+        Lead.objects.filter(Q(assignee=user) | Q(created_by=user)).exists()
+        or LeadEvent.objects.filter(actor=user).exists()
+        or ClientEvent.objects.filter(actor=user).exists()
+        or ContactEvent.objects.filter(actor=user).exists()
+    )

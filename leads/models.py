@@ -168,8 +168,10 @@ class Lead(models.Model):
         ],
         help_text="Chance of winning, 0–100 %.",
     )
+    # PROTECT, here and for the people below: a deletion would change leads without a
+    # version or a history event. Sources are made inactive, users deactivated.
     source = models.ForeignKey(
-        LeadSource, on_delete=models.SET_NULL, null=True, blank=True, related_name="leads"
+        LeadSource, on_delete=models.PROTECT, null=True, blank=True, related_name="leads"
     )
     priority = models.CharField(max_length=6, choices=Priority.choices, default=Priority.NORMAL)
     expected_close_date = models.DateField("expected close", null=True, blank=True)
@@ -185,14 +187,14 @@ class Lead(models.Model):
     )
     assignee = models.ForeignKey(
         settings.AUTH_USER_MODEL,
-        on_delete=models.SET_NULL,
+        on_delete=models.PROTECT,
         null=True,
         blank=True,
         related_name="assigned_leads",
     )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
-        on_delete=models.SET_NULL,
+        on_delete=models.PROTECT,
         null=True,
         blank=True,
         editable=False,
@@ -428,7 +430,7 @@ class LeadEvent(models.Model):
     )
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL,
-        on_delete=models.SET_NULL,
+        on_delete=models.PROTECT,  # the audit trail keeps who did it
         null=True,
         blank=True,
         related_name="lead_events",
