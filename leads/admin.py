@@ -3,11 +3,12 @@
 import json
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.core.exceptions import ValidationError
 from django.db.models import Q
+from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils.html import format_html
 
@@ -15,7 +16,13 @@ from crm.admin_utils import AuditTrailAdmin, CappedCountPaginator
 from crm.models import ClientEvent, ContactEvent
 from leads.filters import search_condition
 from leads.models import Lead, LeadEvent, LeadImport, LeadSource, Status
-from leads.services import lead_create, lead_delete, lead_update, leads_delete_bulk
+from leads.services import (
+    LeadConflict,
+    lead_create,
+    lead_delete,
+    lead_update,
+    leads_delete_bulk,
+)
 from pipelines.models import PipelineStage
 
 LEAD_FIELDS = {field.name for field in Lead._meta.concrete_fields}
@@ -200,6 +207,21 @@ class LeadAdmin(admin.ModelAdmin):
             return "-"
         url = reverse("admin:leads_leadevent_changelist")
         return format_html('<a href="{}?lead__id__exact={}">Show events</a>', url, obj.pk)
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        """The change form; a save that lost a race answers with the form, not a 500.
+
+        The form checks the version it was opened at, but someone may save between that
+        check and the save (the service's own check, under the lock, then refuses): the
+        form is then shown again, and its check now tells, with the typed values kept.
+        """
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except LeadConflict:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except ValidationError as error:  # the lead changed under the form in another way
+            self.message_user(request, " ".join(error.messages), messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
 
     def save_model(self, request, obj, form, change):
         """Save through the lead services, so admin edits reach the history like any other."""

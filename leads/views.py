@@ -6,9 +6,9 @@ import logging
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.mixins import PermissionRequiredMixin
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.db import DatabaseError
+from django.db import DatabaseError, IntegrityError
 from django.db.models import Case, CharField, Count, F, Q, Value, When, Window
 from django.db.models.functions import RowNumber
 from django.http import Http404, HttpResponse, HttpResponseRedirect, QueryDict
@@ -329,14 +329,11 @@ class LeadMoveStageView(DeletedMeanwhileIs404, View):
             .first()
         )
         if stage is None:
-            message = "Stage no longer exists. Please refresh the page."
-            if request.htmx:
-                response = toast(HttpResponse(status=422), message, "error")
-                response["HX-Reswap"] = "none"
-                return response
-            messages.error(request, message)
-            return HttpResponseRedirect(lead.get_absolute_url())
-        lead = fresh(lead_move_stage(lead_id=lead.pk, stage=stage, by=request.user))
+            return self.stage_gone(request, lead)
+        try:
+            lead = fresh(lead_move_stage(lead_id=lead.pk, stage=stage, by=request.user))
+        except IntegrityError:  # the stage was deleted while the move waited for it
+            return self.stage_gone(request, lead)
         message = f"Moved to {stage.name}."
         if not request.htmx:
             messages.success(request, message)
@@ -347,6 +344,16 @@ class LeadMoveStageView(DeletedMeanwhileIs404, View):
             board = render_board(request, stage.pipeline)
             return toast(board, f"Moved “{lead.title}” to {stage.name}.")
         return toast(render_detail_region(request, lead), message)
+
+    @staticmethod
+    def stage_gone(request, lead):
+        message = "Stage no longer exists. Please refresh the page."
+        if request.htmx:
+            response = toast(HttpResponse(status=422), message, "error")
+            response["HX-Reswap"] = "none"
+            return response
+        messages.error(request, message)
+        return HttpResponseRedirect(lead.get_absolute_url())
 
 
 class LeadFormMixin(HtmxPartialMixin):
@@ -365,6 +372,21 @@ class LeadFormMixin(HtmxPartialMixin):
 
     def form_invalid(self, form, status=422):
         return self.render_to_response(self.get_context_data(form=form), status=status)
+
+    def pointed_at_gone(self, form):
+        """A stage, client, contact or person chosen in the form was deleted meanwhile."""
+        form.add_error(
+            None,
+            "Something you chose (a stage, client, contact or person) was deleted meanwhile. "
+            "Your input is kept: choose again and save.",
+        )
+        return self.form_invalid(form)
+
+    def refused(self, form, error: ValidationError):
+        """The model's rules, checked again on the lead as it is now, refused the save."""
+        for field, messages_ in error.message_dict.items():
+            form.add_error(field if field in form.fields else None, messages_)
+        return self.form_invalid(form)
 
     def save_failed(self, form):
         logger.exception("Saving a lead failed")
@@ -399,6 +421,10 @@ class LeadCreateView(PermissionRequiredMixin, LeadFormMixin, CreateView):
         warnings = form.warnings  # before saving: they concern a new lead
         try:
             lead = lead_create(lead=form.save(commit=False), by=self.request.user)
+        except ValidationError as error:
+            return self.refused(form, error)
+        except IntegrityError:
+            return self.pointed_at_gone(form)
         except DatabaseError:
             return self.save_failed(form)
         for warning in warnings.values():
@@ -442,6 +468,10 @@ class LeadUpdateView(DeletedMeanwhileIs404, LeadObjectMixin, LeadFormMixin, Upda
             )
         except LeadConflict as conflict:
             return self.conflict(form, conflict)
+        except ValidationError as error:
+            return self.refused(form, error)
+        except IntegrityError:
+            return self.pointed_at_gone(form)
         except DatabaseError:
             return self.save_failed(form)
         return self.saved(lead)
