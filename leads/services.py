@@ -23,7 +23,7 @@ from decimal import Decimal
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, ProtectedError
 from django.utils import timezone
 
 from crm.bulk import bulk_insert
@@ -519,7 +519,15 @@ def stage_delete(*, stage: PipelineStage, move_to: PipelineStage | None, by) -> 
     # Locked with the condition checked again: a lead moved out meanwhile is left alone.
     held = stage.leads.select_for_update().order_by("pk").values_list("pk", flat=True)
     moved = last = 0
-    while ids := list(held.filter(pk__gt=last)[:MOVE_CHUNK]):
+    while True:
+        ids = list(held.filter(pk__gt=last)[:MOVE_CHUNK])
+        if not ids:
+            # PostgreSQL's LIMIT … FOR UPDATE may pass over rows moved meanwhile and come
+            # back short: done only when the stage is really empty.
+            if not stage.leads.exists():
+                break
+            last = 0
+            continue
         if move_to is None:
             raise ValidationError(
                 f"The stage {stage.name} holds leads: choose a stage to move them to.",
@@ -537,5 +545,11 @@ def stage_delete(*, stage: PipelineStage, move_to: PipelineStage | None, by) -> 
             )
         moved += len(result.changed)
         last = ids[-1]
-    stage.delete()
+    try:
+        stage.delete()
+    except ProtectedError:  # a lead came in between the last look and the delete
+        raise ValidationError(
+            f"Leads were moved into {stage.name} meanwhile; nothing was changed. Try again.",
+            code="leads_moved_in",
+        ) from None
     return moved

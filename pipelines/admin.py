@@ -14,6 +14,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Count
 from django.forms.models import BaseInlineFormSet
+from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
@@ -281,7 +282,11 @@ class PipelineStageAdmin(admin.ModelAdmin):
         which moves them to another stage of the pipeline and then deletes it."""
         stage = self.get_object(request, unquote(object_id))
         if stage is None or not stage.leads.exists():
-            return super().delete_view(request, object_id, extra_context)
+            try:
+                return super().delete_view(request, object_id, extra_context)
+            except ValidationError as refusal:  # the service's checks, under its locks
+                self.message_user(request, " ".join(refusal.messages), messages.ERROR)
+                return HttpResponseRedirect(request.get_full_path())
         if not self.has_delete_permission(request, stage):
             raise PermissionDenied
         return self.delete_with_leads_view(request, stage)

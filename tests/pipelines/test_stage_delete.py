@@ -286,3 +286,36 @@ def test_a_pipeline_without_leads_is_deleted_with_its_stages(admin_client):
     response = admin_client.post(admin_url(Pipeline, "delete", pipeline.pk), {"post": "yes"})
     assert response.status_code == 302
     assert not Pipeline.objects.filter(pk=pipeline.pk).exists()
+
+
+def test_an_empty_stage_the_service_refuses_at_the_last_moment_is_a_message_not_a_500(
+    admin_client, monkeypatch
+):
+    """Django's own confirmation ends in the service, whose checks run under its locks."""
+    from pipelines import admin as pipelines_admin
+
+    stage = PipelineStageFactory(pipeline=Pipeline.objects.default(), order=50, name="Spare")
+
+    def refused(**kwargs):
+        raise ValidationError("A pipeline must keep at least one open stage.")
+
+    monkeypatch.setattr(pipelines_admin, "stage_delete", refused)
+    response = admin_client.post(delete_url(stage), {"post": "yes"}, follow=True)
+    assert response.status_code == 200
+    assert "A pipeline must keep at least one open stage." in response.text
+    assert PipelineStage.objects.filter(pk=stage.pk).exists()
+
+
+def test_a_lead_moved_in_just_before_the_delete_refuses_it_and_changes_nothing(
+    admin_user, proposal, monkeypatch
+):
+    from django.db.models import ProtectedError
+
+    def protected(self, *args, **kwargs):
+        raise ProtectedError("a lead came in", set())
+
+    monkeypatch.setattr(PipelineStage, "delete", protected)
+    with pytest.raises(ValidationError, match="moved into Proposal meanwhile"):
+        stage_delete(stage=proposal, move_to=default_stage("Qualified"), by=admin_user)
+    monkeypatch.undo()
+    assert nothing_changed(proposal, 3)
