@@ -37,7 +37,7 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 
 check-deploy: $(STAMP)  ## Django's deployment checklist under production-like settings
-	DEBUG=0 SECRET_KEY=$$(head -c 48 /dev/urandom | base64) ALLOWED_HOSTS=crm.example.com \
+	DEBUG=0 SECRET_KEY=$$(head -c 48 /dev/urandom | base64) ALLOWED_HOSTS=crm.example.com TRUSTED_PROXY_COUNT=1 \
 		$(BIN)/python manage.py check --deploy --fail-level WARNING
 
 bench: $(STAMP)  ## Benchmarks against DATABASE_URL (PostgreSQL with seed_bulk data)

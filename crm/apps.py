@@ -6,6 +6,6 @@ class CrmConfig(AppConfig):
     verbose_name = "Clients and contacts"
 
     def ready(self):
-        from . import lookups
+        from . import checks, lookups  # noqa: F401 - checks registers itself
 
         lookups.register()

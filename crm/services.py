@@ -2,7 +2,8 @@
 
 The client and contact pages, the Django admin (its forms, the contacts inline on a
 client's page, the soft-delete and restore actions) and the CSV import write clients and
-contacts through these functions; nothing else saves one. Each write, in one transaction:
+contacts through these functions; only the seed commands write made-up rows themselves.
+Each write, in one transaction:
 
 1. checks that ``by`` may make it (``PermissionDenied`` otherwise, nothing written);
 2. locks the row and reads it afresh (``SELECT … FOR UPDATE`` on PostgreSQL; on SQLite

@@ -1,8 +1,9 @@
 """Every write to a lead, in one place.
 
-The lead pages, htmx actions, the board, the admin, the importer and its undo, and the
-management commands all write leads through these functions; nothing else saves one.
-Each write, in one transaction:
+The lead pages, htmx actions, the board, the admin, the importer and its undo, and stage
+deletion all write leads through these functions. Only the seed commands (``seed_demo``,
+``seed_bulk``) write rows themselves: made-up data with made-up, backdated history, for
+demos and benchmarks. Each write, in one transaction:
 
 1. locks the lead's row and reads it afresh (``SELECT … FOR UPDATE`` on PostgreSQL; on
    SQLite the IMMEDIATE transaction already holds the database's write lock);

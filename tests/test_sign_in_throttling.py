@@ -233,3 +233,13 @@ def test_client_ip_trusts_only_the_entries_the_proxies_added(
     request = RequestFactory().post(LOGIN, REMOTE_ADDR="10.0.0.2", **headers)
 
     assert client_ip(request) == expected
+
+
+def test_the_deploy_check_warns_when_throttling_would_take_every_client_for_the_proxy(settings):
+    from crm.checks import sign_in_throttling_sees_clients
+
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    settings.TRUSTED_PROXY_COUNT = 0
+    assert [w.id for w in sign_in_throttling_sees_clients(None)] == ["crm.W001"]
+    settings.TRUSTED_PROXY_COUNT = 1
+    assert sign_in_throttling_sees_clients(None) == []

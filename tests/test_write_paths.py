@@ -195,3 +195,52 @@ def test_the_same_rep_may_change_their_own_lead_through_each_path(rep, client):
         assert response.status_code in (200, 302), path
         lead.refresh_from_db()
     assert Group.objects.get(name="Sales rep") in rep.groups.all()
+
+
+# --- the service decides, whatever the page thought -----------------------------------------
+
+
+@pytest.fixture
+def pages_see_a_stale_lead(monkeypatch, other_rep):
+    """The pages load the lead as it was a moment ago, when it was bob's: their own early
+    checks pass. The service locks the row as it is now (alice's) and must refuse."""
+    from django.views.generic.detail import SingleObjectMixin
+
+    from leads import views
+
+    def as_it_was(lead):
+        lead.assignee, lead.assignee_id = other_rep, other_rep.pk
+        return lead
+
+    real_get_object_or_404 = views.get_object_or_404
+    real_get_object = SingleObjectMixin.get_object
+    monkeypatch.setattr(
+        views, "get_object_or_404", lambda *a, **k: as_it_was(real_get_object_or_404(*a, **k))
+    )
+    monkeypatch.setattr(
+        SingleObjectMixin, "get_object", lambda self, qs=None: as_it_was(real_get_object(self, qs))
+    )
+
+
+@pytest.mark.parametrize("path", PAGE_WRITES)
+def test_the_service_refuses_even_when_the_page_let_the_write_through(
+    bob, alices_lead, pages_see_a_stale_lead, path
+):
+    url, data, headers = PAGE_WRITES[path](alices_lead)
+    response = bob.post(url, data, headers=headers)
+    assert response.status_code == 403
+    assert unchanged(alices_lead)
+
+
+def test_the_service_refuses_an_admin_change_the_admin_let_through(
+    staff_bob, alices_lead, monkeypatch
+):
+    from leads.admin import LeadAdmin
+
+    monkeypatch.setattr(LeadAdmin, "has_change_permission", lambda self, request, obj=None: True)
+    monkeypatch.setattr(LeadAdmin, "has_delete_permission", lambda self, request, obj=None: True)
+    change = reverse("admin:leads_lead_change", args=[alices_lead.pk])
+    assert staff_bob.post(change, admin_change_data(alices_lead)).status_code == 403
+    delete = reverse("admin:leads_lead_delete", args=[alices_lead.pk])
+    assert staff_bob.post(delete, {"post": "yes"}).status_code == 403
+    assert unchanged(alices_lead)
