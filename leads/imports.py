@@ -40,6 +40,7 @@ from .services import (
     leads_restore_bulk,
     leads_update_bulk,
     may_change,
+    reverse_changes,
 )
 
 logger = logging.getLogger(__name__)
@@ -964,6 +965,7 @@ def lead_import_undo(*, lead_import: LeadImport, by) -> int:
         restored = leads_restore_bulk(
             snapshots={pk: data["before"] for pk, data in updated.items()},
             versions={pk: data["version"] for pk, data in updated.items()},
+            changes={pk: reverse_changes(data.get("changes", [])) for pk, data in updated.items()},
             by=by,
             event_data={"undo_import": lead_import.pk, "file": lead_import.file_name},
         )

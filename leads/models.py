@@ -463,11 +463,14 @@ class LeadEvent(models.Model):
                 return "Added a note"
             case EventKind.IMPORTED:
                 source = data.get("file")
+                changes = "; ".join(describe_change(change) for change in data.get("changes", []))
                 if data.get("undo_import"):
-                    return f"Undid the import of {source}: the earlier values are back"
-                if data.get("updated"):
-                    return f"Updated by the import of {source}"
-                return f"Imported from {source}" if source else "Imported"
+                    sentence = f"Undid the import of {source}: the earlier values are back"
+                elif data.get("updated"):
+                    sentence = f"Updated by the import of {source}"
+                else:
+                    return f"Imported from {source}" if source else "Imported"
+                return f"{sentence}. {changes}" if changes else sentence
             case EventKind.DELETED:
                 return f"Deleted the lead “{data.get('title', '')}”"
             case EventKind.ASSIGNED:
@@ -490,14 +493,22 @@ class LeadEvent(models.Model):
                     sentence += f". Moved when the stage {data.get('old')} was deleted"
                 return sentence
             case _:
-                field = data.get("field", "")
-                try:
-                    # "value (EUR)" reads as "Value": the unit is in the amounts.
-                    label = str(Lead._meta.get_field(field).verbose_name).split(" (")[0]
-                except FieldDoesNotExist:  # a field that no longer exists keeps its raw name
-                    label = field.replace("_", " ")
-                old, new = show_value(field, data.get("old")), show_value(field, data.get("new"))
-                return f"{label[:1].upper()}{label[1:]}: {old} → {new}"
+                return describe_change(data)
+
+
+def describe_change(data: dict) -> str:
+    """One field's change as people read it ("Value: €25,000 → €30,000")."""
+    field = data.get("field", "")
+    try:
+        # "value (EUR)" reads as "Value": the unit is in the amounts.
+        label = str(Lead._meta.get_field(field).verbose_name).split(" (")[0]
+    except FieldDoesNotExist:  # a field that no longer exists keeps its raw name
+        label = field.replace("_", " ")
+    if field in ("stage", "assignee"):  # recorded as the names people read already
+        old, new = data.get("old") or "—", data.get("new") or "—"
+    else:
+        old, new = show_value(field, data.get("old")), show_value(field, data.get("new"))
+    return f"{label[:1].upper()}{label[1:]}: {old} → {new}"
 
 
 def describe_duration(seconds: int) -> str:

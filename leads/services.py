@@ -360,7 +360,13 @@ def leads_update_bulk(
                 event.data |= event_data or {}
             events += _record(changed, lead, by, now)
         else:
-            data = {**imported[pk], "updated": True, "before": before, "version": lead.version}
+            data = {
+                **imported[pk],
+                "updated": True,
+                "before": before,
+                "version": lead.version,
+                "changes": [_change(event.data) for event in changed],
+            }
             events.append(
                 LeadEvent(lead=lead, actor=by, at=now, kind=EventKind.IMPORTED, data=data)
             )
@@ -394,6 +400,18 @@ def _save_many(leads: list[Lead], fields: list[str]) -> None:
             )
 
 
+def _change(data: dict) -> dict:
+    """A field's change as an import's event lists it: field, old and new (ids too)."""
+    keys = ("field", "old", "new", "old_id", "new_id")
+    return {key: data[key] for key in keys if key in data}
+
+
+def reverse_changes(changes: list[dict]) -> list[dict]:
+    """The changes that undo these: each field back from new to old."""
+    swap = {"old": "new", "new": "old", "old_id": "new_id", "new_id": "old_id"}
+    return [{swap.get(key, key): value for key, value in change.items()} for change in changes]
+
+
 def _snapshot(lead: Lead, values: dict) -> dict:
     """What the fields about to change hold now, as JSON (keys for related rows)."""
     names = list(values)
@@ -419,12 +437,18 @@ def _check_versions(leads, versions: dict[int, int] | None) -> None:
 
 @transaction.atomic
 def leads_restore_bulk(
-    *, snapshots: dict[int, dict], by, event_data: dict, versions: dict[int, int] | None = None
+    *,
+    snapshots: dict[int, dict],
+    by,
+    event_data: dict,
+    versions: dict[int, int] | None = None,
+    changes: dict[int, list] | None = None,
 ) -> BulkResult:
     """Put back what ``leads_update_bulk`` recorded before an import changed the leads.
 
     All or nothing: PermissionDenied when the user may no longer change one of them,
-    LeadConflict when one is no longer at its version in ``versions``.
+    LeadConflict when one is no longer at its version in ``versions``. Each lead's event
+    lists its ``changes`` (field, old and new), so its history stays one chain.
     """
     leads = _lock_many(snapshots)
     _check_versions(leads, versions)
@@ -444,7 +468,13 @@ def leads_restore_bulk(
             result.changed, [*attnames, *RECORD_FIELDS], batch_size=BULK_UPDATE
         )
         LeadEvent.objects.bulk_create(
-            LeadEvent(lead=lead, actor=by, at=now, kind=EventKind.IMPORTED, data=event_data)
+            LeadEvent(
+                lead=lead,
+                actor=by,
+                at=now,
+                kind=EventKind.IMPORTED,
+                data=event_data | {"changes": (changes or {}).get(lead.pk, [])},
+            )
             for lead in result.changed
         )
     return result

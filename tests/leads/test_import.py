@@ -1424,3 +1424,22 @@ def test_an_update_keeps_what_the_rows_empty_cells_leave_out(rep_client, existin
     undo(rep_client, lead_import)
     existing.refresh_from_db()
     assert (existing.priority, existing.stage) == (Priority.NORMAL, default_stage("Negotiation"))
+
+
+def test_an_import_update_and_its_undo_say_what_changed_so_the_history_stays_one_chain(
+    rep_client, existing, imported
+):
+    lead_import = imported(rep_client, csv_bytes(DUPLICATE_FILE), duplicates="update")
+    undo(rep_client, lead_import)
+    events = list(existing.events.order_by("id"))
+    stage_steps = [
+        (change["old"], change["new"])
+        for event in events
+        for change in event.data.get("changes", [])
+        if change["field"] == "stage"
+    ]
+    assert stage_steps == [("New", "Proposal"), ("Proposal", "New")]
+    page = text(rep_client.get(existing.get_absolute_url()))
+    assert f"Updated by the import of {lead_import.file_name}. Value: €1,000 → €2,500" in page
+    assert "Stage: New → Proposal" in page
+    assert "Stage: Proposal → New" in page

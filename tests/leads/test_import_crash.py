@@ -311,3 +311,25 @@ def test_a_queued_import_no_worker_starts_is_interrupted_and_can_be_resumed(
     lead_import.refresh_from_db()
     assert lead_import.status == LeadImport.Status.DONE
     assert Lead.objects.get().title == "Lost in the queue"
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="a row lock held elsewhere")
+def test_finding_dead_imports_never_waits_on_one_in_the_middle_of_a_batch(rep):
+    import psycopg
+
+    lead_import = LeadImport.objects.create(
+        created_by=rep, file_name="x.csv", content=b"Title\nA\n", encoding="utf-8",
+        delimiter=",", headers=["Title"], status=LeadImport.Status.RUNNING,
+        lease_until=timezone.now() - datetime.timedelta(minutes=1),
+    )  # fmt: skip
+    params = connection.get_connection_params()
+    with psycopg.connect(
+        dbname=params["dbname"], user=params.get("user"), host=params.get("host"),
+        port=params.get("port"),
+    ) as batch:  # fmt: skip
+        batch.execute("SELECT id FROM leads_leadimport WHERE id = %s FOR UPDATE", [lead_import.pk])
+        started = time.monotonic()
+        assert LeadImport.objects.mark_interrupted() == 0  # alive: it holds its row
+        assert time.monotonic() - started < 1
+    assert LeadImport.objects.mark_interrupted() == 1
