@@ -207,3 +207,24 @@ class HtmxErrorMiddleware:
                 "your input is kept."
             ),
         )
+
+
+class RejectNulCharactersMiddleware:
+    """A NUL character in a URL parameter or a form field answers 400 Bad Request.
+
+    It is never text a person typed, and PostgreSQL refuses to store or even compare it
+    ("text fields cannot contain NUL"), so any query it reached would fail with a 500.
+    Django's form fields refuse it too; this also covers what reads parameters without a
+    form (the admin's autocomplete, say). Uploaded files are not looked at: the importer
+    reads and refuses binary files itself.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        for params in (request.GET, request.POST) if request.method == "POST" else (request.GET,):
+            for key, values in params.lists():
+                if "\x00" in key or any("\x00" in value for value in values):
+                    raise SuspiciousOperation("A NUL character in the request's parameters.")
+        return self.get_response(request)

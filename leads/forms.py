@@ -233,6 +233,12 @@ class NoteForm(forms.Form):
         super().__init__(*args, **kwargs)
 
 
+class AssignForm(forms.Form):
+    """The assign picker: a username (any case) or a user's id; empty unassigns."""
+
+    assignee = forms.CharField(required=False, max_length=150)
+
+
 class ImportUploadForm(forms.Form):
     """Step 1 of an import: the CSV file."""
 

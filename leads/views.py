@@ -36,7 +36,7 @@ from pipelines.models import PipelineStage
 
 from .export import export_url
 from .filters import DEFAULT_SORT, LeadFilter, user_label
-from .forms import LeadForm, NoteForm
+from .forms import AssignForm, LeadForm, NoteForm
 from .models import EventKind, Lead, Status, priority_rank
 from .services import (
     LeadConflict,
@@ -539,8 +539,10 @@ class LeadAssignView(DeletedMeanwhileIs404, View):
         lead = get_object_or_404(Lead.objects.for_display(), pk=pk)
         if not lead.can_assign(request.user):
             raise PermissionDenied("You may not assign this lead.")
-        wanted = request.POST.get("assignee", "").strip()
-        if wanted:
+        form = AssignForm(request.POST)
+        if not form.is_valid():
+            return self.refuse(request, lead, "User not found.")
+        if wanted := form.cleaned_data["assignee"]:
             assignee = find_active_user(wanted)
             if assignee is None:
                 return self.refuse(request, lead, "User not found.")

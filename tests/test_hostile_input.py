@@ -103,3 +103,38 @@ def test_numbers_no_column_holds_match_nothing_in_any_integer_lookup(lead):
     assert not Lead.objects.filter(stage_id=huge).exists()
     assert not Lead.objects.filter(assignee__in=[tiny]).exists()
     assert Lead.objects.exclude(stage__in=[huge]).count() == 1
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "data"),
+    [
+        (
+            "get",
+            "/admin/autocomplete/",
+            {"term": "\x00", "app_label": "leads", "model_name": "lead", "field_name": "client"},
+        ),
+        ("get", "/leads/", {"q": "a\x00b"}),
+        ("post", "/leads/{pk}/assign/", {"assignee": "\x00"}),
+        ("post", "/leads/{pk}/notes/", {"text": "Hello\x00"}),
+        ("post", "/leads/new/", {"title": "\x00", "stage": "1", "priority": "normal"}),
+    ],
+)
+def test_a_nul_character_is_a_bad_request_before_any_query_sees_it(
+    admin_client, lead, method, url, data
+):
+    """PostgreSQL cannot compare text with a NUL in it: it was a 500 in the assign picker."""
+    before = Lead.objects.values_list("version", flat=True).get(pk=lead.pk)
+    response = getattr(admin_client, method)(url.format(pk=lead.pk), data)
+    assert response.status_code == 400
+    assert Lead.objects.values_list("version", flat=True).get(pk=lead.pk) == before
+
+
+def test_an_unknown_or_overlong_username_in_the_assign_picker_is_a_refusal(manager_client, lead):
+    for wanted in ("nobody", "x" * 500):
+        response = manager_client.post(
+            reverse("leads:assign", args=[lead.pk]),
+            {"assignee": wanted},
+            headers={"HX-Request": "true"},
+        )
+        assert response.status_code == 422
+        assert "User not found." in response.headers["HX-Trigger"]
