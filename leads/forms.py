@@ -294,12 +294,12 @@ class ImportMappingForm(forms.Form):
     )
 
     def __init__(self, *args, headers: list[str], samples: list[list[str]], **kwargs):
-        from .imports import FIELD_LABELS
+        from .imports import field_labels
 
         kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
         self.columns = []
-        choices = [("", "— Ignore this column —"), *FIELD_LABELS.items()]
+        choices = [("", "— Ignore this column —"), *field_labels().items()]
         for index, header in enumerate(headers):
             name = f"column_{index}"
             self.fields[name] = forms.ChoiceField(

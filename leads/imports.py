@@ -12,6 +12,7 @@ The steps, each a plain function:
 import bisect
 import csv
 import datetime
+import functools
 import io
 import logging
 import re
@@ -21,17 +22,18 @@ from decimal import Decimal, InvalidOperation
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.exceptions import PermissionDenied
-from django.db import connection, transaction
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import connection, models, transaction
 from django.db.models import F, Lookup, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django.utils.text import capfirst
 
 from crm.models import Client, Contact
 from crm.services import clients_create_bulk
 from pipelines.models import Pipeline, PipelineStage
 
-from .forms import normalise_amount
+from .forms import LeadForm, normalise_amount
 from .models import EventKind, Lead, LeadEvent, LeadImport, LeadSource, Priority
 from .services import (
     LeadConflict,
@@ -211,7 +213,8 @@ def _unreadable(error: csv.Error, *, line: int) -> str:
 
 # --- mapping columns to fields ----------------------------------------------------------------
 
-#: Lead fields a column can fill, with the English and Dutch names a header may use.
+#: The other names (English and Dutch) a header may give a column; a column named after a
+#: field, or after its label, is recognised without being listed here.
 FIELDS = {
     "title": ["title", "titel", "lead", "lead title", "onderwerp", "deal", "opportunity"],
     "description": [
@@ -245,23 +248,33 @@ FIELDS = {
     "category": ["category", "categorie"],
     "currency": ["currency", "valuta", "munteenheid"],
 }
-FIELD_LABELS = {
-    "title": "Title",
-    "description": "Description",
-    "value": "Value (EUR)",
-    "probability": "Probability (%)",
-    "expected_close_date": "Expected close date",
-    "source": "Source",
-    "priority": "Priority",
-    "stage": "Stage",
-    "pipeline": "Pipeline",
-    "assignee": "Assignee",
-    "client": "Client",
-    "contact": "Contact",
-    "category": "Category",
-    "currency": "Currency (must be EUR)",
-}
-_HEADER_TO_FIELD = {name: key for key, names in FIELDS.items() for name in (key, *names)}
+#: Columns a file may have that are not lead fields: they say how to read the others.
+EXTRA_COLUMNS = {"pipeline": "Pipeline", "currency": "Currency (must be EUR)"}
+
+
+def importable_fields() -> list[str]:
+    """The lead's fields a column can fill: the lead form's, so a new form field imports."""
+    return list(LeadForm.Meta.fields)
+
+
+def field_labels() -> dict[str, str]:
+    """What the mapping step calls each field: the lead form's labels, then the extras."""
+    labels = {}
+    for name in importable_fields():
+        # A field the form declares itself may leave its label to the model's name.
+        label = LeadForm.base_fields[name].label or Lead._meta.get_field(name).verbose_name
+        labels[name] = capfirst(str(label))
+    return labels | EXTRA_COLUMNS
+
+
+@functools.cache
+def _header_names() -> dict[str, str]:
+    names = {}
+    for key, label in field_labels().items():
+        for name in (key, key.replace("_", " "), label, *FIELDS.get(key, ())):
+            if normalised := _normalise_header(name):
+                names.setdefault(normalised, key)
+    return names
 
 
 def _normalise_header(name: str) -> str:
@@ -269,7 +282,7 @@ def _normalise_header(name: str) -> str:
 
 
 def _known_field(header: str) -> str | None:
-    return _HEADER_TO_FIELD.get(_normalise_header(header))
+    return _header_names().get(_normalise_header(header))
 
 
 def auto_mapping(headers: list[str]) -> dict[str, str]:
@@ -285,16 +298,16 @@ def auto_mapping(headers: list[str]) -> dict[str, str]:
 
 # --- checking rows ---------------------------------------------------------------------------
 
-PRIORITY_NAMES = {
-    "low": Priority.LOW,
-    "laag": Priority.LOW,
-    "normal": Priority.NORMAL,
-    "normaal": Priority.NORMAL,
-    "medium": Priority.NORMAL,
-    "high": Priority.HIGH,
-    "hoog": Priority.HIGH,
-    "urgent": Priority.URGENT,
-    "dringend": Priority.URGENT,
+#: Other words for a choice's value, as spreadsheets write them (the values and labels
+#: themselves are always understood).
+CHOICE_ALIASES = {
+    "priority": {
+        "laag": Priority.LOW,
+        "normaal": Priority.NORMAL,
+        "medium": Priority.NORMAL,
+        "hoog": Priority.HIGH,
+        "dringend": Priority.URGENT,
+    },
 }
 
 
@@ -349,6 +362,15 @@ class Lookups:
             if email:
                 self.contacts[(client_id, email.strip().lower())] = pk
 
+    @functools.cached_property
+    def steps(self) -> list:
+        """How each field is read from a row (``field_steps``), made once per import."""
+        return field_steps(self)
+
+
+class RowError(Exception):
+    """A cell that cannot become a field's value; the message is for people."""
+
 
 def convert_row(
     number: int,
@@ -360,8 +382,12 @@ def convert_row(
 ) -> Row:
     """Turn a row's cells into lead values, collecting a clear message for each problem.
 
-    ``columns`` is the header's width: a row with values beyond it has its values
-    shifted (a separator inside an unquoted value) and is refused rather than misread.
+    Each field is read by its model field's type (text, a choice, an amount, a number, a
+    date, a related row) and then checked with the model's own rules, the ones the lead
+    form and the services check: the importer knows how spreadsheets write values, not
+    what a lead allows (``field_steps``). ``columns`` is the header's width: a row with
+    values beyond it has them shifted (a separator inside an unquoted value) and is
+    refused, not misread.
     """
     row = Row(number=number)
     if columns is not None and len(cells) > columns and any(c.strip() for c in cells[columns:]):
@@ -375,107 +401,205 @@ def convert_row(
         if int(index) < len(cells)
     }
     row.blank = frozenset(key for key in mapping.values() if not raw.get(key))
-    values, errors = row.values, row.errors
-
-    title = raw.get("title", "")
-    if not title:
-        errors.append("Title is required")
-    elif len(title) > 255:
-        errors.append("Title is longer than 255 characters")
-    values["title"] = title
-
-    description = raw.get("description", "")
-    if len(description) > 5000:
-        errors.append("Description is longer than 5000 characters")
-    values["description"] = description
-
-    category = raw.get("category", "")
-    if len(category) > 100:
-        errors.append("Category is longer than 100 characters")
-    values["category"] = category
-
     currency = raw.get("currency", "")
     if currency and currency.upper() not in ("EUR", "€"):
-        errors.append(f"Currency “{currency}” is not EUR")
-
-    values["value"] = None
-    if text := raw.get("value", ""):
-        amount = _number(normalise_amount(text))
-        if amount is None:
-            errors.append(f"Value “{text}” is not an amount")
-        elif amount < 0:
-            errors.append("Value must be non-negative")
-        elif amount >= Decimal("1e12") or amount != amount.quantize(Decimal("0.01")):
-            errors.append(f"Value “{text}” has too many digits")
-        else:
-            values["value"] = amount
-
-    values["probability"] = None
-    if text := raw.get("probability", "").rstrip("%").strip():
-        probability = _number(text.replace(",", "."))
-        if probability is None:
-            errors.append(f"Probability “{text}” is not a number")
-        elif 0 <= probability <= 100:
-            values["probability"] = int(probability)
-        else:
-            errors.append("Probability must be between 0 and 100")
-
-    values["expected_close_date"] = None
-    if text := raw.get("expected_close_date", ""):
-        values["expected_close_date"] = parse_date(text)
-        if values["expected_close_date"] is None:
-            errors.append(f"Date “{text}” is not a date (use 31-12-2026 or 2026-12-31)")
-
-    values["priority"] = Priority.NORMAL
-    if text := raw.get("priority", ""):
-        if text.lower() in PRIORITY_NAMES:
-            values["priority"] = PRIORITY_NAMES[text.lower()]
-        else:
-            errors.append(f"Priority “{text}” is not low, normal, high or urgent")
-
-    values["source"] = None
-    if text := raw.get("source", ""):
-        values["source"] = lookups.sources.get(text.lower())
-        if values["source"] is None:
-            errors.append(f"Unknown source “{text}”")
-
-    pipeline = lookups.default_pipeline
-    if text := raw.get("pipeline", ""):
-        pipeline = lookups.pipelines.get(text.lower())
-        if pipeline is None:
-            errors.append(f"Unknown pipeline “{text}”")
-            pipeline = lookups.default_pipeline
-    if text := raw.get("stage", ""):
-        values["stage"] = lookups.stages.get((pipeline.pk, text.lower()))
-        if values["stage"] is None:
-            errors.append(f"Unknown stage “{text}” in pipeline {pipeline.name}")
-    else:
-        values["stage"] = lookups.first_open.get(pipeline.pk)
-
-    values["assignee"] = None
-    if text := raw.get("assignee", ""):
-        values["assignee"] = lookups.users.get(text.lower())
-        if values["assignee"] is None:
-            errors.append(f"Unknown user “{text}”")
-
-    values["client_id"] = None
-    if text := raw.get("client", ""):
-        values["client_id"] = lookups.clients.get(text.lower())
-        if values["client_id"] is None:
-            row.client_name = text[:255]
-    values["contact_id"] = None
-    if text := raw.get("contact", ""):
-        row.contact_ref = text
-        if values["client_id"] is not None:
-            values["contact_id"] = lookups.contacts.get((values["client_id"], text.lower()))
-        if values["contact_id"] is None:
-            client = raw.get("client", "")
-            errors.append(
-                f"Contact “{text}” is not a contact of {client}"
-                if client
-                else f"Contact “{text}” needs a client"
-            )
+        row.errors.append(f"Currency “{currency}” is not EUR")
+    for step in lookups.steps:
+        step(row, raw)
     return row
+
+
+def field_steps(lookups: "Lookups") -> list:
+    """For each importable field, a function that puts its value on a row, or an error.
+
+    Made once per import from the model: a relation is found by name
+    (``RESOLVERS``); any other field is read by its type (``_reader``) and checked with
+    the model field's own rules (``_rules``).
+    """
+    steps = []
+    for name in importable_fields():
+        field = Lead._meta.get_field(name)
+        if field.is_relation:
+            steps.append(functools.partial(_resolve, RESOLVERS[field.related_model], name, lookups))
+        else:
+            steps.append(functools.partial(_read_and_check, name, _reader(field), _rules(field)))
+    return steps
+
+
+def _resolve(resolver, name, lookups, row, raw) -> None:
+    try:
+        resolver(row, raw.get(name, ""), raw, lookups)
+    except RowError as error:
+        row.errors.append(str(error))
+
+
+def _read_and_check(name, read, check, row, raw) -> None:
+    text = raw.get(name, "")
+    try:
+        value = read(text)
+    except RowError as error:
+        row.errors.append(str(error))
+        return
+    row.values[name] = value
+    if message := check(value, text):
+        row.errors.append(message)
+
+
+def _label(field) -> str:
+    """A field as the row errors name it: "Value", not "Value (EUR)"."""
+    return str(field.verbose_name).split(" (")[0].capitalize()
+
+
+def _reader(field):
+    """How a cell becomes the field's value, the way Dutch and English spreadsheets write it;
+    an empty cell gives the field's default, or nothing."""
+    if field.has_default():
+        empty = field.get_default()
+    else:
+        empty = "" if field.empty_strings_allowed and not field.null else None
+    label = _label(field)
+    if field.choices:
+        choices = {str(value).lower(): value for value, _ in field.flatchoices}
+        choices |= {str(label).lower(): value for value, label in field.flatchoices}
+        choices |= CHOICE_ALIASES.get(field.name, {})
+        names = [str(value) for value, _ in field.flatchoices]
+        refusal = f"is not {', '.join(names[:-1])} or {names[-1]}"
+
+        def read(text):
+            if not text:
+                return empty
+            if (value := choices.get(text.lower())) is None:
+                raise RowError(f"{label} “{text}” {refusal}")
+            return value
+
+    elif isinstance(field, models.DecimalField):
+
+        def read(text):
+            if not text:
+                return empty
+            if (amount := _number(normalise_amount(text))) is None:
+                raise RowError(f"{label} “{text}” is not an amount")
+            return amount
+
+    elif isinstance(field, models.IntegerField):
+
+        def read(text):
+            text = text.rstrip("%").strip()
+            if not text:
+                return empty
+            if (number := _number(text.replace(",", "."))) is None:
+                raise RowError(f"{label} “{text}” is not a number")
+            return int(number)
+
+    elif isinstance(field, models.DateField):
+
+        def read(text):
+            if not text:
+                return empty
+            if (day := parse_date(text)) is None:
+                raise RowError(f"Date “{text}” is not a date (use 31-12-2026 or 2026-12-31)")
+            return day
+
+    else:
+
+        def read(text):
+            return text or empty
+
+    return read
+
+
+def _rules(field):
+    """The model field's rules for a value: required unless blank may be, and its
+    validators (length, range, digits), each refusal as a row error."""
+    label, validators, required = _label(field), field.validators, not field.blank
+
+    def check(value, text):
+        if value in field.empty_values:
+            return f"{label} is required" if required else None
+        try:
+            for validator in validators:
+                validator(value)
+        except ValidationError as error:
+            code, params = error.code, error.params or {}
+            if code == "max_length":
+                return f"{label} is longer than {params['limit_value']} characters"
+            if code in ("max_digits", "max_decimal_places", "max_whole_digits"):
+                return f"{label} “{text}” has too many digits"
+            return error.messages[0].rstrip(".")
+        return None
+
+    return check
+
+
+# --- related rows: found by name, each kind in its own way -----------------------------------
+
+
+def _resolve_source(row, text, raw, lookups) -> None:
+    row.values["source"] = None
+    if text:
+        row.values["source"] = lookups.sources.get(text.lower())
+        if row.values["source"] is None:
+            raise RowError(f"Unknown source “{text}”")
+
+
+def _resolve_stage(row, text, raw, lookups) -> None:
+    """A stage by name in the row's pipeline (the default one unless a column names it)."""
+    pipeline = lookups.default_pipeline
+    if name := raw.get("pipeline", ""):
+        pipeline = lookups.pipelines.get(name.lower())
+        if pipeline is None:
+            row.errors.append(f"Unknown pipeline “{name}”")
+            pipeline = lookups.default_pipeline
+    if not text:
+        row.values["stage"] = lookups.first_open.get(pipeline.pk)
+        return
+    row.values["stage"] = lookups.stages.get((pipeline.pk, text.lower()))
+    if row.values["stage"] is None:
+        raise RowError(f"Unknown stage “{text}” in pipeline {pipeline.name}")
+
+
+def _resolve_user(row, text, raw, lookups) -> None:
+    row.values["assignee"] = None
+    if text:
+        row.values["assignee"] = lookups.users.get(text.lower())
+        if row.values["assignee"] is None:
+            raise RowError(f"Unknown user “{text}”")
+
+
+def _resolve_client(row, text, raw, lookups) -> None:
+    """A client by name; an unknown one is created when the import allows it."""
+    row.values["client_id"] = None
+    if text:
+        row.values["client_id"] = lookups.clients.get(text.lower())
+        if row.values["client_id"] is None:
+            row.client_name = text[:255]
+
+
+def _resolve_contact(row, text, raw, lookups) -> None:
+    """A contact by name or email, among the row's client's contacts."""
+    row.values["contact_id"] = None
+    if not text:
+        return
+    row.contact_ref = text
+    if row.values.get("client_id") is not None:
+        row.values["contact_id"] = lookups.contacts.get((row.values["client_id"], text.lower()))
+    if row.values["contact_id"] is None:
+        client = raw.get("client", "")
+        raise RowError(
+            f"Contact “{text}” is not a contact of {client}"
+            if client
+            else f"Contact “{text}” needs a client"
+        )
+
+
+#: How a cell names a related row, by the related model.
+RESOLVERS = {
+    LeadSource: _resolve_source,
+    PipelineStage: _resolve_stage,
+    get_user_model(): _resolve_user,
+    Client: _resolve_client,
+    Contact: _resolve_contact,
+}
 
 
 _ISO_DATE = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})")
@@ -821,38 +945,26 @@ def _write(
 
 
 def _lead_columns(row: Row, client_ids, lead_import) -> dict:
-    values = row.values
-    return {
-        "title": values["title"],
-        "description": values["description"],
-        "value": values["value"],
-        "probability": values["probability"],
-        "source_id": values["source"].pk if values["source"] else None,
-        "priority": values["priority"],
-        "expected_close_date": values["expected_close_date"],
-        "category": values["category"],
-        "stage_id": values["stage"].pk,
-        "client_id": values["client_id"] or client_ids.get(row.client_name.lower()),
-        "contact_id": values["contact_id"],
-        "assignee_id": values["assignee"].pk if values["assignee"] else None,
-        "import_batch_id": lead_import.pk,
-    }
+    """The row's new lead as columns (attnames) for the bulk insert."""
+    columns = {}
+    for name in importable_fields():
+        field = Lead._meta.get_field(name)
+        if field.is_relation:
+            # Clients and contacts are looked up by id, the others as rows.
+            related = row.values.get(name)
+            columns[field.attname] = row.values.get(field.attname, related and related.pk)
+        else:
+            columns[name] = row.values[name]
+    if columns["client_id"] is None and row.client_name:  # created by this import
+        columns["client_id"] = client_ids.get(row.client_name.lower())
+    columns["import_batch_id"] = lead_import.pk
+    return columns
 
 
-#: The fields an import may overwrite on an existing lead (when their column is mapped).
-UPDATABLE = [
-    "title",
-    "description",
-    "value",
-    "probability",
-    "source",
-    "priority",
-    "expected_close_date",
-    "category",
-    "stage",
-    "assignee",
-    "contact",
-]
+def updatable_fields() -> list[str]:
+    """What an import may overwrite on an existing lead: every field but the client, which
+    (with the title) is how the row found that lead."""
+    return [name for name in importable_fields() if name != "client"]
 
 
 def _update_values(rows: list[Row], mapped: set[str]) -> dict[int, dict]:
@@ -863,18 +975,25 @@ def _update_values(rows: list[Row], mapped: set[str]) -> dict[int, dict]:
     column blank (no stage, no value) does not move the lead back to the first stage or
     wipe what someone typed.
     """
-    fields = [name for name in UPDATABLE if name in mapped]
-    contacts = (
-        Contact.objects.in_bulk([row.values["contact_id"] for row in rows])
-        if "contact" in fields
-        else {}
-    )
+    fields = [name for name in updatable_fields() if name in mapped]
+    # Related rows looked up by id (a contact) are read, a query per kind, for the services.
+    by_id = {}
+    for name in fields:
+        field = Lead._meta.get_field(name)
+        if field.is_relation and any(field.attname in row.values for row in rows):
+            ids = [row.values[field.attname] for row in rows]
+            by_id[name] = (field.attname, field.related_model.objects.in_bulk(ids))
     changes = {}
     for row in rows:
-        given = [name for name in fields if name not in row.blank]
-        values = {name: row.values.get(name) for name in given if name != "contact"}
-        if "contact" in given:
-            values["contact"] = contacts.get(row.values["contact_id"])
+        values = {}
+        for name in fields:
+            if name in row.blank:
+                continue
+            if name in by_id:
+                attname, found = by_id[name]
+                values[name] = found.get(row.values[attname])
+            else:
+                values[name] = row.values.get(name)
         changes[row.duplicate_of] = values
     return changes
 
