@@ -9,7 +9,6 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.html import format_html
 
-from crm.admin_utils import AuditTrailAdmin, CappedCountPaginator
 from crm.models import Client, ClientEvent, Contact, ContactEvent
 from crm.services import (
     client_create,
@@ -21,6 +20,7 @@ from crm.services import (
     contacts_delete_bulk,
     contacts_restore_bulk,
 )
+from crm.web.admin_utils import AuditTrailAdmin, CappedCountPaginator
 
 #: Soft delete and restore are offered in the list and on a client's or contact's page.
 BOTH_LOCATIONS = [admin.ActionLocation.CHANGE_LIST, admin.ActionLocation.CHANGE_FORM]

@@ -2,10 +2,10 @@ from django.apps import AppConfig
 
 
 class CrmConfig(AppConfig):
+    """The clients and contacts app; the package also holds the project's settings and URLs."""
+
     name = "crm"
     verbose_name = "Clients and contacts"
 
     def ready(self):
-        from . import checks, lookups  # noqa: F401 - checks registers itself
-
-        lookups.register()
+        from . import checks  # noqa: F401 - registers itself

@@ -22,7 +22,8 @@ from django.core.exceptions import PermissionDenied
 from django.db import models, transaction
 from django.utils import timezone
 
-from .bulk import bulk_insert
+from crm.web.bulk import bulk_insert
+
 from .models import AuditEvent, AuditKind, Client, ClientEvent, Contact, ContactEvent
 
 #: Ids a locking query names at most (SQLite allows 32,766 parameters).

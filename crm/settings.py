@@ -12,7 +12,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
-from crm.db import check_connection
+from crm.web.db import check_connection
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "django_filters",
     "django_tasks_db",
+    "crm.web",
     "crm",
     "pipelines",
     "leads",
@@ -97,8 +98,8 @@ TEMPLATES = [
                 "django.template.context_processors.csp",
             ],
             "builtins": [
-                "crm.templatetags.crm",
-                "crm.templatetags.formatting",
+                "crm.web.templatetags.crm",
+                "crm.web.templatetags.formatting",
                 "leads.templatetags.lead_badges",
             ],
         },
@@ -135,7 +136,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
                 "max_size": int(os.environ.get("DB_POOL_MAX", "10")),
                 # How long a request waits for a connection before it answers 503.
                 "timeout": int(os.environ.get("DB_POOL_TIMEOUT", "5")),
-                # A dead connection found, the others are checked at once (crm/db.py).
+                # A dead connection found, the others are checked at once (crm/web/db.py).
                 "check": check_connection,
                 # Give up reconnecting after this long and try afresh on the next
                 # request: the pool's back-off would otherwise wait up to a minute after

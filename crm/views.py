@@ -11,9 +11,9 @@ from django.urls import reverse
 from django.views.generic import CreateView, DeleteView, DetailView, ListView, UpdateView
 from django_htmx.http import HttpResponseClientRedirect
 
-from crm.htmx import HtmxPartialMixin, toast
-from crm.listing import sort_columns
-from crm.params import whole_number
+from crm.web.htmx import HtmxPartialMixin, toast
+from crm.web.listing import sort_columns
+from crm.web.params import whole_number
 from leads.models import Lead
 from pipelines.models import PipelineStage
 

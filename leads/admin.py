@@ -12,8 +12,8 @@ from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils.html import format_html
 
-from crm.admin_utils import AuditTrailAdmin, CappedCountPaginator
 from crm.models import ClientEvent, ContactEvent
+from crm.web.admin_utils import AuditTrailAdmin, CappedCountPaginator
 from leads.filters import search_condition
 from leads.models import Lead, LeadEvent, LeadImport, LeadSource, Status
 from leads.services import (

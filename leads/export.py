@@ -16,7 +16,7 @@ from django.utils import timezone
 from django.utils.http import content_disposition_header
 from django.views import View
 
-from crm.templatetags.formatting import CURRENCY
+from crm.web.templatetags.formatting import CURRENCY
 
 from .filters import LeadFilter
 from .models import Lead

@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.generic import DetailView, FormView, View
 
-from crm.htmx import HtmxPartialMixin
+from crm.web.htmx import HtmxPartialMixin
 
 from .forms import ImportMappingForm, ImportUploadForm
 from .imports import (

@@ -525,7 +525,7 @@ def show_value(field: str, value) -> str:
     if value in (None, ""):
         return "—"
     if field == "value":
-        from crm.templatetags.formatting import format_money
+        from crm.web.templatetags.formatting import format_money
 
         return format_money(value)
     if field == "probability":

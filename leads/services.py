@@ -27,7 +27,7 @@ from django.db import transaction
 from django.db.models import F, ProtectedError
 from django.utils import timezone
 
-from crm.bulk import bulk_insert
+from crm.web.bulk import bulk_insert
 from pipelines.models import LAST_OPEN_STAGE_MESSAGE, PipelineStage
 
 from .models import EventKind, Lead, LeadEvent

@@ -27,11 +27,11 @@ from django.views.generic import (
 )
 from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 
-from crm.htmx import HtmxPartialMixin, toast
-from crm.listing import sort_columns
 from crm.models import Contact
-from crm.params import whole_number
-from crm.templatetags.formatting import format_money
+from crm.web.htmx import HtmxPartialMixin, toast
+from crm.web.listing import sort_columns
+from crm.web.params import whole_number
+from crm.web.templatetags.formatting import format_money
 from pipelines.models import PipelineStage
 
 from .export import export_url

@@ -10,9 +10,9 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.generic import TemplateView
 
-from crm.htmx import HtmxPartialMixin
-from crm.params import whole_number
-from crm.templatetags.crm import initials
+from crm.web.htmx import HtmxPartialMixin
+from crm.web.params import whole_number
+from crm.web.templatetags.crm import initials
 from leads.filters import LeadFilter
 from leads.models import Lead, priority_rank
 from leads.totals import cached_for_filters

@@ -8,9 +8,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from crm.admin_utils import CappedCountPaginator
 from crm.models import Client, ClientEvent, Contact, ContactEvent
 from crm.services import client_update, contact_update
+from crm.web.admin_utils import CappedCountPaginator
 from leads.models import Lead, LeadEvent, LeadImport, LeadSource
 from leads.services import lead_assign, lead_move_stage
 from pipelines.models import Pipeline, PipelineStage

@@ -3,7 +3,7 @@
 import pytest
 from django.urls import reverse
 
-from crm.params import whole_number
+from crm.web.params import whole_number
 from leads.models import Lead
 from tests.factories import ClientFactory, LeadEventFactory, LeadFactory, default_stage
 

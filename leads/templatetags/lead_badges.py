@@ -12,7 +12,7 @@ from django.utils import timezone
 from django.utils.html import escape
 from django.utils.safestring import mark_safe
 
-from crm.templatetags.formatting import format_day
+from crm.web.templatetags.formatting import format_day
 from pipelines.models import PipelineStage
 
 register = template.Library()

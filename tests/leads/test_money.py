@@ -8,7 +8,7 @@ from django.template import engines
 from django.urls import reverse
 from django.utils import translation
 
-from crm.templatetags.formatting import format_money, money, money_compact, percent
+from crm.web.templatetags.formatting import format_money, money, money_compact, percent
 from tests.factories import LeadFactory
 
 NBSP = "\u00a0"

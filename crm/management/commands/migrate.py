@@ -3,7 +3,7 @@
 from django.core.management.commands import migrate
 from django.db import connections
 
-from crm.db import without_statement_timeout
+from crm.web.db import without_statement_timeout
 
 
 class Command(migrate.Command):

@@ -28,9 +28,9 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, models
 from django.utils import timezone
 
-from crm.bulk import bulk_insert
-from crm.db import without_statement_timeout
 from crm.models import Client, Contact
+from crm.web.bulk import bulk_insert
+from crm.web.db import without_statement_timeout
 from leads.models import Lead, LeadSource, Priority
 from pipelines.models import Pipeline, PipelineStage
 
