@@ -27,7 +27,7 @@ configured database, not a test database:
   cached totals saved more than everything else cost; ``cold/floor`` is the overhead of
   Django over the database when nothing is cached.
 
-The board (``pipelines:board_default``) is a case once that URL exists. The setup is
+The board (``leads:board_default``) is a case once that URL exists. The setup is
 idempotent: a superuser ``bench_admin``; a rep ``bench_mywork`` who is given exactly
 2,000 open leads (taken from the bulk users) for My Work; 30 notes on the lead of the
 detail case; then ``VACUUM (ANALYZE)`` of the lead, client, contact and event tables,
@@ -286,9 +286,9 @@ def make_cases(admin, rep) -> tuple[list[Case], list[str]]:
     ]  # fmt: skip
     pending = []
     try:
-        cases.append(Case("board", reverse("pipelines:board_default"), {}))
+        cases.append(Case("board", reverse("leads:board_default"), {}))
     except NoReverseMatch:
-        pending.append("board (/board/): pipelines:board_default does not resolve yet")
+        pending.append("board (/board/): leads:board_default does not resolve yet")
     return cases, pending
 
 

@@ -22,7 +22,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("leads.urls")),
     path("", include("crm.urls_app")),
-    path("", include("pipelines.urls")),
 ]
 
 # Errors: 403.html and 404.html through Django's handlers; 500.html with a reference.

@@ -4,11 +4,15 @@ import json
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.options import csrf_protect_m
+from django.contrib.admin.utils import unquote
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
 from django.db.models import Q
 from django.http import HttpResponseRedirect
+from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 
@@ -22,7 +26,9 @@ from leads.services import (
     lead_delete,
     lead_update,
     leads_delete_bulk,
+    stage_delete,
 )
+from pipelines.admin import count_leads, leads_url
 from pipelines.models import PipelineStage
 
 LEAD_FIELDS = {field.name for field in Lead._meta.concrete_fields}
@@ -359,3 +365,141 @@ def has_crm_history(user) -> bool:
         or ClientEvent.objects.filter(actor=user).exists()
         or ContactEvent.objects.filter(actor=user).exists()
     )
+
+
+# --- stages: deleting one moves its leads ---------------------------------------------------
+
+
+class StageSelect(forms.Select):
+    """Options that carry the bare stage name, for the confirmation button's label."""
+
+    def create_option(self, name, value, *args, **kwargs):
+        option = super().create_option(name, value, *args, **kwargs)
+        if getattr(value, "instance", None) is not None:
+            option["attrs"]["data-name"] = value.instance.name
+        return option
+
+
+class StageChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj):
+        if obj.is_open:
+            return obj.name
+        return f"{obj.name} (closes them as {obj.get_kind_display().lower()})"
+
+
+class StageMoveForm(forms.Form):
+    """Where the leads of a stage about to be deleted go: another stage of its pipeline."""
+
+    move_to = StageChoiceField(
+        queryset=PipelineStage.objects.none(),
+        empty_label=None,
+        widget=StageSelect,
+        label="Move the leads to",
+    )
+
+    def __init__(self, *args, stage: PipelineStage, **kwargs):
+        super().__init__(*args, **kwargs)
+        field = self.fields["move_to"]
+        field.queryset = stage.pipeline.stages.exclude(pk=stage.pk).order_by("order")
+        field.initial = stage.neighbour()
+        field.error_messages["invalid_choice"] = (
+            f"Choose another stage of the pipeline {stage.pipeline.name}."
+        )
+        field.help_text = (
+            "Their probability follows the new stage; a won or lost stage closes them. "
+            "Each lead's history records the move."
+        )
+
+
+@admin.register(PipelineStage)
+class PipelineStageAdmin(admin.ModelAdmin):
+    list_display = ["name", "pipeline", "order", "kind", "probability", "colour"]
+    list_select_related = ["pipeline"]
+    list_filter = ["pipeline", "kind"]
+    search_fields = ["name", "pipeline__name"]
+    ordering = ["pipeline", "order"]
+
+    def get_queryset(self, request):
+        # __str__ shows the pipeline name, in lists and in autocomplete results alike.
+        return super().get_queryset(request).select_related("pipeline")
+
+    def get_actions(self, request, action_location=admin.ActionLocation.CHANGE_LIST):
+        # Deleting stages in bulk could remove a pipeline's last open stage unchecked.
+        actions = super().get_actions(request, action_location)
+        actions.pop("delete_selected", None)
+        return actions
+
+    def has_delete_permission(self, request, obj=None):
+        if obj is not None and obj.is_last_open():
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def delete_model(self, request, obj):
+        # The service's checks, under its locks: the last open stage stays.
+        stage_delete(stage=obj, move_to=None, by=request.user)
+
+    @csrf_protect_m
+    def delete_view(self, request, object_id, extra_context=None):
+        """Django's confirmation for an empty stage; for one that holds leads, ours,
+        which moves them to another stage of the pipeline and then deletes it."""
+        stage = self.get_object(request, unquote(object_id))
+        if stage is None or not stage.leads.exists():
+            try:
+                return super().delete_view(request, object_id, extra_context)
+            except ValidationError as refusal:  # the service's checks, under its locks
+                self.message_user(request, " ".join(refusal.messages), messages.ERROR)
+                return HttpResponseRedirect(request.get_full_path())
+        if not self.has_delete_permission(request, stage):
+            raise PermissionDenied
+        return self.delete_with_leads_view(request, stage)
+
+    def delete_with_leads_view(self, request, stage: PipelineStage):
+        form = StageMoveForm(request.POST if request.method == "POST" else None, stage=stage)
+        target, status = form.fields["move_to"].initial, 200
+        if form.is_bound and not form.is_valid():
+            status = 422
+        elif form.is_bound:
+            target = form.cleaned_data["move_to"]
+            try:
+                with transaction.atomic():
+                    self.log_deletions(request, [stage])
+                    moved = stage_delete(stage=stage, move_to=target, by=request.user)
+            except PipelineStage.DoesNotExist:  # deleted meanwhile
+                return self._get_obj_does_not_exist_redirect(request, self.opts, str(stage.pk))
+            except PermissionDenied as refusal:
+                form.add_error(None, str(refusal))
+                status = 403
+            except ValidationError as invalid:
+                form.add_error(None, invalid)
+                status = 422
+            else:
+                self.message_user(
+                    request,
+                    f"Moved {count_leads(moved)} from {stage.name} to {target.name}; "
+                    "each lead's history records the move.",
+                    messages.SUCCESS,
+                )
+                return self.response_delete(request, str(stage), stage.pk)
+        count = stage.leads.count()
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Delete the stage {stage.name}",
+            "subtitle": None,
+            "opts": self.opts,
+            "app_label": self.opts.app_label,
+            "object": stage,
+            "form": form,
+            "target": target,
+            "lead_count": count,
+            # Leads the user may not change: then the stage is not theirs to empty.
+            "refused_count": count - stage.leads.editable_by(request.user).count(),
+            "leads_url": leads_url(stage=stage.pk),
+            "media": self.media,
+        }
+        request.current_app = self.admin_site.name
+        return TemplateResponse(
+            request,
+            "admin/pipelines/pipelinestage/delete_with_leads.html",
+            context,
+            status=status,
+        )

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import export, import_views, views
+from . import board, export, import_views, views
 
 app_name = "leads"
 
@@ -26,4 +26,6 @@ urlpatterns = [
     path("leads/<int:pk>/assign/", views.LeadAssignView.as_view(), name="assign"),
     path("leads/<int:pk>/notes/", views.LeadNoteView.as_view(), name="add_note"),
     path("my-work/", views.MyWorkView.as_view(), name="my_work"),
+    path("board/", board.BoardView.as_view(), name="board_default"),
+    path("pipelines/<int:pk>/board/", board.BoardView.as_view(), name="board"),
 ]

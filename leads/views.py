@@ -34,6 +34,7 @@ from crm.web.params import whole_number
 from crm.web.templatetags.formatting import format_money
 from pipelines.models import PipelineStage
 
+from .board import render_board
 from .export import export_url
 from .filters import DEFAULT_SORT, LeadFilter, user_label
 from .forms import AssignForm, LeadForm, NoteForm
@@ -339,8 +340,6 @@ class LeadMoveStageView(DeletedMeanwhileIs404, View):
             messages.success(request, message)
             return HttpResponseRedirect(lead.get_absolute_url())
         if request.htmx.target == "board":  # a drag or "Move to…" on the pipeline board
-            from pipelines.views import render_board
-
             board = render_board(request, stage.pipeline)
             return toast(board, f"Moved “{lead.title}” to {stage.name}.")
         return toast(render_detail_region(request, lead), message)

@@ -17,11 +17,11 @@ from hypothesis import strategies as st
 from crm.filters import ClientFilter, ContactFilter
 from crm.forms import ClientForm, ContactForm
 from crm.models import Client, Contact
+from leads.board import BOARD_FILTERS
 from leads.filters import LeadFilter
 from leads.forms import LeadForm
 from leads.imports import ImportFileError, Lookups, convert_row, iter_rows, read_csv_upload
 from leads.models import Lead, LeadEvent, LeadImport
-from pipelines.views import BOARD_FILTERS
 from tests.factories import (
     ClientFactory,
     ContactFactory,
@@ -98,7 +98,7 @@ LISTS = {
         set(ContactFilter.base_filters) | PAGING,
     ),
     "board": (
-        lambda w: reverse("pipelines:board_default"),
+        lambda w: reverse("leads:board_default"),
         {*BOARD_FILTERS, "open", "column", "offset"},
     ),
     "my work": (lambda w: reverse("leads:my_work"), {"completed", "all"}),

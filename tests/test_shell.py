@@ -132,6 +132,14 @@ def test_nav_marks_the_current_section(rf):
     assert '<a href="/my-work/" aria-current="page">My Work</a>' in html
 
 
+@pytest.mark.django_db
+def test_the_board_is_its_own_section_of_the_main_nav(rep_client):
+    html = rep_client.get("/board/").content.decode()
+
+    assert '<a href="/board/" aria-current="page">Board</a>' in html
+    assert '<a href="/leads/">Leads</a>' in html
+
+
 def test_nav_link_to_a_missing_route_renders_nothing():
     template = Template('{% nav_link "crm:no_such_page" "Nowhere" %}')
 

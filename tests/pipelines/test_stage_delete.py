@@ -292,14 +292,14 @@ def test_an_empty_stage_the_service_refuses_at_the_last_moment_is_a_message_not_
     admin_client, monkeypatch
 ):
     """Django's own confirmation ends in the service, whose checks run under its locks."""
-    from pipelines import admin as pipelines_admin
+    from leads import admin as leads_admin
 
     stage = PipelineStageFactory(pipeline=Pipeline.objects.default(), order=50, name="Spare")
 
     def refused(**kwargs):
         raise ValidationError("A pipeline must keep at least one open stage.")
 
-    monkeypatch.setattr(pipelines_admin, "stage_delete", refused)
+    monkeypatch.setattr(leads_admin, "stage_delete", refused)
     response = admin_client.post(delete_url(stage), {"post": "yes"}, follow=True)
     assert response.status_code == 200
     assert "A pipeline must keep at least one open stage." in response.text

@@ -13,10 +13,10 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from leads.board import CARDS_PER_COLUMN
 from leads.models import Lead, LeadEvent, LeadSource, Priority
 from leads.services import lead_add_note
 from pipelines.models import Pipeline, PipelineStage
-from pipelines.views import CARDS_PER_COLUMN
 from tests.factories import (
     ClientFactory,
     LeadFactory,
@@ -159,8 +159,8 @@ def stats(html) -> dict[str, tuple]:
 
 def board_url(pipeline: Pipeline | None = None) -> str:
     if pipeline is None:
-        return reverse("pipelines:board_default")
-    return reverse("pipelines:board", args=[pipeline.pk])
+        return reverse("leads:board_default")
+    return reverse("leads:board", args=[pipeline.pk])
 
 
 def htmx(target: str, current_url: str = "http://testserver/board/") -> dict:
@@ -217,7 +217,7 @@ def test_board_default_shows_the_default_pipeline_even_when_another_sorts_first(
 
 
 def test_unknown_pipeline_is_404(rep_client):
-    response = rep_client.get(reverse("pipelines:board", args=[99999]))
+    response = rep_client.get(reverse("leads:board", args=[99999]))
     assert response.status_code == 404
 
 

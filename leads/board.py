@@ -13,11 +13,11 @@ from django.views.generic import TemplateView
 from crm.web.htmx import HtmxPartialMixin
 from crm.web.params import whole_number
 from crm.web.templatetags.crm import initials
-from leads.filters import LeadFilter
-from leads.models import Lead, priority_rank
-from leads.totals import cached_for_filters
+from pipelines.models import Pipeline
 
-from .models import Pipeline
+from .filters import LeadFilter
+from .models import Lead, priority_rank
+from .totals import cached_for_filters
 
 CARDS_PER_COLUMN = 50
 #: Filters the board offers; the rest of the list's filters do not apply to a board.
@@ -39,7 +39,7 @@ def board_filter(params: QueryDict, pipeline: Pipeline, stages, request) -> Lead
 class BoardView(HtmxPartialMixin, TemplateView):
     """/board/ and /pipelines/<pk>/board/: the pipeline's stages side by side."""
 
-    template_name = "pipelines/board.html"
+    template_name = "leads/board.html"
     partials = {"board": "board"}
 
     def get_partial_name(self):
@@ -127,7 +127,7 @@ def board_context(request, pipeline: Pipeline, params: QueryDict) -> dict:
         "stage": column["stage"] if column else None,
         "filter": filterset,
         "query": filters.urlencode(),
-        "board_url": reverse("pipelines:board", args=[pipeline.pk]),
+        "board_url": reverse("leads:board", args=[pipeline.pk]),
         "move_stages": [c["stage"] for c in columns],
         # Card links are built from this, not reversed per card.
         "leads_url": reverse("leads:list"),
@@ -166,4 +166,4 @@ def render_board(request, pipeline: Pipeline):
     current = request.htmx.current_url or ""
     params = QueryDict(urlsplit(current).query)
     context = board_context(request, pipeline, params)
-    return TemplateResponse(request, "pipelines/board.html#board", context)
+    return TemplateResponse(request, "leads/board.html#board", context)
