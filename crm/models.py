@@ -39,6 +39,11 @@ class SoftDeletable(models.Model):
     def is_deleted(self) -> bool:
         return self.deleted_at is not None
 
+    @property
+    def deleted_label(self) -> str:
+        """What shows where a deleted record's name would be: "Deleted client"."""
+        return f"Deleted {self._meta.verbose_name}"
+
     def soft_delete(self) -> None:
         self.deleted_at = timezone.now()
         self.save(update_fields=["deleted_at", "updated_at"])

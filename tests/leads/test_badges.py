@@ -7,8 +7,9 @@ import time_machine
 from django.template import engines
 from django.utils import timezone
 
+from leads.models import Priority
 from pipelines.models import PipelineStage
-from tests.factories import ClientFactory, LeadFactory, default_stage
+from tests.factories import ClientFactory, LeadFactory, PipelineStageFactory, default_stage
 
 pytestmark = pytest.mark.django_db
 
@@ -104,3 +105,43 @@ def test_stale_badge_counts_days_since_the_last_activity():
     )
     lead.last_activity_at = timezone.now()
     assert render("{% stale_badge lead %}", lead=lead) == ""
+
+
+def test_priority_badges_are_labelled_with_the_model_choices(monkeypatch):
+    monkeypatch.setattr(Priority.URGENT, "_label_", "Right now <!>")
+    assert render("{% priority_badge p %}", p="urgent") == (
+        '<span class="badge badge-urgent">Right now &lt;!&gt;</span>'
+    )
+    assert render("{% priority_badge p %}", p=Priority.HIGH) == (
+        f'<span class="badge badge-high">{Priority.HIGH.label}</span>'
+    )
+
+
+def test_status_badges_and_stage_names_are_labelled_with_the_stage_kinds(monkeypatch):
+    monkeypatch.setattr(PipelineStage.Kind.WON, "_label_", "Gewonnen")
+    assert render("{% status_badge k %}", k="won") == (
+        '<span class="badge badge-won">Gewonnen</span>'
+    )
+    assert render("{% status_badge k %}", k="open") == ""
+    # "Won" no longer says what the label says, so the name shows beside the badge.
+    assert render("{% stage_name s %}", s=PipelineStage(name="Won", kind="won")) == (
+        'Won <span class="badge badge-won">Gewonnen</span>'
+    )
+
+
+def test_a_won_or_lost_stage_name_is_escaped_beside_its_badge():
+    stage = PipelineStage(name='<script>alert("x")</script>', kind=PipelineStage.Kind.LOST)
+    assert render("{% stage_name s %}", s=stage) == (
+        "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; "
+        '<span class="badge badge-lost">Lost</span>'
+    )
+
+
+@time_machine.travel(NOW, tick=False)
+def test_the_aging_badge_escapes_the_stage_name_in_its_title():
+    stage = PipelineStageFactory(name='<script>"x"</script>', kind=PipelineStage.Kind.OPEN)
+    lead = LeadFactory(stage=stage)
+    lead.stage_entered_at = NOW - datetime.timedelta(days=2)
+    html = render("{% aging_badge lead %}", lead=lead)
+    assert 'title="In &lt;script&gt;&quot;x&quot;&lt;/script&gt; since 24 Nov 2026"' in html
+    assert "<script>" not in html

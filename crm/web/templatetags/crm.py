@@ -34,6 +34,12 @@ def nav_link(context, url_name: str, label: str, active: str = "", exclude: str 
     return format_html('<a href="{}">{}</a>', href, label)
 
 
+@register.simple_tag
+def deleted_placeholder(record) -> str:
+    """The badge a soft-deleted client or contact shows in place of its name, on every page."""
+    return format_html('<span class="badge badge-deleted">{}</span>', record.deleted_label)
+
+
 @register.filter
 def initials(user) -> str:
     """Up to two initials for an avatar: "Alice Jansen" → "AJ", "alice" → "A"."""
