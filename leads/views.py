@@ -31,13 +31,12 @@ from crm.htmx import HtmxPartialMixin, toast
 from crm.listing import sort_columns
 from crm.models import Contact
 from crm.params import whole_number
-from crm.templatetags.formatting import format_money
 from pipelines.models import PipelineStage
 
 from .export import export_url
 from .filters import DEFAULT_SORT, LeadFilter, user_label
 from .forms import AssignForm, LeadForm, NoteForm
-from .models import EventKind, Lead, Status, priority_rank
+from .models import EventKind, Lead, priority_rank
 from .services import (
     LeadConflict,
     display_value,
@@ -116,7 +115,7 @@ class LeadListView(HtmxPartialMixin, ListView):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        chips = active_filter_chips(self.filterset, self.request.GET)
+        chips = self.filterset.chips(self.request.GET)
         sort = self.filterset.current_sort
         keep = QueryDict(mutable=True)
         if sort != DEFAULT_SORT:
@@ -154,58 +153,6 @@ LIST_COLUMNS = [
     ("age", "Age", True, "-"),
     ("updated_at", "Updated", False, "-"),
 ]
-
-
-def active_filter_chips(filterset: LeadFilter, params: QueryDict) -> list[dict]:
-    """One chip per active filter value, each with the URL that removes it."""
-    cleaned = filterset.form.cleaned_data
-    chips = []
-
-    def without(name, value=None):
-        query = params.copy()
-        query.pop("page", None)
-        if value is None:
-            query.pop(name, None)
-        else:
-            query.setlist(name, [v for v in query.getlist(name) if v != value])
-        return f"?{query.urlencode()}"
-
-    for name, field in filterset.form.fields.items():
-        if name == "sort" or name not in params:
-            continue
-        value = cleaned.get(name)
-        if value in (None, "", []) or value is False:
-            continue
-        if name == "status" and value == Status.OPEN:
-            continue
-        label = field.label
-        if name == "stale":
-            chips.append({"label": "Stale", "remove": without(name)})
-        elif name == "stage":
-            for stage in value:
-                chips.append(
-                    {"label": f"{label}: {stage.name}", "remove": without(name, str(stage.pk))}
-                )
-        elif isinstance(value, list):
-            names = dict(field.choices)
-            for item in value:
-                chips.append(
-                    {"label": f"{label}: {names.get(item, item)}", "remove": without(name, item)}
-                )
-        elif name in ("value_min", "value_max"):
-            chips.append({"label": f"{label} {format_money(value)}", "remove": without(name)})
-        elif hasattr(value, "pk"):  # a model choice names itself: its choices stay unread
-            chips.append({"label": f"{label}: {value}", "remove": without(name)})
-        elif hasattr(field, "choices"):
-            chips.append(
-                {
-                    "label": f"{label}: {dict(field.choices).get(value, value)}",
-                    "remove": without(name),
-                }
-            )
-        else:
-            chips.append({"label": f"{label}: {value}", "remove": without(name)})
-    return chips
 
 
 def tracker_steps(lead: Lead, stages) -> list[dict]:
