@@ -9,6 +9,7 @@ from django.db.models import F, Q, Value
 from django.utils import timezone
 
 from crm.filters import (
+    SEARCH_ID_LIMIT,
     BooleanFilter,
     CharFilter,
     ChoiceFilter,
@@ -27,9 +28,6 @@ from pipelines.models import Pipeline, PipelineStage
 from .models import LeadSource, Priority, Status, priority_rank
 
 NO_SOURCE = "none"
-#: Up to this many matching clients (or contacts) the search names their ids; beyond it, a
-#: word common in names, it asks for them in a subquery instead.
-SEARCH_ID_LIMIT = 1000
 
 #: sort key → expression; leads without a value sort last in both directions.
 SORTS = {
