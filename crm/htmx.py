@@ -3,7 +3,7 @@
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.utils.cache import patch_vary_headers
-from django_htmx.http import trigger_client_event
+from django_htmx.http import reswap, trigger_client_event
 
 TOAST_EVENT = "showToast"
 
@@ -39,6 +39,12 @@ class HtmxPartialMixin:
 def toast(response: HttpResponse, message: str, level: str = "success") -> HttpResponse:
     """Ask the page (via HX-Trigger) to show a toast."""
     return trigger_client_event(response, TOAST_EVENT, {"level": level, "message": message})
+
+
+def add_error_toast(response: HttpResponse, message: str) -> HttpResponse:
+    """Tell htmx to show ``message`` as an error toast and to replace nothing."""
+    toast(response, message, "error")
+    return reswap(response, "none")
 
 
 def notify(request: HttpRequest, response: HttpResponse, message: str, level="success"):

@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.views.generic import CreateView, DeleteView, DetailView, ListView, UpdateView
 from django_htmx.http import HttpResponseClientRedirect
 
-from crm.htmx import HtmxPartialMixin, toast
+from crm.htmx import HtmxPartialMixin, add_error_toast
 from crm.listing import sort_columns
 from crm.params import whole_number
 from leads.models import Lead
@@ -338,9 +338,7 @@ class SoftDeleteMixin(PermissionRequiredMixin):
                 f"The {self.noun} could not be deleted: the database did not answer. Try again."
             )
             if self.request.htmx:
-                response = toast(HttpResponse(status=503), message, "error")
-                response["HX-Reswap"] = "none"
-                return response
+                return add_error_toast(HttpResponse(status=503), message)
             messages.error(self.request, message)
             return HttpResponseRedirect(obj.get_absolute_url())
         messages.success(self.request, f"{self.noun.capitalize()} “{obj}” deleted.")

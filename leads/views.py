@@ -27,7 +27,7 @@ from django.views.generic import (
 )
 from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 
-from crm.htmx import HtmxPartialMixin, toast
+from crm.htmx import HtmxPartialMixin, add_error_toast, toast
 from crm.listing import sort_columns
 from crm.models import Contact
 from crm.params import whole_number
@@ -296,9 +296,7 @@ class LeadMoveStageView(DeletedMeanwhileIs404, View):
     def stage_gone(request, lead):
         message = "Stage no longer exists. Please refresh the page."
         if request.htmx:
-            response = toast(HttpResponse(status=422), message, "error")
-            response["HX-Reswap"] = "none"
-            return response
+            return add_error_toast(HttpResponse(status=422), message)
         messages.error(request, message)
         return HttpResponseRedirect(lead.get_absolute_url())
 
@@ -467,9 +465,7 @@ class LeadDeleteView(DeletedMeanwhileIs404, LeadObjectMixin, DeleteView):
             logger.exception("Deleting lead %s failed", lead.pk)
             message = "The lead could not be deleted: the database did not answer. Try again."
             if self.request.htmx:
-                response = toast(HttpResponse(status=503), message, "error")
-                response["HX-Reswap"] = "none"
-                return response
+                return add_error_toast(HttpResponse(status=503), message)
             messages.error(self.request, message)
             return HttpResponseRedirect(lead.get_absolute_url())
         messages.success(self.request, f"Lead “{lead.title}” deleted.")
@@ -506,9 +502,7 @@ class LeadAssignView(DeletedMeanwhileIs404, View):
 
     def refuse(self, request, lead, message):
         if request.htmx:
-            response = toast(HttpResponse(status=422), message, "error")
-            response["HX-Reswap"] = "none"
-            return response
+            return add_error_toast(HttpResponse(status=422), message)
         messages.error(request, message)
         return HttpResponseRedirect(lead.get_absolute_url(), status=303)
 
