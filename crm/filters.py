@@ -46,6 +46,12 @@ class FormChoiceIterator(fields.ModelChoiceIterator):
     up (on PostgreSQL a server-side cursor: three round trips), and counts them with a
     query of its own; a filter bar draws its choices and names the chosen ones in its
     chips. The field's queryset is the form's own copy, so the cache dies with the form.
+
+    Why a subclass of a class whose inner workings Django and django-filter do not
+    promise (``field.empty_label``, ``null_label``, ``choice()``): no public setting reads
+    model choices once, and every draw and every chip paid the cursor and the count. An
+    upgrade that changes them fails tests/crm/test_widget_templates.py, which pins what
+    this gives (Django's choices, read once, without a cursor or a count).
     """
 
     def __iter__(self):
@@ -66,10 +72,14 @@ class FormChoiceIterator(fields.ModelChoiceIterator):
 
 
 class ModelChoiceField(fields.ModelChoiceField):
+    """django-filter's, with its choices read once per form (FormChoiceIterator)."""
+
     iterator = FormChoiceIterator
 
 
 class ModelMultipleChoiceField(fields.ModelMultipleChoiceField):
+    """django-filter's, with its choices read once per form (FormChoiceIterator)."""
+
     iterator = FormChoiceIterator
 
 
