@@ -1,7 +1,6 @@
 """What every page shares for htmx: choosing a partial, and toasts."""
 
-from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.utils.cache import patch_vary_headers
 from django_htmx.http import reswap, trigger_client_event
 
@@ -45,11 +44,3 @@ def add_error_toast(response: HttpResponse, message: str) -> HttpResponse:
     """Tell htmx to show ``message`` as an error toast and to replace nothing."""
     toast(response, message, "error")
     return reswap(response, "none")
-
-
-def notify(request: HttpRequest, response: HttpResponse, message: str, level="success"):
-    """A toast now for htmx, or a message shown by the next page otherwise."""
-    if request.htmx and response.status_code < 300:
-        return toast(response, message, level)
-    getattr(messages, level)(request, message)
-    return response
