@@ -19,7 +19,9 @@ from django.shortcuts import resolve_url
 from django.template import loader
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import requires_csrf_token
-from django_htmx.http import HttpResponseClientRedirect, reswap, trigger_client_event
+from django_htmx.http import HttpResponseClientRedirect
+
+from crm.web.htmx import add_error_toast
 
 logger = logging.getLogger("crm.errors")
 
@@ -46,12 +48,6 @@ def toast_message(status: int, reference: str | None = None) -> str:
     else:
         message = _("Something went wrong. Your input is kept; please try again.")
     return f"{message} (ref {reference})" if reference else message
-
-
-def add_error_toast(response: HttpResponse, message: str) -> HttpResponse:
-    """Tell htmx to show ``message`` as an error toast and to replace nothing."""
-    trigger_client_event(response, "showToast", {"level": "error", "message": message})
-    return reswap(response, "none")
 
 
 def render_error_page(status: int, reference: str | None = None, request=None) -> HttpResponse:

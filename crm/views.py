@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.views.generic import CreateView, DeleteView, DetailView, ListView, UpdateView
 from django_htmx.http import HttpResponseClientRedirect
 
-from crm.web.htmx import HtmxPartialMixin, toast
+from crm.web.htmx import HtmxPartialMixin, add_error_toast
 from crm.web.listing import sort_columns
 from crm.web.params import whole_number
 from leads.models import Lead
@@ -71,29 +71,6 @@ class FilteredListMixin(HtmxPartialMixin):
         page = paginator.get_page(self.request.GET.get("page"))
         return paginator, page, page.object_list, page.has_other_pages()
 
-    def chips(self) -> list[dict]:
-        """One chip per active filter, each with the URL that removes it."""
-        params = self.request.GET
-        cleaned = self.filterset.form.cleaned_data
-        chips = []
-        for name, field in self.filterset.form.fields.items():
-            value = cleaned.get(name)
-            if name == "sort" or name not in params or value in (None, ""):
-                continue
-            if isinstance(value, str) and not value.strip():
-                continue
-            if name == "q":
-                label = f"Search: {value.strip()}"
-            elif hasattr(value, "pk"):
-                label = f"{field.label}: {value}"
-            else:
-                label = f"{field.label}: {dict(field.choices).get(value, value)}"
-            query = params.copy()
-            query.pop("page", None)
-            query.pop(name, None)
-            chips.append({"label": label, "remove": f"?{query.urlencode()}"})
-        return chips
-
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         sort = self.filterset.current_sort
@@ -103,7 +80,7 @@ class FilteredListMixin(HtmxPartialMixin):
         paginator = context["paginator"]
         context.update(
             filter=self.filterset,
-            chips=self.chips(),
+            chips=self.filterset.chips(self.request.GET),
             sort=sort,
             columns=sort_columns(self.columns, sort),
             clear_url=f"?{keep.urlencode()}" if keep else "?",
@@ -361,9 +338,7 @@ class SoftDeleteMixin(PermissionRequiredMixin):
                 f"The {self.noun} could not be deleted: the database did not answer. Try again."
             )
             if self.request.htmx:
-                response = toast(HttpResponse(status=503), message, "error")
-                response["HX-Reswap"] = "none"
-                return response
+                return add_error_toast(HttpResponse(status=503), message)
             messages.error(self.request, message)
             return HttpResponseRedirect(obj.get_absolute_url())
         messages.success(self.request, f"{self.noun.capitalize()} “{obj}” deleted.")

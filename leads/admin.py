@@ -22,6 +22,7 @@ from leads.filters import search_condition
 from leads.models import Lead, LeadEvent, LeadImport, LeadSource, Status
 from leads.services import (
     LeadConflict,
+    lead_check_version,
     lead_create,
     lead_delete,
     lead_update,
@@ -117,15 +118,17 @@ class LeadAdminForm(forms.ModelForm):
 
     def clean(self):
         cleaned_data = super().clean()
-        expected = cleaned_data.get("expected_version")
-        if self.instance.pk and expected is not None:
-            current = Lead.objects.filter(pk=self.instance.pk).values_list("version", flat=True)
-            if current.first() != expected:
+        if self.instance.pk:  # the lead as this request read it (the admin's get_object)
+            try:
+                lead_check_version(
+                    lead=self.instance, expected_version=cleaned_data.get("expected_version")
+                )
+            except LeadConflict:
                 raise ValidationError(
                     "Someone else saved this lead after you opened it. Reload the page to "
                     "see their changes, then make yours again.",
                     code="conflict",
-                )
+                ) from None
         return cleaned_data
 
 

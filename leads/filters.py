@@ -3,27 +3,31 @@
 import datetime
 import functools
 
-import django_filters as filters
 from django import forms
 from django.contrib.auth import get_user_model
 from django.db.models import F, Q, Value
 from django.utils import timezone
 
 from crm.filters import (
+    SEARCH_ID_LIMIT,
+    BooleanFilter,
+    CharFilter,
+    ChoiceFilter,
+    DateFilter,
     ModelChoiceFilter,
     ModelMultipleChoiceFilter,
+    MultipleChoiceFilter,
+    NumberFilter,
     SortedFilterSet,
-    sort_choices,
+    SortFilter,
 )
 from crm.models import Client, Contact
+from crm.web.templatetags.formatting import format_money
 from pipelines.models import Pipeline, PipelineStage
 
 from .models import LeadSource, Priority, Status, priority_rank
 
 NO_SOURCE = "none"
-#: Up to this many matching clients (or contacts) the search names their ids; beyond it, a
-#: word common in names, it asks for them in a subquery instead.
-SEARCH_ID_LIMIT = 1000
 
 #: sort key → expression; leads without a value sort last in both directions.
 SORTS = {
@@ -108,6 +112,10 @@ def search_condition(text: str) -> Q:
     return condition
 
 
+def money_chip(label: str, value) -> str:
+    return f"{label} {format_money(value)}"
+
+
 def user_label(user) -> str:
     return user.get_full_name() or user.get_username()
 
@@ -129,18 +137,19 @@ class LeadFilter(SortedFilterSet):
     nullable_sorts = NULLABLE_SORTS
     reversed_sorts = frozenset({"age"})  # age in stage: a longer age is an earlier entry
 
-    q = filters.CharFilter(
+    q = CharFilter(
         method="search",
         label="Search",
         widget=forms.TextInput(
             attrs={"type": "search", "placeholder": "Title, description, client, contact"}
         ),
     )
-    status = filters.ChoiceFilter(
+    status = ChoiceFilter(
         method="filter_status",
         choices=[*Status.choices, ("all", "All")],
         empty_label=None,
         label="Status",
+        no_chip=(Status.OPEN,),  # what the list shows unasked
     )
     pipeline = ModelChoiceFilter(
         field_name="stage__pipeline",
@@ -157,57 +166,62 @@ class LeadFilter(SortedFilterSet):
         label="Stage",
         widget=forms.CheckboxSelectMultiple,
         distinct=False,
+        chip=lambda label, stage: f"{label}: {stage.name}",  # the filter groups by pipeline
     )
-    source = filters.MultipleChoiceFilter(
+    source = MultipleChoiceFilter(
         method="filter_source", label="Source", widget=forms.CheckboxSelectMultiple
     )
-    priority = filters.MultipleChoiceFilter(
+    priority = MultipleChoiceFilter(
         choices=Priority.choices,
         label="Priority",
         widget=forms.CheckboxSelectMultiple,
         distinct=False,
     )
-    assignee = filters.ChoiceFilter(
-        method="filter_assignee", label="Assignee", empty_label="Anyone"
-    )
+    assignee = ChoiceFilter(method="filter_assignee", label="Assignee", empty_label="Anyone")
     # Set from a client's or contact's page ("All N leads"); shown as a chip, not as a
     # select of every client. Their choices are never drawn: the chip names the one chosen.
-    client = filters.ModelChoiceFilter(queryset=Client.objects.all(), label="Client")
-    contact = filters.ModelChoiceFilter(queryset=Contact.objects.all(), label="Contact")
-    category = filters.CharFilter(field_name="category", lookup_expr="iexact", label="Category")
+    client = ModelChoiceFilter(queryset=Client.objects.all(), label="Client")
+    contact = ModelChoiceFilter(queryset=Contact.objects.all(), label="Contact")
+    category = CharFilter(field_name="category", lookup_expr="iexact", label="Category")
     # As many digits as the column holds: a larger bound is refused, not formatted.
-    value_min = filters.NumberFilter(
-        field_name="value", lookup_expr="gte", label="Value from", max_digits=14, decimal_places=2
+    value_min = NumberFilter(
+        field_name="value",
+        lookup_expr="gte",
+        label="Value from",
+        max_digits=14,
+        decimal_places=2,
+        chip=money_chip,
     )
-    value_max = filters.NumberFilter(
-        field_name="value", lookup_expr="lte", label="Value to", max_digits=14, decimal_places=2
+    value_max = NumberFilter(
+        field_name="value",
+        lookup_expr="lte",
+        label="Value to",
+        max_digits=14,
+        decimal_places=2,
+        chip=money_chip,
     )
-    due = filters.ChoiceFilter(
+    due = ChoiceFilter(
         method="filter_due", choices=DuePreset.choices, label="Due", empty_label="Any time"
     )
-    due_from = filters.DateFilter(
+    due_from = DateFilter(
         field_name="expected_close_date",
         lookup_expr="gte",
         label="Due from",
         widget=forms.DateInput(attrs={"type": "date"}),
     )
-    due_to = filters.DateFilter(
+    due_to = DateFilter(
         field_name="expected_close_date",
         lookup_expr="lte",
         label="Due to",
         widget=forms.DateInput(attrs={"type": "date"}),
     )
-    stale = filters.BooleanFilter(
+    stale = BooleanFilter(
         method="filter_stale",
         label="Stale only",
         widget=forms.CheckboxInput(attrs={"value": "1"}),
+        chip=lambda label, value: "Stale",
     )
-    sort = filters.ChoiceFilter(
-        method="filter_sort",
-        choices=sort_choices(SORTS),
-        empty_label=None,
-        label="Sort",
-    )
+    sort = SortFilter(SORTS)
 
     def __init__(self, data=None, *args, request=None, **kwargs):
         data = data.copy() if data is not None else {}

@@ -13,7 +13,7 @@ from crm.models import Client, Contact
 from pipelines.models import PipelineStage
 
 from .filters import user_label
-from .models import Lead, LeadSource
+from .models import Lead, LeadImport, LeadSource
 
 PROBABILITY_ERROR = "Probability must be between 0 and 100."
 
@@ -274,19 +274,12 @@ class ImportMappingForm(forms.Form):
 
     mode = forms.ChoiceField(
         label="Rows with errors",
-        choices=[
-            ("skip_invalid", "Skip invalid rows and import the rest"),
-            ("all_or_nothing", "All or nothing: import nothing if any row has an error"),
-        ],
+        choices=LeadImport.Mode.choices,
         widget=forms.RadioSelect,
     )
     duplicates = forms.ChoiceField(
         label="A row whose title and client match an existing lead",
-        choices=[
-            ("skip", "Skip the row"),
-            ("update", "Update the existing lead"),
-            ("create", "Create a new lead anyway"),
-        ],
+        choices=LeadImport.Duplicates.choices,
         widget=forms.RadioSelect,
     )
     create_clients = forms.BooleanField(

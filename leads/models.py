@@ -575,8 +575,8 @@ class LeadImport(models.Model):
         UNDONE = "undone", "Undone"
 
     class Mode(models.TextChoices):
-        SKIP_INVALID = "skip_invalid", "Skip invalid rows"
-        ALL_OR_NOTHING = "all_or_nothing", "All or nothing"
+        SKIP_INVALID = "skip_invalid", "Skip invalid rows and import the rest"
+        ALL_OR_NOTHING = "all_or_nothing", "All or nothing: import nothing if any row has an error"
 
     class Duplicates(models.TextChoices):
         SKIP = "skip", "Skip the row"

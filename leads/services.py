@@ -45,6 +45,16 @@ class LeadConflict(Exception):
         self.current_version = current_version
 
 
+def lead_check_version(*, lead: Lead, expected_version: int | None) -> None:
+    """LeadConflict when the lead moved on from the version the caller knew (None: any).
+
+    The one check: the services run it on the locked lead, the admin's form on the lead
+    it was opened at.
+    """
+    if expected_version is not None and lead.version != expected_version:
+        raise LeadConflict(lead.pk, lead.version)
+
+
 @dataclass
 class BulkResult:
     """What a bulk write did: the leads it changed, and those it left alone and why."""
@@ -242,8 +252,7 @@ def lead_update(*, lead_id: int, values: dict, expected_version: int | None = No
     lead = _lock(lead_id)
     if not may_change(lead, values, by):
         raise PermissionDenied("You may not change this lead.")
-    if expected_version is not None and lead.version != expected_version:
-        raise LeadConflict(lead.pk, lead.version)
+    lead_check_version(lead=lead, expected_version=expected_version)
     now = timezone.now()
     events = _apply(lead, values, now=now)
     if not events:
@@ -431,8 +440,8 @@ def _snapshot(lead: Lead, values: dict) -> dict:
 def _check_versions(leads, versions: dict[int, int] | None) -> None:
     """LeadConflict when a locked lead moved on from the version the caller knew."""
     for pk, version in (versions or {}).items():
-        if pk in leads and leads[pk].version != version:
-            raise LeadConflict(pk, leads[pk].version)
+        if pk in leads:
+            lead_check_version(lead=leads[pk], expected_version=version)
 
 
 @transaction.atomic

@@ -28,17 +28,16 @@ from django.views.generic import (
 from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 
 from crm.models import Contact
-from crm.web.htmx import HtmxPartialMixin, toast
+from crm.web.htmx import HtmxPartialMixin, add_error_toast, toast
 from crm.web.listing import sort_columns
 from crm.web.params import whole_number
-from crm.web.templatetags.formatting import format_money
 from pipelines.models import PipelineStage
 
 from .board import render_board
 from .export import export_url
 from .filters import DEFAULT_SORT, LeadFilter, user_label
 from .forms import AssignForm, LeadForm, NoteForm
-from .models import EventKind, Lead, Status, priority_rank
+from .models import EventKind, Lead, priority_rank
 from .services import (
     LeadConflict,
     display_value,
@@ -117,7 +116,7 @@ class LeadListView(HtmxPartialMixin, ListView):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        chips = active_filter_chips(self.filterset, self.request.GET)
+        chips = self.filterset.chips(self.request.GET)
         sort = self.filterset.current_sort
         keep = QueryDict(mutable=True)
         if sort != DEFAULT_SORT:
@@ -155,58 +154,6 @@ LIST_COLUMNS = [
     ("age", "Age", True, "-"),
     ("updated_at", "Updated", False, "-"),
 ]
-
-
-def active_filter_chips(filterset: LeadFilter, params: QueryDict) -> list[dict]:
-    """One chip per active filter value, each with the URL that removes it."""
-    cleaned = filterset.form.cleaned_data
-    chips = []
-
-    def without(name, value=None):
-        query = params.copy()
-        query.pop("page", None)
-        if value is None:
-            query.pop(name, None)
-        else:
-            query.setlist(name, [v for v in query.getlist(name) if v != value])
-        return f"?{query.urlencode()}"
-
-    for name, field in filterset.form.fields.items():
-        if name == "sort" or name not in params:
-            continue
-        value = cleaned.get(name)
-        if value in (None, "", []) or value is False:
-            continue
-        if name == "status" and value == Status.OPEN:
-            continue
-        label = field.label
-        if name == "stale":
-            chips.append({"label": "Stale", "remove": without(name)})
-        elif name == "stage":
-            for stage in value:
-                chips.append(
-                    {"label": f"{label}: {stage.name}", "remove": without(name, str(stage.pk))}
-                )
-        elif isinstance(value, list):
-            names = dict(field.choices)
-            for item in value:
-                chips.append(
-                    {"label": f"{label}: {names.get(item, item)}", "remove": without(name, item)}
-                )
-        elif name in ("value_min", "value_max"):
-            chips.append({"label": f"{label} {format_money(value)}", "remove": without(name)})
-        elif hasattr(value, "pk"):  # a model choice names itself: its choices stay unread
-            chips.append({"label": f"{label}: {value}", "remove": without(name)})
-        elif hasattr(field, "choices"):
-            chips.append(
-                {
-                    "label": f"{label}: {dict(field.choices).get(value, value)}",
-                    "remove": without(name),
-                }
-            )
-        else:
-            chips.append({"label": f"{label}: {value}", "remove": without(name)})
-    return chips
 
 
 def tracker_steps(lead: Lead, stages) -> list[dict]:
@@ -348,9 +295,7 @@ class LeadMoveStageView(DeletedMeanwhileIs404, View):
     def stage_gone(request, lead):
         message = "Stage no longer exists. Please refresh the page."
         if request.htmx:
-            response = toast(HttpResponse(status=422), message, "error")
-            response["HX-Reswap"] = "none"
-            return response
+            return add_error_toast(HttpResponse(status=422), message)
         messages.error(request, message)
         return HttpResponseRedirect(lead.get_absolute_url())
 
@@ -519,9 +464,7 @@ class LeadDeleteView(DeletedMeanwhileIs404, LeadObjectMixin, DeleteView):
             logger.exception("Deleting lead %s failed", lead.pk)
             message = "The lead could not be deleted: the database did not answer. Try again."
             if self.request.htmx:
-                response = toast(HttpResponse(status=503), message, "error")
-                response["HX-Reswap"] = "none"
-                return response
+                return add_error_toast(HttpResponse(status=503), message)
             messages.error(self.request, message)
             return HttpResponseRedirect(lead.get_absolute_url())
         messages.success(self.request, f"Lead “{lead.title}” deleted.")
@@ -558,9 +501,7 @@ class LeadAssignView(DeletedMeanwhileIs404, View):
 
     def refuse(self, request, lead, message):
         if request.htmx:
-            response = toast(HttpResponse(status=422), message, "error")
-            response["HX-Reswap"] = "none"
-            return response
+            return add_error_toast(HttpResponse(status=422), message)
         messages.error(request, message)
         return HttpResponseRedirect(lead.get_absolute_url(), status=303)
 

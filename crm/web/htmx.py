@@ -1,9 +1,8 @@
 """What every page shares for htmx: choosing a partial, and toasts."""
 
-from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.utils.cache import patch_vary_headers
-from django_htmx.http import trigger_client_event
+from django_htmx.http import reswap, trigger_client_event
 
 TOAST_EVENT = "showToast"
 
@@ -41,9 +40,7 @@ def toast(response: HttpResponse, message: str, level: str = "success") -> HttpR
     return trigger_client_event(response, TOAST_EVENT, {"level": level, "message": message})
 
 
-def notify(request: HttpRequest, response: HttpResponse, message: str, level="success"):
-    """A toast now for htmx, or a message shown by the next page otherwise."""
-    if request.htmx and response.status_code < 300:
-        return toast(response, message, level)
-    getattr(messages, level)(request, message)
-    return response
+def add_error_toast(response: HttpResponse, message: str) -> HttpResponse:
+    """Tell htmx to show ``message`` as an error toast and to replace nothing."""
+    toast(response, message, "error")
+    return reswap(response, "none")

@@ -1033,3 +1033,16 @@ def test_invalid_status_falls_back_to_open_leads(rep_client):
 
     assert response.status_code == 200
     assert titles(response) == ["Open one"]
+
+
+def test_sort_and_page_links_keep_the_filters_through_djangos_querystring(rep_client):
+    LeadFactory.create_batch(26, title="Widget")
+
+    response = rep_client.get(
+        list_url(), {"q": "widget", "priority": ["high", "normal"], "page": "1"}
+    )
+
+    sort_links = re.findall(r'<a class="sort-link" href="([^"]*)"', response.text)
+    assert html.unescape(sort_links[0]) == "?q=widget&priority=high&priority=normal&sort=title"
+    next_link = re.search(r'<a href="([^"]*)"[^>]*rel="next"', response.text)
+    assert html.unescape(next_link[1]) == "?q=widget&priority=high&priority=normal&page=2"

@@ -18,6 +18,7 @@ from django.http import QueryDict
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from crm import filters as crm_filters
 from leads import filters, totals
 from leads.models import Lead, Status
 from leads.services import lead_create
@@ -274,3 +275,7 @@ def test_postgresql_has_the_trigram_and_covering_indexes():
     assert "value DESC NULLS LAST" in indexes["lead_value_desc_idx"]
     assert "INCLUDE (stage_id)" in indexes["lead_updated_idx"]
     assert "INCLUDE (value, probability)" in indexes["lead_stage_updated_idx"]
+
+
+def test_the_lead_client_and_contact_searches_share_one_id_limit():
+    assert filters.SEARCH_ID_LIMIT == crm_filters.SEARCH_ID_LIMIT

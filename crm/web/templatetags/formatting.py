@@ -1,4 +1,4 @@
-"""Formatting used on every page: money, days, percentages and query strings."""
+"""Formatting used on every page: money, days and percentages."""
 
 import datetime
 from decimal import Decimal, InvalidOperation
@@ -97,19 +97,3 @@ def percent(value) -> str:
     if value is None or value == "":
         return UNKNOWN
     return f"{value}%"
-
-
-@register.simple_tag(takes_context=True)
-def query(context, **changes) -> str:
-    """The current query string with some parameters replaced or (with None) removed.
-
-    {% query sort="-value" page=None %} → "?q=acme&sort=-value"
-    """
-    params = context["request"].GET.copy()
-    for key, value in changes.items():
-        if value is None or value == "":
-            params.pop(key, None)
-        else:
-            params[key] = value
-    encoded = params.urlencode()
-    return f"?{encoded}" if encoded else "?"
