@@ -2,14 +2,15 @@
 
 The lead pages, htmx actions, the board, the admin, the importer and its undo, and stage
 deletion all write leads through these functions. Only the seed commands (``seed_demo``,
-``seed_bulk``) write rows themselves: made-up data with made-up, backdated history, for
-demos and benchmarks. Each write, in one transaction:
+``seed_bulk``) write rows themselves: made-up data with made-up, backdated history (its
+events made by ``leads.events``, as here), for demos and benchmarks. Each write, in one
+transaction:
 
 1. locks the lead's row and reads it afresh (``SELECT … FOR UPDATE`` on PostgreSQL; on
    SQLite the IMMEDIATE transaction already holds the database's write lock);
 2. checks that ``by`` may make it (``PermissionDenied`` otherwise, nothing written);
 3. applies the values and checks them with the model's rules (``clean_fields``, ``clean``);
-4. bumps the version and records the history events.
+4. bumps the version and records the history events (``leads.events`` makes them).
 
 Because old values are read under the lock, racing writes queue up instead of
 overwriting each other: the version counts every write, and the events form one
