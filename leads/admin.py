@@ -1,7 +1,5 @@
 """Admin for leads, their sources and their history (read-only)."""
 
-import json
-
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.options import csrf_protect_m
@@ -18,6 +16,7 @@ from django.utils.html import format_html
 
 from crm.models import ClientEvent, ContactEvent
 from crm.web.admin_utils import AuditTrailAdmin, CappedCountPaginator
+from leads import events
 from leads.filters import search_condition
 from leads.models import Lead, LeadEvent, LeadImport, LeadSource, Status
 from leads.services import (
@@ -287,15 +286,11 @@ class LeadEventAdmin(AuditTrailAdmin):
 
     @admin.display(description="details")
     def summary(self, obj) -> str:
-        data = obj.data if isinstance(obj.data, dict) else {}
-        if "field" in data and ("old" in data or "new" in data):
-            return f"{data['field']}: {data.get('old') or '—'} → {data.get('new') or '—'}"
-        if "text" in data:
-            return str(data["text"])[:100]
-        if obj.kind in (LeadEvent.Kind.CREATED, LeadEvent.Kind.DELETED):
-            return str(data.get("title", ""))
-        text = json.dumps(obj.data, ensure_ascii=False, default=str)
-        return text if len(text) <= 100 else text[:99] + "…"
+        """The sentence the lead's timeline shows, and a note's text as it does too."""
+        sentence = events.describe(obj)
+        if obj.kind == LeadEvent.Kind.NOTE and isinstance(obj.data, dict):
+            return f"{sentence}: {str(obj.data.get('text', ''))[:100]}"
+        return sentence
 
 
 @admin.register(LeadImport)

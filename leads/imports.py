@@ -33,8 +33,9 @@ from crm.models import Client, Contact
 from crm.services import clients_create_bulk
 from pipelines.models import Pipeline, PipelineStage
 
+from . import events
 from .forms import LeadForm, normalise_amount
-from .models import EventKind, Lead, LeadEvent, LeadImport, LeadSource, Priority
+from .models import Lead, LeadEvent, LeadImport, LeadSource, Priority
 from .services import (
     LeadConflict,
     leads_create_bulk,
@@ -42,7 +43,6 @@ from .services import (
     leads_restore_bulk,
     leads_update_bulk,
     may_change,
-    reverse_changes,
 )
 
 logger = logging.getLogger(__name__)
@@ -901,7 +901,6 @@ def _write(
     by = lead_import.created_by
     updating = lead_import.duplicates == LeadImport.Duplicates.UPDATE
     mapped = set(lead_import.mapping.values())
-    event = {"import_id": lead_import.pk, "file": lead_import.file_name}
     refused_rows = []
     size = BATCH_SIZE * 5 if connection.vendor == "postgresql" else BATCH_SIZE  # COPY is cheap
     for start in range(0, len(rows), size):
@@ -915,13 +914,14 @@ def _write(
             leads_create_bulk(
                 rows=[_lead_columns(row, client_ids, lead_import) for row in to_create],
                 by=by,
-                kind=EventKind.IMPORTED,
-                event_data=[event | {"row": row.number} for row in to_create],
+                lead_import=lead_import,
+                row_numbers=[row.number for row in to_create],
             )
             result = leads_update_bulk(
                 changes=_update_values(to_update, mapped),
                 by=by,
-                imported={row.duplicate_of: event | {"row": row.number} for row in to_update},
+                lead_import=lead_import,
+                import_rows={row.duplicate_of: row.number for row in to_update},
             )
             refused = {*result.refused, *result.missing}
             failed = [row for row in to_update if row.duplicate_of in refused]
@@ -1033,11 +1033,11 @@ def error_report(rows: list[Row]) -> str:
 
 def touched_since_import(lead_import: LeadImport) -> bool:
     """Whether anyone changed, moved, assigned or noted a lead of the import since."""
-    imported = LeadEvent.objects.filter(kind=EventKind.IMPORTED, data__import_id=lead_import.pk)
+    imported = LeadEvent.objects.filter(events.of_import(lead_import.pk))
     lead_ids = imported.values("lead_id")
     return (
         LeadEvent.objects.filter(lead_id__in=lead_ids)
-        .exclude(kind=EventKind.IMPORTED, data__import_id=lead_import.pk)
+        .exclude(events.of_import(lead_import.pk))
         .filter(at__gte=lead_import.started_at or lead_import.created_at)
         .exists()
     )
@@ -1075,24 +1075,26 @@ def lead_import_undo(*, lead_import: LeadImport, by) -> int:
     )
     if touched_since_import(lead_import):
         raise changed_since
-    updates = LeadEvent.objects.filter(
-        kind=EventKind.IMPORTED, data__import_id=lead_import.pk, data__updated=True
-    ).values_list("lead_id", "data")
-    updated = {lead_id: data for lead_id, data in updates if lead_id}
+    updates = LeadEvent.objects.filter(events.updated_by_import(lead_import.pk))
+    updated = {
+        lead_id: events.import_update(data)
+        for lead_id, data in updates.values_list("lead_id", "data")
+        if lead_id
+    }
     created = list(Lead.objects.filter(import_batch=lead_import).values_list("pk", flat=True))
     try:
         restored = leads_restore_bulk(
-            snapshots={pk: data["before"] for pk, data in updated.items()},
-            versions={pk: data["version"] for pk, data in updated.items()},
-            changes={pk: reverse_changes(data.get("changes", [])) for pk, data in updated.items()},
+            snapshots={pk: update.before for pk, update in updated.items()},
+            versions={pk: update.version for pk, update in updated.items()},
+            changes={pk: update.undo_changes for pk, update in updated.items()},
             by=by,
-            event_data={"undo_import": lead_import.pk, "file": lead_import.file_name},
+            lead_import=lead_import,
         )
         deleted = leads_delete_bulk(
             lead_ids=created,
             versions=dict.fromkeys(created, 1),
             by=by,
-            event_data={"undo_import": lead_import.pk},
+            undoing=lead_import,
         )
     except PermissionDenied as refusal:
         raise UndoRefused(str(refusal)) from None

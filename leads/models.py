@@ -4,7 +4,6 @@ import datetime
 from decimal import Decimal
 
 from django.conf import settings
-from django.core.exceptions import FieldDoesNotExist
 from django.core.validators import MaxLengthValidator, MaxValueValidator, MinValueValidator
 from django.db import models, transaction
 from django.db.models import Case, F, Q, Value, When
@@ -14,6 +13,10 @@ from django.urls import reverse
 from django.utils import timezone
 
 from pipelines.models import Pipeline, PipelineStage
+
+# A lead's history is defined in .events, with every kind of event; found here too.
+from .events import EventKind as EventKind
+from .events import LeadEvent as LeadEvent
 
 
 def default_stage_id() -> int | None:
@@ -384,161 +387,17 @@ class Lead(models.Model):
         self.last_activity_at = now
         return ["version", "updated_at", "last_activity_at"]
 
-    def enter_stage(self, stage: PipelineStage, *, now, keep_probability: bool = False) -> dict:
-        """Put the lead in a stage (unsaved) and return what the history records of it.
+    def enter_stage(self, stage: PipelineStage, *, now, keep_probability: bool = False) -> None:
+        """Put the lead in a stage (unsaved).
 
         The lead takes the stage's probability where the stage has one, unless the
         caller keeps the probability the user typed in the same save.
         """
-        previous_id, previous_name = self.stage_id, self.stage.name if self.stage_id else None
-        data = {
-            "field": "stage",
-            "old": previous_name,
-            "new": stage.name,
-            "old_id": previous_id,
-            "new_id": stage.pk,
-            "seconds_in_previous": int((now - self.stage_entered_at).total_seconds()),
-        }
         self.stage = stage
         self.stage_entered_at = now
         self.closed_at = None if stage.is_open else now
         if stage.probability is not None and not keep_probability:
-            if self.probability != stage.probability:
-                data["probability"] = {"old": self.probability, "new": stage.probability}
             self.probability = stage.probability
-        return data
-
-
-class EventKind(models.TextChoices):
-    CREATED = "created", "Created"
-    CHANGED = "changed", "Changed"
-    STAGE_CHANGED = "stage_changed", "Stage changed"
-    ASSIGNED = "assigned", "Assigned"
-    NOTE = "note", "Note"
-    IMPORTED = "imported", "Imported"
-    DELETED = "deleted", "Deleted"
-
-
-class LeadEvent(models.Model):
-    """One thing that happened to a lead: the timeline and the audit trail."""
-
-    Kind = EventKind
-
-    # SET_NULL: the audit record of a deleted lead survives it (data keeps the title).
-    lead = models.ForeignKey(
-        Lead, on_delete=models.SET_NULL, null=True, blank=True, related_name="events"
-    )
-    actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.PROTECT,  # the audit trail keeps who did it
-        null=True,
-        blank=True,
-        related_name="lead_events",
-    )
-    at = models.DateTimeField(default=timezone.now, db_index=True)
-    kind = models.CharField(max_length=20, choices=EventKind.choices)
-    data = models.JSONField(default=dict, blank=True)
-
-    class Meta:
-        ordering = ["-at", "-id"]
-        indexes = [models.Index(fields=["lead", "-at", "-id"], name="leadevent_lead_at_idx")]
-        constraints = [
-            models.CheckConstraint(
-                condition=Q(kind__in=[k.value for k in EventKind]),
-                name="leadevent_kind_valid",
-                violation_error_message="Unknown event kind.",
-            ),
-        ]
-
-    def __str__(self):
-        return f"{self.get_kind_display()} · {self.at:%Y-%m-%d %H:%M}"
-
-    def describe(self) -> str:
-        """The event as a sentence for the timeline ("Value: €25,000 → €30,000")."""
-        data = self.data or {}
-        match self.kind:
-            case EventKind.CREATED:
-                return "Created the lead"
-            case EventKind.NOTE:
-                return "Added a note"
-            case EventKind.IMPORTED:
-                source = data.get("file")
-                changes = "; ".join(describe_change(change) for change in data.get("changes", []))
-                if data.get("undo_import"):
-                    sentence = f"Undid the import of {source}: the earlier values are back"
-                elif data.get("updated"):
-                    sentence = f"Updated by the import of {source}"
-                else:
-                    return f"Imported from {source}" if source else "Imported"
-                return f"{sentence}. {changes}" if changes else sentence
-            case EventKind.DELETED:
-                return f"Deleted the lead “{data.get('title', '')}”"
-            case EventKind.ASSIGNED:
-                old, new = data.get("old"), data.get("new")
-                if not new:
-                    return f"Unassigned (was {old})" if old else "Unassigned"
-                return f"Reassigned from {old} to {new}" if old else f"Assigned to {new}"
-            case EventKind.STAGE_CHANGED:
-                sentence = f"Stage: {data.get('old')} → {data.get('new')}"
-                seconds = data.get("seconds_in_previous")
-                if seconds is not None and data.get("old"):
-                    sentence += f", after {describe_duration(seconds)} in {data['old']}"
-                probability = data.get("probability")
-                if probability:
-                    sentence += (
-                        f". Probability: {show_value('probability', probability.get('old'))}"
-                        f" → {show_value('probability', probability.get('new'))} (from the stage)"
-                    )
-                if data.get("stage_deleted"):
-                    sentence += f". Moved when the stage {data.get('old')} was deleted"
-                return sentence
-            case _:
-                return describe_change(data)
-
-
-def describe_change(data: dict) -> str:
-    """One field's change as people read it ("Value: €25,000 → €30,000")."""
-    field = data.get("field", "")
-    try:
-        # "value (EUR)" reads as "Value": the unit is in the amounts.
-        label = str(Lead._meta.get_field(field).verbose_name).split(" (")[0]
-    except FieldDoesNotExist:  # a field that no longer exists keeps its raw name
-        label = field.replace("_", " ")
-    if field in ("stage", "assignee"):  # recorded as the names people read already
-        old, new = data.get("old") or "—", data.get("new") or "—"
-    else:
-        old, new = show_value(field, data.get("old")), show_value(field, data.get("new"))
-    return f"{label[:1].upper()}{label[1:]}: {old} → {new}"
-
-
-def describe_duration(seconds: int) -> str:
-    """12 days, 3 hours, 5 minutes, or less than a minute."""
-    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
-        if seconds >= size:
-            count = seconds // size
-            return f"{count} {unit}{'' if count == 1 else 's'}"
-    return "less than a minute"
-
-
-def show_value(field: str, value) -> str:
-    """A recorded value as people read it: money, percentages, dates; "—" when empty."""
-    if value in (None, ""):
-        return "—"
-    if field == "value":
-        from crm.web.templatetags.formatting import format_money
-
-        return format_money(value)
-    if field == "probability":
-        return f"{value}%"
-    if field == "expected_close_date":
-        try:
-            return datetime.date.fromisoformat(str(value)).strftime("%-d %b %Y")
-        except ValueError:
-            return str(value)
-    if field == "description":
-        text = str(value)
-        return f"“{text[:80]}…”" if len(text) > 80 else f"“{text}”"
-    return str(value)
 
 
 class LeadImportQuerySet(models.QuerySet):

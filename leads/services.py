@@ -2,14 +2,15 @@
 
 The lead pages, htmx actions, the board, the admin, the importer and its undo, and stage
 deletion all write leads through these functions. Only the seed commands (``seed_demo``,
-``seed_bulk``) write rows themselves: made-up data with made-up, backdated history, for
-demos and benchmarks. Each write, in one transaction:
+``seed_bulk``) write rows themselves: made-up data with made-up, backdated history (its
+events made by ``leads.events``, as here), for demos and benchmarks. Each write, in one
+transaction:
 
 1. locks the lead's row and reads it afresh (``SELECT … FOR UPDATE`` on PostgreSQL; on
    SQLite the IMMEDIATE transaction already holds the database's write lock);
 2. checks that ``by`` may make it (``PermissionDenied`` otherwise, nothing written);
 3. applies the values and checks them with the model's rules (``clean_fields``, ``clean``);
-4. bumps the version and records the history events.
+4. bumps the version and records the history events (``leads.events`` makes them).
 
 Because old values are read under the lock, racing writes queue up instead of
 overwriting each other: the version counts every write, and the events form one
@@ -30,7 +31,8 @@ from django.utils import timezone
 from crm.web.bulk import bulk_insert
 from pipelines.models import LAST_OPEN_STAGE_MESSAGE, PipelineStage
 
-from .models import EventKind, Lead, LeadEvent
+from . import events
+from .models import Lead, LeadEvent
 
 #: What ``touch`` and entering a stage set besides the typed values.
 RECORD_FIELDS = ["stage_entered_at", "closed_at", "version", "updated_at", "last_activity_at"]
@@ -64,22 +66,6 @@ class BulkResult:
     missing: list[int] = field(default_factory=list)  # deleted meanwhile
 
 
-def display_value(lead: Lead, field: str, value) -> str:
-    """A field's value as the history shows it: labels, not keys; "" for empty."""
-    if value is None or value == "":
-        return ""
-    model_field = Lead._meta.get_field(field)
-    if model_field.choices and not model_field.is_relation:
-        return str(dict(model_field.flatchoices).get(value, value))
-    if isinstance(value, Decimal):
-        return str(value.quantize(Decimal(1))) if value == value.to_integral() else str(value)
-    if hasattr(value, "get_username"):
-        return value.get_username()
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    return getattr(value, "name", None) or str(value)
-
-
 def may_change(lead: Lead, fields: Iterable[str], user) -> bool:
     """Assigning alone needs the right to assign; any other change, the right to edit."""
     fields = set(fields)
@@ -100,39 +86,44 @@ def _same(lead: Lead, name: str, new) -> bool:
     return old == new
 
 
-def _apply(lead: Lead, values: dict, *, now: datetime.datetime) -> list[LeadEvent]:
+def _apply(
+    lead: Lead, values: dict, *, by, now: datetime.datetime, stage_deleted: bool = False
+) -> list[LeadEvent]:
     """Set the values that differ; return one unsaved event per change (old → new).
 
     A stage change takes the stage's probability unless a probability was typed in the
     same write. The changed fields are checked with the model's own rules.
     """
     changed = [name for name, new in values.items() if not _same(lead, name, new)]
-    events = []
+    recorded = []
     for name in changed:
         if name == "stage":
             continue
-        new = values[name]
-        data = {
-            "field": name,
-            "old": display_value(lead, name, getattr(lead, name)),
-            "new": display_value(lead, name, new),
-        }
-        model_field = Lead._meta.get_field(name)
-        if model_field.is_relation:
-            data.update(old_id=getattr(lead, model_field.attname), new_id=new.pk if new else None)
-        setattr(lead, name, new)
-        kind = EventKind.ASSIGNED if name == "assignee" else EventKind.CHANGED
-        events.append(LeadEvent(kind=kind, data=data))
+        recorded.append(events.field_changed(lead, name, values[name], by=by, at=now))
+        setattr(lead, name, values[name])
     if "stage" in changed:
-        data = lead.enter_stage(
+        old, entered_old, old_probability = lead.stage, lead.stage_entered_at, lead.probability
+        lead.enter_stage(
             values["stage"],
             now=now,
             # An emptied probability is not an entered one: the stage's applies.
             keep_probability="probability" in changed and values["probability"] is not None,
         )
-        events.append(LeadEvent(kind=EventKind.STAGE_CHANGED, data=data))
+        recorded.append(
+            events.stage_changed(
+                lead,
+                old,
+                lead.stage,
+                entered_old=entered_old,
+                old_probability=old_probability,
+                new_probability=lead.probability,
+                by=by,
+                at=now,
+                stage_deleted=stage_deleted,
+            )
+        )
     _check(lead, changed)
-    return events
+    return recorded
 
 
 def _check(lead: Lead, names: list[str]) -> None:
@@ -150,10 +141,11 @@ def _check(lead: Lead, names: list[str]) -> None:
         lead.clean()
 
 
-def _record(events: list[LeadEvent], lead: Lead, by, now) -> list[LeadEvent]:
-    for event in events:
-        event.lead, event.actor, event.at = lead, by, now
-    return events
+def _save(event: LeadEvent) -> LeadEvent:
+    """Write one event that ``events`` made, as the manager creates any row."""
+    return LeadEvent.objects.create(
+        lead=event.lead, actor=event.actor, at=event.at, kind=event.kind, data=event.data
+    )
 
 
 def _lock(lead_id: int) -> Lead:
@@ -195,20 +187,18 @@ def lead_create(*, lead: Lead, by) -> Lead:
         setattr(lead, name, value)
     _check(lead, [f.name for f in Lead._meta.concrete_fields])
     lead.save()
-    LeadEvent.objects.create(
-        lead=lead, actor=by, at=now, kind=EventKind.CREATED, data={"title": lead.title}
-    )
+    _save(events.created(lead, by=by, at=now))
     return lead
 
 
 def leads_create_bulk(
-    *, rows: list[dict], by, kind: EventKind, event_data: list[dict], now=None
+    *, rows: list[dict], by, lead_import, row_numbers: list[int], now=None
 ) -> list[int]:
     """Create many leads at once (an import): each row a dict of field attnames.
 
     The rows come checked by the caller (the importer checks every row before it
-    writes); the bookkeeping is ``new_lead_record``'s, and each lead gets an event of
-    ``kind`` with its ``event_data``. Returns the new ids in order.
+    writes); the bookkeeping is ``new_lead_record``'s, and each lead gets an "imported"
+    event naming ``lead_import`` and its row's number. Returns the new ids in order.
     """
     _require_add(by)
     now = now or timezone.now()
@@ -224,11 +214,11 @@ def leads_create_bulk(
         for row in rows
     ]
     ids = _insert(Lead, leads)
-    events = [
-        {"lead_id": pk, "actor_id": by.pk, "at": now, "kind": kind, "data": data}
-        for pk, data in zip(ids, event_data, strict=True)
+    recorded = [
+        events.imported(Lead(id=pk, **lead), lead_import=lead_import, row=number, by=by, at=now)
+        for pk, lead, number in zip(ids, leads, row_numbers, strict=True)
     ]
-    _insert(LeadEvent, events)
+    bulk_insert(LeadEvent, events.COLUMNS, map(events.as_row, recorded), count=len(recorded))
     return ids
 
 
@@ -254,12 +244,12 @@ def lead_update(*, lead_id: int, values: dict, expected_version: int | None = No
         raise PermissionDenied("You may not change this lead.")
     lead_check_version(lead=lead, expected_version=expected_version)
     now = timezone.now()
-    events = _apply(lead, values, now=now)
-    if not events:
+    recorded = _apply(lead, values, by=by, now=now)
+    if not recorded:
         return lead
     lead.touch(now)
     lead.save()
-    LeadEvent.objects.bulk_create(_record(events, lead, by, now))
+    LeadEvent.objects.bulk_create(recorded)
     return lead
 
 
@@ -281,9 +271,7 @@ def lead_add_note(*, lead_id: int, text: str, by) -> LeadEvent:
         raise PermissionDenied("You may not add notes to this lead.")
     now = timezone.now()
     Lead.objects.filter(pk=lead.pk).update(last_activity_at=now)
-    return LeadEvent.objects.create(
-        lead=lead, actor=by, at=now, kind=EventKind.NOTE, data={"text": text}
-    )
+    return _save(events.note(lead, text, by=by, at=now))
 
 
 @transaction.atomic
@@ -292,12 +280,7 @@ def lead_delete(*, lead_id: int, by) -> Lead:
     lead = _lock(lead_id)
     if not lead.can_delete(by):
         raise PermissionDenied("You may not delete this lead.")
-    LeadEvent.objects.create(
-        lead=None,
-        actor=by,
-        kind=EventKind.DELETED,
-        data={"lead_id": lead.pk, "title": lead.title, "stage": lead.stage.name},
-    )
+    _save(events.deleted(lead, by=by, at=timezone.now()))
     lead.delete()
     return lead
 
@@ -337,52 +320,52 @@ def leads_update_bulk(
     *,
     changes: dict[int, dict],
     by,
-    imported: dict[int, dict] | None = None,
-    event_data: dict | None = None,
+    lead_import=None,
+    import_rows: dict[int, int] | None = None,
+    stage_deleted: bool = False,
 ) -> BulkResult:
     """Apply values to many leads; a lead the user may not change is left alone.
 
     ``changes`` maps lead ids to values as ``lead_update`` takes them. Each changed lead
-    gets one event per change (with ``event_data`` added to each, saying why), or with
-    ``imported`` (lead id → the import's event data) one "imported" event holding what
-    the fields were before, which undo puts back.
+    gets one event per change (a stage change saying, with ``stage_deleted``, that its
+    stage was deleted), or for ``lead_import`` (``import_rows``: lead id → row number)
+    one "imported" event holding what the fields were before, which undo puts back.
     """
     fields = {name for values in changes.values() for name in values}
     related = [name for name in fields if Lead._meta.get_field(name).is_relation]
     leads = _lock_many(changes, related)
     result = BulkResult(missing=[pk for pk in changes if pk not in leads])
     now = timezone.now()
-    events: list[LeadEvent] = []
+    recorded: list[LeadEvent] = []
     for pk, lead in leads.items():
         values = changes[pk]
         if not may_change(lead, values, by):
             result.refused.append(pk)
             continue
-        before = _snapshot(lead, values) if imported is not None else None
-        changed = _apply(lead, values, now=now)
-        if not changed and imported is None:
+        before = _snapshot(lead, values) if lead_import is not None else None
+        changed = _apply(lead, values, by=by, now=now, stage_deleted=stage_deleted)
+        if not changed and lead_import is None:
             continue
         lead.touch(now)
         result.changed.append(lead)
-        if imported is None:
-            for event in changed:
-                event.data |= event_data or {}
-            events += _record(changed, lead, by, now)
+        if lead_import is None:
+            recorded += changed
         else:
-            data = {
-                **imported[pk],
-                "updated": True,
-                "before": before,
-                "version": lead.version,
-                "changes": [_change(event.data) for event in changed],
-            }
-            events.append(
-                LeadEvent(lead=lead, actor=by, at=now, kind=EventKind.IMPORTED, data=data)
+            recorded.append(
+                events.import_updated(
+                    lead,
+                    lead_import=lead_import,
+                    row=import_rows[pk],
+                    before=before,
+                    changes=changed,
+                    by=by,
+                    at=now,
+                )
             )
     if result.changed:
         attnames = {Lead._meta.get_field(name).attname for name in fields}
         _save_many(result.changed, [*attnames, "probability", *RECORD_FIELDS])
-        LeadEvent.objects.bulk_create(events)
+        LeadEvent.objects.bulk_create(recorded)
     return result
 
 
@@ -407,18 +390,6 @@ def _save_many(leads: list[Lead], fields: list[str]) -> None:
             Lead.objects.filter(pk__in=ids[start : start + LOCK_CHUNK]).update(
                 **dict(zip(attnames, values, strict=True)), version=F("version") + 1
             )
-
-
-def _change(data: dict) -> dict:
-    """A field's change as an import's event lists it: field, old and new (ids too)."""
-    keys = ("field", "old", "new", "old_id", "new_id")
-    return {key: data[key] for key in keys if key in data}
-
-
-def reverse_changes(changes: list[dict]) -> list[dict]:
-    """The changes that undo these: each field back from new to old."""
-    swap = {"old": "new", "new": "old", "old_id": "new_id", "new_id": "old_id"}
-    return [{swap.get(key, key): value for key, value in change.items()} for change in changes]
 
 
 def _snapshot(lead: Lead, values: dict) -> dict:
@@ -449,7 +420,7 @@ def leads_restore_bulk(
     *,
     snapshots: dict[int, dict],
     by,
-    event_data: dict,
+    lead_import,
     versions: dict[int, int] | None = None,
     changes: dict[int, list] | None = None,
 ) -> BulkResult:
@@ -477,12 +448,12 @@ def leads_restore_bulk(
             result.changed, [*attnames, *RECORD_FIELDS], batch_size=BULK_UPDATE
         )
         LeadEvent.objects.bulk_create(
-            LeadEvent(
-                lead=lead,
-                actor=by,
+            events.import_undone(
+                lead,
+                lead_import=lead_import,
+                changes=(changes or {}).get(lead.pk, []),
+                by=by,
                 at=now,
-                kind=EventKind.IMPORTED,
-                data=event_data | {"changes": (changes or {}).get(lead.pk, [])},
             )
             for lead in result.changed
         )
@@ -494,28 +465,22 @@ def leads_delete_bulk(
     *,
     lead_ids: Iterable[int],
     by,
-    event_data: dict | None = None,
+    undoing=None,
     versions: dict[int, int] | None = None,
 ) -> int:
-    """Delete many leads with an audit record each; all or nothing (PermissionDenied, or
-    LeadConflict when one is no longer at its version in ``versions``)."""
-    leads = _lock_many(lead_ids, only=["title", "created_by", "assignee", "version"])
+    """Delete many leads with an audit record each (saying when ``undoing`` an import);
+    all or nothing (PermissionDenied, or LeadConflict when one is no longer at its
+    version in ``versions``)."""
+    leads = _lock_many(
+        lead_ids, ["stage"], only=["title", "stage", "created_by", "assignee", "version"]
+    )
     _check_versions(leads, versions)
     for lead in leads.values():
         if not lead.can_delete(by):
             raise PermissionDenied(f"You may not delete the lead “{lead.title}”.")
     now = timezone.now()
     LeadEvent.objects.bulk_create(
-        (
-            LeadEvent(
-                lead=None,
-                actor=by,
-                at=now,
-                kind=EventKind.DELETED,
-                data={"lead_id": lead.pk, "title": lead.title, **(event_data or {})},
-            )
-            for lead in leads.values()
-        ),
+        (events.deleted(lead, by=by, at=now, undoing=undoing) for lead in leads.values()),
         batch_size=LOCK_CHUNK,
     )
     ids = list(leads)
@@ -576,7 +541,7 @@ def stage_delete(*, stage: PipelineStage, move_to: PipelineStage | None, by) -> 
         result = leads_update_bulk(
             changes={pk: {"stage": move_to} for pk in ids},
             by=by,
-            event_data={"stage_deleted": True},
+            stage_deleted=True,
         )
         if result.refused:
             raise PermissionDenied(

@@ -34,13 +34,13 @@ from crm.web.params import whole_number
 from pipelines.models import PipelineStage
 
 from .board import render_board
+from .events import recorded_value
 from .export import export_url
 from .filters import DEFAULT_SORT, LeadFilter, user_label
 from .forms import AssignForm, LeadForm, NoteForm
 from .models import EventKind, Lead, priority_rank
 from .services import (
     LeadConflict,
-    display_value,
     lead_add_note,
     lead_assign,
     lead_create,
@@ -421,17 +421,19 @@ class LeadUpdateView(DeletedMeanwhileIs404, LeadObjectMixin, LeadFormMixin, Upda
         return self.saved(lead)
 
     def conflict(self, form, conflict: LeadConflict):
-        """Show the form again with the user's values, what changed, and the new version."""
+        """Show the form again with the user's values, what changed, and the new version.
+
+        The values read as the history records them.
+        """
         current = Lead.objects.for_display().get(pk=conflict.lead_id)
         differences = [
             {
                 "label": form.fields[name].label,
-                "theirs": display_value(current, name, getattr(current, name)) or "—",
-                "yours": display_value(current, name, value) or "—",
+                "theirs": recorded_value(name, getattr(current, name)) or "—",
+                "yours": recorded_value(name, value) or "—",
             }
             for name, value in form.values().items()
-            if display_value(current, name, getattr(current, name))
-            != display_value(current, name, value)
+            if recorded_value(name, getattr(current, name)) != recorded_value(name, value)
         ]
         # The last change to the lead's fields (a note does not change them).
         last_event = current.events.exclude(kind=EventKind.NOTE).select_related("actor").first()

@@ -1,5 +1,6 @@
 """manage.py seed_bulk: many realistic rows, fast, for benchmarks."""
 
+from collections import defaultdict
 from io import StringIO
 
 import pytest
@@ -53,9 +54,9 @@ def test_creates_the_rows_asked_for_and_says_how_fast():
     assert Client.objects.count() == 20
     assert Contact.objects.count() == 40
     assert Lead.objects.count() == 300
-    for table in ("users", "clients", "contacts", "leads"):
+    for table in ("users", "clients", "contacts", "leads", "events"):
         assert f"{table} " in output
-    assert output.count("rows/s") == 4
+    assert output.count("rows/s") == 5
 
 
 def test_creates_sales_reps_without_a_usable_password():
@@ -68,10 +69,33 @@ def test_creates_sales_reps_without_a_usable_password():
         assert [g.name for g in user.groups.all()] == ["Sales rep"]
 
 
-def test_writes_no_lead_history():
+def test_every_lead_has_a_history_that_describes_and_chains_to_its_stage():
     seed(*TINY)
 
-    assert not LeadEvent.objects.exists()
+    history = defaultdict(list)
+    for event in LeadEvent.objects.order_by("at", "id"):
+        history[event.lead_id].append(event)
+        assert event.describe()
+    leads = Lead.objects.select_related("stage")
+    assert len(history) == leads.count() == 300
+    for lead in leads:
+        created, *moves = history[lead.pk]
+        assert (created.kind, created.at, created.data) == (
+            LeadEvent.Kind.CREATED,
+            lead.created_at,
+            {"title": lead.title},
+        )
+        assert {move.kind for move in moves} <= {LeadEvent.Kind.STAGE_CHANGED}
+        assert len(moves) < lead.version  # the version counts every write, and more
+        stages = [moves[0].data["old"], *(move.data["new"] for move in moves)] if moves else []
+        assert [m.data["old"] for m in moves] == stages[:-1]  # one unbroken chain
+        if moves:
+            assert stages[0] == "New"
+            assert (stages[-1], moves[-1].at) == (lead.stage.name, lead.stage_entered_at)
+            assert moves[-1].data["new_id"] == lead.stage_id
+        else:
+            assert lead.stage.name == "New"
+    assert LeadEvent.objects.filter(kind=LeadEvent.Kind.STAGE_CHANGED, data__new="Won").exists()
 
 
 def test_contacts_of_a_lead_belong_to_its_client():

@@ -10,6 +10,7 @@ from django.test import RequestFactory
 from django.utils import timezone
 
 from crm.models import Client, ClientEvent, Contact, ContactEvent
+from leads import events
 from leads.models import Lead, LeadEvent
 from pipelines.models import PipelineStage
 
@@ -224,3 +225,18 @@ def test_runs_with_debug_off_when_forced(settings):
     settings.DEBUG = False
     seed("--force")
     assert Lead.objects.count() == 250
+
+
+def test_seeded_events_are_of_their_kinds_shape_and_chain_stage_to_stage():
+    seed()
+    last_stage = {}
+    for event in LeadEvent.objects.order_by("lead", "at", "id"):
+        assert set(event.data) <= events.KINDS[event.kind].keys, event.kind
+        assert event.describe()
+        if event.kind == LeadEvent.Kind.CREATED:
+            last_stage[event.lead_id] = "New"
+        elif event.kind == LeadEvent.Kind.STAGE_CHANGED:
+            assert event.data["old"] == last_stage[event.lead_id]  # one unbroken chain
+            last_stage[event.lead_id] = event.data["new"]
+    for lead in Lead.objects.select_related("stage"):
+        assert last_stage[lead.pk] == lead.stage.name

@@ -25,6 +25,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from crm.models import AuditKind, Client, ClientEvent, Contact, ContactEvent
+from leads import events
 from leads.models import Lead, LeadEvent, LeadSource, Priority
 from pipelines.models import Pipeline, PipelineStage
 
@@ -239,16 +240,16 @@ def create_demo_data(*, rng: random.Random, now: datetime.datetime) -> dict[str,
     Client.objects.bulk_create(clients)
     contacts = build_contacts(rng, clients)
     Contact.objects.bulk_create(contacts)
-    leads, events = build_leads(rng, now=now, clients=clients, contacts=contacts, users=users)
+    leads, history = build_leads(rng, now=now, clients=clients, contacts=contacts, users=users)
     Lead.objects.bulk_create(leads)
-    LeadEvent.objects.bulk_create(events)
+    LeadEvent.objects.bulk_create(history)
     backdate_clients(rng, now=now, clients=clients, contacts=contacts, leads=leads)
     record_client_history(clients=clients, contacts=contacts, leads=leads, users=users)
     return {
         "clients": len(clients),
         "contacts": len(contacts),
         "leads": len(leads),
-        "events": len(events),
+        "events": len(history),
     }
 
 
@@ -398,7 +399,7 @@ def build_leads(
     today = timezone.localdate(now)
     creators = [users["alice"], users["bob"], users["manager"]]
 
-    leads, events = [], []
+    leads, history = [], []
     for _ in range(LEAD_COUNT):
         path = stage_path(rng, open_stages, won, lost)
         # Old leads tend to be closed by now, so open ones skew towards recent.
@@ -440,52 +441,34 @@ def build_leads(
             version=len(path),  # one write to create it, one per move
         )
         leads.append(lead)
-        events.append(
-            LeadEvent(
-                lead=lead,
-                actor=created_by,
-                at=created_at,
-                kind=LeadEvent.Kind.CREATED,
-                data={"title": lead.title},
-            )
-        )
+        history.append(events.created(lead, by=created_by, at=created_at))
         previous_at, previous_probability = created_at, path[0].probability
         for (previous, current), at in zip(pairwise(path), moved_at, strict=True):
-            data = {
-                "field": "stage",
-                "old": previous.name,
-                "new": current.name,
-                "old_id": previous.pk,
-                "new_id": current.pk,
-                "seconds_in_previous": int((at - previous_at).total_seconds()),
-            }
-            if current.probability is not None and current.probability != previous_probability:
-                data["probability"] = {"old": previous_probability, "new": current.probability}
-                previous_probability = current.probability
-            events.append(
-                LeadEvent(
-                    lead=lead,
-                    actor=assignee or created_by,
+            # A stage without a probability leaves the lead's as it was.
+            probability = current.probability
+            if probability is None:
+                probability = previous_probability
+            history.append(
+                events.stage_changed(
+                    lead,
+                    previous,
+                    current,
+                    entered_old=previous_at,
+                    old_probability=previous_probability,
+                    new_probability=probability,
+                    by=assignee or created_by,
                     at=at,
-                    kind=LeadEvent.Kind.STAGE_CHANGED,
-                    data=data,
                 )
             )
-            previous_at = at
+            previous_at, previous_probability = at, probability
         # Reps keep most open deals warm with notes; the rest go stale.
         if stage.is_open and rng.random() < 0.6:
             noted_at = entered + (now - entered) * (1 - rng.random() ** 3)
             lead.last_activity_at = noted_at
-            events.append(
-                LeadEvent(
-                    lead=lead,
-                    actor=assignee or created_by,
-                    at=noted_at,
-                    kind=LeadEvent.Kind.NOTE,
-                    data={"text": rng.choice(NOTES)},
-                )
+            history.append(
+                events.note(lead, rng.choice(NOTES), by=assignee or created_by, at=noted_at)
             )
-    return leads, events
+    return leads, history
 
 
 def backdate_clients(

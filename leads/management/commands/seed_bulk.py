@@ -7,9 +7,10 @@ the database holds, and never deletes anything (use a database of its own, or dr
 migrate it, for a clean set). The users bulk_user_01, bulk_user_02, ... are made sure
 of and reused. New leads only refer to the clients and contacts of the same run.
 
-It writes no LeadEvents: the leads have no timeline or audit trail (seed_demo writes
-those). On PostgreSQL the rows go in with COPY, elsewhere with bulk_create in batches.
-The same --seed gives the same data, relative to today's date.
+Each lead gets the history it would have had: its "created" event and a "stage
+changed" event per move, made with the constructors of ``leads.events`` as every writer
+makes them. On PostgreSQL the rows go in with COPY, elsewhere with bulk_create in
+batches. The same --seed gives the same data, relative to today's date.
 """
 
 import datetime
@@ -31,7 +32,8 @@ from django.utils import timezone
 from crm.models import Client, Contact
 from crm.web.bulk import bulk_insert
 from crm.web.db import without_statement_timeout
-from leads.models import Lead, LeadSource, Priority
+from leads import events
+from leads.models import Lead, LeadEvent, LeadSource, Priority
 from pipelines.models import Pipeline, PipelineStage
 
 HISTORY = datetime.timedelta(days=730)
@@ -40,6 +42,8 @@ HISTORY = datetime.timedelta(days=730)
 CLIENT_SKEW = 1.0
 #: Leads whose random draws are made in one go (rng.choices with k=...).
 DRAW_BLOCK = 10_000
+#: Leads written before their events are: the history needs the leads' ids.
+HISTORY_CHUNK = 50_000
 
 OPEN_STAGE_WEIGHTS = [10, 8, 6, 4, 2]
 WON_WEIGHT, LOST_WEIGHT = 6, 5
@@ -329,6 +333,50 @@ def lead_rows(
             )
 
 
+def lead_history(
+    rng: random.Random,
+    leads: Iterable[tuple[int, tuple]],
+    *,
+    stages: list[PipelineStage],
+    users: dict,
+) -> Iterator[LeadEvent]:
+    """The events of written leads ((id, row of LEAD_COLUMNS) pairs), unsaved: created,
+    then one stage change per move, a stage at a time, the last when it entered its stage.
+
+    A closed lead went through some of the open stages first; no lead has more moves
+    than its version counts writes.
+    """
+    open_stages = [s for s in stages if s.kind == PipelineStage.Kind.OPEN]
+    by_id = {stage.pk: stage for stage in stages}
+    for pk, row in leads:
+        lead = Lead(id=pk, **dict(zip(LEAD_COLUMNS, row, strict=True)))
+        stage = by_id[lead.stage_id]
+        if stage.is_open:
+            path = open_stages[: open_stages.index(stage) + 1]
+        else:
+            path = open_stages[: rng.randrange(min(len(open_stages), lead.version - 1)) + 1]
+            path.append(stage)
+        yield events.created(lead, by=users.get(lead.created_by_id), at=lead.created_at)
+        actor = users.get(lead.assignee_id or lead.created_by_id)
+        moves = len(path) - 1
+        span = lead.stage_entered_at - lead.created_at
+        previous_at, previous_probability = lead.created_at, path[0].probability
+        for number, (old, new) in enumerate(itertools.pairwise(path), start=1):
+            at = lead.created_at + span * number / moves
+            probability = previous_probability if new.probability is None else new.probability
+            yield events.stage_changed(
+                lead,
+                old,
+                new,
+                entered_old=previous_at,
+                old_probability=previous_probability,
+                new_probability=probability,
+                by=actor,
+                at=at,
+            )
+            previous_at, previous_probability = at, probability
+
+
 # --- writers ---------------------------------------------------------------------------
 
 
@@ -348,8 +396,9 @@ def analyze(tables: Iterable[type[models.Model]]) -> str:
 class Command(BaseCommand):
     help = (
         "Append a large, realistic data set for benchmarks: clients, contacts, leads and "
-        "the users bulk_user_01.. (Sales rep, unusable password). Appends, never deletes. "
-        "Writes no LeadEvents (no lead history). COPY on PostgreSQL, bulk_create elsewhere."
+        "the users bulk_user_01.. (Sales rep, unusable password), and each lead's history "
+        "(created, stage changes). Appends, never deletes. COPY on PostgreSQL, bulk_create "
+        "elsewhere."
     )
 
     def add_arguments(self, parser):
@@ -407,7 +456,6 @@ class Command(BaseCommand):
         for contact_id, client_id in zip(contact_ids, owners, strict=True):
             contacts_of[client_id].append(contact_id)
 
-        started = time.perf_counter()
         rows = lead_rows(
             rng,
             leads,
@@ -418,15 +466,37 @@ class Command(BaseCommand):
             ranked_clients=ranked_clients,
             contacts_of=contacts_of,
         )
-        bulk_insert(Lead, LEAD_COLUMNS, rows, count=leads)
-        self.report("leads", leads, started)
+        # A generator of its own: the leads come out as they did before they had a history.
+        history_rng = random.Random(f"{seed}-history")
+        users_by_id = get_user_model().objects.in_bulk(user_ids)
+        lead_seconds = event_seconds = 0.0
+        event_count = 0
+        for chunk in itertools.batched(rows, HISTORY_CHUNK, strict=False):
+            started = time.perf_counter()
+            ids = bulk_insert(Lead, LEAD_COLUMNS, chunk, count=len(chunk), want_ids=True)
+            lead_seconds += time.perf_counter() - started
+            started = time.perf_counter()
+            history = [
+                events.as_row(event)
+                for event in lead_history(
+                    history_rng, zip(ids, chunk, strict=True), stages=stages, users=users_by_id
+                )
+            ]
+            bulk_insert(LeadEvent, events.COLUMNS, history, count=len(history))
+            event_seconds += time.perf_counter() - started
+            event_count += len(history)
+        self.report("leads", leads, seconds=lead_seconds)
+        self.report("events", event_count, seconds=event_seconds)
 
         started = time.perf_counter()
-        if done := analyze([Client, Contact, Lead]):
+        if done := analyze([Client, Contact, Lead, LeadEvent]):
             self.stdout.write(f"{done} in {time.perf_counter() - started:.1f} s")
 
-    def report(self, table: str, rows: int, started: float) -> None:
-        seconds = time.perf_counter() - started
+    def report(
+        self, table: str, rows: int, started: float = 0.0, *, seconds: float | None = None
+    ) -> None:
+        if seconds is None:
+            seconds = time.perf_counter() - started
         rate = rows / seconds if seconds else 0
         self.stdout.write(f"{table:<9} {rows:>10,} rows {seconds:>8.2f} s {rate:>12,.0f} rows/s")
 

@@ -1,0 +1,372 @@
+"""A lead's history: the event model and every kind of event, each defined once.
+
+For each kind, ``KINDS`` says which keys its ``data`` holds and how it reads as a
+sentence; a constructor below (``created``, ``field_changed``, ``stage_changed``, ...)
+is how every writer makes one: the lead services, the importer through them, and the
+seed commands. A constructor returns the event unsaved, so that a bulk writer can
+insert many at once. Undo reads what an import changed through ``import_update``.
+
+Values are recorded as the text people knew them by (labels, names, ISO dates:
+``recorded_value``) and shown through one function (``show_value``).
+"""
+
+import datetime
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.exceptions import FieldDoesNotExist
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from crm.web.templatetags.formatting import format_money
+
+
+class EventKind(models.TextChoices):
+    CREATED = "created", "Created"
+    CHANGED = "changed", "Changed"
+    STAGE_CHANGED = "stage_changed", "Stage changed"
+    ASSIGNED = "assigned", "Assigned"
+    NOTE = "note", "Note"
+    IMPORTED = "imported", "Imported"
+    DELETED = "deleted", "Deleted"
+
+
+class LeadEvent(models.Model):
+    """One thing that happened to a lead: the timeline and the audit trail."""
+
+    Kind = EventKind
+
+    # SET_NULL: the audit record of a deleted lead survives it (data keeps the title).
+    lead = models.ForeignKey(
+        "leads.Lead", on_delete=models.SET_NULL, null=True, blank=True, related_name="events"
+    )
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,  # the audit trail keeps who did it
+        null=True,
+        blank=True,
+        related_name="lead_events",
+    )
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    kind = models.CharField(max_length=20, choices=EventKind.choices)
+    data = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        app_label = "leads"
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["lead", "-at", "-id"], name="leadevent_lead_at_idx")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(kind__in=[k.value for k in EventKind]),
+                name="leadevent_kind_valid",
+                violation_error_message="Unknown event kind.",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} · {self.at:%Y-%m-%d %H:%M}"
+
+    def describe(self) -> str:
+        """The event as a sentence for the timeline ("Value: €25,000 → €30,000")."""
+        return describe(self)
+
+
+#: The columns a bulk insert of events writes, in the order of ``as_row``.
+COLUMNS = ["lead_id", "actor_id", "at", "kind", "data"]
+
+
+def as_row(event: LeadEvent) -> tuple:
+    """An unsaved event as a row of ``COLUMNS``, for ``crm.web.bulk.bulk_insert``."""
+    return (event.lead_id, event.actor_id, event.at, event.kind, event.data)
+
+
+# --- values ----------------------------------------------------------------------------------
+
+
+def _lead_field(name: str) -> models.Field:
+    return LeadEvent._meta.get_field("lead").related_model._meta.get_field(name)
+
+
+def recorded_value(field: str, value) -> str:
+    """A lead field's value as an event records it: labels, not keys; "" for empty."""
+    if value is None or value == "":
+        return ""
+    model_field = _lead_field(field)
+    if model_field.choices and not model_field.is_relation:
+        return str(dict(model_field.flatchoices).get(value, value))
+    if isinstance(value, Decimal):
+        return str(value.quantize(Decimal(1))) if value == value.to_integral() else str(value)
+    if hasattr(value, "get_username"):
+        return value.get_username()
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return getattr(value, "name", None) or str(value)
+
+
+def show_value(field: str, value) -> str:
+    """A recorded value as people read it: money, percentages, dates; "—" when empty."""
+    if value in (None, ""):
+        return "—"
+    if field == "value":
+        return format_money(value)
+    if field == "probability":
+        return f"{value}%"
+    if field == "expected_close_date":
+        try:
+            return datetime.date.fromisoformat(str(value)).strftime("%-d %b %Y")
+        except ValueError:
+            return str(value)
+    if field == "description":
+        text = str(value)
+        return f"“{text[:80]}…”" if len(text) > 80 else f"“{text}”"
+    return str(value)
+
+
+def describe_change(data: dict) -> str:
+    """One field's change as people read it ("Value: €25,000 → €30,000")."""
+    field = data.get("field", "")
+    try:
+        # "value (EUR)" reads as "Value": the unit is in the amounts.
+        label = str(_lead_field(field).verbose_name).split(" (")[0]
+    except FieldDoesNotExist:  # a field that no longer exists keeps its raw name
+        label = field.replace("_", " ")
+    if field in ("stage", "assignee"):  # recorded as the names people read already
+        old, new = data.get("old") or "—", data.get("new") or "—"
+    else:
+        old, new = show_value(field, data.get("old")), show_value(field, data.get("new"))
+    return f"{label[:1].upper()}{label[1:]}: {old} → {new}"
+
+
+def describe_duration(seconds: int) -> str:
+    """12 days, 3 hours, 5 minutes, or less than a minute."""
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size:
+            count = seconds // size
+            return f"{count} {unit}{'' if count == 1 else 's'}"
+    return "less than a minute"
+
+
+# --- the kinds -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One kind of event: the keys its data may hold, and its sentence."""
+
+    keys: frozenset[str]
+    sentence: Callable[[dict], str]
+
+
+#: A field's change: which field, its old and new recorded value (ids for related rows).
+CHANGE_KEYS = ("field", "old", "new", "old_id", "new_id")
+
+
+def _imported_sentence(data: dict) -> str:
+    source = data.get("file")
+    changes = "; ".join(describe_change(change) for change in data.get("changes", []))
+    if data.get("undo_import"):
+        sentence = f"Undid the import of {source}: the earlier values are back"
+    elif data.get("updated"):
+        sentence = f"Updated by the import of {source}"
+    else:
+        return f"Imported from {source}" if source else "Imported"
+    return f"{sentence}. {changes}" if changes else sentence
+
+
+def _assigned_sentence(data: dict) -> str:
+    old, new = data.get("old"), data.get("new")
+    if not new:
+        return f"Unassigned (was {old})" if old else "Unassigned"
+    return f"Reassigned from {old} to {new}" if old else f"Assigned to {new}"
+
+
+def _stage_sentence(data: dict) -> str:
+    sentence = f"Stage: {data.get('old')} → {data.get('new')}"
+    seconds = data.get("seconds_in_previous")
+    if seconds is not None and data.get("old"):
+        sentence += f", after {describe_duration(seconds)} in {data['old']}"
+    probability = data.get("probability")
+    if probability:
+        sentence += (
+            f". Probability: {show_value('probability', probability.get('old'))}"
+            f" → {show_value('probability', probability.get('new'))} (from the stage)"
+        )
+    if data.get("stage_deleted"):
+        sentence += f". Moved when the stage {data.get('old')} was deleted"
+    return sentence
+
+
+KINDS: dict[str, Kind] = {
+    EventKind.CREATED: Kind(frozenset({"title"}), lambda data: "Created the lead"),
+    EventKind.CHANGED: Kind(frozenset(CHANGE_KEYS), describe_change),
+    EventKind.STAGE_CHANGED: Kind(
+        frozenset({*CHANGE_KEYS, "seconds_in_previous", "probability", "stage_deleted"}),
+        _stage_sentence,
+    ),
+    EventKind.ASSIGNED: Kind(frozenset(CHANGE_KEYS), _assigned_sentence),
+    EventKind.NOTE: Kind(frozenset({"text"}), lambda data: "Added a note"),
+    # Three shapes: a lead the import created (import_id, file, row); one it updated
+    # (also updated, before, version, changes); one its undo put back (undo_import,
+    # file, changes).
+    EventKind.IMPORTED: Kind(
+        frozenset(
+            {"import_id", "file", "row", "updated", "before", "version", "changes", "undo_import"}
+        ),
+        _imported_sentence,
+    ),
+    EventKind.DELETED: Kind(
+        frozenset({"lead_id", "title", "stage", "undo_import"}),
+        lambda data: f"Deleted the lead “{data.get('title', '')}”",
+    ),
+}
+
+
+def describe(event: LeadEvent) -> str:
+    """The event as people read it, by its kind's sentence."""
+    data = event.data if isinstance(event.data, dict) else {}
+    kind = KINDS.get(event.kind)
+    return kind.sentence(data) if kind else describe_change(data)
+
+
+# --- constructors: every writer makes its events with these ----------------------------------
+
+
+def _event(kind: EventKind, lead, data: dict, *, by, at) -> LeadEvent:
+    return LeadEvent(lead=lead, actor=by, at=at, kind=kind, data=data)
+
+
+def created(lead, *, by, at) -> LeadEvent:
+    """The lead was created (by a form, the admin, or a seed command)."""
+    return _event(EventKind.CREATED, lead, {"title": lead.title}, by=by, at=at)
+
+
+def field_changed(lead, field: str, new, *, by, at) -> LeadEvent:
+    """A field is about to change to ``new`` (the lead still holds the old value).
+
+    A new assignee is an "assigned" event; every other field but the stage "changed".
+    """
+    data = {
+        "field": field,
+        "old": recorded_value(field, getattr(lead, field)),
+        "new": recorded_value(field, new),
+    }
+    model_field = _lead_field(field)
+    if model_field.is_relation:
+        data.update(old_id=getattr(lead, model_field.attname), new_id=new.pk if new else None)
+    kind = EventKind.ASSIGNED if field == "assignee" else EventKind.CHANGED
+    return _event(kind, lead, data, by=by, at=at)
+
+
+def stage_changed(
+    lead,
+    old,
+    new,
+    *,
+    entered_old: datetime.datetime,
+    old_probability: int | None,
+    new_probability: int | None,
+    by,
+    at,
+    stage_deleted: bool = False,
+) -> LeadEvent:
+    """The lead moved from stage ``old`` (entered at ``entered_old``) to ``new``.
+
+    A probability that changed with the move (the stage's) is recorded with it.
+    """
+    data = {
+        "field": "stage",
+        "old": old.name if old else None,
+        "new": new.name,
+        "old_id": old.pk if old else None,
+        "new_id": new.pk,
+        "seconds_in_previous": int((at - entered_old).total_seconds()),
+    }
+    if old_probability != new_probability:
+        data["probability"] = {"old": old_probability, "new": new_probability}
+    if stage_deleted:
+        data["stage_deleted"] = True
+    return _event(EventKind.STAGE_CHANGED, lead, data, by=by, at=at)
+
+
+def note(lead, text: str, *, by, at) -> LeadEvent:
+    """A note: activity that changes no field."""
+    return _event(EventKind.NOTE, lead, {"text": text}, by=by, at=at)
+
+
+def deleted(lead, *, by, at, undoing=None) -> LeadEvent:
+    """The audit record of a deleted lead (kept without it: the title says which)."""
+    data = {"lead_id": lead.pk, "title": lead.title, "stage": lead.stage.name}
+    if undoing is not None:
+        data["undo_import"] = undoing.pk
+    return _event(EventKind.DELETED, None, data, by=by, at=at)
+
+
+def imported(lead, *, lead_import, row: int, by, at) -> LeadEvent:
+    """The lead was created from row ``row`` of an import."""
+    data = {"import_id": lead_import.pk, "file": lead_import.file_name, "row": row}
+    return _event(EventKind.IMPORTED, lead, data, by=by, at=at)
+
+
+def import_updated(
+    lead, *, lead_import, row: int, before: dict, changes: list[LeadEvent], by, at
+) -> LeadEvent:
+    """An import updated the lead: what the fields held ``before`` (undo puts it back),
+    the version it left, and the field changes (events from ``field_changed`` and
+    ``stage_changed``) as one list."""
+    data = {
+        "import_id": lead_import.pk,
+        "file": lead_import.file_name,
+        "row": row,
+        "updated": True,
+        "before": before,
+        "version": lead.version,
+        "changes": [
+            {key: change.data[key] for key in CHANGE_KEYS if key in change.data}
+            for change in changes
+        ],
+    }
+    return _event(EventKind.IMPORTED, lead, data, by=by, at=at)
+
+
+def import_undone(lead, *, lead_import, changes: list[dict], by, at) -> LeadEvent:
+    """Undoing an import put the lead's earlier values back (``changes``: as it lists them)."""
+    data = {"undo_import": lead_import.pk, "file": lead_import.file_name, "changes": changes}
+    return _event(EventKind.IMPORTED, lead, data, by=by, at=at)
+
+
+# --- reading them back -----------------------------------------------------------------------
+
+
+def of_import(import_id: int) -> Q:
+    """The events an import wrote on its leads (not its undo's)."""
+    return Q(kind=EventKind.IMPORTED, data__import_id=import_id)
+
+
+def updated_by_import(import_id: int) -> Q:
+    """The events of the leads an import updated (rather than created)."""
+    return of_import(import_id) & Q(data__updated=True)
+
+
+@dataclass(frozen=True)
+class ImportUpdate:
+    """What undoing an import's update of a lead needs, read from its event."""
+
+    before: dict  # the fields as they were, to put back
+    version: int  # the version the import left: undo refuses a lead changed since
+    undo_changes: list[dict]  # the changes the undo makes: each field back, new → old
+
+
+def import_update(data: dict) -> ImportUpdate:
+    """How undo reads an ``import_updated`` event's data."""
+    swap = {"old": "new", "new": "old", "old_id": "new_id", "new_id": "old_id"}
+    return ImportUpdate(
+        before=data["before"],
+        version=data["version"],
+        undo_changes=[
+            {swap.get(key, key): value for key, value in change.items()}
+            for change in data.get("changes", [])
+        ],
+    )
