@@ -8,7 +8,8 @@ from django.contrib.auth import get_user_model
 from django.db.models import F, Q, Value
 from django.utils import timezone
 
-from crm.filters import (
+from crm.models import Client, Contact
+from crm.web.filters import (
     SEARCH_ID_LIMIT,
     BooleanFilter,
     CharFilter,
@@ -21,7 +22,6 @@ from crm.filters import (
     SortedFilterSet,
     SortFilter,
 )
-from crm.models import Client, Contact
 from crm.web.templatetags.formatting import format_money
 from pipelines.models import Pipeline, PipelineStage
 

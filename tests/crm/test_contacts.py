@@ -110,7 +110,7 @@ def test_search_matches_name_email_phone_job_title_or_client(rep_client, query):
 def test_search_by_client_name_finds_their_contacts_however_many_clients_match(
     rep_client, monkeypatch, limit
 ):
-    monkeypatch.setattr("crm.filters.SEARCH_ID_LIMIT", limit)
+    monkeypatch.setattr("crm.web.filters.SEARCH_ID_LIMIT", limit)
     ContactFactory(name="Ada", client=ClientFactory(name="Acme North"))
     ContactFactory(name="Bea", client=ClientFactory(name="Acme South"))
     ContactFactory(name="Cy", client=ClientFactory(name="Other"))

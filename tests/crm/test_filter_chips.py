@@ -3,8 +3,9 @@
 import pytest
 from django.http import QueryDict
 
-from crm.filters import ClientFilter, ContactFilter, SortedFilterSet
+from crm.filters import ClientFilter, ContactFilter
 from crm.models import Client, Contact
+from crm.web.filters import SortedFilterSet
 from leads.filters import LeadFilter
 from leads.models import Lead
 from pipelines.models import Pipeline

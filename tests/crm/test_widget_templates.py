@@ -12,7 +12,7 @@ from django.http import QueryDict
 from django.test.utils import CaptureQueriesContext
 from django_filters import fields
 
-from crm.filters import ModelChoiceField, ModelMultipleChoiceField
+from crm.web.filters import ModelChoiceField, ModelMultipleChoiceField
 from leads.filters import LeadFilter
 from leads.models import Lead
 from pipelines.models import Pipeline, PipelineStage

@@ -18,7 +18,7 @@ from django.http import QueryDict
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from crm import filters as crm_filters
+from crm.web import filters as crm_filters
 from leads import filters, totals
 from leads.models import Lead, Status
 from leads.services import lead_create
