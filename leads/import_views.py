@@ -14,7 +14,7 @@ from django.views.generic import DetailView, FormView, View
 
 from crm.web.htmx import HtmxPartialMixin
 
-from .forms import ImportMappingForm, ImportUploadForm
+from .import_forms import ImportMappingForm, ImportUploadForm
 from .imports import (
     PREVIEW_ROWS,
     UNDOABLE,

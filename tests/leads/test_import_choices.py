@@ -1,6 +1,6 @@
 """The import's choices have one home: the model's TextChoices, which the form offers."""
 
-from leads.forms import ImportMappingForm
+from leads.import_forms import ImportMappingForm
 from leads.models import LeadImport
 
 
