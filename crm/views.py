@@ -5,7 +5,6 @@ import logging
 from django.contrib import messages
 from django.contrib.auth.mixins import PermissionRequiredMixin
 from django.db import DatabaseError
-from django.db.models import Count, Max, Q, Sum
 from django.http import HttpResponse, HttpResponseRedirect, QueryDict
 from django.urls import reverse
 from django.views.generic import CreateView, DeleteView, DetailView, ListView, UpdateView
@@ -143,23 +142,14 @@ class VisibleMixin:
         return queryset if self.request.user.is_staff else queryset.alive()
 
 
-def lead_summary(leads) -> dict:
-    """Count and value of the open and won leads, and the last activity, in one query."""
-    is_open = Q(stage__kind=PipelineStage.Kind.OPEN)
-    is_won = Q(stage__kind=PipelineStage.Kind.WON)
-    return leads.order_by().aggregate(
-        total_count=Count("pk"),
-        open_count=Count("pk", filter=is_open),
-        open_value=Sum("value", filter=is_open),
-        won_count=Count("pk", filter=is_won),
-        won_value=Sum("value", filter=is_won),
-        last_activity=Max("last_activity_at"),
-    )
-
-
-def detail_leads(leads):
-    """The leads a client or contact page lists: newest change first, related rows joined."""
-    return leads.select_related("stage", "client", "contact", "assignee")[:DETAIL_LEADS]
+def lead_section(leads) -> dict:
+    """A client's or contact's page on its leads: the summary and the newest changed."""
+    summary = leads.summary()
+    return {
+        "summary": summary,
+        "leads": leads.select_related("stage", "client", "contact", "assignee")[:DETAIL_LEADS],
+        "more_leads": summary["total_count"] > DETAIL_LEADS,
+    }
 
 
 class ClientDetailView(VisibleMixin, DetailView):
@@ -171,12 +161,8 @@ class ClientDetailView(VisibleMixin, DetailView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         client = self.object
-        leads = Lead.objects.filter(client=client)
-        summary = lead_summary(leads)
         context.update(
-            summary=summary,
-            leads=detail_leads(leads),
-            more_leads=summary["total_count"] > DETAIL_LEADS,
+            lead_section(Lead.objects.filter(client=client)),
             contacts=client.contacts.alive().order_by("name", "id")[:DETAIL_CONTACTS],
             contact_count=client.contacts.alive().count(),
         )
@@ -194,13 +180,7 @@ class ContactDetailView(VisibleMixin, DetailView):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        leads = Lead.objects.filter(contact=self.object)
-        summary = lead_summary(leads)
-        context.update(
-            summary=summary,
-            leads=detail_leads(leads),
-            more_leads=summary["total_count"] > DETAIL_LEADS,
-        )
+        context.update(lead_section(Lead.objects.filter(contact=self.object)))
         return context
 
 

@@ -147,6 +147,20 @@ class LeadQuerySet(models.QuerySet):
             ),
         )
 
+    def summary(self) -> dict:
+        """Count and value of the open and won leads, and the last activity, in one query:
+        what a client's or contact's page says of its leads."""
+        is_open = Q(stage__kind=PipelineStage.Kind.OPEN)
+        is_won = Q(stage__kind=PipelineStage.Kind.WON)
+        return self.order_by().aggregate(
+            total_count=models.Count("pk"),
+            open_count=models.Count("pk", filter=is_open),
+            open_value=models.Sum("value", filter=is_open),
+            won_count=models.Count("pk", filter=is_won),
+            won_value=models.Sum("value", filter=is_won),
+            last_activity=models.Max("last_activity_at"),
+        )
+
 
 class Lead(models.Model):
     """A sales opportunity, from first contact to won or lost."""

@@ -341,6 +341,19 @@ def test_totals_of_an_empty_set_are_none():
     }
 
 
+def test_summary_counts_open_and_won_leads_apart_in_one_query(django_assert_num_queries):
+    LeadFactory(value=Decimal("100"), stage=default_stage("New"))
+    LeadFactory(value=None, stage=default_stage("Qualified"))
+    LeadFactory(value=Decimal("300"), stage=default_stage("Won"))
+    LeadFactory(value=Decimal("500"), stage=default_stage("Lost"))
+    with django_assert_num_queries(1):
+        summary = Lead.objects.summary()
+    assert summary["total_count"] == 4
+    assert (summary["open_count"], summary["open_value"]) == (2, Decimal("100"))
+    assert (summary["won_count"], summary["won_value"]) == (1, Decimal("300"))
+    assert summary["last_activity"] == Lead.objects.latest("last_activity_at").last_activity_at
+
+
 # --- Who may edit ------------------------------------------------------------------------
 
 
