@@ -18,6 +18,7 @@ from crm.models import ClientEvent, ContactEvent
 from crm.web.admin_utils import AuditTrailAdmin, CappedCountPaginator
 from leads import events
 from leads.filters import search_condition
+from leads.forms import LeadForm
 from leads.models import Lead, LeadEvent, LeadImport, LeadSource, Status
 from leads.services import (
     LeadConflict,
@@ -95,20 +96,7 @@ class LeadAdminForm(forms.ModelForm):
 
     class Meta:
         model = Lead
-        fields = [
-            "title",
-            "description",
-            "stage",
-            "priority",
-            "category",
-            "value",
-            "probability",
-            "expected_close_date",
-            "source",
-            "client",
-            "contact",
-            "assignee",
-        ]
+        fields = LeadForm.Meta.fields  # what people may set on a lead: one list, the form's
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -172,31 +160,29 @@ class LeadAdmin(admin.ModelAdmin):
     ordering = ["-updated_at", "-id"]
     # What the application keeps up to date: shown, never edited here.
     readonly_fields = RECORD_FIELDS
-    fieldsets = [
-        (
-            None,
-            {
-                "fields": [
-                    "title",
-                    "description",
-                    "stage",
-                    "priority",
-                    "category",
-                    "expected_version",
-                ]
-            },
-        ),
-        ("Deal", {"fields": ["value", "probability", "expected_close_date", "source"]}),
-        ("People", {"fields": ["client", "contact", "assignee"]}),
-        (
-            "Record",
-            {"fields": RECORD_FIELDS},
-        ),
-    ]
+    #: How the form's fields are grouped; a field the lead form gains joins the first group.
+    field_groups = {
+        None: ["title", "description", "stage", "priority", "category"],
+        "Deal": ["value", "probability", "expected_close_date", "source"],
+        "People": ["client", "contact", "assignee"],
+    }
     # Counting a large table on every page is what makes big changelists slow.
     paginator = CappedCountPaginator
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER
+
+    def get_fieldsets(self, request, obj=None):
+        fields = list(LeadAdminForm.Meta.fields)
+        groups = {
+            name: [field for field in group if field in fields]
+            for name, group in self.field_groups.items()
+        }
+        grouped = {field for group in groups.values() for field in group}
+        groups[None] += [field for field in fields if field not in grouped]
+        groups[None].append("expected_version")
+        return [(name, {"fields": group}) for name, group in groups.items()] + [
+            ("Record", {"fields": RECORD_FIELDS})
+        ]
 
     def get_search_results(self, request, queryset, search_term):
         """The lead list's search, with its indexes (see ``search_condition``).

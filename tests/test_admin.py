@@ -756,3 +756,32 @@ def test_staff_without_the_right_to_read_history_see_neither_it_nor_its_list(cli
     assert "latest changes" not in page.text.lower()
     assert "Email: — → secret@acme.example" not in page.text
     assert client.get(admin_url(ClientEvent, "changelist")).status_code == 403
+
+
+def _admin_fields(rf, admin_user) -> list[str]:
+    request = rf.get("/")
+    request.user = admin_user
+    fieldsets = admin.site.get_model_admin(Lead).get_fieldsets(request)
+    return [field for _, options in fieldsets for field in options["fields"]]
+
+
+def test_the_admin_edits_the_lead_forms_fields_each_once(rf, admin_user):
+    from leads.admin import RECORD_FIELDS
+    from leads.forms import LeadForm
+
+    fields = _admin_fields(rf, admin_user)
+
+    assert sorted(fields) == sorted([*LeadForm.Meta.fields, "expected_version", *RECORD_FIELDS])
+
+
+def test_a_field_the_admin_does_not_group_still_shows_in_its_first_group(
+    rf, admin_user, monkeypatch
+):
+    model_admin = admin.site.get_model_admin(Lead)
+    groups = {
+        name: [f for f in group if f != "category"]
+        for name, group in model_admin.field_groups.items()
+    }
+    monkeypatch.setattr(model_admin, "field_groups", groups)
+
+    assert "category" in _admin_fields(rf, admin_user)
