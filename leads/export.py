@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager, closing, nullcontext
 from itertools import batched
 
-from django.db import connections, transaction
+from django.db import connections, models, transaction
 from django.db.models import QuerySet
 from django.http import QueryDict, StreamingHttpResponse
 from django.urls import reverse
@@ -19,29 +19,66 @@ from django.views import View
 from crm.web.templatetags.formatting import CURRENCY
 
 from .filters import LeadFilter
+from .forms import LeadForm
 from .models import Lead
 
-#: CSV heading → the lookup its value comes from (None: a constant, see format_row()).
-COLUMNS = {
-    "id": "id",
-    "title": "title",
-    "description": "description",
-    "value": "value",
-    "currency": None,
-    "probability": "probability",
-    "expected_close_date": "expected_close_date",
-    "source": "source__slug",
-    "priority": "priority",
-    "stage": "stage__name",
+#: How an export names a related row: the name the importer finds it by again.
+NAMED_BY = {
+    "source": "slug",
+    "stage": "name",
+    "assignee": "username",
+    "client": "name",
+    "contact": "name",
+}
+#: The order of the columns people know; a field the lead form gains follows them.
+ORDER = [
+    "title",
+    "description",
+    "value",
+    "currency",
+    "probability",
+    "expected_close_date",
+    "source",
+    "priority",
+    "stage",
+    "pipeline",
+    "status",
+    "assignee",
+    "client",
+    "contact",
+    "category",
+]
+#: What the export adds to the lead form's fields, beside them: heading → lookup.
+EXTRA = {
+    "currency": None,  # a constant (CURRENCY)
     "pipeline": "stage__pipeline__name",
     "status": "stage__kind",
-    "assignee": "assignee__username",
-    "client": "client__name",
-    "contact": "contact__name",
-    "category": "category",
-    "created_at": "created_at",
-    "updated_at": "updated_at",
 }
+
+
+def _lookup(name: str) -> str:
+    if name in EXTRA:
+        return EXTRA[name]
+    field = Lead._meta.get_field(name)
+    return f"{name}__{NAMED_BY[name]}" if field.is_relation else name
+
+
+def _columns() -> dict[str, str | None]:
+    """CSV heading → the lookup its value comes from (None: the currency), in order: the
+    id, the lead form's fields (with the pipeline, status and currency beside them), the
+    record's times. The headings are the importer's field names, so an export imports."""
+    names = [*ORDER, *(name for name in LeadForm.Meta.fields if name not in ORDER)]
+    return (
+        {"id": "id"}
+        | {name: _lookup(name) for name in names}
+        | {
+            "created_at": "created_at",
+            "updated_at": "updated_at",
+        }
+    )
+
+
+COLUMNS = _columns()
 LOOKUPS = [lookup for lookup in COLUMNS.values() if lookup]
 
 #: Rows fetched from the database at a time (a server-side cursor on PostgreSQL).
@@ -68,48 +105,39 @@ def utc_iso(moment: datetime.datetime) -> str:
     return moment.astimezone(datetime.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def format_row(row: tuple) -> tuple:
-    """One values_list() row as CSV cells, in the order of COLUMNS."""
-    (
-        pk,
-        title,
-        description,
-        value,
-        probability,
-        expected_close_date,
-        source,
-        priority,
-        stage,
-        pipeline,
-        status,
-        assignee,
-        client,
-        contact,
-        category,
-        created_at,
-        updated_at,
-    ) = row
-    # csv writes None as "" and dates and decimals with str(): 2025-01-31, 25000.00.
-    return (
-        pk,
-        neutralise(title),
-        neutralise(description),
-        value,
-        CURRENCY,
-        probability,
-        expected_close_date,
-        neutralise(source) if source else "",
-        priority,
-        neutralise(stage),
-        neutralise(pipeline),
-        status,
-        neutralise(assignee) if assignee else "",
-        neutralise(client) if client else "",
-        neutralise(contact) if contact else "",
-        neutralise(category),
-        utc_iso(created_at),
-        utc_iso(updated_at),
-    )
+def _cell(lookup: str):
+    """How a value of ``lookup`` becomes a cell: text made inert, times in UTC, the rest
+    as csv writes it (None as "", dates and decimals with str())."""
+    if lookup in ("created_at", "updated_at"):
+        return utc_iso
+    field = Lead._meta.get_field(lookup.split("__")[0])
+    if field.is_relation or isinstance(field, (models.CharField, models.TextField)):
+        if lookup in ("priority", "stage__kind"):  # choice keys, never a formula
+            return None
+        return _neutralise_or_empty
+    return None
+
+
+def _neutralise_or_empty(cell: str | None) -> str:
+    """``neutralise``, with None as "" (a lead without a source, a client...)."""
+    if not cell:
+        return ""
+    if cell[0] in FORMULA_TRIGGERS and not PLAIN_NUMBER.fullmatch(cell):
+        return f"'{cell}"
+    return cell
+
+
+CELLS = [(index, cell) for index, lookup in enumerate(LOOKUPS) if (cell := _cell(lookup))]
+CURRENCY_AT = list(COLUMNS).index("currency")
+
+
+def format_row(row: tuple) -> list:
+    """One values_list() row (of LOOKUPS) as CSV cells, in the order of COLUMNS."""
+    cells = list(row)
+    for index, cell in CELLS:
+        cells[index] = cell(cells[index])
+    cells.insert(CURRENCY_AT, CURRENCY)
+    return cells
 
 
 def export_rows(queryset: QuerySet[Lead]) -> Iterator[bytes]:

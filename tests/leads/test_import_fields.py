@@ -72,3 +72,20 @@ def test_a_choice_is_read_by_its_value_its_label_or_an_alias():
         assert (row.errors, row.values["priority"]) == ([], Priority.HIGH), text
     row = convert({"title": "Deal", "priority": "whenever"})
     assert row.errors == ["Priority “whenever” is not low, normal, high or urgent"]
+
+
+def test_the_export_has_a_column_for_every_field_of_the_lead_form_that_imports_back():
+    from leads.export import COLUMNS
+
+    mapped = auto_mapping(list(COLUMNS)).values()
+
+    assert set(LeadForm.Meta.fields) <= set(mapped)
+
+
+def test_a_field_the_exports_order_does_not_name_still_has_its_column(monkeypatch):
+    from leads import export
+
+    monkeypatch.setattr(export, "ORDER", [name for name in export.ORDER if name != "category"])
+    columns = list(export._columns())
+
+    assert columns[-3:] == ["category", "created_at", "updated_at"]
