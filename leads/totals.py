@@ -13,7 +13,7 @@ cache; the default per-process memory cache is enough) under the filter's parame
   assign, note, delete, import, undo), so the next request after any such write, from any
   process, finds a newer event and counts again.
 - Writes that record no event (a client renamed, a stage's kind changed in the admin,
-  SQL run by hand, ``seed_bulk``) show after at most ``CACHE_SECONDS``.
+  SQL run by hand) show after at most ``CACHE_SECONDS``.
 """
 
 import hashlib
