@@ -5,12 +5,11 @@ import logging
 from django.contrib import messages
 from django.contrib.auth.mixins import PermissionRequiredMixin
 from django.db import DatabaseError
-from django.http import HttpResponse, HttpResponseRedirect, QueryDict
+from django.http import QueryDict
 from django.urls import reverse
 from django.views.generic import CreateView, DeleteView, DetailView, ListView, UpdateView
-from django_htmx.http import HttpResponseClientRedirect
 
-from crm.web.htmx import HtmxPartialMixin, add_error_toast
+from crm.web.htmx import HtmxPartialMixin, redirect, refuse
 from crm.web.listing import sort_columns
 from crm.web.params import whole_number
 from leads.models import Lead
@@ -213,8 +212,7 @@ class SaveMixin(HtmxPartialMixin):
             )
             return self.form_invalid(form, status=503)
         messages.success(self.request, f"{self.noun.capitalize()} “{obj}” saved.")
-        url = obj.get_absolute_url()
-        return HttpResponseClientRedirect(url) if self.request.htmx else HttpResponseRedirect(url)
+        return redirect(self.request, obj.get_absolute_url())
 
 
 class ClientCreateView(PermissionRequiredMixin, SaveMixin, CreateView):
@@ -317,13 +315,9 @@ class SoftDeleteMixin(PermissionRequiredMixin):
             message = (
                 f"The {self.noun} could not be deleted: the database did not answer. Try again."
             )
-            if self.request.htmx:
-                return add_error_toast(HttpResponse(status=503), message)
-            messages.error(self.request, message)
-            return HttpResponseRedirect(obj.get_absolute_url())
+            return refuse(self.request, message, back=obj.get_absolute_url(), status=503)
         messages.success(self.request, f"{self.noun.capitalize()} “{obj}” deleted.")
-        url = reverse(self.list_url)
-        return HttpResponseClientRedirect(url) if self.request.htmx else HttpResponseRedirect(url)
+        return redirect(self.request, reverse(self.list_url))
 
 
 class ClientDeleteView(SoftDeleteMixin, DeleteView):

@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from crm.models import ClientEvent, ContactEvent
-from crm.web.admin_utils import AuditTrailAdmin, CappedCountPaginator
+from crm.web.admin_utils import AuditTrailAdmin, CappedCountPaginator, ReadOnlyAdmin
 from leads import events
 from leads.filters import search_condition
 from leads.forms import LeadForm
@@ -280,8 +280,9 @@ class LeadEventAdmin(AuditTrailAdmin):
 
 
 @admin.register(LeadImport)
-class LeadImportAdmin(admin.ModelAdmin):
-    """Imports are made and undone on /leads/import/; here they can be looked at."""
+class LeadImportAdmin(ReadOnlyAdmin):
+    """Imports are made and undone on /leads/import/; here they can be looked at. Never
+    deleted: its leads point at it (undo finds them so), and its history is the audit trail."""
 
     list_display = [
         "file_name",
@@ -306,16 +307,6 @@ class LeadImportAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).defer("content")
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        # Its leads point at it (undo finds them so), and its history is the audit trail.
-        return False
 
 
 User = get_user_model()

@@ -23,6 +23,7 @@ from decimal import Decimal, InvalidOperation
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.validators import MaxLengthValidator
 from django.db import connection, models, transaction
 from django.db.models import F, Lookup, Value
 from django.db.models.functions import Coalesce
@@ -420,29 +421,35 @@ def field_steps(lookups: "Lookups") -> list:
     for name in importable_fields():
         field = Lead._meta.get_field(name)
         if field.is_relation:
-            steps.append(functools.partial(_resolve, RESOLVERS[field.related_model], name, lookups))
+            steps.append(_resolve_step(name, RESOLVERS[field.related_model], lookups))
         else:
-            steps.append(functools.partial(_read_and_check, name, _reader(field), _rules(field)))
+            steps.append(_read_step(name, _reader(field), _rules(field)))
     return steps
 
 
-def _resolve(resolver, name, lookups, row, raw) -> None:
-    try:
-        resolver(row, raw.get(name, ""), raw, lookups)
-    except RowError as error:
-        row.errors.append(str(error))
+def _resolve_step(name, resolve, lookups):
+    def step(row, raw):
+        try:
+            resolve(row, raw.get(name, ""), raw, lookups)
+        except RowError as error:
+            row.errors.append(str(error))
+
+    return step
 
 
-def _read_and_check(name, read, check, row, raw) -> None:
-    text = raw.get(name, "")
-    try:
-        value = read(text)
-    except RowError as error:
-        row.errors.append(str(error))
-        return
-    row.values[name] = value
-    if message := check(value, text):
-        row.errors.append(message)
+def _read_step(name, read, check):
+    def step(row, raw):
+        text = raw.get(name, "")
+        try:
+            value = read(text)
+        except RowError as error:
+            row.errors.append(str(error))
+            return
+        row.values[name] = value
+        if message := check(value, text):
+            row.errors.append(message)
+
+    return step
 
 
 def _label(field) -> str:
@@ -511,19 +518,23 @@ def _reader(field):
 def _rules(field):
     """The model field's rules for a value: required unless blank may be, and its
     validators (length, range, digits), each refusal as a row error."""
-    label, validators, required = _label(field), field.validators, not field.blank
+    label, required = _label(field), not field.blank
+    # A length limit is read from its validator and checked inline: rows by the hundred
+    # thousand, and most fields are text.
+    limits = [v.limit_value for v in field.validators if isinstance(v, MaxLengthValidator)]
+    limit = min(limits) if limits else None
+    others = [v for v in field.validators if not isinstance(v, MaxLengthValidator)]
 
     def check(value, text):
-        if value in field.empty_values:
+        if value is None or value == "":
             return f"{label} is required" if required else None
+        if limit is not None and len(value) > limit:
+            return f"{label} is longer than {limit} characters"
         try:
-            for validator in validators:
+            for validator in others:
                 validator(value)
         except ValidationError as error:
-            code, params = error.code, error.params or {}
-            if code == "max_length":
-                return f"{label} is longer than {params['limit_value']} characters"
-            if code in ("max_digits", "max_decimal_places", "max_whole_digits"):
+            if error.code in ("max_digits", "max_decimal_places", "max_whole_digits"):
                 return f"{label} “{text}” has too many digits"
             return error.messages[0].rstrip(".")
         return None

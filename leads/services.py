@@ -214,11 +214,8 @@ def leads_create_bulk(
         for row in rows
     ]
     ids = _insert(Lead, leads)
-    recorded = [
-        events.imported(Lead(id=pk, **lead), lead_import=lead_import, row=number, by=by, at=now)
-        for pk, lead, number in zip(ids, leads, row_numbers, strict=True)
-    ]
-    bulk_insert(LeadEvent, events.COLUMNS, map(events.as_row, recorded), count=len(recorded))
+    recorded = events.imported_rows(ids, lead_import=lead_import, rows=row_numbers, by=by, at=now)
+    bulk_insert(LeadEvent, events.COLUMNS, recorded, count=len(ids))
     return ids
 
 

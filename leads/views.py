@@ -11,7 +11,7 @@ from django.core.paginator import Paginator
 from django.db import DatabaseError, IntegrityError
 from django.db.models import Case, CharField, Count, F, Q, Value, When, Window
 from django.db.models.functions import RowNumber
-from django.http import Http404, HttpResponse, HttpResponseRedirect, QueryDict
+from django.http import Http404, HttpResponseRedirect, QueryDict
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.utils import timezone
@@ -25,10 +25,10 @@ from django.views.generic import (
     UpdateView,
     View,
 )
-from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
+from django_htmx.http import trigger_client_event
 
 from crm.models import Contact
-from crm.web.htmx import HtmxPartialMixin, add_error_toast, toast
+from crm.web.htmx import HtmxPartialMixin, redirect, refuse, toast
 from crm.web.listing import sort_columns
 from crm.web.params import whole_number
 from pipelines.models import PipelineStage
@@ -294,10 +294,7 @@ class LeadMoveStageView(DeletedMeanwhileIs404, View):
     @staticmethod
     def stage_gone(request, lead):
         message = "Stage no longer exists. Please refresh the page."
-        if request.htmx:
-            return add_error_toast(HttpResponse(status=422), message)
-        messages.error(request, message)
-        return HttpResponseRedirect(lead.get_absolute_url())
+        return refuse(request, message, back=lead.get_absolute_url())
 
 
 class LeadFormMixin(HtmxPartialMixin):
@@ -339,8 +336,7 @@ class LeadFormMixin(HtmxPartialMixin):
 
     def saved(self, lead, message="Lead saved."):
         messages.success(self.request, message)
-        url = lead.get_absolute_url()
-        return HttpResponseClientRedirect(url) if self.request.htmx else HttpResponseRedirect(url)
+        return redirect(self.request, lead.get_absolute_url())
 
 
 class LeadCreateView(PermissionRequiredMixin, LeadFormMixin, CreateView):
@@ -465,13 +461,9 @@ class LeadDeleteView(DeletedMeanwhileIs404, LeadObjectMixin, DeleteView):
         except DatabaseError:
             logger.exception("Deleting lead %s failed", lead.pk)
             message = "The lead could not be deleted: the database did not answer. Try again."
-            if self.request.htmx:
-                return add_error_toast(HttpResponse(status=503), message)
-            messages.error(self.request, message)
-            return HttpResponseRedirect(lead.get_absolute_url())
+            return refuse(self.request, message, back=lead.get_absolute_url(), status=503)
         messages.success(self.request, f"Lead “{lead.title}” deleted.")
-        url = reverse("leads:list")
-        return HttpResponseClientRedirect(url) if self.request.htmx else HttpResponseRedirect(url)
+        return redirect(self.request, reverse("leads:list"))
 
 
 class LeadAssignView(DeletedMeanwhileIs404, View):
@@ -502,10 +494,7 @@ class LeadAssignView(DeletedMeanwhileIs404, View):
         return toast(render_detail_region(request, lead), message)
 
     def refuse(self, request, lead, message):
-        if request.htmx:
-            return add_error_toast(HttpResponse(status=422), message)
-        messages.error(request, message)
-        return HttpResponseRedirect(lead.get_absolute_url(), status=303)
+        return refuse(request, message, back=lead.get_absolute_url())
 
 
 def find_active_user(wanted: str):

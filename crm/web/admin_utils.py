@@ -56,7 +56,20 @@ class CappedCountPaginator(Paginator):
         return int(row[0]) if row and row[0] is not None else None
 
 
-class AuditTrailAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Records the application writes and staff only read: no add, change or delete."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class AuditTrailAdmin(ReadOnlyAdmin):
     """An audit trail: readable by staff, written only by the application's services.
 
     Its changelist may hold millions of rows: counted with ``CappedCountPaginator``, and
@@ -68,12 +81,3 @@ class AuditTrailAdmin(admin.ModelAdmin):
     paginator = CappedCountPaginator
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

@@ -1,8 +1,9 @@
-"""What every page shares for htmx: choosing a partial, and toasts."""
+"""What every page shares for htmx: choosing a partial, toasts, refusals and redirects."""
 
-from django.http import HttpResponse
+from django.contrib import messages
+from django.http import HttpResponse, HttpResponseRedirect
 from django.utils.cache import patch_vary_headers
-from django_htmx.http import reswap, trigger_client_event
+from django_htmx.http import HttpResponseClientRedirect, reswap, trigger_client_event
 
 TOAST_EVENT = "showToast"
 
@@ -44,3 +45,17 @@ def add_error_toast(response: HttpResponse, message: str) -> HttpResponse:
     """Tell htmx to show ``message`` as an error toast and to replace nothing."""
     toast(response, message, "error")
     return reswap(response, "none")
+
+
+def refuse(request, message: str, *, back: str, status: int = 422) -> HttpResponse:
+    """An action refused: htmx gets ``status`` and an error toast that swaps nothing; a
+    plain request an error message on the page it came from (``back``)."""
+    if request.htmx:
+        return add_error_toast(HttpResponse(status=status), message)
+    messages.error(request, message)
+    return HttpResponseRedirect(back, status=303)
+
+
+def redirect(request, url: str) -> HttpResponse:
+    """Go to ``url`` after a done action: htmx follows it as a full page load."""
+    return HttpResponseClientRedirect(url) if request.htmx else HttpResponseRedirect(url)

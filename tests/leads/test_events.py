@@ -79,6 +79,20 @@ def made_by_every_constructor(rep) -> list[LeadEvent]:
     ]
 
 
+def test_an_import_batchs_event_rows_are_the_imported_constructors(rep):
+    leads = LeadFactory.create_batch(2)
+    lead_import = LeadImport(pk=7, file_name="q3.csv")
+
+    rows = events.imported_rows(
+        [lead.pk for lead in leads], lead_import=lead_import, rows=[2, 3], by=rep, at=AT
+    )
+
+    assert list(rows) == [
+        events.as_row(events.imported(lead, lead_import=lead_import, row=row, by=rep, at=AT))
+        for lead, row in zip(leads, [2, 3], strict=True)
+    ]
+
+
 def test_each_constructor_writes_only_its_kinds_keys_and_reads_back_as_a_sentence(rep):
     made = made_by_every_constructor(rep)
     assert {event.kind for event in made} == set(LeadEvent.Kind.values)
