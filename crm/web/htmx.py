@@ -53,7 +53,7 @@ def refuse(request, message: str, *, back: str, status: int = 422) -> HttpRespon
     if request.htmx:
         return add_error_toast(HttpResponse(status=status), message)
     messages.error(request, message)
-    return HttpResponseRedirect(back, status=303)
+    return HttpResponseRedirect(back)
 
 
 def redirect(request, url: str) -> HttpResponse:
