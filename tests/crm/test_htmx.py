@@ -28,3 +28,36 @@ def test_no_view_writes_the_error_toast_headers_by_hand():
         if '["HX-Reswap"]' in path.read_text() or "reswap(" in path.read_text()
     ]
     assert by_hand == ["crm/web/htmx.py"]
+
+
+def _request(rf, *, htmx: bool):
+    from django.contrib.messages.storage.fallback import FallbackStorage
+    from django_htmx.middleware import HtmxDetails
+
+    headers = {"HX-Request": "true"} if htmx else {}
+    request = rf.post("/leads/1/stage/", headers=headers)
+    request.htmx = HtmxDetails(request)
+    request.session = {}
+    request._messages = FallbackStorage(request)
+    return request
+
+
+def test_a_refusal_is_a_toast_to_htmx_and_a_message_on_the_page_it_came_from(rf):
+    from django.contrib.messages import get_messages
+
+    from crm.web.htmx import refuse
+
+    to_htmx = refuse(_request(rf, htmx=True), "Not allowed.", back="/leads/1/", status=503)
+    assert (to_htmx.status_code, to_htmx["HX-Reswap"]) == (503, "none")
+
+    plain = _request(rf, htmx=False)
+    response = refuse(plain, "Not allowed.", back="/leads/1/")
+    assert (response.status_code, response["Location"]) == (302, "/leads/1/")
+    assert [str(m) for m in get_messages(plain)] == ["Not allowed."]
+
+
+def test_a_done_action_redirects_htmx_with_a_full_page_load(rf):
+    from crm.web.htmx import redirect
+
+    assert redirect(_request(rf, htmx=True), "/leads/")["HX-Redirect"] == "/leads/"
+    assert redirect(_request(rf, htmx=False), "/leads/")["Location"] == "/leads/"
