@@ -290,6 +290,7 @@ class SoftDeleteMixin(PermissionRequiredMixin):
     """
 
     raise_exception = True
+    template_name = "crm/confirm_delete.html"
     noun = ""
     list_url = ""
 
@@ -304,6 +305,7 @@ class SoftDeleteMixin(PermissionRequiredMixin):
         context = super().get_context_data(**kwargs)
         leads = self.object.leads.all()
         context["open_leads"] = leads.filter(stage__kind=PipelineStage.Kind.OPEN).count()
+        context["noun"] = self.noun
         return context
 
     def form_valid(self, form):
@@ -324,7 +326,6 @@ class ClientDeleteView(SoftDeleteMixin, DeleteView):
     """/clients/<pk>/delete/."""
 
     model = Client
-    template_name = "crm/client_confirm_delete.html"
     permission_required = "crm.delete_client"
     noun = "client"
     list_url = "crm:client_list"
@@ -337,7 +338,6 @@ class ContactDeleteView(SoftDeleteMixin, DeleteView):
     """/contacts/<pk>/delete/."""
 
     model = Contact
-    template_name = "crm/contact_confirm_delete.html"
     permission_required = "crm.delete_contact"
     noun = "contact"
     list_url = "crm:contact_list"
