@@ -545,12 +545,17 @@ def _rules(field):
 # --- related rows: found by name, each kind in its own way -----------------------------------
 
 
-def _resolve_source(row, text, raw, lookups) -> None:
-    row.values["source"] = None
-    if text:
-        row.values["source"] = lookups.sources.get(text.lower())
-        if row.values["source"] is None:
-            raise RowError(f"Unknown source “{text}”")
+def _by_name(field: str, names: str, kind: str):
+    """A resolver of rows named in one of ``lookups``' dictionaries (lower-cased names)."""
+
+    def resolve(row, text, raw, lookups) -> None:
+        row.values[field] = None
+        if text:
+            row.values[field] = getattr(lookups, names).get(text.lower())
+            if row.values[field] is None:
+                raise RowError(f"Unknown {kind} “{text}”")
+
+    return resolve
 
 
 def _resolve_stage(row, text, raw, lookups) -> None:
@@ -567,14 +572,6 @@ def _resolve_stage(row, text, raw, lookups) -> None:
     row.values["stage"] = lookups.stages.get((pipeline.pk, text.lower()))
     if row.values["stage"] is None:
         raise RowError(f"Unknown stage “{text}” in pipeline {pipeline.name}")
-
-
-def _resolve_user(row, text, raw, lookups) -> None:
-    row.values["assignee"] = None
-    if text:
-        row.values["assignee"] = lookups.users.get(text.lower())
-        if row.values["assignee"] is None:
-            raise RowError(f"Unknown user “{text}”")
 
 
 def _resolve_client(row, text, raw, lookups) -> None:
@@ -605,9 +602,9 @@ def _resolve_contact(row, text, raw, lookups) -> None:
 
 #: How a cell names a related row, by the related model.
 RESOLVERS = {
-    LeadSource: _resolve_source,
+    LeadSource: _by_name("source", "sources", "source"),
     PipelineStage: _resolve_stage,
-    get_user_model(): _resolve_user,
+    get_user_model(): _by_name("assignee", "users", "user"),
     Client: _resolve_client,
     Contact: _resolve_contact,
 }
