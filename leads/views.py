@@ -237,15 +237,41 @@ class DeletedMeanwhileIs404:
             raise Http404("The lead was deleted meanwhile.") from None
 
 
-class LeadNoteView(DeletedMeanwhileIs404, View):
-    """POST /leads/<pk>/notes/: add a note to the timeline (not empty, at most 5000)."""
+class LeadActionView(DeletedMeanwhileIs404, View):
+    """A POST that does one thing to a lead from its page or the board (note, move, assign).
+
+    The lead is checked against ``permission`` (a ``Lead.can_*`` method) before ``act``;
+    ``done`` answers with the updated detail region and a toast, or a redirect and a
+    message for a plain form.
+    """
 
     http_method_names = ["post"]
+    permission = "can_edit"
+    refusal = ""
 
     def post(self, request, pk):
         lead = get_object_or_404(Lead.objects.for_display(), pk=pk)
-        if not lead.can_edit(request.user):
-            raise PermissionDenied("You may not add notes to this lead.")
+        if not getattr(lead, self.permission)(request.user):
+            raise PermissionDenied(self.refusal)
+        return self.act(request, lead)
+
+    def act(self, request, lead):
+        raise NotImplementedError
+
+    @staticmethod
+    def done(request, lead, message, response=None):
+        if not request.htmx:
+            messages.success(request, message)
+            return HttpResponseRedirect(lead.get_absolute_url())
+        return toast(response or render_detail_region(request, lead), message)
+
+
+class LeadNoteView(LeadActionView):
+    """POST /leads/<pk>/notes/: add a note to the timeline (not empty, at most 5000)."""
+
+    refusal = "You may not add notes to this lead."
+
+    def act(self, request, lead):
         form = NoteForm(request.POST)
         if not form.is_valid():
             if not request.htmx:
@@ -254,23 +280,19 @@ class LeadNoteView(DeletedMeanwhileIs404, View):
             return render_detail_region(request, lead, note_form=form, status=422)
         lead_add_note(lead_id=lead.pk, text=form.cleaned_data["text"], by=request.user)
         lead = fresh(lead)
-        if not request.htmx:
-            messages.success(request, "Note added.")
-            return HttpResponseRedirect(lead.get_absolute_url())
         # The note is activity: the header's stale badge refreshes on "leadChanged".
-        response = trigger_client_event(render_detail_region(request, lead), "leadChanged")
-        return toast(response, "Note added.")
+        region = None
+        if request.htmx:
+            region = trigger_client_event(render_detail_region(request, lead), "leadChanged")
+        return self.done(request, lead, "Note added.", region)
 
 
-class LeadMoveStageView(DeletedMeanwhileIs404, View):
+class LeadMoveStageView(LeadActionView):
     """POST /leads/<pk>/stage/: move a lead to another stage of its pipeline."""
 
-    http_method_names = ["post"]
+    refusal = "You may not move this lead."
 
-    def post(self, request, pk):
-        lead = get_object_or_404(Lead.objects.for_display(), pk=pk)
-        if not lead.can_edit(request.user):
-            raise PermissionDenied("You may not move this lead.")
+    def act(self, request, lead):
         stage = (
             PipelineStage.objects.filter(pipeline_id=lead.stage.pipeline_id)
             .filter(pk=whole_number(request.POST.get("stage")))
@@ -282,14 +304,10 @@ class LeadMoveStageView(DeletedMeanwhileIs404, View):
             lead = fresh(lead_move_stage(lead_id=lead.pk, stage=stage, by=request.user))
         except IntegrityError:  # the stage was deleted while the move waited for it
             return self.stage_gone(request, lead)
-        message = f"Moved to {stage.name}."
-        if not request.htmx:
-            messages.success(request, message)
-            return HttpResponseRedirect(lead.get_absolute_url())
         if request.htmx.target == "board":  # a drag or "Move to…" on the pipeline board
             board = render_board(request, stage.pipeline)
             return toast(board, f"Moved “{lead.title}” to {stage.name}.")
-        return toast(render_detail_region(request, lead), message)
+        return self.done(request, lead, f"Moved to {stage.name}.")
 
     @staticmethod
     def stage_gone(request, lead):
@@ -466,35 +484,27 @@ class LeadDeleteView(DeletedMeanwhileIs404, LeadObjectMixin, DeleteView):
         return redirect(self.request, reverse("leads:list"))
 
 
-class LeadAssignView(DeletedMeanwhileIs404, View):
+class LeadAssignView(LeadActionView):
     """POST /leads/<pk>/assign/: give the lead to an active user (by username or id) or nobody."""
 
-    http_method_names = ["post"]
+    permission = "can_assign"
+    refusal = "You may not assign this lead."
 
-    def post(self, request, pk):
-        lead = get_object_or_404(Lead.objects.for_display(), pk=pk)
-        if not lead.can_assign(request.user):
-            raise PermissionDenied("You may not assign this lead.")
+    def act(self, request, lead):
         form = AssignForm(request.POST)
         if not form.is_valid():
-            return self.refuse(request, lead, "User not found.")
+            return refuse(request, "User not found.", back=lead.get_absolute_url())
         if wanted := form.cleaned_data["assignee"]:
             assignee = find_active_user(wanted)
             if assignee is None:
-                return self.refuse(request, lead, "User not found.")
+                return refuse(request, "User not found.", back=lead.get_absolute_url())
         else:
             assignee = None
         lead = fresh(lead_assign(lead_id=lead.pk, assignee=assignee, by=request.user))
         message = (
             f"Assigned to {user_label(assignee)}." if assignee else "The lead is now unassigned."
         )
-        if not request.htmx:
-            messages.success(request, message)
-            return HttpResponseRedirect(lead.get_absolute_url())
-        return toast(render_detail_region(request, lead), message)
-
-    def refuse(self, request, lead, message):
-        return refuse(request, message, back=lead.get_absolute_url())
+        return self.done(request, lead, message)
 
 
 def find_active_user(wanted: str):
