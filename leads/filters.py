@@ -25,7 +25,7 @@ from crm.web.filters import (
 from crm.web.templatetags.formatting import format_money
 from pipelines.models import Pipeline, PipelineStage
 
-from .models import LeadSource, Priority, Status, priority_rank
+from .models import Lead, LeadSource, Priority, Status, priority_rank
 
 NO_SOURCE = "none"
 
@@ -129,6 +129,20 @@ def assignee_choices():
     return [("me", "Me"), ("none", "Unassigned"), *((str(u.pk), user_label(u)) for u in users)]
 
 
+def value_bound(lookup: str, label: str) -> NumberFilter:
+    """A bound on the value, with as many digits as the column holds: a larger bound is
+    refused, not formatted."""
+    field = Lead._meta.get_field("value")
+    return NumberFilter(
+        field_name="value",
+        lookup_expr=lookup,
+        label=label,
+        max_digits=field.max_digits,
+        decimal_places=field.decimal_places,
+        chip=money_chip,
+    )
+
+
 class LeadFilter(SortedFilterSet):
     """Search, filters and sort for /leads/ (and, later, the export and the board)."""
 
@@ -183,23 +197,8 @@ class LeadFilter(SortedFilterSet):
     client = ModelChoiceFilter(queryset=Client.objects.all(), label="Client")
     contact = ModelChoiceFilter(queryset=Contact.objects.all(), label="Contact")
     category = CharFilter(field_name="category", lookup_expr="iexact", label="Category")
-    # As many digits as the column holds: a larger bound is refused, not formatted.
-    value_min = NumberFilter(
-        field_name="value",
-        lookup_expr="gte",
-        label="Value from",
-        max_digits=14,
-        decimal_places=2,
-        chip=money_chip,
-    )
-    value_max = NumberFilter(
-        field_name="value",
-        lookup_expr="lte",
-        label="Value to",
-        max_digits=14,
-        decimal_places=2,
-        chip=money_chip,
-    )
+    value_min = value_bound("gte", "Value from")
+    value_max = value_bound("lte", "Value to")
     due = ChoiceFilter(
         method="filter_due", choices=DuePreset.choices, label="Due", empty_label="Any time"
     )

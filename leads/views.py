@@ -332,6 +332,21 @@ class LeadFormMixin(HtmxPartialMixin):
     def form_invalid(self, form, status=422):
         return self.render_to_response(self.get_context_data(form=form), status=status)
 
+    def write(self, form, save, saved):
+        """``save`` through the lead services, then ``saved(lead)``; whatever they refuse is
+        answered on the form with the input kept."""
+        try:
+            lead = save()
+        except LeadConflict as conflict:
+            return self.conflict(form, conflict)
+        except ValidationError as error:
+            return self.refused(form, error)
+        except IntegrityError:
+            return self.pointed_at_gone(form)
+        except DatabaseError:
+            return self.save_failed(form)
+        return saved(lead)
+
     def pointed_at_gone(self, form):
         """A stage, client, contact or person chosen in the form was deleted meanwhile."""
         form.add_error(
@@ -377,17 +392,15 @@ class LeadCreateView(PermissionRequiredMixin, LeadFormMixin, CreateView):
 
     def form_valid(self, form):
         warnings = form.warnings  # before saving: they concern a new lead
-        try:
-            lead = lead_create(lead=form.save(commit=False), by=self.request.user)
-        except ValidationError as error:
-            return self.refused(form, error)
-        except IntegrityError:
-            return self.pointed_at_gone(form)
-        except DatabaseError:
-            return self.save_failed(form)
-        for warning in warnings.values():
-            messages.warning(self.request, warning)
-        return self.saved(lead)
+
+        def saved(lead):
+            for warning in warnings.values():
+                messages.warning(self.request, warning)
+            return self.saved(lead)
+
+        return self.write(
+            form, lambda: lead_create(lead=form.save(commit=False), by=self.request.user), saved
+        )
 
 
 class LeadObjectMixin:
@@ -417,22 +430,15 @@ class LeadUpdateView(DeletedMeanwhileIs404, LeadObjectMixin, LeadFormMixin, Upda
         return initial
 
     def form_valid(self, form):
-        try:
-            lead = lead_update(
+        def update():
+            return lead_update(
                 lead_id=self.object.pk,
                 values=form.values(),
                 expected_version=form.cleaned_data.get("version"),
                 by=self.request.user,
             )
-        except LeadConflict as conflict:
-            return self.conflict(form, conflict)
-        except ValidationError as error:
-            return self.refused(form, error)
-        except IntegrityError:
-            return self.pointed_at_gone(form)
-        except DatabaseError:
-            return self.save_failed(form)
-        return self.saved(lead)
+
+        return self.write(form, update, self.saved)
 
     def conflict(self, form, conflict: LeadConflict):
         """Show the form again with the user's values, what changed, and the new version.
