@@ -55,6 +55,14 @@ class SoftDeleteAdmin(admin.ModelAdmin):
     #: How many events a row's page shows; the rest are one click away.
     history_limit = 20
 
+    def create_row(self, obj, by) -> None:
+        """Save a new row through the services."""
+        raise NotImplementedError
+
+    def update_row(self, pk, values, by) -> None:
+        """Apply changed values through the services."""
+        raise NotImplementedError
+
     def soft_delete_rows(self, ids, by) -> int:
         """Soft-delete through the services; how many were living."""
         raise NotImplementedError
@@ -62,6 +70,15 @@ class SoftDeleteAdmin(admin.ModelAdmin):
     def restore_rows(self, ids, by) -> int:
         """Restore through the services; how many were deleted."""
         raise NotImplementedError
+
+    def save_model(self, request, obj, form, change):
+        """Save through the services, so admin edits reach the history."""
+        if not change:
+            self.create_row(obj, request.user)
+            return
+        values = {name: form.cleaned_data[name] for name in form.changed_data}
+        self.update_row(obj.pk, values, request.user)
+        obj.refresh_from_db()  # the admin goes on with obj (log entry, message)
 
     def get_fieldsets(self, request, obj=None):
         fieldsets = super().get_fieldsets(request, obj)
@@ -181,14 +198,11 @@ class ClientAdmin(SoftDeleteAdmin):
     inline_contacts_limit = 50
     event_model = ClientEvent
 
-    def save_model(self, request, obj, form, change):
-        """Save through the client services, so admin edits reach the history."""
-        if not change:
-            client_create(client=obj, by=request.user)
-            return
-        values = {name: form.cleaned_data[name] for name in form.changed_data}
-        client_update(client_id=obj.pk, values=values, by=request.user)
-        obj.refresh_from_db()  # the admin goes on with obj (log entry, message)
+    def create_row(self, obj, by) -> None:
+        client_create(client=obj, by=by)
+
+    def update_row(self, pk, values, by) -> None:
+        client_update(client_id=pk, values=values, by=by)
 
     def save_formset(self, request, form, formset, change):
         formset.by = request.user
@@ -242,14 +256,11 @@ class ContactAdmin(SoftDeleteAdmin):
     ]
     event_model = ContactEvent
 
-    def save_model(self, request, obj, form, change):
-        """Save through the contact services, so admin edits reach the history."""
-        if not change:
-            contact_create(contact=obj, by=request.user)
-            return
-        values = {name: form.cleaned_data[name] for name in form.changed_data}
-        contact_update(contact_id=obj.pk, values=values, by=request.user)
-        obj.refresh_from_db()  # the admin goes on with obj (log entry, message)
+    def create_row(self, obj, by) -> None:
+        contact_create(contact=obj, by=by)
+
+    def update_row(self, pk, values, by) -> None:
+        contact_update(contact_id=pk, values=values, by=by)
 
     def soft_delete_rows(self, ids, by) -> int:
         return contacts_delete_bulk(contact_ids=ids, by=by)

@@ -326,10 +326,7 @@ def import_updated(
     """An import updated the lead: what the fields held ``before`` (undo puts it back),
     the version it left, and the field changes (events from ``field_changed`` and
     ``stage_changed``) as one list."""
-    data = {
-        "import_id": lead_import.pk,
-        "file": lead_import.file_name,
-        "row": row,
+    data = _imported_data(lead_import, row) | {
         "updated": True,
         "before": before,
         "version": lead.version,
