@@ -467,7 +467,7 @@ def _reader(field):
     label = _label(field)
     if field.choices:
         choices = {str(value).lower(): value for value, _ in field.flatchoices}
-        choices |= {str(label).lower(): value for value, label in field.flatchoices}
+        choices |= {str(name).lower(): value for value, name in field.flatchoices}
         choices |= CHOICE_ALIASES.get(field.name, {})
         names = [str(value) for value, _ in field.flatchoices]
         refusal = f"is not {', '.join(names[:-1])} or {names[-1]}"
@@ -909,6 +909,7 @@ def _write(
     by = lead_import.created_by
     updating = lead_import.duplicates == LeadImport.Duplicates.UPDATE
     mapped = set(lead_import.mapping.values())
+    fields = _lead_fields()
     refused_rows = []
     size = BATCH_SIZE * 5 if connection.vendor == "postgresql" else BATCH_SIZE  # COPY is cheap
     for start in range(0, len(rows), size):
@@ -920,7 +921,7 @@ def _write(
             to_update = [row for row in batch if updating and row.duplicate_of]
             to_create = [row for row in batch if not (updating and row.duplicate_of)]
             leads_create_bulk(
-                rows=[_lead_columns(row, client_ids, lead_import) for row in to_create],
+                rows=[_lead_columns(row, fields, client_ids, lead_import) for row in to_create],
                 by=by,
                 lead_import=lead_import,
                 row_numbers=[row.number for row in to_create],
@@ -952,17 +953,23 @@ def _write(
     return refused_rows
 
 
-def _lead_columns(row: Row, client_ids, lead_import) -> dict:
+def _lead_fields() -> list:
+    """The model fields of ``importable_fields``, read once per batch, not once per row."""
+    return [Lead._meta.get_field(name) for name in importable_fields()]
+
+
+def _lead_columns(row: Row, fields: list, client_ids, lead_import) -> dict:
     """The row's new lead as columns (attnames) for the bulk insert."""
     columns = {}
-    for name in importable_fields():
-        field = Lead._meta.get_field(name)
-        if field.is_relation:
+    for model_field in fields:
+        if model_field.is_relation:
             # Clients and contacts are looked up by id, the others as rows.
-            related = row.values.get(name)
-            columns[field.attname] = row.values.get(field.attname, related and related.pk)
+            related = row.values.get(model_field.name)
+            columns[model_field.attname] = row.values.get(
+                model_field.attname, related and related.pk
+            )
         else:
-            columns[name] = row.values[name]
+            columns[model_field.name] = row.values[model_field.name]
     if columns["client_id"] is None and row.client_name:  # created by this import
         columns["client_id"] = client_ids.get(row.client_name.lower())
     columns["import_batch_id"] = lead_import.pk
