@@ -23,6 +23,7 @@ from django.db import models, transaction
 from django.utils import timezone
 
 from crm.web.bulk import bulk_insert
+from crm.web.fields import unchanged
 
 from .models import AuditEvent, AuditKind, Client, ClientEvent, Contact, ContactEvent
 
@@ -195,15 +196,6 @@ def _create(obj, event_model: type[AuditEvent], *, by):
     return obj
 
 
-def _same(obj, field: models.Field, new) -> bool:
-    if field.is_relation:  # compare keys: no query for the related row
-        return getattr(obj, field.attname) == (new.pk if new is not None else None)
-    old = getattr(obj, field.attname)
-    if old in (None, "") and new in (None, ""):
-        return True
-    return old == new
-
-
 def _stored(value):
     """A value as the history keeps it (JSON): text as typed, choice keys, other values as text."""
     if value is None or isinstance(value, str | int | bool):
@@ -236,7 +228,7 @@ def _update(model, event_model: type[AuditEvent], pk: int, values: dict, *, by):
     changes = []
     for name, new in values.items():
         field = fields[name]
-        if _same(obj, field, new):
+        if unchanged(obj, field, new):
             continue
         changes.append(_change(obj, field, new))
         setattr(obj, name, new)

@@ -29,6 +29,7 @@ from django.db.models import F, ProtectedError
 from django.utils import timezone
 
 from crm.web.bulk import bulk_insert
+from crm.web.fields import unchanged
 from pipelines.models import LAST_OPEN_STAGE_MESSAGE, PipelineStage
 
 from . import events
@@ -74,18 +75,6 @@ def may_change(lead: Lead, fields: Iterable[str], user) -> bool:
     return lead.can_edit(user)
 
 
-def _same(lead: Lead, name: str, new) -> bool:
-    model_field = Lead._meta.get_field(name)
-    if model_field.is_relation:  # compare keys: no query for the related row
-        return getattr(lead, model_field.attname) == (new.pk if new is not None else None)
-    old = getattr(lead, name)
-    if old in (None, "") and new in (None, ""):
-        return True
-    if isinstance(old, Decimal) or isinstance(new, Decimal):
-        return old is not None and new is not None and Decimal(old) == Decimal(new)
-    return old == new
-
-
 def _apply(
     lead: Lead, values: dict, *, by, now: datetime.datetime, stage_deleted: bool = False
 ) -> list[LeadEvent]:
@@ -94,7 +83,9 @@ def _apply(
     A stage change takes the stage's probability unless a probability was typed in the
     same write. The changed fields are checked with the model's own rules.
     """
-    changed = [name for name, new in values.items() if not _same(lead, name, new)]
+    changed = [
+        name for name, new in values.items() if not unchanged(lead, Lead._meta.get_field(name), new)
+    ]
     recorded = []
     for name in changed:
         if name == "stage":
