@@ -23,7 +23,7 @@ from django.db import models, transaction
 from django.utils import timezone
 
 from crm.web.bulk import bulk_insert
-from crm.web.fields import unchanged
+from crm.web.fields import stored, unchanged
 
 from .models import AuditEvent, AuditKind, Client, ClientEvent, Contact, ContactEvent
 
@@ -196,15 +196,6 @@ def _create(obj, event_model: type[AuditEvent], *, by):
     return obj
 
 
-def _stored(value):
-    """A value as the history keeps it (JSON): text as typed, choice keys, other values as text."""
-    if value is None or isinstance(value, str | int | bool):
-        return value
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    return str(value)
-
-
 def _change(obj, field: models.Field, new) -> dict:
     """What a "changed" event records of one field: old → new, and ids for a related row."""
     if field.is_relation:
@@ -216,7 +207,7 @@ def _change(obj, field: models.Field, new) -> dict:
             "old_id": old.pk if old is not None else None,
             "new_id": new.pk if new is not None else None,
         }
-    return {"field": field.name, "old": _stored(getattr(obj, field.name)), "new": _stored(new)}
+    return {"field": field.name, "old": stored(getattr(obj, field.name)), "new": stored(new)}
 
 
 def _update(model, event_model: type[AuditEvent], pk: int, values: dict, *, by):

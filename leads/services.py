@@ -21,7 +21,6 @@ import datetime
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from decimal import Decimal
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
@@ -29,7 +28,7 @@ from django.db.models import F, ProtectedError
 from django.utils import timezone
 
 from crm.web.bulk import bulk_insert
-from crm.web.fields import unchanged
+from crm.web.fields import stored, unchanged
 from pipelines.models import LAST_OPEN_STAGE_MESSAGE, PipelineStage
 
 from . import events
@@ -385,15 +384,7 @@ def _snapshot(lead: Lead, values: dict) -> dict:
     names = list(values)
     if "stage" in values:  # entering a stage also moves these
         names += ["probability", "stage_entered_at", "closed_at"]
-    before = {}
-    for name in names:
-        value = getattr(lead, Lead._meta.get_field(name).attname)
-        if isinstance(value, Decimal):
-            value = str(value)
-        elif isinstance(value, datetime.date):
-            value = value.isoformat()
-        before[name] = value
-    return before
+    return {name: stored(getattr(lead, Lead._meta.get_field(name).attname)) for name in names}
 
 
 def _check_versions(leads, versions: dict[int, int] | None) -> None:

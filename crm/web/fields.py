@@ -16,3 +16,13 @@ def unchanged(obj: models.Model, field: models.Field, new) -> bool:
     if isinstance(old, Decimal) or isinstance(new, Decimal):
         return old is not None and new is not None and Decimal(old) == Decimal(new)
     return old == new
+
+
+def stored(value):
+    """A field's value as a history keeps it in JSON: text, numbers and keys as they are,
+    dates and times in ISO 8601, other values (amounts) as text."""
+    if value is None or isinstance(value, str | int | bool):
+        return value
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value)
