@@ -106,25 +106,18 @@ def utc_iso(moment: datetime.datetime) -> str:
 
 
 def _cell(lookup: str):
-    """How a value of ``lookup`` becomes a cell: text made inert, times in UTC, the rest
-    as csv writes it (None as "", dates and decimals with str())."""
-    if lookup in ("created_at", "updated_at"):
+    """How a value of ``lookup`` becomes a cell, by the field it reads: free text made inert
+    (``neutralise``; csv writes None as ""), times in UTC, the rest as csv writes it
+    (dates and decimals with str(), choice keys as they are)."""
+    model, *path, name = [Lead, *lookup.split("__")]
+    for step in path:
+        model = model._meta.get_field(step).related_model
+    field = model._meta.get_field(name)
+    if isinstance(field, models.DateTimeField):
         return utc_iso
-    field = Lead._meta.get_field(lookup.split("__")[0])
-    if field.is_relation or isinstance(field, (models.CharField, models.TextField)):
-        if lookup in ("priority", "stage__kind"):  # choice keys, never a formula
-            return None
-        return _neutralise_or_empty
+    if isinstance(field, models.CharField | models.TextField) and not field.choices:
+        return neutralise
     return None
-
-
-def _neutralise_or_empty(cell: str | None) -> str:
-    """``neutralise``, with None as "" (a lead without a source, a client...)."""
-    if not cell:
-        return ""
-    if cell[0] in FORMULA_TRIGGERS and not PLAIN_NUMBER.fullmatch(cell):
-        return f"'{cell}"
-    return cell
 
 
 CELLS = [(index, cell) for index, lookup in enumerate(LOOKUPS) if (cell := _cell(lookup))]
