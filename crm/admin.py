@@ -20,7 +20,7 @@ from crm.services import (
     contacts_delete_bulk,
     contacts_restore_bulk,
 )
-from crm.web.admin_utils import AuditTrailAdmin, CappedCountPaginator
+from crm.web.admin_utils import AuditTrailAdmin, CappedCountPaginator, NoBulkDeleteMixin
 
 #: Soft delete and restore are offered in the list and on a client's or contact's page.
 BOTH_LOCATIONS = [admin.ActionLocation.CHANGE_LIST, admin.ActionLocation.CHANGE_FORM]
@@ -43,7 +43,7 @@ class DeletedListFilter(admin.SimpleListFilter):
         return queryset
 
 
-class SoftDeleteAdmin(admin.ModelAdmin):
+class SoftDeleteAdmin(NoBulkDeleteMixin, admin.ModelAdmin):
     """Shows deleted rows too, with actions to soft-delete and restore them, and the
     latest history on a row's page for those who may read it."""
 
@@ -101,12 +101,8 @@ class SoftDeleteAdmin(admin.ModelAdmin):
             },
         )
 
-    def get_actions(self, request, action_location=admin.ActionLocation.CHANGE_LIST):
-        # The bulk "Delete selected" would try to erase rows for good (and fail on the
-        # leads that protect them); "Soft-delete selected" is the delete here.
-        actions = super().get_actions(request, action_location)
-        actions.pop("delete_selected", None)
-        return actions
+    # No bulk "Delete selected" (NoBulkDeleteMixin): it would try to erase rows for good (and
+    # fail on the leads that protect them); "Soft-delete selected" is the delete here.
 
     def has_delete_permission(self, request, obj=None):
         # A row's page offers the soft delete (an action), not the erasing "Delete": its

@@ -15,7 +15,12 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from crm.models import ClientEvent, ContactEvent
-from crm.web.admin_utils import AuditTrailAdmin, CappedCountPaginator, ReadOnlyAdmin
+from crm.web.admin_utils import (
+    AuditTrailAdmin,
+    CappedCountPaginator,
+    NoBulkDeleteMixin,
+    ReadOnlyAdmin,
+)
 from leads import events
 from leads.filters import search_condition
 from leads.forms import LeadForm
@@ -36,7 +41,7 @@ LEAD_FIELDS = {field.name for field in Lead._meta.concrete_fields}
 
 
 @admin.register(LeadSource)
-class LeadSourceAdmin(admin.ModelAdmin):
+class LeadSourceAdmin(NoBulkDeleteMixin, admin.ModelAdmin):
     list_display = ["label", "slug", "active", "order"]
     list_editable = ["active", "order"]
     list_filter = ["active"]
@@ -44,11 +49,8 @@ class LeadSourceAdmin(admin.ModelAdmin):
     ordering = ["order", "label"]
     prepopulated_fields = {"slug": ["label"]}
 
-    def get_actions(self, request, action_location=admin.ActionLocation.CHANGE_LIST):
-        # One at a time, where has_delete_permission says which may go.
-        actions = super().get_actions(request, action_location)
-        actions.pop("delete_selected", None)
-        return actions
+    # No bulk "Delete selected" (NoBulkDeleteMixin): one at a time, where
+    # has_delete_permission says which may go.
 
     def has_delete_permission(self, request, obj=None):
         # A source with leads is made inactive: deleting it would change those leads.
@@ -314,17 +316,12 @@ admin.site.unregister(User)
 
 
 @admin.register(User)
-class UserAdmin(DjangoUserAdmin):
+class UserAdmin(NoBulkDeleteMixin, DjangoUserAdmin):
     """Django's user admin; someone who has leads or history is deactivated, not deleted.
 
     Deleting them would change their leads without a version or an event, and take their
     name off the audit trail (the database refuses it: PROTECT).
     """
-
-    def get_actions(self, request, action_location=admin.ActionLocation.CHANGE_LIST):
-        actions = super().get_actions(request, action_location)
-        actions.pop("delete_selected", None)
-        return actions
 
     def has_delete_permission(self, request, obj=None):
         if obj is not None and has_crm_history(obj):
@@ -387,7 +384,7 @@ class StageMoveForm(forms.Form):
 
 
 @admin.register(PipelineStage)
-class PipelineStageAdmin(admin.ModelAdmin):
+class PipelineStageAdmin(NoBulkDeleteMixin, admin.ModelAdmin):
     list_display = ["name", "pipeline", "order", "kind", "probability", "colour"]
     list_select_related = ["pipeline"]
     list_filter = ["pipeline", "kind"]
@@ -398,11 +395,8 @@ class PipelineStageAdmin(admin.ModelAdmin):
         # __str__ shows the pipeline name, in lists and in autocomplete results alike.
         return super().get_queryset(request).select_related("pipeline")
 
-    def get_actions(self, request, action_location=admin.ActionLocation.CHANGE_LIST):
-        # Deleting stages in bulk could remove a pipeline's last open stage unchecked.
-        actions = super().get_actions(request, action_location)
-        actions.pop("delete_selected", None)
-        return actions
+    # No bulk "Delete selected" (NoBulkDeleteMixin): deleting stages in bulk could remove a
+    # pipeline's last open stage unchecked.
 
     def has_delete_permission(self, request, obj=None):
         if obj is not None and obj.is_last_open():

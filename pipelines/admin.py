@@ -17,6 +17,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 
+from crm.web.admin_utils import NoBulkDeleteMixin
 from pipelines.models import LAST_OPEN_STAGE_MESSAGE, Pipeline, PipelineStage
 
 
@@ -111,7 +112,7 @@ class PipelineForm(forms.ModelForm):
 
 
 @admin.register(Pipeline)
-class PipelineAdmin(admin.ModelAdmin):
+class PipelineAdmin(NoBulkDeleteMixin, admin.ModelAdmin):
     form = PipelineForm
     list_display = ["name", "is_default", "stage_count", "stale_after_days", "created_at"]
     search_fields = ["name"]
@@ -127,11 +128,8 @@ class PipelineAdmin(admin.ModelAdmin):
     def stage_count(self, obj) -> int:
         return obj.stage_count
 
-    def get_actions(self, request, action_location=admin.ActionLocation.CHANGE_LIST):
-        # Pipelines are few; deleting one at a time shows what it would take with it.
-        actions = super().get_actions(request, action_location)
-        actions.pop("delete_selected", None)
-        return actions
+    # No bulk "Delete selected" (NoBulkDeleteMixin): pipelines are few; deleting one at a
+    # time shows what it would take with it.
 
     def has_delete_permission(self, request, obj=None):
         if obj is not None and obj.is_default:

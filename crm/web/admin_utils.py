@@ -56,6 +56,16 @@ class CappedCountPaginator(Paginator):
         return int(row[0]) if row and row[0] is not None else None
 
 
+class NoBulkDeleteMixin:
+    """Without Django's "Delete selected" action: its rows are deleted one at a time, on a
+    page that checks each (``has_delete_permission``), or not at all."""
+
+    def get_actions(self, request, action_location=admin.ActionLocation.CHANGE_LIST):
+        actions = super().get_actions(request, action_location)
+        actions.pop("delete_selected", None)
+        return actions
+
+
 class ReadOnlyAdmin(admin.ModelAdmin):
     """Records the application writes and staff only read: no add, change or delete."""
 
