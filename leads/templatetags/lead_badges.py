@@ -73,11 +73,10 @@ def status_badge(kind) -> str:
 @register.simple_tag
 def stage_name(stage) -> str:
     """A stage's name; a won or lost stage as its badge (and its name too, when that says more)."""
-    if stage.kind not in BADGED_KINDS:
+    shown = status_badge(stage.kind)
+    if not shown:
         return stage.name
-    kind = PipelineStage.Kind(stage.kind)
-    shown = badge(kind.value, kind.label)
-    if stage.name == kind.label:
+    if stage.name == PipelineStage.Kind(stage.kind).label:
         return shown
     return format_html("{} {}", stage.name, shown)
 
