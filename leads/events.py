@@ -110,11 +110,11 @@ def show_value(field: str, value) -> str:
     """A recorded value as people read it: money, percentages, dates; "—" when empty."""
     if value in (None, ""):
         return "—"
-    if field == "value":
+    if field in ("value", "won_value"):
         return format_money(value)
     if field == "probability":
         return f"{value}%"
-    if field == "expected_close_date":
+    if field in ("expected_close_date", "actual_close_date"):
         try:
             return datetime.date.fromisoformat(str(value)).strftime("%-d %b %Y")
         except ValueError:
@@ -196,14 +196,38 @@ def _stage_sentence(data: dict) -> str:
         )
     if data.get("stage_deleted"):
         sentence += f". Moved when the stage {data.get('old')} was deleted"
+    if was := data.get("was"):
+        sentence = f"Reopened; was {_closing_words(data.get('old'), was)}. {sentence}"
+    if closing := data.get("closing"):
+        sentence += f". {_closing_words(data.get('new'), closing)}"
     return sentence
+
+
+def _closing_words(stage: str, facts: dict) -> str:
+    """How a lead closed: "Lost: Price too high, to Acme (“…”)" or "Won for €9,000 on 3
+    Nov 2026"."""
+    if reason := facts.get("lost_reason"):
+        words = f"{stage}: {reason}"
+        if competitor := facts.get("competitor"):
+            words += f", to {competitor}"
+        if note := facts.get("lost_note"):
+            words += f" ({show_value('description', note)})"
+        return words
+    words = stage
+    if facts.get("won_value"):
+        words += f" for {show_value('won_value', facts['won_value'])}"
+    if facts.get("actual_close_date"):
+        words += f" on {show_value('actual_close_date', facts['actual_close_date'])}"
+    return words
 
 
 KINDS: dict[str, Kind] = {
     EventKind.CREATED: Kind(frozenset({"title"}), lambda data: "Created the lead"),
     EventKind.CHANGED: Kind(frozenset(CHANGE_KEYS), describe_change),
     EventKind.STAGE_CHANGED: Kind(
-        frozenset({*CHANGE_KEYS, "seconds_in_previous", "probability", "stage_deleted"}),
+        frozenset(
+            {*CHANGE_KEYS, "seconds_in_previous", "probability", "stage_deleted", "was", "closing"}
+        ),
         _stage_sentence,
     ),
     EventKind.ASSIGNED: Kind(frozenset(CHANGE_KEYS), _assigned_sentence),
@@ -271,10 +295,14 @@ def stage_changed(
     by,
     at,
     stage_deleted: bool = False,
+    was: dict | None = None,
+    closing: dict | None = None,
 ) -> LeadEvent:
     """The lead moved from stage ``old`` (entered at ``entered_old``) to ``new``.
 
-    A probability that changed with the move (the stage's) is recorded with it.
+    A probability that changed with the move (the stage's) is recorded with it; so is
+    how the lead closed (``closing``, into a won or lost stage) and how it had closed
+    (``was``, leaving one: the lead no longer holds it).
     """
     data = {
         "field": "stage",
@@ -288,6 +316,10 @@ def stage_changed(
         data["probability"] = {"old": old_probability, "new": new_probability}
     if stage_deleted:
         data["stage_deleted"] = True
+    if was:
+        data["was"] = was
+    if closing:
+        data["closing"] = closing
     return _event(EventKind.STAGE_CHANGED, lead, data, by=by, at=at)
 
 

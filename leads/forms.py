@@ -13,7 +13,7 @@ from crm.models import Client, Contact
 from pipelines.models import PipelineStage
 
 from .filters import user_label
-from .models import Lead, LeadSource
+from .models import CLOSING_FIELDS, Lead, LeadSource, LossReason
 
 PROBABILITY_ERROR = "Probability must be between 0 and 100."
 
@@ -213,6 +213,87 @@ class LeadForm(forms.ModelForm):
         if close and not self.instance.pk and close < timezone.localdate():
             warnings["expected_close_date"] = "Expected close date is in the past."
         return warnings
+
+
+CLOSING_WIDGETS = {
+    "actual_close_date": forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+    "competitor": forms.TextInput(
+        attrs={"list": "competitor-options", "maxlength": 100, "autocomplete": "off"}
+    ),
+    "lost_note": forms.Textarea(attrs={"rows": 3, "maxlength": 500}),
+}
+CLOSING_MESSAGES = {
+    "actual_close_date": {"invalid": "Enter a date, for example 2026-11-30."},
+    "lost_note": {"max_length": "The note can be at most 500 characters (it has %(show_value)d)."},
+    "competitor": {
+        "max_length": "The competitor's name can be at most 100 characters (it has %(show_value)d)."
+    },
+}
+
+
+def won_value_field() -> MoneyField:
+    return MoneyField(
+        label="Won value (EUR)",
+        required=False,
+        max_digits=14,
+        decimal_places=2,
+        min_value=0,
+        localize=False,
+        widget=forms.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off"}),
+        help_text="What the deal was won for; the lead's value follows it.",
+        error_messages={
+            "invalid": "Enter an amount, for example 25000 or 25.000,50.",
+            "min_value": "Won value must be non-negative.",
+        },
+    )
+
+
+class StageMoveForm(forms.ModelForm):
+    """A move to another stage of the lead's pipeline; into a won or lost stage, how the
+    lead closed. The model's ``clean_closing`` says what a closed lead needs."""
+
+    won_value = won_value_field()
+
+    class Meta:
+        model = Lead
+        fields = ["stage", *CLOSING_FIELDS]
+        widgets = CLOSING_WIDGETS
+        error_messages = CLOSING_MESSAGES
+        labels = {"actual_close_date": "Close date"}
+
+    def __init__(self, *args, lead: Lead, **kwargs):
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, instance=lead, **kwargs)
+        self.fields["stage"].queryset = PipelineStage.objects.filter(
+            pipeline_id=lead.stage.pipeline_id
+        )
+        reason = self.fields["lost_reason"]
+        reason.queryset = LossReason.objects.offered(lead.lost_reason_id)
+        reason.empty_label = "Choose a reason"
+        reason.label = "Reason"
+        reason.error_messages["invalid_choice"] = (
+            "That reason is no longer offered: choose another."
+        )
+        self.fields["lost_note"].label = "Note"
+        # The first field of either kind's form (a lost one shows the reason first).
+        reason.widget.attrs["autofocus"] = True
+        self.fields["actual_close_date"].widget.attrs["autofocus"] = True
+        if self.initial.get("actual_close_date") is None:
+            self.initial["actual_close_date"] = timezone.localdate()
+        if self.initial.get("won_value") is None:
+            self.initial["won_value"] = lead.value
+
+    def closing(self) -> dict:
+        """How the lead closed, for ``lead_move_stage``: what the target stage asks."""
+        stage = self.cleaned_data["stage"]
+        if stage.is_open:
+            return {}
+        names = ["actual_close_date"]
+        if stage.kind == PipelineStage.Kind.WON:
+            names.append("won_value")
+        else:
+            names += ["lost_reason", "competitor", "lost_note"]
+        return {name: self.cleaned_data[name] for name in names}
 
 
 class NoteForm(forms.Form):

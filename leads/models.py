@@ -4,6 +4,7 @@ import datetime
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxLengthValidator, MaxValueValidator, MinValueValidator
 from django.db import models, transaction
 from django.db.models import Case, F, Q, Value, When
@@ -17,6 +18,7 @@ from pipelines.models import Pipeline, PipelineStage
 # A lead's history is defined in .events, with every kind of event; found here too.
 from .events import EventKind as EventKind
 from .events import LeadEvent as LeadEvent
+from .events import recorded_value
 
 
 def default_stage_id() -> int | None:
@@ -43,6 +45,46 @@ class LeadSource(models.Model):
 
     def __str__(self):
         return self.label
+
+
+class LossReasonQuerySet(models.QuerySet):
+    def offered(self, current_id: int | None = None):
+        """The active reasons, and the one a lead holds already (kept when deactivated)."""
+        return self.filter(Q(active=True) | Q(pk=current_id))
+
+    def fallback(self) -> "LossReason":
+        """ "Other": what a lost lead gets when nobody said why (an import, a deleted
+        stage). Made again if an admin deleted it."""
+        reason, _ = self.get_or_create(
+            slug=LossReason.FALLBACK_SLUG, defaults={"name": "Other", "note_required": True}
+        )
+        return reason
+
+
+class LossReason(models.Model):
+    """Why a lead was lost ("Price too high", "Chose competitor", ...); admin-managed."""
+
+    #: The reason given when nobody said one (see ``LossReasonQuerySet.fallback``).
+    FALLBACK_SLUG = "other"
+
+    name = models.CharField(max_length=100, unique=True)
+    slug = models.SlugField(max_length=50, unique=True)
+    active = models.BooleanField(default=True, help_text="Inactive reasons are not offered.")
+    order = models.PositiveSmallIntegerField(default=0)
+    note_required = models.BooleanField(
+        "needs a note",
+        default=False,
+        help_text="Losing a lead for this reason needs a note saying what happened (as "
+        "for “Other”).",
+    )
+
+    objects = LossReasonQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["order", "name"]
+
+    def __str__(self):
+        return self.name
 
 
 class Priority(models.TextChoices):
@@ -118,7 +160,7 @@ class LeadQuerySet(models.QuerySet):
         eight tables at once cost PostgreSQL 3 to 8 ms of planning for 0.2 ms of work.
         """
         return self.select_related(
-            "stage__pipeline", "source", "client", "contact"
+            "stage__pipeline", "source", "client", "contact", "lost_reason"
         ).prefetch_related("assignee", "created_by")
 
     def for_list_rows(self):
@@ -132,6 +174,18 @@ class LeadQuerySet(models.QuerySet):
             models.Prefetch("stage", queryset=PipelineStage.objects.select_related("pipeline")),
             "source",
         )
+
+    def competitors(self, limit: int = 50) -> list[str]:
+        """The competitors named on lost leads, the most named first: what a loss dialog
+        suggests (lead_competitor_idx serves it)."""
+        rows = (
+            self.exclude(competitor="")
+            .order_by()
+            .values("competitor")
+            .annotate(n=models.Count("pk"))
+            .order_by("-n", "competitor")[:limit]
+        )
+        return [row["competitor"] for row in rows]
 
     def with_priority_rank(self):
         return self.annotate(priority_rank=priority_rank)
@@ -160,6 +214,13 @@ class LeadQuerySet(models.QuerySet):
             won_value=models.Sum("value", filter=is_won),
             last_activity=models.Max("last_activity_at"),
         )
+
+
+#: What a closed lead says of how it closed; an open lead holds none of them.
+CLOSING_FIELDS = ("actual_close_date", "won_value", "lost_reason", "competitor", "lost_note")
+#: Of those, what only a lost lead holds; and what only a won lead holds.
+LOST_FIELDS = ("lost_reason", "competitor", "lost_note")
+WON_FIELDS = ("won_value",)
 
 
 class Lead(models.Model):
@@ -231,6 +292,37 @@ class Lead(models.Model):
     stage_entered_at = models.DateTimeField(default=timezone.now, editable=False)
     last_activity_at = models.DateTimeField(default=timezone.now, editable=False)
     closed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # How it closed: a won lead's date and value, a lost lead's reason. Empty while open
+    # (reopening clears them; the timeline keeps what they were).
+    actual_close_date = models.DateField(
+        "actual close",
+        null=True,
+        blank=True,
+        help_text="The day the deal was won or lost.",
+    )
+    won_value = models.DecimalField(
+        "won value (EUR)",
+        max_digits=14,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal(0), "Won value must be non-negative.")],
+        help_text="What the deal was won for; the lead's value follows it.",
+    )
+    lost_reason = models.ForeignKey(
+        LossReason,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="leads",
+        verbose_name="loss reason",
+    )
+    competitor = models.CharField(
+        max_length=100, blank=True, help_text="Who won the deal instead, if anyone."
+    )
+    lost_note = models.CharField(
+        "loss note", max_length=500, blank=True, help_text="What happened, in a sentence or two."
+    )
     version = models.PositiveIntegerField(default=1, editable=False)
 
     objects = LeadQuerySet.as_manager()
@@ -253,6 +345,14 @@ class Lead(models.Model):
             models.Index(fields=["category"], name="lead_category_idx"),
             models.Index(fields=["stage_entered_at", "id"], name="lead_stage_entered_idx"),
             models.Index(fields=["last_activity_at"], name="lead_last_activity_idx"),
+            # The list sorted by close date, and the win/loss report's months: on
+            # PostgreSQL it reads what it sums from the index alone.
+            models.Index(
+                fields=["actual_close_date", "id"],
+                include=["stage", "assignee", "value", "won_value", "lost_reason"],
+                name="lead_actual_close_idx",
+            ),
+            models.Index(fields=["competitor"], name="lead_competitor_idx"),
             # The list sorted by priority (either way: the index reads backwards too).
             models.Index(priority_rank.desc(), F("id").desc(), name="lead_priority_rank_idx"),
             # The board's card order within a stage: priority rank, then close date.
@@ -289,6 +389,16 @@ class Lead(models.Model):
                 condition=LessThanOrEqual(Length("description"), 5000),
                 name="lead_description_max_5000",
                 violation_error_message="Description must be at most 5000 characters.",
+            ),
+            models.CheckConstraint(
+                condition=Q(won_value__isnull=True) | Q(won_value__gte=0),
+                name="lead_won_value_non_negative",
+                violation_error_message="Won value must be non-negative.",
+            ),
+            models.CheckConstraint(
+                condition=LessThanOrEqual(Length("lost_note"), 500),
+                name="lead_lost_note_max_500",
+                violation_error_message="The loss note must be at most 500 characters.",
             ),
             models.CheckConstraint(
                 condition=Q(version__gte=1),
@@ -363,13 +473,47 @@ class Lead(models.Model):
 
     def clean(self):
         super().clean()
-        from django.core.exceptions import ValidationError
-
         if self.contact_id and self.client_id and self.contact.client_id != self.client_id:
             raise ValidationError(
                 {"contact": f"{self.contact.name} is not a contact of {self.client.name}."},
                 code="contact_not_of_client",
             )
+        self.clean_closing()
+
+    def clean_closing(self, today=None):
+        """How a closed lead closed: a lost lead needs a reason (and a note where the
+        reason asks for one); no close date lies in the future.
+
+        An open lead's closing fields and a closed lead's missing date or won value are
+        not errors: the services clear and fill them (``leads.services.closing_values``).
+        """
+        errors = {}
+        if self.stage_id and self.stage.kind == PipelineStage.Kind.LOST:
+            if self.lost_reason_id is None:
+                errors["lost_reason"] = ValidationError(
+                    "Choose why the lead was lost.", code="lost_reason_required"
+                )
+            elif self.lost_reason.note_required and not self.lost_note.strip():
+                errors["lost_note"] = ValidationError(
+                    "Say what happened: the reason “%(reason)s” needs a note.",
+                    code="lost_note_required",
+                    params={"reason": self.lost_reason.name},
+                )
+        closed_on = self.actual_close_date if self.stage_id and not self.stage.is_open else None
+        if closed_on and closed_on > (today or timezone.localdate()):
+            errors["actual_close_date"] = ValidationError(
+                "The close date cannot be in the future.", code="close_date_future"
+            )
+        if errors:
+            raise ValidationError(errors)
+
+    def closing_facts(self) -> dict:
+        """How the lead closed, as the history records it (empty for an open lead)."""
+        return {
+            name: recorded_value(name, getattr(self, name))
+            for name in CLOSING_FIELDS
+            if getattr(self, name) not in (None, "")
+        }
 
     # --- behaviour -----------------------------------------------------------------------
 

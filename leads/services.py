@@ -32,10 +32,13 @@ from crm.web.fields import stored, unchanged
 from pipelines.models import LAST_OPEN_STAGE_MESSAGE, PipelineStage
 
 from . import events
-from .models import Lead, LeadEvent
+from .models import CLOSING_FIELDS, LOST_FIELDS, WON_FIELDS, Lead, LeadEvent, LossReason
 
 #: What ``touch`` and entering a stage set besides the typed values.
 RECORD_FIELDS = ["stage_entered_at", "closed_at", "version", "updated_at", "last_activity_at"]
+#: What a move to another stage may set besides the stage: how the lead closed (or
+#: clearing it), the stage's probability, and the won value's amount as the value.
+MOVE_FIELDS = [*CLOSING_FIELDS, "probability", "value"]
 
 
 class LeadConflict(Exception):
@@ -74,23 +77,64 @@ def may_change(lead: Lead, fields: Iterable[str], user) -> bool:
     return lead.can_edit(user)
 
 
+def _empty(name: str):
+    return "" if name in ("competitor", "lost_note") else None
+
+
+def closing_values(stage: PipelineStage, values: dict, *, current: Lead | None, today) -> dict:
+    """The values of a write into ``stage``, with how the lead closed made whole.
+
+    Into an open stage, every closing field is cleared (reopening; the stage event keeps
+    what they were). Into a won stage, the lost fields are cleared, the close date is
+    today and the won value the lead's value unless given. Into a lost stage, the won
+    value is cleared and the close date is today unless given; the reason is kept from
+    ``current`` (a lead moved between lost stages) or must be given: the model's
+    ``clean_closing`` refuses a lost lead without one.
+    """
+    values = dict(values)
+    if stage.is_open:
+        return values | {name: _empty(name) for name in CLOSING_FIELDS}
+    cleared = LOST_FIELDS if stage.kind == PipelineStage.Kind.WON else WON_FIELDS
+    values |= {name: _empty(name) for name in cleared}
+    entering = current is None or current.stage.is_open or current.stage.kind != stage.kind
+    if values.get("actual_close_date") is None and (
+        entering or "actual_close_date" in values or current.actual_close_date is None
+    ):
+        values["actual_close_date"] = today
+    won = stage.kind == PipelineStage.Kind.WON and values.get("won_value") is None
+    if won and ("won_value" in values or entering or current.won_value is None):
+        values["won_value"] = values.get("value", current.value if current else None)
+    return values
+
+
 def _apply(
     lead: Lead, values: dict, *, by, now: datetime.datetime, stage_deleted: bool = False
 ) -> list[LeadEvent]:
     """Set the values that differ; return one unsaved event per change (old → new).
 
     A stage change takes the stage's probability unless a probability was typed in the
-    same write. The changed fields are checked with the model's own rules.
+    same write; into a won or lost stage it says how the lead closed, into an open one
+    it clears that (``closing_values``), and the stage's event records both. A won
+    lead's value follows its won value. The changed fields are checked with the
+    model's own rules.
     """
+    stage = values.get("stage", lead.stage)
+    moving = "stage" in values and not unchanged(lead, Lead._meta.get_field("stage"), stage)
+    if moving or set(CLOSING_FIELDS) & set(values):
+        values = closing_values(stage, values, current=lead, today=timezone.localdate(now))
     changed = [
         name for name, new in values.items() if not unchanged(lead, Lead._meta.get_field(name), new)
     ]
     recorded = []
+    was = lead.closing_facts() if moving and not lead.stage.is_open else {}
     for name in changed:
         if name == "stage":
             continue
-        recorded.append(events.field_changed(lead, name, values[name], by=by, at=now))
+        if not (moving and name in CLOSING_FIELDS):  # a move's own event says these
+            recorded.append(events.field_changed(lead, name, values[name], by=by, at=now))
         setattr(lead, name, values[name])
+    if stage.kind == PipelineStage.Kind.WON and {"stage", "value", "won_value"} & set(changed):
+        recorded += _follow_won_value(lead, changed, by=by, now=now)
     if "stage" in changed:
         old, entered_old, old_probability = lead.stage, lead.stage_entered_at, lead.probability
         lead.enter_stage(
@@ -110,10 +154,27 @@ def _apply(
                 by=by,
                 at=now,
                 stage_deleted=stage_deleted,
+                was=was,
+                closing=lead.closing_facts(),
             )
         )
     _check(lead, changed)
     return recorded
+
+
+def _follow_won_value(lead: Lead, changed: list[str], *, by, now) -> list[LeadEvent]:
+    """A won lead's value is what it was won for: the value follows the won value (a
+    recorded change), or the won value follows a value typed alone."""
+    if lead.won_value is None or lead.won_value == lead.value:
+        return []
+    if "value" in changed and "won_value" not in changed and lead.value is not None:
+        name, new = "won_value", lead.value
+    else:
+        name, new = "value", lead.won_value
+    event = events.field_changed(lead, name, new, by=by, at=now)
+    setattr(lead, name, new)
+    changed.append(name)
+    return [event]
 
 
 def _check(lead: Lead, names: list[str]) -> None:
@@ -129,6 +190,8 @@ def _check(lead: Lead, names: list[str]) -> None:
     )
     if {"client", "contact"} & set(names):
         lead.clean()
+    elif {"stage", *CLOSING_FIELDS} & set(names):
+        lead.clean_closing()
 
 
 def _save(event: LeadEvent) -> LeadEvent:
@@ -173,7 +236,10 @@ def lead_create(*, lead: Lead, by) -> Lead:
     _require_add(by)
     now = timezone.now()
     record = new_lead_record(stage=lead.stage, probability=lead.probability, by_id=by.pk, now=now)
-    for name, value in record.items():
+    given = {name: getattr(lead, name) for name in CLOSING_FIELDS}
+    given["value"] = lead.value
+    closing = closing_values(lead.stage, given, current=None, today=timezone.localdate(now))
+    for name, value in (closing | record).items():
         setattr(lead, name, value)
     _check(lead, [f.name for f in Lead._meta.concrete_fields])
     lead.save()
@@ -240,9 +306,14 @@ def lead_update(*, lead_id: int, values: dict, expected_version: int | None = No
     return lead
 
 
-def lead_move_stage(*, lead_id: int, stage, by) -> Lead:
-    """Move a lead to a stage (its probability follows); moving to its own stage is a no-op."""
-    return lead_update(lead_id=lead_id, values={"stage": stage}, by=by)
+def lead_move_stage(*, lead_id: int, stage, by, closing: dict | None = None) -> Lead:
+    """Move a lead to a stage (its probability follows); moving to its own stage is a no-op.
+
+    ``closing`` says how it closed, for a won or lost stage: the close date and won
+    value (defaults: today, the lead's value), or the loss reason (required: a
+    ValidationError otherwise, nothing moved), competitor and note.
+    """
+    return lead_update(lead_id=lead_id, values={"stage": stage, **(closing or {})}, by=by)
 
 
 def lead_assign(*, lead_id: int, assignee, by) -> Lead:
@@ -351,6 +422,8 @@ def leads_update_bulk(
             )
     if result.changed:
         attnames = {Lead._meta.get_field(name).attname for name in fields}
+        if {"stage", "value", *CLOSING_FIELDS} & fields:
+            attnames |= {Lead._meta.get_field(name).attname for name in MOVE_FIELDS}
         _save_many(result.changed, [*attnames, "probability", *RECORD_FIELDS])
         LeadEvent.objects.bulk_create(recorded)
     return result
@@ -383,7 +456,8 @@ def _snapshot(lead: Lead, values: dict) -> dict:
     """What the fields about to change hold now, as JSON (keys for related rows)."""
     names = list(values)
     if "stage" in values:  # entering a stage also moves these
-        names += ["probability", "stage_entered_at", "closed_at"]
+        names += ["probability", "stage_entered_at", "closed_at", *MOVE_FIELDS]
+    names = list(dict.fromkeys(names))
     return {name: stored(getattr(lead, Lead._meta.get_field(name).attname)) for name in names}
 
 
@@ -500,6 +574,7 @@ def stage_delete(*, stage: PipelineStage, move_to: PipelineStage | None, by) -> 
         raise ValidationError(
             f"Choose another stage of the pipeline {stage.pipeline.name}.", code="invalid_target"
         )
+    closing = _closing_on_delete(stage, move_to)
     # Locked with the condition checked again: a lead moved out meanwhile is left alone.
     held = stage.leads.select_for_update().order_by("pk").values_list("pk", flat=True)
     moved = last = 0
@@ -518,7 +593,7 @@ def stage_delete(*, stage: PipelineStage, move_to: PipelineStage | None, by) -> 
                 code="target_required",
             )
         result = leads_update_bulk(
-            changes={pk: {"stage": move_to} for pk in ids},
+            changes={pk: {"stage": move_to, **closing} for pk in ids},
             by=by,
             stage_deleted=True,
         )
@@ -537,3 +612,14 @@ def stage_delete(*, stage: PipelineStage, move_to: PipelineStage | None, by) -> 
             code="leads_moved_in",
         ) from None
     return moved
+
+
+def _closing_on_delete(stage: PipelineStage, move_to: PipelineStage | None) -> dict:
+    """Leads moved into a lost stage when their own stage goes did not say why they were
+    lost: "Other", with a note saying so. (Leads of a lost stage keep their reasons.)"""
+    if move_to is None or move_to.kind != PipelineStage.Kind.LOST or stage.kind == move_to.kind:
+        return {}
+    return {
+        "lost_reason": LossReason.objects.fallback(),
+        "lost_note": f"Moved to {move_to.name} when the stage {stage.name} was deleted.",
+    }

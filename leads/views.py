@@ -13,8 +13,10 @@ from django.db.models import Case, CharField, Count, F, Q, Value, When, Window
 from django.db.models.functions import RowNumber
 from django.http import Http404, HttpResponseRedirect, QueryDict
 from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.cache import patch_vary_headers
 from django.utils.functional import cached_property
 from django.views.generic import (
     CreateView,
@@ -25,7 +27,7 @@ from django.views.generic import (
     UpdateView,
     View,
 )
-from django_htmx.http import trigger_client_event
+from django_htmx.http import retarget, trigger_client_event
 
 from crm.models import Contact
 from crm.web.htmx import HtmxPartialMixin, redirect, refuse, toast
@@ -37,7 +39,7 @@ from .board import render_board
 from .events import recorded_value
 from .export import export_url
 from .filters import DEFAULT_SORT, LeadFilter, user_label
-from .forms import AssignForm, LeadForm, NoteForm
+from .forms import AssignForm, LeadForm, NoteForm, StageMoveForm
 from .models import EventKind, Lead, priority_rank
 from .services import (
     LeadConflict,
@@ -172,6 +174,17 @@ def tracker_steps(lead: Lead, stages) -> list[dict]:
     return steps
 
 
+def next_stage(lead: Lead, stages) -> PipelineStage | None:
+    """Where an open lead goes next: the next open stage, or after the last one the first
+    won stage. None for a closed lead."""
+    if not lead.is_open:
+        return None
+    later = [stage for stage in stages if stage.order > lead.stage.order]
+    return next((stage for stage in later if stage.is_open), None) or next(
+        (stage for stage in stages if stage.kind == PipelineStage.Kind.WON), None
+    )
+
+
 class LeadDetailView(HtmxPartialMixin, DetailView):
     """/leads/<pk>/: the info grid, the stage tracker, the client and contact, the timeline."""
 
@@ -194,6 +207,7 @@ class LeadDetailView(HtmxPartialMixin, DetailView):
         stages = lead.stage.pipeline.stages.all()
         context.update(
             steps=tracker_steps(lead, stages),
+            next_stage=next_stage(lead, stages),
             can_edit=lead.can_edit(user),
             can_delete=lead.can_delete(user),
             can_assign=lead.can_assign(user),
@@ -288,31 +302,100 @@ class LeadNoteView(LeadActionView):
 
 
 class LeadMoveStageView(LeadActionView):
-    """POST /leads/<pk>/stage/: move a lead to another stage of its pipeline."""
+    """/leads/<pk>/stage/: move a lead to another stage of its pipeline.
 
+    A won or lost stage asks how the lead closed first: GET ``?stage=<id>`` answers with
+    that form (a page, or for htmx the closing dialog's content), and the POST carries
+    it. A POST without what the stage needs (a loss reason) answers 422 with the form
+    and its errors, moving nothing. ``origin`` says which page the dialog was opened
+    on: the board gets its columns back, the detail page its stage region.
+    """
+
+    http_method_names = ["get", "post"]
     refusal = "You may not move this lead."
+    template_name = "leads/lead_close.html"
 
-    def act(self, request, lead):
-        stage = (
-            PipelineStage.objects.filter(pipeline_id=lead.stage.pipeline_id)
-            .filter(pk=whole_number(request.POST.get("stage")))
-            .first()
-        )
+    def get(self, request, pk):
+        lead = get_object_or_404(Lead.objects.for_display(), pk=pk)
+        if not lead.can_edit(request.user):
+            raise PermissionDenied(self.refusal)
+        form = StageMoveForm(initial={"stage": request.GET.get("stage")}, lead=lead)
+        stage = self.target(lead, request.GET.get("stage"))
         if stage is None:
             return self.stage_gone(request, lead)
+        return self.ask(request, lead, form, stage)
+
+    def act(self, request, lead):
+        form = StageMoveForm(request.POST, lead=Lead.objects.for_display().get(pk=lead.pk))
+        if not form.is_valid():
+            stage = self.target(lead, request.POST.get("stage"))
+            if "stage" in form.errors or stage is None:
+                return self.stage_gone(request, lead)
+            return self.ask(request, lead, form, stage, status=422)
+        stage = form.cleaned_data["stage"]
         try:
-            lead = fresh(lead_move_stage(lead_id=lead.pk, stage=stage, by=request.user))
+            lead = fresh(
+                lead_move_stage(
+                    lead_id=lead.pk, stage=stage, closing=form.closing(), by=request.user
+                )
+            )
+        except ValidationError as error:  # the lead changed meanwhile: its rules, again
+            for field, errors in error.message_dict.items():
+                form.add_error(field if field in form.fields else None, errors)
+            return self.ask(request, lead, form, stage, status=422)
         except IntegrityError:  # the stage was deleted while the move waited for it
             return self.stage_gone(request, lead)
-        if request.htmx.target == "board":  # a drag or "Move to…" on the pipeline board
-            board = render_board(request, stage.pipeline)
-            return toast(board, f"Moved “{lead.title}” to {stage.name}.")
-        return self.done(request, lead, f"Moved to {stage.name}.")
+        message = f"Moved to {stage.name}."
+        if request.htmx and self.origin(request) == "board":  # the board: drag or "Move to…"
+            response = render_board(request, stage.pipeline)
+            message = f"Moved “{lead.title}” to {stage.name}."
+        elif request.htmx:
+            response = render_detail_region(request, lead, partial="stage")
+        else:
+            return self.done(request, lead, message)
+        if request.htmx.target == CLOSING_DIALOG:
+            target = "#board" if self.origin(request) == "board" else "#lead-stage"
+            response = trigger_client_event(retarget(response, target), "closeDialog")
+        return toast(response, message)
+
+    @staticmethod
+    def origin(request) -> str:
+        return (
+            request.POST.get("origin")
+            or request.GET.get("origin")
+            or ("board" if request.htmx and request.htmx.target == "board" else "detail")
+        )
+
+    @staticmethod
+    def target(lead, stage_id) -> PipelineStage | None:
+        return PipelineStage.objects.filter(
+            pipeline_id=lead.stage.pipeline_id, pk=whole_number(stage_id)
+        ).first()
+
+    def ask(self, request, lead, form, stage, status=200):
+        """The closing form for ``stage``: in the dialog (htmx) or on a page of its own."""
+        context = {
+            "lead": lead,
+            "form": form,
+            "stage": stage,
+            "origin": self.origin(request),
+            "competitors": Lead.objects.competitors(),
+        }
+        template = self.template_name
+        if request.htmx and request.htmx.target == CLOSING_DIALOG:
+            template += "#closing_form"
+        response = TemplateResponse(request, template, context, status=status)
+        patch_vary_headers(response, ("HX-Request", "HX-Target"))
+        return response
 
     @staticmethod
     def stage_gone(request, lead):
         message = "Stage no longer exists. Please refresh the page."
         return refuse(request, message, back=lead.get_absolute_url())
+
+
+#: The id of the element the closing form is shown in (templates/leads/includes).
+CLOSING_DIALOG = "closing-dialog-body"
 
 
 class LeadFormMixin(HtmxPartialMixin):
@@ -527,9 +610,11 @@ def fresh(lead: Lead) -> Lead:
     return Lead.objects.for_display().get(pk=lead.pk)
 
 
-def render_detail_region(request, lead, *, note_form=None, status=200):
-    """The region of the detail page that htmx targeted, after a write."""
+def render_detail_region(request, lead, *, note_form=None, status=200, partial=None):
+    """The region of the detail page that htmx targeted (or ``partial``), after a write."""
     view = LeadDetailView(request=request, kwargs={"pk": lead.pk}, note_form=note_form)
+    if partial:
+        view.get_partial_name = lambda: partial
     view.object = lead
     return view.render_to_response(view.get_context_data(object=lead), status=status)
 

@@ -1,5 +1,6 @@
 """factory-boy factories for every model."""
 
+import datetime
 from decimal import Decimal
 
 import factory
@@ -8,7 +9,7 @@ from django.contrib.auth.models import Group
 from factory.django import DjangoModelFactory
 
 from crm.models import AuditKind, Client, ClientEvent, Contact, ContactEvent
-from leads.models import Lead, LeadEvent, LeadSource, Priority
+from leads.models import Lead, LeadEvent, LeadSource, LossReason, Priority
 from pipelines.models import Pipeline, PipelineStage
 
 
@@ -131,6 +132,34 @@ class LeadFactory(DjangoModelFactory):
     priority = Priority.NORMAL
     stage = factory.LazyFunction(default_stage)
     source = factory.LazyFunction(lambda: LeadSource.objects.get(slug="website"))
+    # A closed lead says how it closed, as the services make it.
+    actual_close_date = factory.LazyAttribute(
+        lambda lead: None if lead.stage.is_open else datetime.date.today()
+    )
+    won_value = factory.LazyAttribute(lambda lead: lead.value if lead.stage.kind == "won" else None)
+    lost_reason = factory.LazyAttribute(
+        lambda lead: loss_reason("price-too-high") if lead.stage.kind == "lost" else None
+    )
+
+
+def loss_reason(slug: str) -> LossReason:
+    """One of the seeded loss reasons: price-too-high, chose-competitor, no-budget,
+    requirements-changed, no-response, other."""
+    return LossReason.objects.get(slug=slug)
+
+
+def lost(slug: str = "price-too-high", **facts) -> dict:
+    """How a lead was lost, as ``lead_move_stage`` takes it (``closing=lost()``)."""
+    return {"lost_reason": loss_reason(slug), **facts}
+
+
+class LossReasonFactory(DjangoModelFactory):
+    class Meta:
+        model = LossReason
+        django_get_or_create = ("slug",)
+
+    name = factory.Sequence(lambda n: f"Reason {n}")
+    slug = factory.Sequence(lambda n: f"reason-{n}")
 
 
 class LeadEventFactory(DjangoModelFactory):

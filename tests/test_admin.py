@@ -25,6 +25,7 @@ from tests.factories import (
     PipelineStageFactory,
     RepFactory,
     default_stage,
+    lost,
 )
 
 pytestmark = pytest.mark.django_db
@@ -525,7 +526,7 @@ def test_lead_page_links_to_the_lead_history(admin_client, rep):
     lead = LeadFactory(created_by=rep)
     lead_move_stage(lead_id=lead.pk, stage=default_stage("Contacted"), by=rep)
     other = LeadFactory(created_by=rep)
-    lead_move_stage(lead_id=other.pk, stage=default_stage("Lost"), by=rep)
+    lead_move_stage(lead_id=other.pk, stage=default_stage("Lost"), by=rep, closing=lost())
     page = admin_client.get(admin_url(Lead, "change", lead.pk))
     history_url = f"{admin_url(LeadEvent, 'changelist')}?lead__id__exact={lead.pk}"
     assert f'href="{history_url}"' in page.text

@@ -7,6 +7,8 @@
  * - Toasts: the "showToast" event (HX-Trigger), server-rendered messages, network and
  *   server errors.
  * - Confirmations in <dialog id="confirm-dialog"> for hx-confirm and data-confirm.
+ * - Server dialogs (<dialog data-server-dialog>): open when htmx brings their content,
+ *   close on the server's "closeDialog" event or a [data-dialog-cancel] control.
  * - Whole-row links (tr.row-link[data-href]).
  * - Focus on the first invalid field after a failed submit.
  * - Filter dropdowns (details.filter-menu) close on Escape or a click outside.
@@ -261,6 +263,33 @@
     },
     true,
   );
+
+  /* -------------------------------------------------------- server dialogs */
+
+  // A form the server sends into a <dialog data-server-dialog> (the closing dialog):
+  // the dialog opens once its content is in, so a failed load opens nothing.
+  document.addEventListener("htmx:afterSwap", function (evt) {
+    var target = evt.detail.target;
+    var serverDialog = target && target.closest ? target.closest("dialog[data-server-dialog]") : null;
+    if (serverDialog && !serverDialog.open && typeof serverDialog.showModal === "function") {
+      serverDialog.showModal();
+      var first = serverDialog.querySelector("[autofocus]");
+      if (first) first.focus();
+    }
+  });
+
+  document.addEventListener("closeDialog", function () {
+    document.querySelectorAll("dialog[data-server-dialog][open]").forEach(function (open) {
+      open.close();
+    });
+  });
+
+  document.addEventListener("click", function (evt) {
+    var cancel = evt.target.closest ? evt.target.closest("dialog [data-dialog-cancel]") : null;
+    if (!cancel) return;
+    evt.preventDefault(); // without the dialog (no JavaScript) it is a link back
+    cancel.closest("dialog").close();
+  });
 
   /* ------------------------------------------------------------- row links */
 

@@ -2,8 +2,10 @@
  * The pipeline board: drag a card to another column, or move it with the keyboard
  * through its "Move to…" button. Either way the move is a POST to the lead's stage URL
  * (the same endpoint as the detail page's tracker); the server answers with the board
- * region, so counts and totals stay right. Won and Lost ask first. A failed move
- * reloads the board, which puts the card back where it was; the server's toast says why.
+ * region, so counts and totals stay right. Won and Lost ask how the lead closed first,
+ * in the closing dialog (the server's form; see leads/includes/closing_dialog.html).
+ * A failed move reloads the board, which puts the card back where it was; the
+ * server's toast says why.
  */
 (function () {
   "use strict";
@@ -18,22 +20,18 @@
     return element && element.closest ? element.closest(".board-column") : null;
   }
 
-  /** Ask before Won and Lost; then send. `land` puts the card in place right away. */
-  function requestMove(card, stageId, kind, name, land) {
-    var go = function () {
-      if (land) land();
-      send(card, stageId);
-    };
+  /**
+   * Won and Lost open the closing dialog (the card stays until the move is done);
+   * other stages move at once. `land` puts the card in place right away.
+   */
+  function requestMove(card, stageId, kind, land) {
     if (kind === "won" || kind === "lost") {
-      var title = card.getAttribute("data-title");
-      window.CRM.confirm(
-        "Mark “" + title + "” as " + name + "?",
-        { danger: kind === "lost", label: "Mark as " + name },
-        go,
-      );
-    } else {
-      go();
+      var url = card.getAttribute("data-move-url") + "?origin=board&stage=" + encodeURIComponent(stageId);
+      htmx.ajax("GET", url, { target: "#closing-dialog-body", swap: "innerHTML" });
+      return;
     }
+    if (land) land();
+    send(card, stageId);
   }
 
   function send(card, stageId) {
@@ -107,7 +105,7 @@
     var stageId = column.getAttribute("data-stage");
     if (stageId === card.getAttribute("data-stage")) return;
     var list = column.querySelector(".board-cards");
-    requestMove(card, stageId, column.getAttribute("data-kind"), column.getAttribute("data-name"), function () {
+    requestMove(card, stageId, column.getAttribute("data-kind"), function () {
       if (list) list.insertBefore(card, list.firstChild); // the card lands at once
     });
   });
@@ -139,13 +137,7 @@
       var card = movingCard;
       movingCard = null;
       document.getElementById("move-dialog").close();
-      requestMove(
-        card,
-        option.getAttribute("data-move-to"),
-        option.getAttribute("data-kind"),
-        option.getAttribute("data-name"),
-        null,
-      );
+      requestMove(card, option.getAttribute("data-move-to"), option.getAttribute("data-kind"), null);
     }
   });
 })();

@@ -104,15 +104,17 @@ def test_tracker_shows_lost_distinctly(rep_client):
     assert "badge-lost" in html
 
 
-def test_tracker_asks_for_confirmation_before_won_and_lost(rep):
-    from django.test import Client
-
-    client = Client()
-    client.force_login(rep)
+def test_tracker_asks_how_the_lead_closed_before_won_and_lost(rep_client, rep):
     lead = LeadFactory(created_by=rep)
-    html = detail(client, lead).content.decode()
-    assert 'hx-confirm="Mark “' in html
-    assert html.count('hx-confirm="Mark') == 2
+    html = detail(rep_client, lead).content.decode()
+    url = reverse("leads:move_stage", args=[lead.pk])
+    for name in ("Won", "Lost"):
+        stage = default_stage(name)
+        # A link to the closing form (a page without JavaScript), loaded into the dialog.
+        assert f'href="{url}?stage={stage.pk}"' in html
+        assert f'hx-get="{url}?stage={stage.pk}&amp;origin=detail"' in html
+    assert 'id="closing-dialog"' in html
+    assert 'hx-confirm="Mark' not in html
 
 
 def test_reader_sees_the_tracker_without_move_buttons(client, reader):
@@ -239,6 +241,11 @@ def test_manager_may_move_any_lead(manager_client, other_rep):
     assert move(manager_client, lead, default_stage("Contacted")).status_code == 200
 
 
-def test_move_is_post_only(rep_client, rep):
+def test_move_answers_get_with_the_closing_form_and_refuses_other_methods(rep_client, rep):
     lead = LeadFactory(created_by=rep)
-    assert rep_client.get(reverse("leads:move_stage", args=[lead.pk])).status_code == 405
+    url = reverse("leads:move_stage", args=[lead.pk])
+    page = rep_client.get(url, {"stage": default_stage("Lost").pk})
+    assert page.status_code == 200
+    assert "Mark “Lead" in page.text
+    assert 'name="lost_reason"' in page.text
+    assert rep_client.put(url).status_code == 405

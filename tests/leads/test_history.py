@@ -29,6 +29,7 @@ from tests.factories import (
     RepFactory,
     UserFactory,
     default_stage,
+    loss_reason,
 )
 
 pytestmark = pytest.mark.django_db
@@ -128,10 +129,13 @@ def add_note(client, lead, text, htmx=True):
     )
 
 
-def move(client, lead, stage):
+def move(client, lead, stage, **closing):
+    """Move through the tracker; a lost stage is given a reason unless ``closing`` says."""
+    if stage.kind == "lost" and not closing:
+        closing = {"lost_reason": loss_reason("price-too-high").pk}
     return client.post(
         reverse("leads:move_stage", args=[lead.pk]),
-        {"stage": stage.pk},
+        {"stage": stage.pk, **closing},
         headers={"HX-Request": "true", "HX-Target": "lead-stage"},
     )
 
@@ -696,7 +700,9 @@ def test_moving_to_won_sets_100_and_to_lost_sets_0(rep_client, rep):
     assert (won.probability, lost.probability) == (100, 0)
     assert won.events.get().data["probability"] == {"old": 60, "new": 100}
     assert lost.events.get().data["probability"] == {"old": 60, "new": 0}
-    assert sentences(detail(rep_client, lost))[0].endswith("Probability: 60% → 0% (from the stage)")
+    assert sentences(detail(rep_client, lost))[0].endswith(
+        "Probability: 60% → 0% (from the stage). Lost: Price too high"
+    )
 
 
 def test_reopening_a_lost_lead_takes_the_new_stages_probability(rep_client, rep):
@@ -704,7 +710,9 @@ def test_reopening_a_lost_lead_takes_the_new_stages_probability(rep_client, rep)
     move(rep_client, lead, default_stage("Qualified"))
     lead.refresh_from_db()
     assert (lead.status, lead.probability, lead.closed_at) == ("open", 40, None)
-    assert sentences(detail(rep_client, lead))[0].startswith("Stage: Lost → Qualified")
+    assert sentences(detail(rep_client, lead))[0].startswith(
+        "Reopened; was Lost: Price too high. Stage: Lost → Qualified"
+    )
     assert sentences(detail(rep_client, lead))[0].endswith("Probability: 0% → 40% (from the stage)")
 
 

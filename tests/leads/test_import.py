@@ -831,6 +831,12 @@ def test_duplicates_update_the_existing_lead_and_record_before_values(
         "probability": 10,
         "closed_at": None,
         "stage_entered_at": None,
+        # and so does how the lead closed (here: it had not)
+        "actual_close_date": None,
+        "won_value": None,
+        "lost_reason": None,
+        "competitor": "",
+        "lost_note": "",
     }
     assert before["stage_entered_at"]
 

@@ -26,6 +26,7 @@ from tests.factories import (
     RepFactory,
     UserFactory,
     default_stage,
+    lost,
 )
 
 pytestmark = pytest.mark.django_db
@@ -49,7 +50,8 @@ def test_moving_records_the_stage_change_with_old_and_new(rep):
 @pytest.mark.parametrize(("stage_name", "probability"), [("Won", 100), ("Lost", 0)])
 def test_moving_to_a_closed_stage_sets_closed_at(manager, stage_name, probability):
     lead = LeadFactory()
-    lead_move_stage(lead_id=lead.pk, stage=default_stage(stage_name), by=manager)
+    closing = lost() if stage_name == "Lost" else None
+    lead_move_stage(lead_id=lead.pk, stage=default_stage(stage_name), by=manager, closing=closing)
     lead.refresh_from_db()
     assert lead.closed_at is not None
     assert lead.closed_at == lead.stage_entered_at

@@ -26,7 +26,7 @@ from django.utils.text import slugify
 
 from crm.models import AuditKind, Client, ClientEvent, Contact, ContactEvent
 from leads import events
-from leads.models import Lead, LeadEvent, LeadSource, Priority
+from leads.models import Lead, LeadEvent, LeadSource, LossReason, Priority
 from pipelines.models import Pipeline, PipelineStage
 
 DEMO_PASSWORD = "demo"
@@ -179,6 +179,23 @@ class Command(BaseCommand):
             if number == 0:
                 self.stdout.write("  ".join("-" * w for w in widths))
 
+
+#: How often each seeded loss reason is given, and the competitors deals go to.
+LOSS_WEIGHTS = {
+    "price-too-high": 8,
+    "chose-competitor": 7,
+    "no-budget": 5,
+    "requirements-changed": 3,
+    "no-response": 6,
+    "other": 2,
+}
+COMPETITORS = ["Salesflow", "Pipedrive", "HubSpot", "Odoo", "Zoho", "a local agency"]
+LOSS_NOTES = [
+    "Went with a cheaper offer after the second round.",
+    "Project shelved until next fiscal year.",
+    "Decision maker left the company.",
+    "They merged with another firm and paused all purchases.",
+]
 
 NOTES = [
     "Called; they want a revised quote by Friday.",
@@ -378,6 +395,25 @@ def deal_value(rng: random.Random) -> Decimal | None:
     return Decimal(round(amount / 50) * 50)
 
 
+def close_lead(rng: random.Random, lead: Lead, reasons: dict, today) -> None:
+    """Say how a seeded won or lost lead closed, as the closing dialog would have."""
+    closed_on = min(timezone.localdate(lead.closed_at), today)
+    lead.actual_close_date = closed_on
+    if lead.stage.kind == PipelineStage.Kind.WON:
+        if lead.value is not None and rng.random() < 0.3:  # some close for a bit less
+            lead.value = (lead.value * Decimal(rng.choice(["0.85", "0.9", "0.95"]))).quantize(
+                Decimal(100)
+            )
+        lead.won_value = lead.value
+        return
+    slug = rng.choices(list(LOSS_WEIGHTS), weights=list(LOSS_WEIGHTS.values()))[0]
+    lead.lost_reason = reasons[slug]
+    if slug == "chose-competitor" or (slug == "price-too-high" and rng.random() < 0.4):
+        lead.competitor = rng.choice(COMPETITORS)
+    if lead.lost_reason.note_required or rng.random() < 0.2:
+        lead.lost_note = rng.choice(LOSS_NOTES)
+
+
 def build_leads(
     rng: random.Random,
     *,
@@ -398,6 +434,10 @@ def build_leads(
         contacts_of[id(contact.client)].append(contact)
     today = timezone.localdate(now)
     creators = [users["alice"], users["bob"], users["manager"]]
+    reasons = {reason.slug: reason for reason in LossReason.objects.all()}
+    if set(LOSS_WEIGHTS) - set(reasons):
+        reasons["other"] = LossReason.objects.fallback()
+        reasons |= {slug: reasons.get(slug, reasons["other"]) for slug in LOSS_WEIGHTS}
 
     leads, history = [], []
     for _ in range(LEAD_COUNT):
@@ -440,6 +480,8 @@ def build_leads(
             closed_at=closed,
             version=len(path),  # one write to create it, one per move
         )
+        if closed:
+            close_lead(rng, lead, reasons, today)
         leads.append(lead)
         history.append(events.created(lead, by=created_by, at=created_at))
         previous_at, previous_probability = created_at, path[0].probability
@@ -458,6 +500,7 @@ def build_leads(
                     new_probability=probability,
                     by=assignee or created_by,
                     at=at,
+                    closing=lead.closing_facts() if current == stage and closed else None,
                 )
             )
             previous_at, previous_probability = at, probability
