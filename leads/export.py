@@ -29,6 +29,7 @@ NAMED_BY = {
     "assignee": "username",
     "client": "name",
     "contact": "name",
+    "lost_reason": "name",
 }
 #: The order of the columns people know; a field the lead form gains follows them.
 ORDER = [

@@ -61,6 +61,39 @@ class GroupedStageField(forms.ModelChoiceField):
         return list(groups.items())
 
 
+CLOSING_WIDGETS = {
+    "actual_close_date": forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+    "competitor": forms.TextInput(
+        attrs={"list": "competitor-options", "maxlength": 100, "autocomplete": "off"}
+    ),
+    "lost_note": forms.Textarea(attrs={"rows": 3, "maxlength": 500}),
+}
+CLOSING_MESSAGES = {
+    "actual_close_date": {"invalid": "Enter a date, for example 2026-11-30."},
+    "lost_note": {"max_length": "The note can be at most 500 characters (it has %(show_value)d)."},
+    "competitor": {
+        "max_length": "The competitor's name can be at most 100 characters (it has %(show_value)d)."
+    },
+}
+
+
+def won_value_field() -> MoneyField:
+    return MoneyField(
+        label="Won value (EUR)",
+        required=False,
+        max_digits=14,
+        decimal_places=2,
+        min_value=0,
+        localize=False,
+        widget=forms.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off"}),
+        help_text="What the deal was won for; the lead's value follows it.",
+        error_messages={
+            "invalid": "Enter an amount, for example 25000 or 25.000,50.",
+            "min_value": "Won value must be non-negative.",
+        },
+    )
+
+
 class LeadForm(forms.ModelForm):
     """Create and edit a lead; the version field detects edits made meanwhile."""
 
@@ -88,6 +121,7 @@ class LeadForm(forms.ModelForm):
         help_text="Set from the stage when you leave it empty.",
     )
     stage = GroupedStageField(queryset=PipelineStage.objects.none(), empty_label=None)
+    won_value = won_value_field()
     version = forms.IntegerField(widget=forms.HiddenInput, required=False)
 
     class Meta:
@@ -105,15 +139,23 @@ class LeadForm(forms.ModelForm):
             "assignee",
             "category",
             "description",
+            # How it closed: asked when the stage is won or lost (``closing_kind``).
+            "lost_reason",
+            "competitor",
+            "lost_note",
+            "won_value",
+            "actual_close_date",
         ]
         widgets = {
             "expected_close_date": forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
             "description": forms.Textarea(attrs={"rows": 6, "maxlength": 5000}),
             "category": forms.TextInput(attrs={"list": "category-options"}),
+            **CLOSING_WIDGETS,
         }
         error_messages = {
             "title": {"required": "Title is required."},
             "stage": {"required": "Choose a stage."},
+            **CLOSING_MESSAGES,
         }
         help_texts = {"description": "At most 5000 characters."}
 
@@ -138,6 +180,10 @@ class LeadForm(forms.ModelForm):
             Q(active=True) | Q(pk=instance.source_id)
         )
         self.fields["source"].empty_label = "No source"
+        reason = self.fields["lost_reason"]
+        reason.queryset = LossReason.objects.offered(instance.lost_reason_id)
+        reason.empty_label = "Choose a reason"
+        reason.error_messages["invalid_choice"] = "That reason is not offered: choose another."
 
         users = get_user_model().objects.filter(Q(is_active=True) | Q(pk=instance.assignee_id))
         assignee = self.fields["assignee"]
@@ -162,6 +208,11 @@ class LeadForm(forms.ModelForm):
         ]
         if instance.pk:
             self.initial.setdefault("version", instance.version)
+        if not self.is_bound and self.closing_kind():  # what closing it would default to
+            if self.initial.get("actual_close_date") is None:
+                self.initial["actual_close_date"] = timezone.localdate()
+            if self.closing_kind() == "won" and self.initial.get("won_value") is None:
+                self.initial["won_value"] = instance.value
 
     def selected_client_id(self) -> int | None:
         """The client the contact choices follow: typed, pre-filled, or the lead's own."""
@@ -176,6 +227,26 @@ class LeadForm(forms.ModelForm):
             return int(raw) if raw not in (None, "") else None
         except (TypeError, ValueError):
             return None
+
+    def selected_stage(self) -> PipelineStage | None:
+        """The stage chosen (typed, pre-filled or the lead's own): it says whether the
+        form asks how the lead closed."""
+        raw = (
+            self.data.get(self.add_prefix("stage"))
+            if self.is_bound
+            else self.initial.get("stage", self.instance.stage_id)
+        )
+        if isinstance(raw, PipelineStage):
+            return raw
+        try:
+            return self.fields["stage"].queryset.filter(pk=int(raw)).first() if raw else None
+        except (TypeError, ValueError):
+            return None
+
+    def closing_kind(self) -> str | None:
+        """ "won" or "lost" when the chosen stage closes the lead (the form asks how)."""
+        stage = self.selected_stage()
+        return None if stage is None or stage.is_open else stage.kind
 
     def clean_title(self):
         title = self.cleaned_data["title"].strip()
@@ -213,39 +284,6 @@ class LeadForm(forms.ModelForm):
         if close and not self.instance.pk and close < timezone.localdate():
             warnings["expected_close_date"] = "Expected close date is in the past."
         return warnings
-
-
-CLOSING_WIDGETS = {
-    "actual_close_date": forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
-    "competitor": forms.TextInput(
-        attrs={"list": "competitor-options", "maxlength": 100, "autocomplete": "off"}
-    ),
-    "lost_note": forms.Textarea(attrs={"rows": 3, "maxlength": 500}),
-}
-CLOSING_MESSAGES = {
-    "actual_close_date": {"invalid": "Enter a date, for example 2026-11-30."},
-    "lost_note": {"max_length": "The note can be at most 500 characters (it has %(show_value)d)."},
-    "competitor": {
-        "max_length": "The competitor's name can be at most 100 characters (it has %(show_value)d)."
-    },
-}
-
-
-def won_value_field() -> MoneyField:
-    return MoneyField(
-        label="Won value (EUR)",
-        required=False,
-        max_digits=14,
-        decimal_places=2,
-        min_value=0,
-        localize=False,
-        widget=forms.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off"}),
-        help_text="What the deal was won for; the lead's value follows it.",
-        error_messages={
-            "invalid": "Enter an amount, for example 25000 or 25.000,50.",
-            "min_value": "Won value must be non-negative.",
-        },
-    )
 
 
 class StageMoveForm(forms.ModelForm):

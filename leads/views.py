@@ -404,12 +404,38 @@ class LeadFormMixin(HtmxPartialMixin):
     model = Lead
     form_class = LeadForm
     template_name = "leads/lead_form.html"
-    partials = {"lead-form": "form", "field-contact": "contact_field"}
+    partials = {
+        "lead-form": "form",
+        "field-contact": "contact_field",
+        "closing-fields": "closing_fields",
+    }
+
+    def get_form(self, form_class=None):
+        form = super().get_form(form_class)
+        # Choosing a won or lost stage reloads the fields asking how the lead closed.
+        form.fields["stage"].widget.attrs.update(
+            {
+                "hx-get": self.request.path,
+                "hx-target": "#closing-fields",
+                "hx-trigger": "change",
+                "hx-include": "this",
+            }
+        )
+        return form
+
+    def get_initial(self):
+        initial = super().get_initial()
+        stage = whole_number(self.request.GET.get("stage"))
+        if self.request.htmx and stage:  # reloading the closing fields
+            initial["stage"] = stage
+        return initial
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         form = context["form"]
         context["form_warnings"] = form.warnings if hasattr(form, "cleaned_data") else {}
+        if form.closing_kind() == "lost":
+            context["competitors"] = Lead.objects.competitors()
         return context
 
     def form_invalid(self, form, status=422):
