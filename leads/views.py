@@ -350,7 +350,10 @@ class LeadMoveStageView(LeadActionView):
             response = render_board(request, stage.pipeline)
             message = f"Moved “{lead.title}” to {stage.name}."
         elif request.htmx:
-            response = render_detail_region(request, lead, partial="stage")
+            # The move is in the history: the timeline fetches itself again.
+            response = trigger_client_event(
+                render_detail_region(request, lead, partial="stage"), "timelineChanged"
+            )
         else:
             return self.done(request, lead, message)
         if request.htmx.target == CLOSING_DIALOG:
@@ -619,7 +622,10 @@ class LeadAssignView(LeadActionView):
         message = (
             f"Assigned to {user_label(assignee)}." if assignee else "The lead is now unassigned."
         )
-        return self.done(request, lead, message)
+        region = None
+        if request.htmx:  # the assignment is in the history: the timeline fetches itself
+            region = trigger_client_event(render_detail_region(request, lead), "timelineChanged")
+        return self.done(request, lead, message, region)
 
 
 def find_active_user(wanted: str):

@@ -191,45 +191,96 @@ def test_move_a_card_with_the_keyboard(page, live_server, rep, leads, login, scr
     assert stage_of(lead) == "Qualified"
 
 
-# --- (c) Won asks first --------------------------------------------------------------------
+# --- (c) Won and Lost ask how the lead closed -------------------------------------------------
 
 
-def test_dragging_to_won_asks_for_confirmation(page, live_server, rep, leads, login, screenshot):
+def test_dragging_to_won_asks_how_it_was_won(page, live_server, rep, leads, login, screenshot):
     open_board(page, live_server, login, rep)
     lead = leads["fleet"]
-    confirm = page.locator("#confirm-dialog")
+    dialog = page.locator("#closing-dialog")
 
     drag(page, lead, "Won")
 
-    expect(confirm).to_be_visible()
-    expect(confirm).to_contain_text("Mark “Fleet renewal” as Won?")
-    screenshot(page, "board-confirm-won", full_page=False)
-    confirm.get_by_role("button", name="Cancel").click()
+    expect(dialog).to_be_visible()
+    expect(dialog.get_by_role("heading")).to_have_text("Mark “Fleet renewal” as Won")
+    expect(dialog.get_by_label("Won value (EUR)")).to_have_value("20000.00")
+    screenshot(page, "board-closing-won", full_page=False)
+    dialog.get_by_role("link", name="Cancel").click()
 
-    expect(confirm).to_be_hidden()
+    expect(dialog).to_be_hidden()
     expect(card_in(page, "New", lead)).to_be_visible()
     expect(count(page, "New")).to_have_text("2")
     expect(count(page, "Won")).to_have_text("0")
     page.wait_for_timeout(300)  # nothing was sent: still in New
     assert stage_of(lead) == "New"
-    expect(card_in(page, "New", lead)).to_be_visible()
+    assert_same_document(page)
 
     drag(page, lead, "Won")
-    expect(confirm).to_be_visible()
-    confirm.get_by_role("button", name="Mark as Won").click()
+    expect(dialog).to_be_visible()
+    dialog.get_by_label("Won value (EUR)").fill("18000")
+    dialog.get_by_role("button", name="Mark as Won").click()
 
+    expect(dialog).to_be_hidden()
     expect(toast(page, "Moved “Fleet renewal” to Won.")).to_be_visible()
     expect(count(page, "Won")).to_have_text("1")
-    expect(stats(page, "Won")).to_have_text(re.compile(r"€20K\s*· weighted €20K"))
+    expect(stats(page, "Won")).to_have_text(re.compile(r"€18K\s*· weighted €18K"))
     expect(count(page, "New")).to_have_text("1")
     expect(card_in(page, "New", lead)).to_have_count(0)
     expect(column(page, "Won")).to_have_class(re.compile(r"\bis-collapsed\b"))
     assert stage_of(lead) == "Won"
+    assert Lead.objects.get(pk=lead.pk).won_value == 18000
     assert_same_document(page)
 
     # Opening the collapsed column shows the card that was moved there.
     column(page, "Won").get_by_role("link", name="Show 1 lead").click()
     expect(card_in(page, "Won", lead)).to_be_visible()
+
+
+def test_losing_with_the_keyboard_asks_why(page, live_server, rep, leads, login, screenshot):
+    open_board(page, live_server, login, rep)
+    lead = leads["chairs"]
+    card(page, lead).get_by_role("button", name=re.compile("^Move")).focus()
+    page.keyboard.press("Enter")
+    page.locator("#move-dialog").get_by_role("button", name="Lost", exact=True).focus()
+    page.keyboard.press("Enter")
+
+    dialog = page.locator("#closing-dialog")
+    expect(dialog).to_be_visible()
+    reason = dialog.get_by_label("Reason")
+    expect(reason).to_be_focused()
+
+    # Submitting without a reason (Enter in the competitor field) is refused in the dialog.
+    page.keyboard.press("Tab")  # the close date
+    page.keyboard.press("Tab")  # the competitor
+    page.keyboard.type("Globex")
+    page.keyboard.press("Enter")
+    expect(dialog.locator(".field-error").first).to_have_text("Choose why the lead was lost.")
+    expect(reason).to_be_focused()
+    assert stage_of(lead) == "New"
+
+    reason.select_option(label="Chose competitor")
+    reason.press("Tab")
+    dialog.get_by_label("Competitor").press("Enter")
+
+    expect(dialog).to_be_hidden()
+    expect(toast(page, "Moved “Office chairs” to Lost.")).to_be_visible()
+    expect(count(page, "Lost")).to_have_text("1")
+    expect(count(page, "New")).to_have_text("1")
+    assert_same_document(page)
+    moved = Lead.objects.select_related("lost_reason").get(pk=lead.pk)
+    assert (moved.stage.name, moved.lost_reason.name, moved.competitor) == (
+        "Lost",
+        "Chose competitor",
+        "Globex",
+    )
+
+    # Escape closes the dialog and moves nothing.
+    card(page, leads["fleet"]).get_by_role("button", name=re.compile("^Move")).press("Enter")
+    page.locator("#move-dialog").get_by_role("button", name="Lost", exact=True).press("Enter")
+    expect(dialog).to_be_visible()
+    page.keyboard.press("Escape")
+    expect(dialog).to_be_hidden()
+    assert stage_of(leads["fleet"]) == "New"
 
 
 # --- (d) a refused move puts the card back -----------------------------------------------

@@ -5,10 +5,11 @@ from decimal import Decimal
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from django.utils import timezone
 from playwright.sync_api import expect
 
 from leads.models import Lead, Priority
-from tests.factories import LeadFactory, ManagerFactory, RepFactory
+from tests.factories import LeadFactory, ManagerFactory, RepFactory, default_stage
 
 pytestmark = pytest.mark.e2e
 
@@ -253,20 +254,83 @@ def test_move_a_stage_with_the_tracker(page, live_server, rep, login, screenshot
     expect(tracker.locator(".tracker-step.is-completed")).to_have_count(3)  # New … Qualified
     assert_same_document(page)
 
-    tracker.get_by_role("button", name=re.compile(r"^Won")).click()
-    dialog = page.locator("#confirm-dialog")
+    # Won asks how it was won: today and the lead's value, both editable.
+    tracker.get_by_role("link", name=re.compile(r"^Won")).click()
+    dialog = page.locator("#closing-dialog")
     expect(dialog).to_be_visible()
-    expect(dialog).to_contain_text("Mark “Fleet renewal” as Won?")
-    dialog.get_by_role("button", name="Confirm").click()
+    expect(dialog.get_by_role("heading")).to_have_text("Mark “Fleet renewal” as Won")
+    close_date = dialog.get_by_label("Close date")
+    expect(close_date).to_be_focused()
+    expect(close_date).to_have_value(timezone.localdate().isoformat())
+    won_value = dialog.get_by_label("Won value (EUR)")
+    expect(won_value).to_have_value("40000.00")
+    won_value.fill("-5")
+    screenshot(page, "lead-closing-won-dialog", full_page=False)
+    dialog.get_by_role("button", name="Mark as Won").click()
+    expect(dialog.locator(".field-error")).to_have_text("Won value must be non-negative.")
+    expect(won_value).to_be_focused()  # the first field in error
+    lead.refresh_from_db()
+    assert lead.stage.name == "Proposal"  # a 422 moved nothing
+    won_value.fill("38500")
+    won_value.press("Enter")
 
     expect(dialog).to_be_hidden()
     expect(current).to_contain_text("Won")
     expect(probability.locator("dd")).to_have_text("100%")
+    expect(page.locator(".info-grid")).to_contain_text("€38,500")
     expect(toast(page, "Moved to Won.")).to_be_visible()
     assert_same_document(page)
     lead.refresh_from_db()
-    assert lead.stage.name == "Won"
+    assert (lead.stage.name, lead.won_value, lead.value) == ("Won", 38500, 38500)
     screenshot(page, "lead-tracker-won")
+
+
+def test_lose_a_lead_from_the_tracker_then_reopen_it(page, live_server, rep, login, screenshot):
+    lead = LeadFactory(title="Fleet renewal", created_by=rep, stage=default_stage("Negotiation"))
+    LeadFactory(title="Earlier loss", stage=default_stage("Lost"), competitor="Globex")
+    login(page, live_server, rep, next_url=f"/leads/{lead.pk}/")
+    mark_document(page)
+    tracker = page.locator(".tracker-steps")
+    tracker.get_by_role("link", name=re.compile(r"^Lost")).click()
+    dialog = page.locator("#closing-dialog")
+    expect(dialog).to_be_visible()
+    reason = dialog.get_by_label("Reason")
+    expect(reason).to_be_focused()
+
+    # No reason: refused in the dialog, what was typed stays.
+    dialog.get_by_label("Competitor").fill("Globex")
+    dialog.get_by_role("button", name="Mark as Lost").click()
+    expect(dialog.locator(".field-error").first).to_have_text("Choose why the lead was lost.")
+    expect(dialog.get_by_label("Competitor")).to_have_value("Globex")
+    lead.refresh_from_db()
+    assert lead.stage.name == "Negotiation"
+
+    # "Other" needs a note.
+    dialog.get_by_label("Reason").select_option(label="Other")
+    dialog.get_by_role("button", name="Mark as Lost").click()
+    expect(dialog.locator(".field-error")).to_contain_text("needs a note")
+    dialog.get_by_label("Note").fill("Budget moved to a merger.")
+    screenshot(page, "lead-closing-lost-dialog", full_page=False)
+    dialog.get_by_role("button", name="Mark as Lost").click()
+
+    expect(dialog).to_be_hidden()
+    grid = page.locator(".info-grid")
+    expect(grid).to_contain_text("Other")
+    expect(grid).to_contain_text("Globex")
+    expect(grid).to_contain_text("Budget moved to a merger.")
+    # The timeline follows without a reload.
+    timeline = page.locator(".timeline-item").first
+    expect(timeline).to_contain_text("Lost: Other, to Globex (“Budget moved to a merger.”)")
+    screenshot(page, "lead-lost")
+
+    # Reopening clears it; the timeline keeps what it was.
+    tracker.get_by_role("button", name=re.compile(r"^Qualified")).click()
+    expect(page.locator('.tracker-steps [aria-current="step"]')).to_contain_text("Qualified")
+    expect(grid).not_to_contain_text("Globex")
+    expect(timeline).to_contain_text("Reopened; was Lost: Other, to Globex")
+    assert_same_document(page)
+    lead.refresh_from_db()
+    assert (lead.lost_reason, lead.competitor) == (None, "")
 
 
 def test_the_header_follows_a_stage_move(page, live_server, rep, login):
@@ -275,8 +339,8 @@ def test_the_header_follows_a_stage_move(page, live_server, rep, login):
     header = page.locator(".page-header")
     expect(header.locator(".badge-won")).to_have_count(0)
 
-    page.locator(".tracker-steps").get_by_role("button", name=re.compile(r"^Won")).click()
-    page.locator("#confirm-dialog").get_by_role("button", name="Confirm").click()
+    page.locator(".tracker-steps").get_by_role("link", name=re.compile(r"^Won")).click()
+    page.locator("#closing-dialog").get_by_role("button", name="Mark as Won").click()
     expect(page.locator('.tracker-steps [aria-current="step"]')).to_contain_text("Won")
 
     # What a reload shows: the Won badge, and Delete warns that the lead is won.

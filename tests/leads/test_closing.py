@@ -357,6 +357,7 @@ def test_a_closed_move_from_the_dialog_updates_the_detail_and_closes_the_dialog(
     assert response.headers["HX-Retarget"] == "#lead-stage"
     triggers = json.loads(response.headers["HX-Trigger"])
     assert "closeDialog" in triggers
+    assert "timelineChanged" in triggers  # the timeline shows the move without a reload
     assert triggers["showToast"]["message"] == "Moved to Lost."
     html = response.content.decode()
     assert "<dt>Loss reason</dt><dd>No budget</dd>" in html
