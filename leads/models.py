@@ -345,13 +345,9 @@ class Lead(models.Model):
             models.Index(fields=["category"], name="lead_category_idx"),
             models.Index(fields=["stage_entered_at", "id"], name="lead_stage_entered_idx"),
             models.Index(fields=["last_activity_at"], name="lead_last_activity_idx"),
-            # The list sorted by close date, and the win/loss report's months: on
-            # PostgreSQL it reads what it sums from the index alone.
-            models.Index(
-                fields=["actual_close_date", "id"],
-                include=["stage", "assignee", "value", "won_value", "lost_reason"],
-                name="lead_actual_close_idx",
-            ),
+            # The list sorted by close date, and the win/loss report's months. On
+            # PostgreSQL it also carries what the report sums (migration 0011).
+            models.Index(fields=["actual_close_date", "id"], name="lead_actual_close_idx"),
             models.Index(fields=["competitor"], name="lead_competitor_idx"),
             # The list sorted by priority (either way: the index reads backwards too).
             models.Index(priority_rank.desc(), F("id").desc(), name="lead_priority_rank_idx"),

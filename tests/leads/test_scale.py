@@ -263,6 +263,7 @@ def test_postgresql_has_the_trigram_and_covering_indexes():
                     "lead_value_desc_idx",
                     "lead_updated_idx",
                     "lead_stage_updated_idx",
+                    "lead_actual_close_idx",
                 ]
             ],
         )
@@ -275,6 +276,10 @@ def test_postgresql_has_the_trigram_and_covering_indexes():
     assert "value DESC NULLS LAST" in indexes["lead_value_desc_idx"]
     assert "INCLUDE (stage_id)" in indexes["lead_updated_idx"]
     assert "INCLUDE (value, probability)" in indexes["lead_stage_updated_idx"]
+    assert (
+        "INCLUDE (stage_id, assignee_id, value, won_value, lost_reason_id)"
+        in (indexes["lead_actual_close_idx"])
+    )
 
 
 def test_the_lead_client_and_contact_searches_share_one_id_limit():
