@@ -295,7 +295,7 @@ class Lead(models.Model):
     # How it closed: a won lead's date and value, a lost lead's reason. Empty while open
     # (reopening clears them; the timeline keeps what they were).
     actual_close_date = models.DateField(
-        "actual close",
+        "actual close date",
         null=True,
         blank=True,
         help_text="The day the deal was won or lost.",

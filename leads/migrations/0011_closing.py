@@ -82,7 +82,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='lead',
             name='actual_close_date',
-            field=models.DateField(blank=True, help_text='The day the deal was won or lost.', null=True, verbose_name='actual close'),
+            field=models.DateField(blank=True, help_text='The day the deal was won or lost.', null=True, verbose_name='actual close date'),
         ),
         migrations.AddField(
             model_name='lead',
