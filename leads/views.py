@@ -40,7 +40,7 @@ from .events import recorded_value
 from .export import export_url
 from .filters import DEFAULT_SORT, LeadFilter, user_label
 from .forms import AssignForm, LeadForm, NoteForm, StageMoveForm
-from .models import EventKind, Lead, priority_rank
+from .models import EventKind, Lead, Status, priority_rank
 from .services import (
     LeadConflict,
     lead_add_note,
@@ -125,12 +125,18 @@ class LeadListView(HtmxPartialMixin, ListView):
             keep["sort"] = sort
         if "per_page" in self.request.GET:
             keep["per_page"] = self.get_paginate_by(None)
+        # The close date says nothing of open leads: its column shows where closed ones can.
+        show_closed = self.filterset.form.cleaned_data.get("status") != Status.OPEN
+        columns = [c for c in LIST_COLUMNS if show_closed or c[0] not in CLOSED_COLUMNS]
         context.update(
             filter=self.filterset,
             totals=self.totals,
             chips=chips,
             sort=sort,
-            columns=sort_columns(LIST_COLUMNS, sort),
+            columns=sort_columns(columns, sort),
+            show_closed=show_closed,
+            # Called only where the filter bar is drawn, not for the results alone.
+            competitors=Lead.objects.competitors,
             page_sizes=self.page_sizes,
             per_page=self.get_paginate_by(None),
             clear_url=f"?{keep.urlencode()}" if keep else "?",
@@ -153,9 +159,12 @@ LIST_COLUMNS = [
     ("source", "Source", False, ""),
     ("assignee", "Assignee", False, ""),
     ("expected_close_date", "Due", False, ""),
+    ("actual_close_date", "Closed", False, "-"),
     ("age", "Age", True, "-"),
     ("updated_at", "Updated", False, "-"),
 ]
+#: Columns shown only when the list may hold won or lost leads.
+CLOSED_COLUMNS = frozenset({"actual_close_date"})
 
 
 def tracker_steps(lead: Lead, stages) -> list[dict]:
