@@ -681,7 +681,7 @@ class MyWorkView(HtmxPartialMixin, TemplateView):
         groups = group_by_due(open_leads)
         if show_completed:
             closed = list(
-                mine.select_related("stage__pipeline", "client")  # what a row shows
+                mine.select_related("stage__pipeline", "client", "lost_reason")  # a row shows
                 .exclude(stage__kind=PipelineStage.Kind.OPEN)
                 .order_by(F("closed_at").desc(nulls_last=True), "-id")[: self.completed_limit]
             )
