@@ -234,6 +234,13 @@ class LeadFilter(SortedFilterSet):
         label="Due to",
         widget=forms.DateInput(attrs={"type": "date"}),
     )
+    stale = BooleanFilter(
+        method="filter_stale",
+        label="Stale only",
+        widget=forms.CheckboxInput(attrs={"value": "1"}),
+        chip=lambda label, value: "Stale",
+    )
+    # How leads closed (only won or lost leads match these; see CLOSING_FILTERS).
     lost_reason = MultipleChoiceFilter(
         method="filter_lost_reason", label="Loss reason", widget=forms.CheckboxSelectMultiple
     )
@@ -254,12 +261,6 @@ class LeadFilter(SortedFilterSet):
         lookup_expr="lte",
         label="Closed to",
         widget=forms.DateInput(attrs={"type": "date"}),
-    )
-    stale = BooleanFilter(
-        method="filter_stale",
-        label="Stale only",
-        widget=forms.CheckboxInput(attrs={"value": "1"}),
-        chip=lambda label, value: "Stale",
     )
     sort = SortFilter(SORTS)
 
