@@ -125,9 +125,13 @@ class LeadListView(HtmxPartialMixin, ListView):
             keep["sort"] = sort
         if "per_page" in self.request.GET:
             keep["per_page"] = self.get_paginate_by(None)
-        # The close date says nothing of open leads: its column shows where closed ones can.
-        show_closed = self.filterset.form.cleaned_data.get("status") != Status.OPEN
-        columns = [c for c in LIST_COLUMNS if show_closed or c[0] not in CLOSED_COLUMNS]
+        # A close date says nothing of open leads, an age in stage nothing of closed ones:
+        # each column shows where leads it speaks of can be.
+        status = self.filterset.form.cleaned_data.get("status")
+        show_closed = status != Status.OPEN
+        show_open = status not in (Status.WON, Status.LOST)
+        hidden = (set() if show_closed else CLOSED_COLUMNS) | (set() if show_open else OPEN_COLUMNS)
+        columns = [column for column in LIST_COLUMNS if column[0] not in hidden]
         context.update(
             filter=self.filterset,
             totals=self.totals,
@@ -135,6 +139,7 @@ class LeadListView(HtmxPartialMixin, ListView):
             sort=sort,
             columns=sort_columns(columns, sort),
             show_closed=show_closed,
+            show_open=show_open,
             # Called only where the filter bar is drawn, not for the results alone.
             competitors=Lead.objects.competitors,
             page_sizes=self.page_sizes,
@@ -163,8 +168,9 @@ LIST_COLUMNS = [
     ("age", "Age", True, "-"),
     ("updated_at", "Updated", False, "-"),
 ]
-#: Columns shown only when the list may hold won or lost leads.
+#: Columns shown only when the list may hold won or lost leads; and only open ones.
 CLOSED_COLUMNS = frozenset({"actual_close_date"})
+OPEN_COLUMNS = frozenset({"age"})
 
 
 def tracker_steps(lead: Lead, stages) -> list[dict]:

@@ -144,7 +144,7 @@ def closing_note(lead) -> str:
         reason = lead.lost_reason.name if lead.lost_reason_id else "No reason recorded"
         return " · ".join(part for part in (reason, lead.competitor) if part)
     if lead.status == PipelineStage.Kind.WON and lead.won_value is not None:
-        return f"Won {format_money(lead.won_value)}"
+        return f"Won\N{NO-BREAK SPACE}{format_money(lead.won_value)}"  # one line
     return ""
 
 
