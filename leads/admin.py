@@ -24,7 +24,7 @@ from crm.web.admin_utils import (
 from leads import events
 from leads.filters import search_condition
 from leads.forms import LeadForm
-from leads.models import Lead, LeadEvent, LeadImport, LeadSource, Status
+from leads.models import CLOSING_FIELDS, Lead, LeadEvent, LeadImport, LeadSource, LossReason, Status
 from leads.services import (
     LeadConflict,
     lead_check_version,
@@ -40,30 +40,45 @@ from pipelines.models import PipelineStage
 LEAD_FIELDS = {field.name for field in Lead._meta.concrete_fields}
 
 
-@admin.register(LeadSource)
-class LeadSourceAdmin(NoBulkDeleteMixin, admin.ModelAdmin):
-    list_display = ["label", "slug", "active", "order"]
+class LeadChoiceAdmin(NoBulkDeleteMixin, admin.ModelAdmin):
+    """A list that leads choose from (sources, loss reasons): ordered and switched off
+    in place, and kept while leads use it.
+
+    No bulk "Delete selected" (NoBulkDeleteMixin): one at a time, where
+    has_delete_permission says which may go.
+    """
+
     list_editable = ["active", "order"]
     list_filter = ["active"]
-    search_fields = ["label", "slug"]
-    ordering = ["order", "label"]
-    prepopulated_fields = {"slug": ["label"]}
-
-    # No bulk "Delete selected" (NoBulkDeleteMixin): one at a time, where
-    # has_delete_permission says which may go.
 
     def has_delete_permission(self, request, obj=None):
-        # A source with leads is made inactive: deleting it would change those leads.
+        # One that leads use is made inactive: deleting it would change those leads.
         if obj is not None and obj.leads.exists():
             return False
         return super().has_delete_permission(request, obj)
 
     def get_search_results(self, request, queryset, search_term):
         queryset, may_have_duplicates = super().get_search_results(request, queryset, search_term)
-        # The lead form's autocomplete offers active sources only, as the app's forms do.
+        # The lead form's autocomplete offers active ones only, as the app's forms do.
         if request.resolver_match and request.resolver_match.url_name == "autocomplete":
             queryset = queryset.filter(active=True)
         return queryset, may_have_duplicates
+
+
+@admin.register(LeadSource)
+class LeadSourceAdmin(LeadChoiceAdmin):
+    list_display = ["label", "slug", "active", "order"]
+    search_fields = ["label", "slug"]
+    ordering = ["order", "label"]
+    prepopulated_fields = {"slug": ["label"]}
+
+
+@admin.register(LossReason)
+class LossReasonAdmin(LeadChoiceAdmin):
+    list_display = ["name", "slug", "active", "order", "note_required"]
+    search_fields = ["name", "slug"]
+    ordering = ["order", "name"]
+    prepopulated_fields = {"slug": ["name"]}
 
 
 class StatusListFilter(admin.SimpleListFilter):
@@ -104,6 +119,10 @@ class LeadAdminForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         if self.instance.pk:
             self.fields["expected_version"].initial = self.instance.version
+        # As the lead form: the active reasons, and the one the lead holds.
+        self.fields["lost_reason"].queryset = LossReason.objects.offered(
+            self.instance.lost_reason_id
+        )
 
     def clean(self):
         cleaned_data = super().clean()
@@ -145,6 +164,7 @@ class LeadAdmin(admin.ModelAdmin):
         "probability",
         "priority",
         "expected_close_date",
+        "actual_close_date",
         "updated_at",
     ]
     list_select_related = ["stage__pipeline", "client", "assignee"]
@@ -153,6 +173,7 @@ class LeadAdmin(admin.ModelAdmin):
         ("stage", StageListFilter),
         "priority",
         "source",
+        "lost_reason",
         "assignee",
     ]
     # What the search matches; get_search_results below does the searching.
@@ -167,6 +188,7 @@ class LeadAdmin(admin.ModelAdmin):
         None: ["title", "description", "stage", "priority", "category"],
         "Deal": ["value", "probability", "expected_close_date", "source"],
         "People": ["client", "contact", "assignee"],
+        "Closing": list(CLOSING_FIELDS),
     }
     # Counting a large table on every page is what makes big changelists slow.
     paginator = CappedCountPaginator

@@ -25,9 +25,11 @@ from crm.web.filters import (
 from crm.web.templatetags.formatting import format_money
 from pipelines.models import Pipeline, PipelineStage
 
-from .models import Lead, LeadSource, Priority, Status, priority_rank
+from .models import Lead, LeadSource, LossReason, Priority, Status, priority_rank
 
 NO_SOURCE = "none"
+#: ``lost_reason=none``: lost leads without a reason (lost before reasons were asked).
+NOT_RECORDED = "none"
 
 #: sort key → expression; leads without a value sort last in both directions.
 SORTS = {
@@ -40,6 +42,7 @@ SORTS = {
     "source": F("source__label"),
     "assignee": F("assignee__username"),
     "expected_close_date": F("expected_close_date"),
+    "actual_close_date": F("actual_close_date"),
     "updated_at": F("updated_at"),
     "created_at": F("created_at"),
     # Age in stage: a longer age is an earlier entry (LeadFilter.reversed_sorts).
@@ -48,8 +51,18 @@ SORTS = {
 DEFAULT_SORT = "-updated_at"
 #: Sorts over columns that can be empty; empty values go last in both directions.
 NULLABLE_SORTS = frozenset(
-    {"client", "value", "probability", "source", "assignee", "expected_close_date"}
+    {
+        "client",
+        "value",
+        "probability",
+        "source",
+        "assignee",
+        "expected_close_date",
+        "actual_close_date",
+    }
 )
+#: Filters on how a lead closed: only won or lost leads match them.
+CLOSING_FILTERS = ("lost_reason", "competitor", "closed_from", "closed_to")
 
 
 class DuePreset:
@@ -122,6 +135,13 @@ def user_label(user) -> str:
 
 def source_choices():
     return [*LeadSource.objects.values_list("slug", "label"), (NO_SOURCE, "No source")]
+
+
+def lost_reason_choices():
+    return [
+        *((str(pk), name) for pk, name in LossReason.objects.values_list("pk", "name")),
+        (NOT_RECORDED, "Not recorded"),
+    ]
 
 
 def assignee_choices():
@@ -220,19 +240,44 @@ class LeadFilter(SortedFilterSet):
         widget=forms.CheckboxInput(attrs={"value": "1"}),
         chip=lambda label, value: "Stale",
     )
+    # How leads closed (only won or lost leads match these; see CLOSING_FILTERS).
+    lost_reason = MultipleChoiceFilter(
+        method="filter_lost_reason", label="Loss reason", widget=forms.CheckboxSelectMultiple
+    )
+    competitor = CharFilter(
+        field_name="competitor",
+        lookup_expr="iexact",
+        label="Competitor",
+        widget=forms.TextInput(attrs={"list": "competitor-options", "autocomplete": "off"}),
+    )
+    closed_from = DateFilter(
+        field_name="actual_close_date",
+        lookup_expr="gte",
+        label="Closed from",
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
+    closed_to = DateFilter(
+        field_name="actual_close_date",
+        lookup_expr="lte",
+        label="Closed to",
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
     sort = SortFilter(SORTS)
 
     def __init__(self, data=None, *args, request=None, **kwargs):
         data = data.copy() if data is not None else {}
-        # Open leads when the URL says nothing (the sort's default is SortedFilterSet's).
+        # Open leads when the URL says nothing (the sort's default is SortedFilterSet's);
+        # every status when it asks how leads closed, which only closed leads say.
         if data.get("status") not in [*Status.values, "all"]:
-            data["status"] = Status.OPEN
+            asks_closing = any(data.get(name) for name in CLOSING_FILTERS)
+            data["status"] = "all" if asks_closing else Status.OPEN
         super().__init__(data, *args, request=request, **kwargs)
         # Callables: the choices load only when a value is checked or the form is drawn,
         # so swapping just the results costs no query for them; and once, not once for
         # every value checked.
         self.filters["source"].extra["choices"] = functools.cache(source_choices)
         self.filters["assignee"].extra["choices"] = functools.cache(assignee_choices)
+        self.filters["lost_reason"].extra["choices"] = functools.cache(lost_reason_choices)
 
     def search(self, queryset, name, value):
         value = value.strip()
@@ -250,6 +295,16 @@ class LeadFilter(SortedFilterSet):
         condition = Q(source__slug__in=slugs) if slugs else Q()
         if NO_SOURCE in value:
             condition = condition | Q(source__isnull=True) if slugs else Q(source__isnull=True)
+        return queryset.filter(condition)
+
+    def filter_lost_reason(self, queryset, name, value):
+        condition = Q(lost_reason_id__in=[v for v in value if v != NOT_RECORDED])
+        if NOT_RECORDED in value:
+            # Open and won leads have no reason either: the lost ones only, their stages
+            # looked up first as ``LeadQuerySet.with_status`` does.
+            lost = PipelineStage.objects.filter(kind=PipelineStage.Kind.LOST)
+            lost_ids = list(lost.values_list("pk", flat=True))
+            condition |= Q(lost_reason__isnull=True, stage_id__in=lost_ids)
         return queryset.filter(condition)
 
     def filter_assignee(self, queryset, name, value):

@@ -40,7 +40,7 @@ from .events import recorded_value
 from .export import export_url
 from .filters import DEFAULT_SORT, LeadFilter, user_label
 from .forms import AssignForm, LeadForm, NoteForm, StageMoveForm
-from .models import EventKind, Lead, priority_rank
+from .models import EventKind, Lead, Status, priority_rank
 from .services import (
     LeadConflict,
     lead_add_note,
@@ -125,12 +125,23 @@ class LeadListView(HtmxPartialMixin, ListView):
             keep["sort"] = sort
         if "per_page" in self.request.GET:
             keep["per_page"] = self.get_paginate_by(None)
+        # A close date says nothing of open leads, an age in stage nothing of closed ones:
+        # each column shows where leads it speaks of can be.
+        status = self.filterset.form.cleaned_data.get("status")
+        show_closed = status != Status.OPEN
+        show_open = status not in (Status.WON, Status.LOST)
+        hidden = (set() if show_closed else CLOSED_COLUMNS) | (set() if show_open else OPEN_COLUMNS)
+        columns = [column for column in LIST_COLUMNS if column[0] not in hidden]
         context.update(
             filter=self.filterset,
             totals=self.totals,
             chips=chips,
             sort=sort,
-            columns=sort_columns(LIST_COLUMNS, sort),
+            columns=sort_columns(columns, sort),
+            show_closed=show_closed,
+            show_open=show_open,
+            # Called only where the filter bar is drawn, not for the results alone.
+            competitors=Lead.objects.competitors,
             page_sizes=self.page_sizes,
             per_page=self.get_paginate_by(None),
             clear_url=f"?{keep.urlencode()}" if keep else "?",
@@ -153,9 +164,13 @@ LIST_COLUMNS = [
     ("source", "Source", False, ""),
     ("assignee", "Assignee", False, ""),
     ("expected_close_date", "Due", False, ""),
+    ("actual_close_date", "Closed", False, "-"),
     ("age", "Age", True, "-"),
     ("updated_at", "Updated", False, "-"),
 ]
+#: Columns shown only when the list may hold won or lost leads; and only open ones.
+CLOSED_COLUMNS = frozenset({"actual_close_date"})
+OPEN_COLUMNS = frozenset({"age"})
 
 
 def tracker_steps(lead: Lead, stages) -> list[dict]:
@@ -678,7 +693,7 @@ class MyWorkView(HtmxPartialMixin, TemplateView):
         groups = group_by_due(open_leads)
         if show_completed:
             closed = list(
-                mine.select_related("stage__pipeline", "client")  # what a row shows
+                mine.select_related("stage__pipeline", "client", "lost_reason")  # a row shows
                 .exclude(stage__kind=PipelineStage.Kind.OPEN)
                 .order_by(F("closed_at").desc(nulls_last=True), "-id")[: self.completed_limit]
             )

@@ -11,7 +11,7 @@ from django.urls import reverse
 from crm.models import Client, ClientEvent, Contact, ContactEvent
 from crm.services import client_update, contact_update
 from crm.web.admin_utils import CappedCountPaginator
-from leads.models import Lead, LeadEvent, LeadImport, LeadSource
+from leads.models import Lead, LeadEvent, LeadImport, LeadSource, LossReason
 from leads.services import lead_assign, lead_move_stage
 from pipelines.models import Pipeline, PipelineStage
 from tests.factories import (
@@ -25,6 +25,7 @@ from tests.factories import (
     PipelineStageFactory,
     RepFactory,
     default_stage,
+    loss_reason,
     lost,
 )
 
@@ -106,9 +107,9 @@ def test_lead_changelist_runs_a_bounded_number_of_queries(
             stage=stages[number % len(stages)],
         )
     admin_client.get(admin_url(Lead, "changelist"))  # warm up the session and caches
-    # Session, user, stage/source/assignee filter choices, capped count, rows: no query
-    # per row, which would add dozens.
-    with django_assert_max_num_queries(7):
+    # Session, user, stage/source/loss reason/assignee filter choices, capped count, rows:
+    # no query per row, which would add dozens.
+    with django_assert_max_num_queries(8):
         response = admin_client.get(admin_url(Lead, "changelist"))
     assert response.status_code == 200
     assert response.context["cl"].result_count == 30
@@ -419,6 +420,69 @@ def test_lead_changelist_filters_on_status(admin_client, rep):
     lead_move_stage(lead_id=signed.pk, stage=default_stage("Won"), by=rep)
     response = admin_client.get(admin_url(Lead, "changelist"), {"status": "won"})
     assert [lead.title for lead in response.context["cl"].result_list] == ["Signed"]
+
+
+def test_lead_admin_refuses_a_lost_lead_without_a_reason(admin_client):
+    lead = LeadFactory(title="Lost, unexplained", stage=default_stage("Lost"), lost_reason=None)
+    response = admin_client.post(admin_url(Lead, "change", lead.pk), lead_form_data(lead))
+    assert response.status_code == 200
+    assert "Choose why the lead was lost." in response.text
+    lead.refresh_from_db()
+    assert (lead.lost_reason, lead.version) == (None, 1)
+
+
+def test_lead_admin_records_a_reason_given_to_a_lost_lead(admin_client):
+    lead = LeadFactory(title="Lost, unexplained", stage=default_stage("Lost"), lost_reason=None)
+    data = lead_form_data(lead, lost_reason=loss_reason("no-budget").pk, competitor="Acme")
+    response = admin_client.post(admin_url(Lead, "change", lead.pk), data)
+    assert response.status_code == 302
+    lead.refresh_from_db()
+    assert (lead.lost_reason.slug, lead.competitor, lead.version) == ("no-budget", "Acme", 2)
+
+
+def test_lead_admin_offers_active_reasons_and_the_one_the_lead_holds(admin_client):
+    LossReason.objects.filter(slug__in=["no-budget", "no-response"]).update(active=False)
+    lead = LeadFactory(stage=default_stage("Lost"), lost_reason=loss_reason("no-budget"))
+    form = admin_client.get(admin_url(Lead, "change", lead.pk)).context["adminform"].form
+    offered = {reason.slug for reason in form.fields["lost_reason"].queryset}
+    assert "no-budget" in offered
+    assert "no-response" not in offered
+
+
+def test_lead_admin_groups_the_closing_fields(rf, admin_user):
+    request = rf.get("/")
+    request.user = admin_user
+    fieldsets = dict(admin.site.get_model_admin(Lead).get_fieldsets(request))
+    assert fieldsets["Closing"]["fields"] == [
+        "actual_close_date",
+        "won_value",
+        "lost_reason",
+        "competitor",
+        "lost_note",
+    ]
+
+
+def test_lead_changelist_filters_on_loss_reason_and_shows_the_close_date(admin_client):
+    LeadFactory(title="Too dear", stage=default_stage("Lost"))
+    LeadFactory(title="No money", stage=default_stage("Lost"), lost_reason=loss_reason("no-budget"))
+    response = admin_client.get(
+        admin_url(Lead, "changelist"), {"lost_reason__id__exact": loss_reason("no-budget").pk}
+    )
+    assert [lead.title for lead in response.context["cl"].result_list] == ["No money"]
+    assert "column-actual_close_date" in response.text
+
+
+def test_loss_reasons_are_edited_in_their_list_and_get_a_slug_from_their_name(admin_client):
+    model_admin = admin.site.get_model_admin(LossReason)
+    assert model_admin.list_display == ["name", "slug", "active", "order", "note_required"]
+    assert model_admin.list_editable == ["active", "order"]
+    assert model_admin.prepopulated_fields == {"slug": ["name"]}
+    response = admin_client.post(
+        admin_url(LossReason, "add"),
+        {"name": "Timing", "slug": "timing", "active": "on", "order": 70},
+    )
+    assert response.status_code == 302
+    assert LossReason.objects.get(slug="timing").name == "Timing"
 
 
 def test_lead_admin_refuses_to_overwrite_a_newer_save(admin_client, rep):

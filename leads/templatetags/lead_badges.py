@@ -12,7 +12,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from crm.web.templatetags.crm import deleted_placeholder
-from crm.web.templatetags.formatting import format_day
+from crm.web.templatetags.formatting import format_day, format_money
 from leads.models import Priority
 from pipelines.models import PipelineStage
 
@@ -131,3 +131,27 @@ def stale_badge(lead) -> str:
     if days is None:
         return ""
     return badge("stale", f"Stale · {plural(days, 'day')} since last activity")
+
+
+@register.simple_tag
+def closing_note(lead) -> str:
+    """How a closed lead closed, in a few words: its loss reason and competitor ("Price
+    too high · Acme") or its won value ("Won €12,000"); nothing for an open lead.
+
+    Plain text, escaped where it is drawn; the list shows it under the stage.
+    """
+    if lead.status == PipelineStage.Kind.LOST:
+        reason = lead.lost_reason.name if lead.lost_reason_id else "No reason recorded"
+        return " · ".join(part for part in (reason, lead.competitor) if part)
+    if lead.status == PipelineStage.Kind.WON and lead.won_value is not None:
+        return f"Won\N{NO-BREAK SPACE}{format_money(lead.won_value)}"  # one line
+    return ""
+
+
+@register.simple_tag
+def close_date(lead) -> str:
+    """The day a closed lead was won or lost, or a dash."""
+    day = lead.actual_close_date
+    if day is None:
+        return MUTED_DASH
+    return format_html('<time datetime="{}">{}</time>', day.isoformat(), format_day(day))

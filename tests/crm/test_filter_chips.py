@@ -9,7 +9,13 @@ from crm.web.filters import SortedFilterSet
 from leads.filters import LeadFilter
 from leads.models import Lead
 from pipelines.models import Pipeline
-from tests.factories import ClientFactory, ContactFactory, LeadSourceFactory, default_stage
+from tests.factories import (
+    ClientFactory,
+    ContactFactory,
+    LeadSourceFactory,
+    default_stage,
+    loss_reason,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -34,6 +40,10 @@ def active_values(rows) -> dict:
             "due_from": ["2026-01-01"],
             "due_to": ["2026-03-31"],
             "stale": ["1"],
+            "lost_reason": [str(rows["reason"].pk), "none"],
+            "competitor": ["Acme"],
+            "closed_from": ["2026-01-01"],
+            "closed_to": ["2026-03-31"],
         },
         ClientFilter: {"q": ["acme"], "kind": [Client.Kind.PERSON]},
         ContactFilter: {"q": ["acme"], "client": [str(rows["client"].pk)]},
@@ -61,6 +71,11 @@ EXPECTED = {
         "Due from: 2026-01-01",
         "Due to: 2026-03-31",
         "Stale",
+        "Loss reason: Price too high",
+        "Loss reason: Not recorded",
+        "Competitor: Acme",
+        "Closed from: 2026-01-01",
+        "Closed to: 2026-03-31",
     ],
     ClientFilter: ["Search: acme", "Kind: Person"],
     ContactFilter: ["Search: acme", "Client: Acme"],
@@ -84,6 +99,7 @@ def rows(rf, rep):
         "stage": stage,
         "pipeline": Pipeline.objects.get(pk=stage.pipeline_id),
         "source": LeadSourceFactory(slug="referral", label="Referral"),
+        "reason": loss_reason("price-too-high"),
         "request": request,
     }
 

@@ -435,7 +435,8 @@ def test_client_or_contact_filter_lists_their_leads_with_a_chip_that_stays(
     LeadFactory(title="Someone else's", client=ClientFactory(), contact=None)
     ClientFactory.create_batch(3)  # the chip names the one chosen, never lists them all
 
-    with django_assert_max_num_queries(14):
+    # The whole page: the filter bar reads its choices (loss reasons and competitors too).
+    with django_assert_max_num_queries(16):
         response = rep_client.get(list_url(), {field: target.pk, "status": "all"})
 
     assert sorted(titles(response)) == ["Theirs", "Theirs, won"]
@@ -597,6 +598,7 @@ NULLABLE_SORTS = {"client", "value", "probability", "source", "assignee", "expec
 
 
 def test_sort_keys_are_the_list_columns_plus_created_at():
+    # The Closed column (actual_close_date) shows only where closed leads can be.
     assert set(SORTS) == {
         "title",
         "client",
@@ -607,14 +609,20 @@ def test_sort_keys_are_the_list_columns_plus_created_at():
         "source",
         "assignee",
         "expected_close_date",
+        "actual_close_date",
         "updated_at",
         "created_at",
         "age",
     }
 
 
+#: Every sort but the close date, which open leads do not have: test_list_closing.py sorts
+#: closed leads by it.
+OPEN_LEAD_SORTS = [key for key in SORTS if key != "actual_close_date"]
+
+
 @pytest.mark.usefixtures("ranked_leads")
-@pytest.mark.parametrize("key", list(SORTS))
+@pytest.mark.parametrize("key", OPEN_LEAD_SORTS)
 def test_sort_ascending_by_each_column(rep_client, key):
     response = rep_client.get(list_url(), {"sort": key})
 
@@ -622,7 +630,7 @@ def test_sort_ascending_by_each_column(rep_client, key):
 
 
 @pytest.mark.usefixtures("ranked_leads")
-@pytest.mark.parametrize("key", list(SORTS))
+@pytest.mark.parametrize("key", OPEN_LEAD_SORTS)
 def test_sort_descending_by_each_column_keeps_empty_values_last(rep_client, key):
     response = rep_client.get(list_url(), {"sort": f"-{key}"})
 

@@ -7,7 +7,7 @@ import pytest
 import time_machine
 from django.urls import reverse
 
-from tests.factories import ClientFactory, LeadFactory, default_stage
+from tests.factories import ClientFactory, LeadFactory, default_stage, loss_reason
 
 pytestmark = pytest.mark.django_db
 
@@ -113,6 +113,33 @@ def test_each_item_shows_stage_pipeline_value_date_priority_and_client(rep_clien
         assert text in html
 
 
+@time_machine.travel(NOW)
+def test_a_completed_lead_shows_when_it_closed_and_why_a_lost_one_was_lost(rep_client, rep):
+    LeadFactory(
+        assignee=rep,
+        title="Got it",
+        stage=default_stage("Won"),
+        expected_close_date=days(-30),
+        actual_close_date=days(-2),
+    )
+    LeadFactory(
+        assignee=rep,
+        title="Missed it",
+        stage=default_stage("Lost"),
+        actual_close_date=days(-1),
+        lost_reason=loss_reason("chose-competitor"),
+        competitor="Acme & Co",
+    )
+    section = my_work(rep_client, "?completed=1").content.decode().split('id="group-completed"')[1]
+    items = section.split('<li class="work-item')[1:]
+    got_it = next(item for item in items if "Got it" in item)
+    missed_it = next(item for item in items if "Missed it" in item)
+    assert 'Closed <time datetime="2026-11-24">24 Nov 2026</time>' in got_it
+    assert "27 Oct 2026" not in got_it  # the due date of a closed lead says nothing now
+    assert 'Closed <time datetime="2026-11-25">25 Nov 2026</time>' in missed_it
+    assert '<span class="muted">Chose competitor · Acme &amp; Co</span>' in missed_it
+
+
 def test_empty_state_points_at_unassigned_leads(rep_client):
     html = my_work(rep_client).content.decode()
     assert "no open leads are assigned to you" in html
@@ -134,6 +161,7 @@ def test_query_count_is_constant(rep_client, rep, count, django_assert_max_num_q
     for _ in range(count):
         LeadFactory(assignee=rep, client=ClientFactory())
     LeadFactory.create_batch(count, assignee=rep, stage=default_stage("Won"))
+    LeadFactory.create_batch(count, assignee=rep, stage=default_stage("Lost"))  # with reasons
     # session, user, two for permissions, the ranking, the leads shown, the completed ones
     with django_assert_max_num_queries(7):
         my_work(rep_client, "?completed=1")
