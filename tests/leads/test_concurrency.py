@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from django.db import connection, connections
 
-from leads.models import EventKind, Lead, LeadEvent
+from leads.models import EventKind, Lead, LeadEvent, LossReason
 from leads.services import LeadConflict, lead_assign, lead_move_stage, lead_update
 from tests.factories import LeadFactory, ManagerFactory, RepFactory, default_stage
 
@@ -113,9 +113,15 @@ def test_racing_moves_each_record_the_stage_they_really_left():
     lead = LeadFactory(title="Busy", created_by=manager, stage=default_stage("Qualified"))
     targets = ["Contacted", "Proposal", "Negotiation", "New", "Won", "Lost"] * 5
     stages = {name: default_stage(name) for name in set(targets)}
+    reason = LossReason.objects.get(slug="no-budget")
     race(
         [
-            lambda s=stages[name]: lead_move_stage(lead_id=lead.pk, stage=s, by=manager)
+            lambda s=stages[name]: lead_move_stage(
+                lead_id=lead.pk,
+                stage=s,
+                by=manager,
+                closing={"lost_reason": reason} if s.kind == "lost" else None,
+            )
             for name in targets
         ]
     )
