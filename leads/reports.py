@@ -228,7 +228,9 @@ def closed_figures(filters: Filters, *, user) -> dict:
         competitors = list(
             leads.exclude(competitor="")
             .values("competitor")
-            .annotate(n=Count("pk"), v=Sum("value"))
+            # Not Count("pk"): the index holds no id, and one would cost a heap read
+            # per lead (340 ms instead of 27 at a million leads).
+            .annotate(n=Count("competitor"), v=Sum("value"))
             .order_by("-n", F("v").desc(nulls_last=True), "competitor")
             .values_list("competitor", "n", "v")[:TOP_COMPETITORS]
         )
