@@ -20,6 +20,10 @@ configured database, not a test database:
   name, contact name), Django's ``Paginator`` (a full ``COUNT(*)``) and the "N total"
   line (a second count), i.e. what a Django team gets from the admin out of the box,
   with ``list_select_related`` kept.
+- **after a write**: the same request right after a teammate's write (a note added to a
+  lead through ``lead_add_note``, as the page does) before each one: the cache is then
+  stale, so this is what the first visitor after any change pays, plus nothing else
+  (cases with a cache only: the list and the win/loss report).
 - **floor**: the queries of an uncached request that read the lead table (the page's
   rows and the totals), each run alone in PostgreSQL with ``EXPLAIN (ANALYZE, BUFFERS)``
   (median of three); the sum of their execution times. No Python, no network, no
@@ -27,7 +31,8 @@ configured database, not a test database:
   cached totals saved more than everything else cost; ``cold/floor`` is the overhead of
   Django over the database when nothing is cached.
 
-The board (``leads:board_default``) is a case once that URL exists. The setup is
+The board (``leads:board_default``) is a case once that URL exists. The win/loss report
+(``leads:win_loss``, issue 14) has no admin equivalent: its admin columns say so. The setup is
 idempotent: a superuser ``bench_admin``; a rep ``bench_mywork`` who is given exactly
 2,000 open leads (taken from the bulk users) for My Work; 30 notes on the lead of the
 detail case; then ``VACUUM (ANALYZE)`` of the lead, client, contact and event tables,
@@ -62,9 +67,12 @@ from django.db.models import Count  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 from django.urls import NoReverseMatch, reverse  # noqa: E402
+from django.utils import timezone  # noqa: E402
 
 from leads.admin import LeadAdmin  # noqa: E402
 from leads.models import Lead, LeadEvent, LeadSource  # noqa: E402
+from leads.reports import add_months  # noqa: E402
+from leads.services import lead_add_note  # noqa: E402
 from pipelines.models import PipelineStage  # noqa: E402
 
 MY_WORK_OPEN_LEADS = 2_000
@@ -85,6 +93,8 @@ class Case:
     user: str = "admin"  # which signed-in client asks
     headers: dict = field(default_factory=dict)
     note: str = ""
+    cached: bool = False  # its figures are cached: time it cold and after a write too
+    no_admin: bool = False  # the admin has nothing like it
 
 
 @dataclass
@@ -102,9 +112,11 @@ class Result:
     cold: Timing | None = None
     admin: Timing | None = None
     stock_admin: Timing | None = None
+    after_write: Timing | None = None
     floor: float | None = None  # ms
     floor_parts: list = field(default_factory=list)
     note: str = ""
+    no_admin: bool = False
 
 
 def p95(samples: list[float]) -> float:
@@ -284,6 +296,22 @@ def make_cases(admin, rep) -> tuple[list[Case], list[str]]:
         Case("contact list, search “tech”", reverse("crm:contact_list"), {"q": "tech"},
              contact_admin, {"q": "tech"}),
     ]  # fmt: skip
+    # The win/loss report (issue 14): the closed leads of a period, grouped by month.
+    report = reverse("leads:win_loss")
+    this_month = timezone.localdate().replace(day=1)
+    three_years = (add_months(this_month, -35), this_month)
+    owner = get_user_model().objects.filter(username__startswith="bulk_user_").order_by("username")
+    no_admin = "no admin equivalent: the admin has no report"
+    cases += [
+        Case("win/loss report (last 12 months)", report, {}, cached=True, no_admin=True,
+             note=no_admin),
+        Case("win/loss report (36 months)", report,
+             {"from": f"{three_years[0]:%Y-%m}", "to": f"{three_years[1]:%Y-%m}"},
+             cached=True, no_admin=True, note=no_admin),
+        Case("win/loss report (12 months, one owner)", report,
+             {"assignee": owner.values_list("pk", flat=True).first() or ""}, cached=True,
+             no_admin=True, note=no_admin),
+    ]  # fmt: skip
     pending = []
     try:
         cases.append(Case("board", reverse("leads:board_default"), {}))
@@ -316,15 +344,29 @@ def stock_admin():
             setattr(LeadAdmin, name, value)
 
 
-def run(cases: list[Case], clients: dict, options) -> list[Result]:
+def teammate_write(admin, lead_id: int) -> Callable[[], None]:
+    """A write as a teammate makes one: a note on a lead, through the service."""
+
+    def write() -> None:
+        lead_add_note(lead_id=lead_id, text="Called back; bench", by=admin)
+
+    return write
+
+
+def run(cases: list[Case], clients: dict, options, *, write: Callable[[], None]) -> list[Result]:
     results = []
     for case in cases:
         client, params, headers = clients[case.user], case.params, case.headers
         ours = time_requests(client, case.url, params, options.repeat, headers=headers)
-        result = Result(case.name, ours, note=case.note)
-        if not options.no_cold and case.url == "/leads/":
+        result = Result(case.name, ours, note=case.note, no_admin=case.no_admin)
+        cached = case.cached or case.url == "/leads/"
+        if not options.no_cold and cached:
             result.cold = time_requests(
                 client, case.url, params, options.repeat, headers=headers, before=cache.clear
+            )
+        if not options.no_after_write and cached:
+            result.after_write = time_requests(
+                client, case.url, params, options.repeat, headers=headers, before=write
             )
         if case.admin_url and not options.no_admin:
             result.admin = time_requests(
@@ -359,18 +401,22 @@ def ratio(a: float | None, b: float | None) -> str:
 def table(results: list[Result]) -> str:
     lines = [
         "| case | ours median | ours p95 | queries | admin median | ours/admin | floor (ms) "
-        "| ours/floor | cold median | cold/floor | stock admin | ours/stock admin |",
-        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+        "| ours/floor | cold median | cold/floor | after a write (queries) | stock admin "
+        "| ours/stock admin |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for r in results:
         admin = r.admin.median if r.admin else None
         stock = r.stock_admin.median if r.stock_admin else None
         cold = r.cold.median if r.cold else None
+        written = f"{ms(r.after_write.median)} ({r.after_write.queries})" if r.after_write else "—"
+        none = "none (no admin report)"
         lines.append(
             f"| {r.case} | {ms(r.ours.median)} | {ms(r.ours.p95)} | {r.ours.queries} "
-            f"| {ms(admin)} | {ratio(r.ours.median, admin)} "
+            f"| {none if r.no_admin else ms(admin)} | {ratio(r.ours.median, admin)} "
             f"| {'—' if r.floor is None else f'{r.floor:.1f}'} | {ratio(r.ours.median, r.floor)} "
-            f"| {ms(cold)} | {ratio(cold, r.floor)} | {ms(stock)} | {ratio(r.ours.median, stock)} |"
+            f"| {ms(cold)} | {ratio(cold, r.floor)} | {written} "
+            f"| {none if r.no_admin else ms(stock)} | {ratio(r.ours.median, stock)} |"
         )
     return "\n".join(lines)
 
@@ -381,6 +427,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--case", nargs="*", help="Run only the cases whose name contains one.")
     parser.add_argument("--no-admin", action="store_true")
     parser.add_argument("--no-cold", action="store_true")
+    parser.add_argument("--no-after-write", action="store_true")
     parser.add_argument("--no-floor", action="store_true")
     parser.add_argument("--no-vacuum", action="store_true")
     parser.add_argument("--json", help="Also write the results to this file.")
@@ -406,7 +453,7 @@ def main(argv: list[str] | None = None) -> int:
         clients[name] = Client(raise_request_exception=True)
         clients[name].force_login(user)
 
-    results = run(cases, clients, options)
+    results = run(cases, clients, options, write=teammate_write(admin, detail_lead(admin).pk))
 
     version = (
         connection.cursor().connection.info.server_version

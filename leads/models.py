@@ -352,6 +352,14 @@ class Lead(models.Model):
             # PostgreSQL it also carries what the report sums (migration 0011).
             models.Index(fields=["actual_close_date", "id"], name="lead_actual_close_idx"),
             models.Index(fields=["competitor"], name="lead_competitor_idx"),
+            # The win/loss report's competitors in a period: only the leads that name
+            # one (a few percent), read from the index alone on PostgreSQL.
+            models.Index(
+                fields=["actual_close_date"],
+                include=["stage", "assignee", "value", "competitor"],
+                condition=~Q(competitor=""),
+                name="lead_competitor_close_idx",
+            ),
             # The list sorted by priority (either way: the index reads backwards too).
             models.Index(priority_rank.desc(), F("id").desc(), name="lead_priority_rank_idx"),
             # The board's card order within a stage: priority rank, then close date.

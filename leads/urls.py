@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import board, export, import_views, views
+from . import board, export, import_views, reports, views
 
 app_name = "leads"
 
@@ -28,4 +28,5 @@ urlpatterns = [
     path("my-work/", views.MyWorkView.as_view(), name="my_work"),
     path("board/", board.BoardView.as_view(), name="board_default"),
     path("pipelines/<int:pk>/board/", board.BoardView.as_view(), name="board"),
+    path("reports/win-loss/", reports.WinLossView.as_view(), name="win_loss"),
 ]

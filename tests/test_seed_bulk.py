@@ -7,8 +7,10 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 from django.db.models import Count, F, Q
+from django.utils import timezone
 
 from crm.models import Client, Contact
+from leads.management.closing import LOSS_WEIGHTS
 from leads.models import Lead, LeadEvent, Priority
 from pipelines.models import Pipeline, PipelineStage
 
@@ -130,6 +132,32 @@ def test_data_is_spread_like_real_data():
     # Closed leads carry when they closed, open ones do not.
     assert not leads.filter(stage__kind="open", closed_at__isnull=False).exists()
     assert not leads.exclude(stage__kind="open").filter(closed_at__isnull=True).exists()
+
+
+def test_closed_leads_say_how_they_closed_as_the_closing_dialog_would():
+    seed("--leads", "2000", "--clients", "20", "--contacts", "40", "--users", "3")
+
+    leads = Lead.objects.select_related("stage", "lost_reason")
+    for lead in leads:
+        if lead.is_open:
+            assert lead.closing_facts() == {}
+            continue
+        assert lead.actual_close_date == timezone.localdate(lead.closed_at)
+        if lead.stage.kind == PipelineStage.Kind.WON:
+            assert lead.won_value == lead.value
+            assert (lead.lost_reason, lead.competitor, lead.lost_note) == (None, "", "")
+        else:
+            assert lead.won_value is None
+            if lead.lost_reason is not None:
+                lead.clean_closing()  # a note where the reason needs one
+    lost = leads.filter(stage__kind=PipelineStage.Kind.LOST)
+    reasons = dict(lost.values_list("lost_reason__slug").annotate(n=Count("pk")))
+    assert set(reasons) == {*LOSS_WEIGHTS, None}  # None: lost before reasons were recorded
+    assert reasons[None] < reasons["price-too-high"]
+    assert lost.exclude(competitor="").exists()
+    # The last move's event says it too.
+    last_move = LeadEvent.objects.filter(lead=lost.exclude(lost_reason=None).first()).latest("at")
+    assert last_move.data["closing"]["lost_reason"]
 
 
 def test_a_few_clients_have_many_leads():

@@ -26,7 +26,8 @@ from django.utils.text import slugify
 
 from crm.models import AuditKind, Client, ClientEvent, Contact, ContactEvent
 from leads import events
-from leads.models import Lead, LeadEvent, LeadSource, LossReason, Priority
+from leads.management.closing import draw_loss, loss_reasons
+from leads.models import Lead, LeadEvent, LeadSource, Priority
 from pipelines.models import Pipeline, PipelineStage
 
 DEMO_PASSWORD = "demo"
@@ -180,17 +181,7 @@ class Command(BaseCommand):
                 self.stdout.write("  ".join("-" * w for w in widths))
 
 
-#: How often each seeded loss reason is given, and the competitors deals go to.
-LOSS_WEIGHTS = {
-    "price-too-high": 8,
-    "chose-competitor": 7,
-    "no-budget": 5,
-    "requirements-changed": 3,
-    "no-response": 6,
-    "other": 2,
-}
-COMPETITORS = ["Salesflow", "Pipedrive", "HubSpot", "Odoo", "Zoho", "a local agency"]
-LOSS_NOTES = [
+NOTES = [
     "Went with a cheaper offer after the second round.",
     "Project shelved until next fiscal year.",
     "Decision maker left the company.",
@@ -406,12 +397,7 @@ def close_lead(rng: random.Random, lead: Lead, reasons: dict, today) -> None:
             )
         lead.won_value = lead.value
         return
-    slug = rng.choices(list(LOSS_WEIGHTS), weights=list(LOSS_WEIGHTS.values()))[0]
-    lead.lost_reason = reasons[slug]
-    if slug == "chose-competitor" or (slug == "price-too-high" and rng.random() < 0.4):
-        lead.competitor = rng.choice(COMPETITORS)
-    if lead.lost_reason.note_required or rng.random() < 0.2:
-        lead.lost_note = rng.choice(LOSS_NOTES)
+    lead.lost_reason, lead.competitor, lead.lost_note = draw_loss(rng, reasons)
 
 
 def build_leads(
@@ -434,10 +420,7 @@ def build_leads(
         contacts_of[id(contact.client)].append(contact)
     today = timezone.localdate(now)
     creators = [users["alice"], users["bob"], users["manager"]]
-    reasons = {reason.slug: reason for reason in LossReason.objects.all()}
-    if set(LOSS_WEIGHTS) - set(reasons):
-        reasons["other"] = LossReason.objects.fallback()
-        reasons |= {slug: reasons.get(slug, reasons["other"]) for slug in LOSS_WEIGHTS}
+    reasons = loss_reasons()
 
     leads, history = [], []
     for _ in range(LEAD_COUNT):

@@ -1,6 +1,7 @@
 """Formatting used on every page: money, days and percentages."""
 
 import datetime
+import math
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 
@@ -97,3 +98,14 @@ def percent(value) -> str:
     if value is None or value == "":
         return UNKNOWN
     return f"{value}%"
+
+
+@register.filter
+def share(value) -> str:
+    """{{ 0.125|share }} → 13%: a fraction as a whole percentage; "<1%" for a small one
+    that is not nothing, and — when unknown (a rate of nothing)."""
+    if value is None or value == "":
+        return UNKNOWN
+    if 0 < value < 0.005:
+        return "<1%"
+    return f"{math.floor(float(value) * 100 + 0.5)}%"  # half up, as people round

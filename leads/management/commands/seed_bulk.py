@@ -9,8 +9,11 @@ of and reused. New leads only refer to the clients and contacts of the same run.
 
 Each lead gets the history it would have had: its "created" event and a "stage
 changed" event per move, made with the constructors of ``leads.events`` as every writer
-makes them. On PostgreSQL the rows go in with COPY, elsewhere with bulk_create in
-batches. The same --seed gives the same data, relative to today's date.
+makes them. A closed lead says how it closed, as the closing dialog would have: its
+close date and won value, or its loss reason, competitor and note (drawn as seed_demo
+draws them, ``leads.management.closing``); a few lost leads have no reason, as leads
+lost before reasons were recorded. On PostgreSQL the rows go in with COPY, elsewhere
+with bulk_create in batches. The same --seed gives the same data, relative to today's date.
 """
 
 import datetime
@@ -33,7 +36,8 @@ from crm.models import Client, Contact
 from crm.web.bulk import bulk_insert
 from crm.web.db import without_statement_timeout
 from leads import events
-from leads.models import Lead, LeadEvent, LeadSource, Priority
+from leads.management.closing import draw_loss, loss_reasons
+from leads.models import Lead, LeadEvent, LeadSource, LossReason, Priority
 from pipelines.models import Pipeline, PipelineStage
 
 HISTORY = datetime.timedelta(days=730)
@@ -50,6 +54,9 @@ WON_WEIGHT, LOST_WEIGHT = 6, 5
 PRIORITY_WEIGHTS = {Priority.NORMAL: 70, Priority.HIGH: 14, Priority.LOW: 10, Priority.URGENT: 6}
 SOURCE_WEIGHTS = {"website": 30, "referral": 15, "email": 12, "phone": 10, "campaign": 8}
 NO_VALUE, NO_CLOSE_DATE, NO_CLIENT, NO_SOURCE, UNASSIGNED = 0.15, 0.20, 0.05, 0.05, 0.15
+#: Lost leads without a reason: lost before reasons were recorded (the report's
+#: "Not recorded").
+NO_LOSS_REASON = 0.05
 WITH_CONTACT = 0.7
 
 # Title words, commonest first: their frequency falls off like a Zipf distribution, so
@@ -205,7 +212,8 @@ LEAD_COLUMNS = [
     "title", "description", "value", "probability", "source_id", "priority",
     "expected_close_date", "category", "stage_id", "client_id", "contact_id", "assignee_id",
     "created_by_id", "created_at", "updated_at", "stage_entered_at", "last_activity_at",
-    "closed_at", "version",
+    "closed_at", "version", "actual_close_date", "won_value", "lost_reason_id", "competitor",
+    "lost_note",
 ]  # fmt: skip
 
 
@@ -253,7 +261,11 @@ def lead_rows(
     users: list[int],
     ranked_clients: list[int],
     contacts_of: dict[int, list[int]],
+    closing_rng: random.Random,
+    reasons: dict[str, LossReason],
 ) -> Iterator[tuple]:
+    """The leads' rows. How a closed lead closed is drawn from ``closing_rng``, so that
+    every other column comes out as it did before leads recorded that."""
     open_stages = [s for s in stages if s.kind == PipelineStage.Kind.OPEN]
     closed_weight = {PipelineStage.Kind.WON: WON_WEIGHT, PipelineStage.Kind.LOST: LOST_WEIGHT}
     stage_choices = open_stages + [s for s in stages if s.kind in closed_weight]
@@ -306,10 +318,16 @@ def lead_rows(
             contact_id = None
             if client_id is not None and contacts_of.get(client_id) and rng.random() < WITH_CONTACT:
                 contact_id = rng.choice(contacts_of[client_id])
-            yield (
+            title, description = (
                 lead_title(rng, products_cum, deal_types_cum),
                 lead_description(rng),
-                deal_value(rng),
+            )
+            value = deal_value(rng)
+            closing = closing_columns(closing_rng, stage, value, entered, reasons)
+            yield (
+                title,
+                description,
+                value,
                 probability,
                 rng.choices(sources, weights=source_weights)[0].pk
                 if sources and rng.random() >= NO_SOURCE
@@ -330,7 +348,28 @@ def lead_rows(
                 last_activity,
                 None if is_open else entered,
                 version,
+                *closing,
             )
+
+
+def closing_columns(
+    rng: random.Random,
+    stage: PipelineStage,
+    value: Decimal | None,
+    closed_at: datetime.datetime,
+    reasons: dict[str, LossReason],
+) -> tuple:
+    """actual_close_date, won_value, lost_reason_id, competitor and lost_note of a lead
+    in ``stage``, as the closing dialog would have set them (seed_demo's weights)."""
+    if stage.is_open:
+        return None, None, None, "", ""
+    closed_on = timezone.localdate(closed_at)
+    if stage.kind == PipelineStage.Kind.WON:
+        return closed_on, value, None, "", ""
+    if rng.random() < NO_LOSS_REASON:
+        return closed_on, None, None, "", ""
+    reason, competitor, note = draw_loss(rng, reasons)
+    return closed_on, None, reason.pk, competitor, note
 
 
 def lead_history(
@@ -339,6 +378,7 @@ def lead_history(
     *,
     stages: list[PipelineStage],
     users: dict,
+    reasons: dict[int, LossReason],
 ) -> Iterator[LeadEvent]:
     """The events of written leads ((id, row of LEAD_COLUMNS) pairs), unsaved: created,
     then one stage change per move, a stage at a time, the last when it entered its stage.
@@ -350,6 +390,8 @@ def lead_history(
     by_id = {stage.pk: stage for stage in stages}
     for pk, row in leads:
         lead = Lead(id=pk, **dict(zip(LEAD_COLUMNS, row, strict=True)))
+        if lead.lost_reason_id is not None:  # named by the event, without a query each
+            lead.lost_reason = reasons[lead.lost_reason_id]
         stage = by_id[lead.stage_id]
         if stage.is_open:
             path = open_stages[: open_stages.index(stage) + 1]
@@ -373,6 +415,7 @@ def lead_history(
                 new_probability=probability,
                 by=actor,
                 at=at,
+                closing=lead.closing_facts() if new is stage else None,
             )
             previous_at, previous_probability = at, probability
 
@@ -465,10 +508,13 @@ class Command(BaseCommand):
             users=user_ids,
             ranked_clients=ranked_clients,
             contacts_of=contacts_of,
+            closing_rng=random.Random(f"{seed}-closing"),
+            reasons=loss_reasons(),
         )
         # A generator of its own: the leads come out as they did before they had a history.
         history_rng = random.Random(f"{seed}-history")
         users_by_id = get_user_model().objects.in_bulk(user_ids)
+        reasons_by_id = LossReason.objects.in_bulk()
         lead_seconds = event_seconds = 0.0
         event_count = 0
         for chunk in itertools.batched(rows, HISTORY_CHUNK, strict=False):
@@ -479,7 +525,11 @@ class Command(BaseCommand):
             history = [
                 events.as_row(event)
                 for event in lead_history(
-                    history_rng, zip(ids, chunk, strict=True), stages=stages, users=users_by_id
+                    history_rng,
+                    zip(ids, chunk, strict=True),
+                    stages=stages,
+                    users=users_by_id,
+                    reasons=reasons_by_id,
                 )
             ]
             bulk_insert(LeadEvent, events.COLUMNS, history, count=len(history))

@@ -1,0 +1,461 @@
+"""Managers' reports. The win/loss page: how leads closed, month by month.
+
+Every figure comes from two grouped queries over the leads that closed in the period,
+read through ``lead_actual_close_idx`` (on PostgreSQL an index-only scan: the index
+holds the close date, stage, owner, value, won value and loss reason):
+
+- the closed leads grouped by month, stage and loss reason, with their count and sums;
+  whether a group was won or lost follows from its stage, looked up in Python;
+- the competitors named on the lost leads, the ten most named.
+
+The result is cached like the list's totals (``leads.totals``): until the next write to
+any lead, or a minute at most for changes that record no event.
+"""
+
+import calendar
+import datetime
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django import forms
+from django.db.models import Count, F, Sum
+from django.db.models.functions import Coalesce
+from django.http import QueryDict
+from django.urls import reverse
+from django.utils import timezone
+from django.views.generic import TemplateView
+
+from crm.web.htmx import HtmxPartialMixin
+from pipelines.models import Pipeline, PipelineStage
+
+from .filters import assignee_choices
+from .models import Lead, LossReason, Status
+from .totals import cached_for_filters
+
+#: The period shown unasked: this month and the eleven before it.
+DEFAULT_MONTHS = 12
+#: The longest period one page shows (a bar per month must stay readable).
+MAX_MONTHS = 36
+#: How many competitors the page names.
+TOP_COMPETITORS = 10
+#: The list's ``lost_reason`` value for lost leads without a reason.
+NOT_RECORDED = "none"
+
+_MONTH = re.compile(r"([0-9]{4})-([0-9]{2})")
+
+# --- the period and the filters ----------------------------------------------------------
+
+
+def parse_month(text: str) -> datetime.date | None:
+    """ "2026-03" → 1 March 2026; None for anything else (the form of <input type=month>)."""
+    match = _MONTH.fullmatch(text.strip())
+    if not match:
+        return None
+    year, month = int(match[1]), int(match[2])
+    if not (1900 <= year <= 9998 and 1 <= month <= 12):
+        return None
+    return datetime.date(year, month, 1)
+
+
+def month_end(first: datetime.date) -> datetime.date:
+    return first.replace(day=calendar.monthrange(first.year, first.month)[1])
+
+
+def add_months(first: datetime.date, months: int) -> datetime.date:
+    index = first.year * 12 + first.month - 1 + months
+    return datetime.date(index // 12, index % 12 + 1, 1)
+
+
+def month_count(start: datetime.date, end: datetime.date) -> int:
+    return (end.year - start.year) * 12 + end.month - start.month + 1
+
+
+def months_between(start: datetime.date, end: datetime.date) -> list[datetime.date]:
+    """The first day of every month from start's to end's, both included."""
+    return [add_months(start, n) for n in range(month_count(start, end))]
+
+
+def default_period(today: datetime.date) -> tuple[datetime.date, datetime.date]:
+    this_month = today.replace(day=1)
+    return add_months(this_month, 1 - DEFAULT_MONTHS), this_month
+
+
+class MonthInput(forms.TextInput):
+    input_type = "month"
+
+
+@dataclass
+class Filters:
+    """What the page shows: the period (whole months, both ends included), the pipeline
+    and the owner as they apply, and what was not understood."""
+
+    start: datetime.date
+    end: datetime.date
+    pipeline: str = ""
+    assignee: str = ""
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def months(self) -> list[datetime.date]:
+        return months_between(self.start, self.end)
+
+    def params(self) -> QueryDict:
+        """As URL parameters: the cache key's filters and the form's values."""
+        params = QueryDict(mutable=True)
+        params.update({"from": f"{self.start:%Y-%m}", "to": f"{self.end:%Y-%m}"})
+        for name in ("pipeline", "assignee"):
+            if value := getattr(self, name):
+                params[name] = value
+        return params
+
+
+def read_filters(data: QueryDict, *, today: datetime.date, pipelines, owners) -> Filters:
+    """The filters in ``data``; whatever is not understood falls back to its default
+    (the last 12 months, all pipelines, anyone), with a sentence saying so.
+
+    ``pipelines`` and ``owners`` are the choices offered, as (value, label) pairs.
+    """
+    first, last = default_period(today)
+    filters = Filters(start=first, end=month_end(last))
+    given_from, given_to = data.get("from", "").strip(), data.get("to", "").strip()
+    if given_from or given_to:
+        start = parse_month(given_from) if given_from else None
+        end = parse_month(given_to) if given_to else last
+        if (given_from and start is None) or end is None:
+            filters.problems.append(
+                "The period was not understood (write months like 2026-03): "
+                "showing the last 12 months."
+            )
+        else:
+            start = start or add_months(end, 1 - DEFAULT_MONTHS)
+            if start > end:
+                filters.problems.append(
+                    "The period ends before it starts: showing the last 12 months."
+                )
+            elif month_count(start, end) > MAX_MONTHS:
+                filters.problems.append(
+                    f"A period spans at most {MAX_MONTHS} months: showing the last 12 months."
+                )
+            else:
+                filters.start, filters.end = start, month_end(end)
+    for name, choices, noun in (("pipeline", pipelines, "pipeline"), ("assignee", owners, "owner")):
+        value = data.get(name, "")
+        if value in {str(v) for v, _ in choices}:
+            setattr(filters, name, str(value))
+        elif value:
+            filters.problems.append(f"There is no such {noun}: showing all {noun}s.")
+    return filters
+
+
+class WinLossForm(forms.Form):
+    """The report's filter bar, drawn from the filters as they apply (``Filters``).
+
+    Its choices are handed in, read once for checking and drawing alike.
+    """
+
+    pipeline = forms.ChoiceField(label="Pipeline", required=False)
+    assignee = forms.ChoiceField(label="Owner", required=False)
+
+    def __init__(self, filters: Filters, *, pipelines, owners):
+        super().__init__(initial=filters.params().dict())
+        # "from" is a Python keyword, so the two months are added by name.
+        month = {"placeholder": "YYYY-MM", "pattern": "[0-9]{4}-[0-9]{2}"}
+        self.fields = {
+            "from": forms.CharField(label="From", required=False, widget=MonthInput(month)),
+            "to": forms.CharField(label="To", required=False, widget=MonthInput(month)),
+            **self.fields,
+        }
+        self.fields["pipeline"].choices = [("", "All pipelines"), *pipelines]
+        self.fields["assignee"].choices = [("", "Anyone"), *owners]
+
+
+# --- the queries -------------------------------------------------------------------------
+
+
+def closed_figures(filters: Filters, *, user) -> dict:
+    """The figures of the leads that closed in the period, from four small queries.
+
+    - the stages and their kinds, a handful of rows;
+    - the leads closed in the period grouped by day, stage and loss reason, with their
+      count and value (a won lead's won value), added up by month here;
+    - the ten competitors most named on the lost leads, with their count and value.
+
+    The conditions name only columns of ``lead_actual_close_idx`` (the close date, the
+    stage ids, the owner's id), so PostgreSQL answers the second from the index alone;
+    the third reads ``lead_competitor_close_idx``, which holds only the leads that name
+    a competitor. Without a pipeline no stage is named: every lead with a close date
+    is closed (reopening clears it), and naming all the closed stages made PostgreSQL
+    expect a quarter of the rows and plan without parallel workers.
+    The loss reasons' names come along (the fourth, a handful of rows), so that a
+    cached result needs no query of its own.
+    """
+    kinds = dict(PipelineStage.objects.values_list("pk", "kind"))
+    closed = {pk for pk, kind in kinds.items() if kind != PipelineStage.Kind.OPEN}
+    leads = Lead.objects.filter(actual_close_date__range=(filters.start, filters.end)).order_by()
+    if filters.pipeline:
+        pipeline = PipelineStage.objects.filter(pipeline_id=filters.pipeline)
+        leads = leads.filter(stage_id__in=list(pipeline.values_list("pk", flat=True)))
+    if filters.assignee == "me":
+        leads = leads.filter(assignee_id=user.pk)
+    elif filters.assignee == "none":
+        leads = leads.filter(assignee_id__isnull=True)
+    elif filters.assignee:
+        leads = leads.filter(assignee_id=filters.assignee)
+    # By day, not by month: PostgreSQL knows how many days there are (a date_trunc
+    # looked like 25,000 groups to it and it sorted 200,000 rows on disk to find 96),
+    # and a year holds at most a few thousand (day, stage, reason) groups.
+    # A won lead's value is its won value (they are equal; a lost lead has none).
+    months = defaultdict(lambda: [0, None])
+    for row in (
+        leads.values("actual_close_date", "stage_id", "lost_reason_id")
+        .annotate(n=Count("pk"), v=Sum(Coalesce("won_value", "value")))
+        .order_by()
+    ):
+        if row["stage_id"] not in closed:
+            continue  # a close date left on an open lead (by hand): it did not close
+        month = row["actual_close_date"].replace(day=1)
+        group = months[(month, kinds[row["stage_id"]], row["lost_reason_id"])]
+        group[0] += row["n"]
+        if row["v"] is not None:
+            group[1] = (group[1] or 0) + row["v"]
+    groups = [(*key, *sums) for key, sums in months.items()]
+    competitors = []
+    if any(group[1] == PipelineStage.Kind.LOST for group in groups):
+        # Only a lost lead names a competitor (the services clear it otherwise): naming
+        # the lost stages too made PostgreSQL read the table rather than the index.
+        competitors = list(
+            leads.exclude(competitor="")
+            .values("competitor")
+            # Not Count("pk"): the index holds no id, and one would cost a heap read
+            # per lead (340 ms instead of 27 at a million leads).
+            .annotate(n=Count("competitor"), v=Sum("value"))
+            .order_by("-n", F("v").desc(nulls_last=True), "competitor")
+            .values_list("competitor", "n", "v")[:TOP_COMPETITORS]
+        )
+    reasons = dict(LossReason.objects.values_list("pk", "name")) if groups else {}
+    return {
+        "groups": groups,
+        "competitors": competitors,
+        "reasons": reasons,
+        "count": sum(group[3] for group in groups),
+    }
+
+
+# --- what the page shows -----------------------------------------------------------------
+
+
+@dataclass
+class Tally:
+    """Won and lost leads of a month (or of the period): counts and values, and the
+    links to the list showing them."""
+
+    start: datetime.date
+    end: datetime.date
+    won: int = 0
+    won_value: Decimal = Decimal(0)
+    lost: int = 0
+    lost_value: Decimal = Decimal(0)
+    won_url: str = ""
+    lost_url: str = ""
+
+    @property
+    def closed(self) -> int:
+        return self.won + self.lost
+
+    @property
+    def win_rate(self) -> float | None:
+        """Won of won and lost, by count; None when nothing closed."""
+        return self.won / self.closed if self.closed else None
+
+    @property
+    def value_win_rate(self) -> float | None:
+        """Won of won and lost, by value (leads of unknown value left out)."""
+        total = self.won_value + self.lost_value
+        return float(self.won_value / total) if total else None
+
+
+@dataclass
+class Share:
+    """A loss reason or a competitor: its lost leads, their value, and their share."""
+
+    name: str
+    count: int
+    value: Decimal | None  # None: no lead of them has a known value
+    share: float
+    url: str
+    not_recorded: bool = False
+
+
+class ListLinks:
+    """Links to the lead list showing the leads behind a figure (the list's filters:
+    status, closed_from/closed_to, pipeline, assignee, lost_reason, competitor)."""
+
+    def __init__(self, filters: Filters):
+        self.base = reverse("leads:list")
+        self.scope = {
+            name: value
+            for name, value in (("pipeline", filters.pipeline), ("assignee", filters.assignee))
+            if value
+        }
+
+    def __call__(self, status: str, start: datetime.date, end: datetime.date, **extra) -> str:
+        params = QueryDict(mutable=True)
+        params.update(
+            {"status": status, "closed_from": start.isoformat(), "closed_to": end.isoformat()}
+        )
+        params.update(self.scope)
+        params.update(extra)
+        return f"{self.base}?{params.urlencode()}"
+
+
+def tallies(filters: Filters, figures: dict, link: ListLinks) -> tuple[list[Tally], Tally]:
+    """A tally for every month of the period (months without closed leads hold zeros),
+    and one for the whole period."""
+    by_month = {month: Tally(month, month_end(month)) for month in filters.months}
+    total = Tally(filters.start, filters.end)
+    for month, kind, _reason, count, value in figures["groups"]:
+        for tally in (by_month[month], total):
+            if kind == PipelineStage.Kind.WON:
+                tally.won += count
+                tally.won_value += value or 0
+            else:
+                tally.lost += count
+                tally.lost_value += value or 0
+    for tally in [*by_month.values(), total]:
+        if tally.won:
+            tally.won_url = link(Status.WON, tally.start, tally.end)
+        if tally.lost:
+            tally.lost_url = link(Status.LOST, tally.start, tally.end)
+    return list(by_month.values()), total
+
+
+def loss_reasons(filters: Filters, figures: dict, total: Tally, link: ListLinks) -> list[Share]:
+    """The loss reasons given in the period, the most given first; lost leads without a
+    reason as "Not recorded"."""
+    counts, values = defaultdict(int), {}
+    for _month, kind, reason, count, value in figures["groups"]:
+        if kind == PipelineStage.Kind.LOST:
+            counts[reason] += count
+            if value is not None:  # None: no lead of the group has a known value
+                values[reason] = values.get(reason, 0) + value
+    rows = [
+        Share(
+            name=figures["reasons"].get(reason, "Not recorded") if reason else "Not recorded",
+            count=count,
+            value=values.get(reason),
+            share=count / total.lost,
+            url=link(
+                Status.LOST,
+                filters.start,
+                filters.end,
+                lost_reason=str(reason) if reason else NOT_RECORDED,
+            ),
+            not_recorded=reason is None,
+        )
+        for reason, count in counts.items()
+    ]
+    # "Not recorded" is no reason: it goes last whatever its size.
+    return sorted(rows, key=lambda row: (row.not_recorded, -row.count, -(row.value or 0), row.name))
+
+
+def competitors(filters: Filters, figures: dict, total: Tally, link: ListLinks) -> list[Share]:
+    return [
+        Share(
+            name=name,
+            count=count,
+            value=value,
+            share=count / total.lost,
+            url=link(Status.LOST, filters.start, filters.end, competitor=name),
+        )
+        for name, count, value in figures["competitors"]
+    ]
+
+
+#: The chart's geometry, in SVG user units (the SVG scales to its box).
+CHART_HEIGHT = 160
+CHART_TOP = 18  # room for the count above the tallest bar
+CHART_BOTTOM = 36  # room for the month and year under the bars
+GROUP_WIDTH = 44
+BAR_WIDTH = 16
+
+
+def chart(months: list[Tally]) -> dict:
+    """Where the won and lost bars of each month go: heights scaled to the busiest
+    month's larger count."""
+    tallest = max((max(t.won, t.lost) for t in months), default=0) or 1
+    bars = []
+    for index, tally in enumerate(months):
+        left = index * GROUP_WIDTH + (GROUP_WIDTH - 2 * BAR_WIDTH - 2) / 2
+        month = {"tally": tally, "label_x": index * GROUP_WIDTH + GROUP_WIDTH / 2}
+        for kind, count, x in (
+            ("won", tally.won, left),
+            ("lost", tally.lost, left + BAR_WIDTH + 2),
+        ):
+            height = round(CHART_HEIGHT * count / tallest, 1)
+            month[kind] = {
+                "count": count,
+                "x": x,
+                "y": CHART_TOP + CHART_HEIGHT - height,
+                "height": height,
+                "label_x": x + BAR_WIDTH / 2,
+                "label_y": CHART_TOP + CHART_HEIGHT - height - 4,
+            }
+        month["show_year"] = index == 0 or tally.start.month == 1
+        bars.append(month)
+    return {
+        "months": bars,
+        "width": len(months) * GROUP_WIDTH,
+        "height": CHART_TOP + CHART_HEIGHT + CHART_BOTTOM,
+        "baseline": CHART_TOP + CHART_HEIGHT,
+        "bar_width": BAR_WIDTH,
+        "month_y": CHART_TOP + CHART_HEIGHT + 14,
+        "year_y": CHART_TOP + CHART_HEIGHT + 28,
+    }
+
+
+class WinLossView(HtmxPartialMixin, TemplateView):
+    """/reports/win-loss/: won and lost leads per month, win rates, loss reasons and
+    competitors for a period, a pipeline and an owner; every figure links to its leads.
+
+    Everyone signed in may read it (reps see every lead anyway). A constant number of
+    queries, whatever the period: see ``closed_figures``; cached like the list's totals.
+    """
+
+    template_name = "leads/reports/win_loss.html"
+    partials = {"win-loss": "report"}
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        pipelines = [
+            (str(pk), name)
+            for pk, name in Pipeline.objects.order_by("-is_default", "name").values_list(
+                "pk", "name"
+            )
+        ]
+        owners = assignee_choices()
+        filters = read_filters(
+            self.request.GET, today=timezone.localdate(), pipelines=pipelines, owners=owners
+        )
+        figures = cached_for_filters(
+            "win-loss",
+            filters.params(),
+            self.request.user,
+            lambda: closed_figures(filters, user=self.request.user),
+            size=lambda figures: figures["count"],
+        )
+        link = ListLinks(filters)
+        months, total = tallies(filters, figures, link)
+        context.update(
+            form=WinLossForm(filters, pipelines=pipelines, owners=owners),
+            filters=filters,
+            months=months,
+            total=total,
+            reasons=loss_reasons(filters, figures, total, link) if total.lost else [],
+            competitors=competitors(filters, figures, total, link) if total.lost else [],
+            chart=chart(months),
+            pipeline_name=dict(pipelines).get(filters.pipeline, ""),
+            owner_name=dict(owners).get(filters.assignee, ""),
+        )
+        return context
