@@ -353,10 +353,10 @@ class Lead(models.Model):
             models.Index(fields=["actual_close_date", "id"], name="lead_actual_close_idx"),
             models.Index(fields=["competitor"], name="lead_competitor_idx"),
             # The win/loss report's competitors in a period: only the leads that name
-            # one (a few percent), read from the index alone on PostgreSQL.
+            # one (a few percent), read from the index alone on PostgreSQL (migration
+            # 0012 adds what it sums there).
             models.Index(
                 fields=["actual_close_date"],
-                include=["stage", "assignee", "value", "competitor"],
                 condition=~Q(competitor=""),
                 name="lead_competitor_close_idx",
             ),
