@@ -20,7 +20,7 @@ from crm.web.templatetags.formatting import CURRENCY
 
 from .filters import LeadFilter
 from .forms import LeadForm
-from .models import Lead
+from .models import CLOSING_FIELDS, Lead
 
 #: How an export names a related row: the name the importer finds it by again.
 NAMED_BY = {
@@ -48,6 +48,8 @@ ORDER = [
     "client",
     "contact",
     "category",
+    # How it closed (empty while open): when, for how much, or why not.
+    *CLOSING_FIELDS,
 ]
 #: What the export adds to the lead form's fields, beside them: heading → lookup.
 EXTRA = {

@@ -150,7 +150,8 @@ class LeadImportDetailView(ImportAccessMixin, HtmxPartialMixin, DetailView):
         )
 
     def preview(self, lead_import) -> dict:
-        """The dry run: the first rows as they will be imported, and every row error."""
+        """The dry run: the first rows as they will be imported, every row error, and
+        what will import other than the file says."""
         try:
             result = check_rows(lead_import)
         except ImportFileError as error:
@@ -161,6 +162,10 @@ class LeadImportDetailView(ImportAccessMixin, HtmxPartialMixin, DetailView):
             if not row.is_valid
             for message in row.errors
         ]
+        # What will import, though not as the file reads (a lost row's missing reason).
+        notices = [
+            (row.number, message) for row in result.rows if row.is_valid for message in row.notices
+        ]
         return {
             "total": result.total,
             "invalid": result.invalid,
@@ -170,6 +175,8 @@ class LeadImportDetailView(ImportAccessMixin, HtmxPartialMixin, DetailView):
             "rows": [row for row in result.rows if row.is_valid][:PREVIEW_ROWS],
             "errors": errors[:ERRORS_SHOWN],
             "more_errors": max(0, len(errors) - ERRORS_SHOWN),
+            "notices": notices[:ERRORS_SHOWN],
+            "more_notices": max(0, len(notices) - ERRORS_SHOWN),
         }
 
     def resume(self, lead_import):

@@ -36,7 +36,15 @@ from pipelines.models import Pipeline, PipelineStage
 
 from . import events
 from .forms import LeadForm, normalise_amount
-from .models import Lead, LeadEvent, LeadImport, LeadSource, Priority
+from .models import (
+    CLOSING_FIELDS,
+    Lead,
+    LeadEvent,
+    LeadImport,
+    LeadSource,
+    LossReason,
+    Priority,
+)
 from .services import (
     LeadConflict,
     leads_create_bulk,
@@ -248,6 +256,11 @@ FIELDS = {
     "contact": ["contact", "contactpersoon", "contact person", "contact email"],
     "category": ["category", "categorie"],
     "currency": ["currency", "valuta", "munteenheid"],
+    "lost_reason": ["reason lost", "lost because", "verliesreden", "reden verlies"],
+    "competitor": ["concurrent", "won by", "gewonnen door"],
+    "lost_note": ["verliesnotitie", "toelichting verlies"],
+    "won_value": ["won amount", "gewonnen waarde", "gewonnen bedrag"],
+    "actual_close_date": ["closed on", "date closed", "gesloten op", "werkelijke sluitdatum"],
 }
 #: Columns a file may have that are not lead fields: they say how to read the others.
 EXTRA_COLUMNS = {"pipeline": "Pipeline", "currency": "Currency (must be EUR)"}
@@ -324,6 +337,11 @@ class Row:
     duplicate_of: int | None = None
     #: Mapped columns this row leaves empty: updating an existing lead keeps its value.
     blank: frozenset = frozenset()
+    #: Values the import supplies where the row gave none (the loss reason of a lost row
+    #: without one), written whether or not their columns are mapped.
+    filled_in: dict = field(default_factory=dict)
+    #: What the preview should say about a row that imports, though not as it reads.
+    notices: list[str] = field(default_factory=list)
 
     @property
     def is_valid(self) -> bool:
@@ -347,6 +365,12 @@ class Lookups:
         for source in LeadSource.objects.all():
             self.sources[source.slug.lower()] = source
             self.sources.setdefault(source.label.lower(), source)
+        # Inactive reasons too, as inactive sources: an export of leads lost for a reason
+        # since retired imports again.
+        self.loss_reasons = {}
+        for reason in LossReason.objects.all():
+            self.loss_reasons[reason.slug.lower()] = reason
+            self.loss_reasons.setdefault(reason.name.lower(), reason)
         self.users = {}
         for user in get_user_model().objects.filter(is_active=True).order_by("-pk"):
             if user.email:
@@ -362,6 +386,11 @@ class Lookups:
             self.contacts[(client_id, name.strip().lower())] = pk
             if email:
                 self.contacts[(client_id, email.strip().lower())] = pk
+
+    @functools.cached_property
+    def fallback_reason(self) -> LossReason:
+        """ "Other", asked for only when a lost row names no reason (``_check_closing``)."""
+        return LossReason.objects.fallback()
 
     @functools.cached_property
     def steps(self) -> list:
@@ -607,6 +636,7 @@ RESOLVERS = {
     get_user_model(): _by_name("assignee", "users", "user"),
     Client: _resolve_client,
     Contact: _resolve_contact,
+    LossReason: _by_name("lost_reason", "loss_reasons", "loss reason"),
 }
 
 
@@ -678,8 +708,11 @@ def check_rows(lead_import: LeadImport) -> CheckResult:
                     f"Unknown client “{row.client_name}” (choose to create missing clients)"
                 )
     _find_duplicates(rows, lead_import)
+    updated = {}
     if lead_import.duplicates == LeadImport.Duplicates.UPDATE:
         _check_updates(rows, lead_import.created_by)
+        updated = _closing_of_leads(rows)
+    _check_closing(rows, lookups, mapped=set(mapping.values()), updated=updated)
     return CheckResult(
         rows=rows,
         total=len(rows),
@@ -725,6 +758,69 @@ def _check_updates(rows: list[Row], user) -> None:
             )
         else:
             updated_by[row.duplicate_of] = row.number
+
+
+def _closing_of_leads(rows: list[Row]) -> dict[int, Lead]:
+    """The leads rows would update, with their stage and how they closed."""
+    return (
+        Lead.objects.select_related("stage", "lost_reason")
+        .only("stage", *CLOSING_FIELDS)
+        .in_bulk({row.duplicate_of for row in rows if row.duplicate_of})
+    )
+
+
+#: The note of a lost row imported without a reason (with the reason "Other").
+NO_REASON_NOTE = "Imported without a reason"
+
+
+def _check_closing(
+    rows: list[Row], lookups: Lookups, *, mapped: set[str], updated: dict[int, Lead]
+) -> None:
+    """Each closed row's lead as it will have closed, checked with the model's rules
+    (``Lead.clean_closing``: a lost lead's reason and note, a close date not ahead).
+
+    A lost row that names no reason is imported as "Other", with a note saying so
+    unless it has one (a notice in the preview): a file from another system seldom
+    says why, and refusing those rows would leave the lost leads out. A row that
+    updates a lead (``updated``, by id) is judged as the lead will be: its empty cells
+    keep the lead's stage and how it closed, so a lost lead keeps its reason. Into an
+    open stage the services clear the closing fields, so there is nothing to check.
+    """
+    today = timezone.localdate()
+    kept_unmapped = set(importable_fields()) - mapped
+    for row in rows:
+        stage = row.values.get("stage")
+        given = {name: row.values.get(name) for name in CLOSING_FIELDS}
+        lead = updated.get(row.duplicate_of)
+        if lead is not None:
+            kept = row.blank | kept_unmapped
+            given = {name: value for name, value in given.items() if name not in kept}
+            if "stage" in kept:
+                stage = lead.stage
+            if stage == lead.stage and not given:
+                continue  # the update leaves how the lead closed alone
+            given = {name: getattr(lead, name) for name in CLOSING_FIELDS} | given
+        if stage is None or stage.is_open:
+            continue
+        named = "lost_reason" in mapped and "lost_reason" not in row.blank
+        if stage.kind == PipelineStage.Kind.LOST and given["lost_reason"] is None and not named:
+            reason = lookups.fallback_reason
+            row.filled_in = {
+                "lost_reason": reason,
+                "lost_note": given["lost_note"] or NO_REASON_NOTE,
+            }
+            given |= row.filled_in
+            row.values |= row.filled_in
+            row.notices.append(
+                f"No loss reason: imported as “{reason.name}” with the note "
+                f"“{row.filled_in['lost_note']}”"
+            )
+        try:
+            Lead(stage=stage, **given).clean_closing(today=today)
+        except ValidationError as error:
+            for name, messages in error.message_dict.items():
+                if not (name == "lost_reason" and named):  # an unknown reason, said already
+                    row.errors += [message.rstrip(".") for message in messages]
 
 
 class EqualsAny(Lookup):
@@ -1009,7 +1105,7 @@ def _update_values(rows: list[Row], mapped: set[str]) -> dict[int, dict]:
                 values[name] = found.get(row.values[attname])
             else:
                 values[name] = row.values.get(name)
-        changes[row.duplicate_of] = values
+        changes[row.duplicate_of] = values | row.filled_in
     return changes
 
 

@@ -39,6 +39,8 @@ RECORD_FIELDS = ["stage_entered_at", "closed_at", "version", "updated_at", "last
 #: What a move to another stage may set besides the stage: how the lead closed (or
 #: clearing it), the stage's probability, and the won value's amount as the value.
 MOVE_FIELDS = [*CLOSING_FIELDS, "probability", "value"]
+#: What ``closing_values`` reads and sets, by the column (attname) a bulk insert names.
+CLOSING_ATTNAMES = {name: Lead._meta.get_field(name).attname for name in (*CLOSING_FIELDS, "value")}
 
 
 class LeadConflict(Exception):
@@ -253,22 +255,26 @@ def leads_create_bulk(
     """Create many leads at once (an import): each row a dict of field attnames.
 
     The rows come checked by the caller (the importer checks every row before it
-    writes); the bookkeeping is ``new_lead_record``'s, and each lead gets an "imported"
-    event naming ``lead_import`` and its row's number. Returns the new ids in order.
+    writes); how each lead closed is made whole as ``lead_create`` makes it
+    (``closing_values``: a won lead's close date and won value filled in, an open
+    lead's cleared), the bookkeeping is ``new_lead_record``'s, and each lead gets an
+    "imported" event naming ``lead_import`` and its row's number. Returns the new ids in
+    order.
     """
     _require_add(by)
     now = now or timezone.now()
+    today = timezone.localdate(now)
     stages = PipelineStage.objects.in_bulk()  # a handful of rows
-    leads = [
-        row
-        | new_lead_record(
-            stage=stages[row["stage_id"]],
-            probability=row.get("probability"),
-            by_id=by.pk,
-            now=now,
+    leads = []
+    for row in rows:
+        stage = stages[row["stage_id"]]
+        given = {name: row.get(attname) for name, attname in CLOSING_ATTNAMES.items()}
+        closing = closing_values(stage, given, current=None, today=today)
+        leads.append(
+            row
+            | {attname: closing[name] for name, attname in CLOSING_ATTNAMES.items()}
+            | new_lead_record(stage=stage, probability=row.get("probability"), by_id=by.pk, now=now)
         )
-        for row in rows
-    ]
     ids = _insert(Lead, leads)
     recorded = events.imported_rows(ids, lead_import=lead_import, rows=row_numbers, by=by, at=now)
     bulk_insert(LeadEvent, events.COLUMNS, recorded, count=len(ids))

@@ -23,6 +23,7 @@ from tests.factories import (
     ContactFactory,
     LeadFactory,
     LeadSourceFactory,
+    LossReasonFactory,
     UserFactory,
     default_stage,
 )
@@ -46,6 +47,11 @@ HEADER = [
     "client",
     "contact",
     "category",
+    "actual_close_date",
+    "won_value",
+    "lost_reason",
+    "competitor",
+    "lost_note",
     "created_at",
     "updated_at",
 ]
@@ -150,6 +156,11 @@ def test_row_holds_every_field_in_plain_machine_readable_form(rep_client):
         "client": "Acme B.V.",
         "contact": "Jan de Vries",
         "category": "Web",
+        "actual_close_date": "",
+        "won_value": "",
+        "lost_reason": "",
+        "competitor": "",
+        "lost_note": "",
         "created_at": "2025-07-01T10:00:00Z",
         "updated_at": "2026-01-31T14:05:09Z",
     }
@@ -250,6 +261,37 @@ def test_status_all_exports_won_and_lost_leads_too(rep_client):
     ]
 
 
+def test_a_won_lead_says_when_and_for_how_much_it_was_won(rep_client):
+    LeadFactory(
+        stage=default_stage("Won"),
+        value=Decimal("25000"),
+        won_value=Decimal("24500.5"),
+        actual_close_date=datetime.date(2026, 3, 31),
+    )
+
+    [row] = read_csv(rep_client.get(export_url(), {"status": "won"}))
+
+    assert (row["actual_close_date"], row["won_value"]) == ("2026-03-31", "24500.50")
+    assert (row["lost_reason"], row["competitor"], row["lost_note"]) == ("", "", "")
+
+
+def test_a_lost_lead_names_its_reason_as_the_import_finds_it(rep_client):
+    reason = LossReasonFactory(name="Chose a cheaper tool", slug="cheaper-tool")
+    LeadFactory(
+        stage=default_stage("Lost"),
+        lost_reason=reason,
+        competitor="Globex",
+        lost_note="Price, mostly",
+        actual_close_date=datetime.date(2026, 2, 1),
+    )
+
+    [row] = read_csv(rep_client.get(export_url(), {"status": "lost"}))
+
+    assert row["lost_reason"] == "Chose a cheaper tool"
+    assert (row["competitor"], row["lost_note"]) == ("Globex", "Price, mostly")
+    assert (row["actual_close_date"], row["won_value"]) == ("2026-02-01", "")
+
+
 # --- safe to open in a spreadsheet -----------------------------------------------------
 
 
@@ -289,9 +331,13 @@ def test_every_text_column_is_neutralised(rep_client):
         contact=ContactFactory(client=client, name="-contact"),
         category="=category",
         source=LeadSourceFactory(slug="-source"),
+        stage=default_stage("Lost"),
+        lost_reason=LossReasonFactory(name="=reason", slug="formula-reason"),
+        competitor="+competitor",
+        lost_note="@note",
     )
 
-    [row] = read_csv(rep_client.get(export_url()))
+    [row] = read_csv(rep_client.get(export_url(), {"status": "lost"}))
 
     assert row["description"] == "'+description"
     assert row["source"] == "'-source"
@@ -299,6 +345,9 @@ def test_every_text_column_is_neutralised(rep_client):
     assert row["client"] == "'=client"
     assert row["contact"] == "'-contact"
     assert row["category"] == "'=category"
+    assert row["lost_reason"] == "'=reason"
+    assert row["competitor"] == "'+competitor"
+    assert row["lost_note"] == "'@note"
 
 
 @pytest.mark.parametrize("category", ["-5", "+5", "-12.50", "1234.50"])

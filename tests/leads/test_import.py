@@ -16,7 +16,7 @@ from django.urls import NoReverseMatch, reverse
 from crm.models import Client, ClientEvent, Contact
 from leads import imports, services, tasks
 from leads.imports import PREVIEW_ROWS
-from leads.models import EventKind, Lead, LeadEvent, LeadImport, LeadSource, Priority
+from leads.models import EventKind, Lead, LeadEvent, LeadImport, LeadSource, LossReason, Priority
 from leads.tasks import run_lead_import
 from tests.factories import (
     ClientFactory,
@@ -1095,6 +1095,11 @@ COMPARED = [
     "client__name",
     "contact__name",
     "category",
+    "actual_close_date",
+    "won_value",
+    "lost_reason__name",
+    "competitor",
+    "lost_note",
 ]
 
 
@@ -1145,6 +1150,10 @@ def make_leads_for_round_trip(rep) -> None:
         stage=default_stage("Lost"),
         client=globex,
         category="",
+        lost_reason=LossReason.objects.get(slug="chose-competitor"),
+        competitor="Initech",
+        lost_note="Cheaper; and faster",
+        actual_close_date=datetime.date(2025, 2, 27),
     )
     LeadFactory(
         title="Big, renewal",
@@ -1156,6 +1165,8 @@ def make_leads_for_round_trip(rep) -> None:
         stage=renewals.stages.get(name="Renewed"),
         assignee=rep,
         category="Service contracts",
+        won_value=Decimal("25000.00"),
+        actual_close_date=datetime.date(2025, 11, 2),
     )
     LeadFactory(
         title="Plain",
@@ -1211,6 +1222,11 @@ def test_round_trip_preview_maps_every_exported_field(rep_client, rep):
         "client",
         "contact",
         "category",
+        "actual_close_date",
+        "won_value",
+        "lost_reason",
+        "competitor",
+        "lost_note",
     }
     # The export's own columns (id, status, timestamps) are ignored.
     headers = dict(enumerate(lead_import.headers))
