@@ -106,6 +106,10 @@ def closing_values(stage: PipelineStage, values: dict, *, current: Lead | None, 
     won = stage.kind == PipelineStage.Kind.WON and values.get("won_value") is None
     if won and ("won_value" in values or entering or current.won_value is None):
         values["won_value"] = values.get("value", current.value if current else None)
+    elif stage.kind == PipelineStage.Kind.WON and current is None:
+        # A lead created won: its value is what it was won for (a write to a lead that
+        # exists records that change: ``_follow_won_value``).
+        values["value"] = values["won_value"]
     return values
 
 

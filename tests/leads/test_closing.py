@@ -557,3 +557,17 @@ def test_creating_a_lead_as_won_fills_the_won_details(rep_client):
     assert response.status_code == 302
     lead = Lead.objects.get(title="Signed")
     assert (lead.won_value, lead.actual_close_date) == (Decimal("300"), today())
+
+
+def test_a_lead_created_won_for_another_amount_takes_it_as_its_value(rep_client):
+    data = {
+        "title": "Signed lower",
+        "stage": default_stage("Won").pk,
+        "priority": "normal",
+        "value": "1000",
+        "won_value": "900",
+    }
+    response = rep_client.post(reverse("leads:create"), data)
+    assert response.status_code == 302
+    lead = Lead.objects.get(title="Signed lower")
+    assert (lead.won_value, lead.value) == (Decimal("900"), Decimal("900"))

@@ -176,6 +176,7 @@ def test_a_won_row_gets_todays_date_and_its_value_as_won_value_unless_given(rep_
     assert (plain.actual_close_date, plain.won_value) == (today(), Decimal(2500))
     told = Lead.objects.get(title="Told win")
     assert (told.actual_close_date, told.won_value) == (datetime.date(2025, 1, 31), Decimal(2400))
+    assert told.value == Decimal(2400)  # what it was won for, as on the form
 
 
 def test_an_open_row_leaves_the_closing_columns_empty(rep_client, imported):
