@@ -250,10 +250,9 @@ def test_losing_with_the_keyboard_asks_why(page, live_server, rep, leads, login,
     expect(reason).to_be_focused()
 
     # Submitting without a reason (Enter in the competitor field) is refused in the dialog.
-    page.keyboard.press("Tab")  # the close date
-    page.keyboard.press("Tab")  # the competitor
-    page.keyboard.type("Globex")
-    page.keyboard.press("Enter")
+    competitor = dialog.get_by_label("Competitor")
+    competitor.fill("Globex")
+    competitor.press("Enter")
     expect(dialog.locator(".field-error").first).to_have_text("Choose why the lead was lost.")
     expect(reason).to_be_focused()
     assert stage_of(lead) == "New"
