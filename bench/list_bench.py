@@ -70,7 +70,7 @@ from django.urls import NoReverseMatch, reverse  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 from leads.admin import LeadAdmin  # noqa: E402
-from leads.models import Lead, LeadEvent, LeadSource  # noqa: E402
+from leads.models import Lead, LeadEvent, LeadSource, LossReason  # noqa: E402
 from leads.reports import add_months  # noqa: E402
 from leads.services import lead_add_note  # noqa: E402
 from pipelines.models import PipelineStage  # noqa: E402
@@ -254,6 +254,8 @@ def make_cases(admin, rep) -> tuple[list[Case], list[str]]:
     source = LeadSource.objects.get(slug="website")
     columns = ["action_checkbox", *LeadAdmin.list_display]
     by_value_desc = f"-{columns.index('value')}"
+    by_closed_desc = f"-{columns.index('actual_close_date')}"
+    reason = LossReason.objects.get(slug="price-too-high")
     lead = detail_lead(admin)
     htmx = {"HX-Request": "true", "HX-Target": "lead-results"}
     three_filters = {"status": "open", "priority": "high", "source": "website", "sort": "-value"}
@@ -279,6 +281,14 @@ def make_cases(admin, rep) -> tuple[list[Case], list[str]]:
         Case("My Work (2,000 open leads)", reverse("leads:my_work"), {}, admin_list,
              {"status": "open", "assignee__id__exact": rep.pk}, user="rep",
              note="admin: the same leads, 100 to a page"),
+        # Issue 14: the closed leads, by the day they closed and by why they were lost.
+        Case("lost, by close date (newest)", "/leads/",
+             {"status": "lost", "sort": "-actual_close_date"}, admin_list,
+             {"status": "lost", "o": by_closed_desc}),
+        Case("lost for one reason, by close date", "/leads/",
+             {"status": "lost", "lost_reason": reason.pk, "sort": "-actual_close_date"},
+             admin_list,
+             {"status": "lost", "lost_reason__id__exact": reason.pk, "o": by_closed_desc}),
     ]  # fmt: skip
     # The client and contact pages (issue 4): 50,000 clients, 100,000 contacts.
     biggest = Lead.objects.values("client").annotate(n=Count("pk")).order_by("-n").first()["client"]
