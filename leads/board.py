@@ -105,7 +105,8 @@ def board_context(request, pipeline: Pipeline, params: QueryDict) -> dict:
             start = offset if only else 0
             cards = list(
                 leads.filter(stage=stage)
-                .select_related("client", "assignee")
+                # A lost card says why it was lost.
+                .select_related("client", "assignee", *(() if stage.is_open else ("lost_reason",)))
                 .order_by(*CARD_ORDER)[start : start + CARDS_PER_COLUMN + 1]
             )
             now, today = timezone.now(), timezone.localdate()

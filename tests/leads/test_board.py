@@ -406,6 +406,18 @@ def test_open_param_renders_the_page_with_that_column_open(rep_client):
     assert both["Lost"]["cards"] == ["Lost deal"]
 
 
+def test_a_lost_card_says_why_it_was_lost(rep_client):
+    lost = stage("Lost")
+    LeadFactory(stage=lost)
+    with CaptureQueriesContext(connection) as one:
+        get_board(rep_client, {"open": lost.pk})
+    LeadFactory.create_batch(2, stage=lost)
+    with CaptureQueriesContext(connection) as three:
+        html = get_board(rep_client, {"open": lost.pk}).content.decode()
+    assert html.count('<span class="board-card-reason">Price too high</span>') == 3
+    assert len(three) == len(one)  # the reasons come with the cards, not a query each
+
+
 def test_opening_a_column_keeps_the_filters(rep_client):
     won = stage("Won")
     LeadFactory(stage=won, title="Acme won", priority=Priority.HIGH)
