@@ -265,6 +265,7 @@ def test_postgresql_has_the_trigram_and_covering_indexes():
                     "lead_stage_updated_idx",
                     "lead_actual_close_idx",
                     "lead_competitor_close_idx",
+                    "lead_actual_close_desc_idx",
                 ]
             ],
         )
