@@ -19,6 +19,8 @@ from pipelines.models import Pipeline, PipelineStage
 from .events import EventKind as EventKind
 from .events import LeadEvent as LeadEvent
 from .events import recorded_value
+from .scoring import ScoringCriterion as ScoringCriterion
+from .scoring import ScoringSettings as ScoringSettings
 
 
 def default_stage_id() -> int | None:
@@ -331,6 +333,9 @@ class Lead(models.Model):
     lost_note = models.CharField(
         "loss note", max_length=500, blank=True, help_text="What happened, in a sentence or two."
     )
+    # The sum of the scoring criteria it meets, at most 100 (leads.scoring); null while
+    # unscored. Kept by the services in the same transaction as every write.
+    score = models.PositiveSmallIntegerField(null=True, blank=True, editable=False)
     version = models.PositiveIntegerField(default=1, editable=False)
 
     objects = LeadQuerySet.as_manager()
@@ -357,6 +362,8 @@ class Lead(models.Model):
             # PostgreSQL it also carries what the report sums (migration 0011).
             models.Index(fields=["actual_close_date", "id"], name="lead_actual_close_idx"),
             models.Index(fields=["competitor"], name="lead_competitor_idx"),
+            # The list sorted and filtered by score (unscored last either way).
+            models.Index(fields=["score", "id"], name="lead_score_idx"),
             # The win/loss report's competitors in a period: only the leads that name
             # one (a few percent), read from the index alone on PostgreSQL (migration
             # 0012 adds what it sums there).
@@ -401,6 +408,11 @@ class Lead(models.Model):
                 condition=LessThanOrEqual(Length("description"), 5000),
                 name="lead_description_max_5000",
                 violation_error_message="Description must be at most 5000 characters.",
+            ),
+            models.CheckConstraint(
+                condition=Q(score__isnull=True) | Q(score__lte=100),
+                name="lead_score_0_100",
+                violation_error_message="A score is between 0 and 100.",
             ),
             models.CheckConstraint(
                 condition=Q(won_value__isnull=True) | Q(won_value__gte=0),

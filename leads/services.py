@@ -31,7 +31,7 @@ from crm.web.bulk import bulk_insert
 from crm.web.fields import stored, unchanged
 from pipelines.models import LAST_OPEN_STAGE_MESSAGE, PipelineStage
 
-from . import events
+from . import events, scoring
 from .models import CLOSING_FIELDS, LOST_FIELDS, WON_FIELDS, Lead, LeadEvent, LossReason
 
 #: What ``touch`` and entering a stage set besides the typed values.
@@ -114,7 +114,13 @@ def closing_values(stage: PipelineStage, values: dict, *, current: Lead | None, 
 
 
 def _apply(
-    lead: Lead, values: dict, *, by, now: datetime.datetime, stage_deleted: bool = False
+    lead: Lead,
+    values: dict,
+    *,
+    by,
+    now: datetime.datetime,
+    criteria: list,
+    stage_deleted: bool = False,
 ) -> list[LeadEvent]:
     """Set the values that differ; return one unsaved event per change (old → new).
 
@@ -165,6 +171,8 @@ def _apply(
             )
         )
     _check(lead, changed)
+    if changed:  # the score follows whatever it reads (and a changed rule, if any)
+        lead.score = scoring.score(lead, criteria, timezone.localdate(now))
     return recorded
 
 
@@ -247,6 +255,7 @@ def lead_create(*, lead: Lead, by) -> Lead:
     closing = closing_values(lead.stage, given, current=None, today=timezone.localdate(now))
     for name, value in (closing | record).items():
         setattr(lead, name, value)
+    lead.score = scoring.score(lead, scoring.active_criteria(), timezone.localdate(now))
     _check(lead, [f.name for f in Lead._meta.concrete_fields])
     lead.save()
     _save(events.created(lead, by=by, at=now))
@@ -269,16 +278,19 @@ def leads_create_bulk(
     now = now or timezone.now()
     today = timezone.localdate(now)
     stages = PipelineStage.objects.in_bulk()  # a handful of rows
+    criteria = scoring.active_criteria()
     leads = []
     for row in rows:
         stage = stages[row["stage_id"]]
         given = {name: row.get(attname) for name, attname in CLOSING_ATTNAMES.items()}
         closing = closing_values(stage, given, current=None, today=today)
-        leads.append(
+        values = (
             row
             | {attname: closing[name] for name, attname in CLOSING_ATTNAMES.items()}
             | new_lead_record(stage=stage, probability=row.get("probability"), by_id=by.pk, now=now)
         )
+        values["score"] = scoring.score(Lead(**values), criteria, today)
+        leads.append(values)
     ids = _insert(Lead, leads)
     recorded = events.imported_rows(ids, lead_import=lead_import, rows=row_numbers, by=by, at=now)
     bulk_insert(LeadEvent, events.COLUMNS, recorded, count=len(ids))
@@ -307,7 +319,7 @@ def lead_update(*, lead_id: int, values: dict, expected_version: int | None = No
         raise PermissionDenied("You may not change this lead.")
     lead_check_version(lead=lead, expected_version=expected_version)
     now = timezone.now()
-    recorded = _apply(lead, values, by=by, now=now)
+    recorded = _apply(lead, values, by=by, now=now, criteria=scoring.active_criteria())
     if not recorded:
         return lead
     lead.touch(now)
@@ -404,6 +416,7 @@ def leads_update_bulk(
     leads = _lock_many(changes, related)
     result = BulkResult(missing=[pk for pk in changes if pk not in leads])
     now = timezone.now()
+    criteria = scoring.active_criteria()
     recorded: list[LeadEvent] = []
     for pk, lead in leads.items():
         values = changes[pk]
@@ -411,7 +424,9 @@ def leads_update_bulk(
             result.refused.append(pk)
             continue
         before = _snapshot(lead, values) if lead_import is not None else None
-        changed = _apply(lead, values, by=by, now=now, stage_deleted=stage_deleted)
+        changed = _apply(
+            lead, values, by=by, now=now, criteria=criteria, stage_deleted=stage_deleted
+        )
         if not changed and lead_import is None:
             continue
         lead.touch(now)
@@ -434,7 +449,7 @@ def leads_update_bulk(
         attnames = {Lead._meta.get_field(name).attname for name in fields}
         if {"stage", "value", *CLOSING_FIELDS} & fields:
             attnames |= {Lead._meta.get_field(name).attname for name in MOVE_FIELDS}
-        _save_many(result.changed, [*attnames, "probability", *RECORD_FIELDS])
+        _save_many(result.changed, [*attnames, "probability", "score", *RECORD_FIELDS])
         LeadEvent.objects.bulk_create(recorded)
     return result
 
@@ -495,6 +510,7 @@ def leads_restore_bulk(
     """
     leads = _lock_many(snapshots)
     _check_versions(leads, versions)
+    criteria = scoring.active_criteria()
     result = BulkResult(missing=[pk for pk in snapshots if pk not in leads])
     now = timezone.now()
     for pk, lead in leads.items():
@@ -502,13 +518,15 @@ def leads_restore_bulk(
         if not may_change(lead, before, by):
             raise PermissionDenied(f"You may no longer change the lead “{lead.title}”.")
         for name, value in before.items():
-            setattr(lead, Lead._meta.get_field(name).attname, value)
+            field = Lead._meta.get_field(name)  # stored as JSON: read back as the field's type
+            setattr(lead, field.attname, field.to_python(value))
+        lead.score = scoring.score(lead, criteria, timezone.localdate(now))
         lead.touch(now)
         result.changed.append(lead)
     if result.changed:
         attnames = {Lead._meta.get_field(n).attname for s in snapshots.values() for n in s}
         Lead.objects.bulk_update(
-            result.changed, [*attnames, *RECORD_FIELDS], batch_size=BULK_UPDATE
+            result.changed, [*attnames, "score", *RECORD_FIELDS], batch_size=BULK_UPDATE
         )
         LeadEvent.objects.bulk_create(
             events.import_undone(

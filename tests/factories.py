@@ -9,6 +9,7 @@ from django.contrib.auth.models import Group
 from factory.django import DjangoModelFactory
 
 from crm.models import AuditKind, Client, ClientEvent, Contact, ContactEvent
+from leads import scoring
 from leads.models import Lead, LeadEvent, LeadSource, LossReason, Priority
 from pipelines.models import Pipeline, PipelineStage
 
@@ -140,6 +141,15 @@ class LeadFactory(DjangoModelFactory):
     lost_reason = factory.LazyAttribute(
         lambda lead: loss_reason("price-too-high") if lead.stage.kind == "lost" else None
     )
+
+    @classmethod
+    def _create(cls, model_class, *args, **kwargs):
+        """Saved with the score the services would give it (unless one is given)."""
+        lead = model_class(*args, **kwargs)
+        if "score" not in kwargs:
+            lead.score = scoring.score(lead, scoring.active_criteria())
+        lead.save()
+        return lead
 
 
 def loss_reason(slug: str) -> LossReason:

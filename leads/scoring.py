@@ -1,0 +1,354 @@
+"""Lead scoring: admin-managed criteria, each kind defined once, and the 0–100 score.
+
+A score is the sum of the points of the active criteria a lead meets, capped at 100, and
+a rating (hot, warm, cold) by the admin's thresholds. Each kind of criterion says, in one
+place (``KINDS``):
+
+- whether a lead meets it (``met``: a lead in memory, for the services' writes and the
+  detail page's "why this score"), and the same as SQL (``condition``: a ``Q`` for
+  recomputing a million leads in the database); a test holds the two to agreement;
+- how it reads ("+20 value above €10,000") and what would meet it ("Enter a value above
+  €10,000: +20");
+- whether the date alone can change it (``dated``: the daily refresh).
+
+The score is stored on the lead (``Lead.score``, indexed) by the lead services in the
+same transaction as any write; a change of criteria recomputes every lead in the
+background (``leads.tasks.recompute_scores``).
+"""
+
+import datetime
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.apps import apps
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Case, IntegerField, Q, Value, When
+from django.db.models.functions import Least
+from django.utils import timezone
+
+from crm.web.templatetags.formatting import format_money
+
+PRIORITY_LABELS = {"low": "low", "normal": "normal", "high": "high", "urgent": "urgent"}
+
+
+class CriterionKind(models.TextChoices):
+    VALUE_PRESENT = "value_present", "Value present"
+    VALUE_ABOVE = "value_above", "Value above an amount"
+    CLIENT_LINKED = "client_linked", "Client linked"
+    CONTACT_LINKED = "contact_linked", "Contact linked"
+    SOURCE_IN = "source_in", "Source is one of"
+    CLOSE_WITHIN = "close_within", "Expected close within some days"
+    PRIORITY_IN = "priority_in", "Priority is one of"
+    DESCRIPTION_PRESENT = "description_present", "Description present"
+
+
+class ScoringCriterion(models.Model):
+    """One way a lead earns points; its parameters are the ones its kind reads."""
+
+    Kind = CriterionKind
+
+    kind = models.CharField(max_length=30, choices=CriterionKind.choices, unique=True)
+    points = models.PositiveSmallIntegerField(
+        default=10, validators=[MinValueValidator(0), MaxValueValidator(100)]
+    )
+    active = models.BooleanField(default=True, help_text="Inactive criteria give no points.")
+    order = models.PositiveSmallIntegerField(default=0)
+    amount = models.DecimalField(
+        "amount (EUR)",
+        max_digits=14,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal(0))],
+        help_text="For “value above an amount”.",
+    )
+    days = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(3650)],
+        help_text="For “expected close within some days”.",
+    )
+    sources = models.JSONField(
+        default=list, blank=True, help_text="For “source is one of”: the sources' slugs."
+    )
+    priorities = models.JSONField(
+        default=list, blank=True, help_text="For “priority is one of”: low, normal, high, urgent."
+    )
+
+    class Meta:
+        app_label = "leads"
+        ordering = ["order", "id"]
+        verbose_name_plural = "scoring criteria"
+        constraints = [
+            models.CheckConstraint(condition=Q(points__lte=100), name="scoring_points_at_most_100"),
+        ]
+
+    def __str__(self):
+        return KINDS[self.kind].describe(self)
+
+    def clean(self):
+        super().clean()
+        needs = KINDS[self.kind].needs if self.kind in KINDS else None
+        if needs and getattr(self, needs) in (None, [], ""):
+            raise ValidationError({needs: "This kind of criterion needs it."}, code="required")
+        unknown = set(self.priorities or []) - set(PRIORITY_LABELS)
+        if unknown:
+            raise ValidationError(
+                {"priorities": f"Unknown priorities: {', '.join(sorted(unknown))}."}
+            )
+
+    # What the kind says of it -------------------------------------------------------------
+
+    def met_by(self, lead, today: datetime.date) -> bool:
+        return KINDS[self.kind].met(self, lead, today)
+
+    def condition(self, today: datetime.date) -> Q:
+        return KINDS[self.kind].condition(self, today)
+
+    @property
+    def label(self) -> str:
+        return KINDS[self.kind].describe(self)
+
+    @property
+    def hint(self) -> str:
+        return KINDS[self.kind].hint(self)
+
+    @property
+    def dated(self) -> bool:
+        return KINDS[self.kind].dated
+
+    @property
+    def source_ids(self) -> frozenset[int]:
+        """The ids of its sources (read once: ``active_criteria`` reads them for all)."""
+        if not hasattr(self, "_source_ids"):
+            self._source_ids = frozenset(_sources(self.sources or []).values_list("pk", flat=True))
+        return self._source_ids
+
+
+class ScoringSettings(models.Model):
+    """The rating bands and the optional decay of aged leads' weighted value: one row."""
+
+    hot_above = models.PositiveSmallIntegerField(
+        "hot above",
+        default=70,
+        validators=[MaxValueValidator(100)],
+        help_text="A score above this is hot.",
+    )
+    cold_below = models.PositiveSmallIntegerField(
+        "cold below",
+        default=40,
+        validators=[MaxValueValidator(100)],
+        help_text="A score below this is cold; the rest is warm.",
+    )
+    decay_enabled = models.BooleanField(
+        "discount aged leads' weighted value",
+        default=False,
+        help_text="A lead long past its stage's aging alert counts for less in weighted "
+        "value: 100 % up to 14 days in the stage, 80 % up to 30, 50 % up to 60, then 25 %.",
+    )
+
+    class Meta:
+        app_label = "leads"
+        verbose_name = "scoring settings"
+        verbose_name_plural = "scoring settings"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(cold_below__lte=models.F("hot_above")),
+                name="scoring_cold_below_hot",
+                violation_error_message="Cold must start below hot.",
+            ),
+        ]
+
+    def __str__(self):
+        return "Scoring settings"
+
+    @classmethod
+    def current(cls) -> "ScoringSettings":
+        settings, _ = cls.objects.get_or_create(pk=1)
+        return settings
+
+    def rating(self, score: int | None) -> str | None:
+        """ "hot", "warm" or "cold"; None for an unscored lead."""
+        if score is None:
+            return None
+        if score > self.hot_above:
+            return "hot"
+        if score < self.cold_below:
+            return "cold"
+        return "warm"
+
+    def rating_range(self, rating: str) -> Q:
+        """The leads of a rating, as a condition on the stored score."""
+        return {
+            "hot": Q(score__gt=self.hot_above),
+            "warm": Q(score__gte=self.cold_below, score__lte=self.hot_above),
+            "cold": Q(score__lt=self.cold_below),
+        }[rating]
+
+
+# --- the kinds -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Kind:
+    """What a kind of criterion means, in memory and in SQL, and how it reads."""
+
+    met: Callable[[ScoringCriterion, object, datetime.date], bool]
+    condition: Callable[[ScoringCriterion, datetime.date], Q]
+    describe: Callable[[ScoringCriterion], str]
+    hint: Callable[[ScoringCriterion], str]
+    needs: str | None = None  # the parameter it reads
+    dated: bool = False  # the date alone can change whether a lead meets it
+
+
+def _money(amount) -> str:
+    return format_money(amount) if amount is not None else "—"
+
+
+def _names(values: Iterable[str]) -> str:
+    values = list(values)
+    return " or ".join(values) if len(values) <= 2 else ", ".join(values[:-1]) + f" or {values[-1]}"
+
+
+def _sources(slugs: list[str]):
+    """The sources with these slugs (as a subquery of ids, an UPDATE cannot join)."""
+    source = apps.get_model("leads", "LeadSource")
+    return source.objects.filter(slug__in=slugs)
+
+
+def _within(criterion, today) -> tuple[datetime.date, datetime.date]:
+    return today, today + datetime.timedelta(days=criterion.days or 0)
+
+
+KINDS: dict[str, Kind] = {
+    CriterionKind.VALUE_PRESENT: Kind(
+        met=lambda c, lead, today: lead.value is not None,
+        condition=lambda c, today: Q(value__isnull=False),
+        describe=lambda c: "value present",
+        hint=lambda c: "Enter the deal's value",
+    ),
+    CriterionKind.VALUE_ABOVE: Kind(
+        met=lambda c, lead, today: (
+            lead.value is not None and c.amount is not None and lead.value > c.amount
+        ),
+        condition=lambda c, today: Q(value__gt=c.amount) if c.amount is not None else Q(pk=None),
+        describe=lambda c: f"value above {_money(c.amount)}",
+        hint=lambda c: f"A value above {_money(c.amount)}",
+        needs="amount",
+    ),
+    CriterionKind.CLIENT_LINKED: Kind(
+        met=lambda c, lead, today: lead.client_id is not None,
+        condition=lambda c, today: Q(client__isnull=False),
+        describe=lambda c: "client linked",
+        hint=lambda c: "Link a client",
+    ),
+    CriterionKind.CONTACT_LINKED: Kind(
+        met=lambda c, lead, today: lead.contact_id is not None,
+        condition=lambda c, today: Q(contact__isnull=False),
+        describe=lambda c: "contact linked",
+        hint=lambda c: "Link a contact",
+    ),
+    CriterionKind.SOURCE_IN: Kind(
+        met=lambda c, lead, today: lead.source_id in c.source_ids,
+        condition=lambda c, today: Q(source_id__in=_sources(c.sources or []).values("pk")),
+        describe=lambda c: f"source is {_names(c.sources or ['—'])}",
+        hint=lambda c: f"A lead from {_names(c.sources or ['—'])}",
+        needs="sources",
+    ),
+    CriterionKind.CLOSE_WITHIN: Kind(
+        met=lambda c, lead, today: (
+            lead.expected_close_date is not None
+            and _within(c, today)[0] <= lead.expected_close_date <= _within(c, today)[1]
+        ),
+        condition=lambda c, today: Q(expected_close_date__range=_within(c, today)),
+        describe=lambda c: f"expected close within {c.days} days",
+        hint=lambda c: f"An expected close date within {c.days} days",
+        needs="days",
+        dated=True,
+    ),
+    CriterionKind.PRIORITY_IN: Kind(
+        met=lambda c, lead, today: lead.priority in (c.priorities or []),
+        condition=lambda c, today: Q(priority__in=c.priorities or []),
+        describe=lambda c: f"priority {_names(c.priorities or ['—'])}",
+        hint=lambda c: f"Priority {_names(c.priorities or ['—'])}",
+        needs="priorities",
+    ),
+    CriterionKind.DESCRIPTION_PRESENT: Kind(
+        met=lambda c, lead, today: bool(lead.description.strip()),
+        condition=lambda c, today: ~Q(description__regex=r"^\s*$"),
+        describe=lambda c: "description present",
+        hint=lambda c: "Describe the deal",
+    ),
+}
+
+#: The seeded criteria (and the order they are shown in): kind, points, parameters.
+DEFAULTS = [
+    (CriterionKind.VALUE_PRESENT, 10, {}),
+    (CriterionKind.VALUE_ABOVE, 20, {"amount": Decimal(10000)}),
+    (CriterionKind.CLIENT_LINKED, 15, {}),
+    (CriterionKind.CONTACT_LINKED, 10, {}),
+    (CriterionKind.SOURCE_IN, 15, {"sources": ["referral", "partner"]}),
+    (CriterionKind.CLOSE_WITHIN, 10, {"days": 30}),
+    (CriterionKind.PRIORITY_IN, 10, {"priorities": ["high", "urgent"]}),
+    (CriterionKind.DESCRIPTION_PRESENT, 5, {}),
+]
+
+MAX_SCORE = 100
+
+
+# --- scoring ---------------------------------------------------------------------------------
+
+
+def active_criteria() -> list[ScoringCriterion]:
+    """The criteria that give points, in their order, with the sources they name: one
+    query, two when a criterion names sources."""
+    criteria = list(ScoringCriterion.objects.filter(active=True))
+    named = {slug for c in criteria if c.kind == CriterionKind.SOURCE_IN for slug in c.sources}
+    if named:
+        ids = dict(_sources(list(named)).values_list("slug", "pk"))
+        for c in criteria:
+            c._source_ids = frozenset(ids[slug] for slug in c.sources or [] if slug in ids)
+    return criteria
+
+
+def score(lead, criteria: list[ScoringCriterion], today: datetime.date | None = None):
+    """The lead's score: the points of the criteria it meets, at most 100; None when
+    there are no active criteria (nothing to score by)."""
+    if not criteria:
+        return None
+    today = today or timezone.localdate()
+    return min(MAX_SCORE, sum(c.points for c in criteria if c.met_by(lead, today)))
+
+
+@dataclass(frozen=True)
+class Line:
+    criterion: ScoringCriterion
+    met: bool
+
+
+def breakdown(lead, criteria: list[ScoringCriterion], today=None) -> list[Line]:
+    """Each active criterion, met or not: the detail page's "why this score"."""
+    today = today or timezone.localdate()
+    return [Line(criterion, criterion.met_by(lead, today)) for criterion in criteria]
+
+
+def score_expression(criteria: list[ScoringCriterion], today: datetime.date):
+    """The score as SQL, for recomputing many leads in the database (same rules as
+    ``score``: the test suite holds them to agreement)."""
+    if not criteria:
+        return Value(None, output_field=IntegerField())
+    total = sum(
+        (
+            Case(
+                When(c.condition(today), then=Value(c.points)),
+                default=Value(0),
+                output_field=IntegerField(),
+            )
+            for c in criteria
+        ),
+        Value(0),
+    )
+    return Least(total, Value(MAX_SCORE), output_field=IntegerField())
