@@ -240,3 +240,13 @@ def test_seeded_events_are_of_their_kinds_shape_and_chain_stage_to_stage():
             last_stage[event.lead_id] = event.data["new"]
     for lead in Lead.objects.select_related("stage"):
         assert last_stage[lead.pk] == lead.stage.name
+
+
+def test_seeded_leads_are_scored_as_the_services_score_them():
+    from leads import scoring
+
+    seed()
+    criteria = scoring.active_criteria()
+    leads = list(Lead.objects.all())
+    assert all(lead.score == scoring.score(lead, criteria) for lead in leads)
+    assert len({lead.score for lead in leads}) > 5  # a spread worth looking at

@@ -25,7 +25,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from crm.models import AuditKind, Client, ClientEvent, Contact, ContactEvent
-from leads import events
+from leads import events, scoring
 from leads.management.closing import draw_loss, loss_reasons
 from leads.models import Lead, LeadEvent, LeadSource, Priority
 from pipelines.models import Pipeline, PipelineStage
@@ -421,6 +421,7 @@ def build_leads(
     today = timezone.localdate(now)
     creators = [users["alice"], users["bob"], users["manager"]]
     reasons = loss_reasons()
+    criteria = scoring.active_criteria()
 
     leads, history = [], []
     for _ in range(LEAD_COUNT):
@@ -465,6 +466,7 @@ def build_leads(
         )
         if closed:
             close_lead(rng, lead, reasons, today)
+        lead.score = scoring.score(lead, criteria, today)  # as the services would keep it
         leads.append(lead)
         history.append(events.created(lead, by=created_by, at=created_at))
         previous_at, previous_probability = created_at, path[0].probability
