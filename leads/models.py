@@ -456,6 +456,19 @@ class Lead(models.Model):
             return None
         return (self.value * self.probability / Decimal(100)).quantize(Decimal("0.01"))
 
+    def aged_weighting(self, settings, now=None) -> dict | None:
+        """The weighted value discounted for sitting long past the stage's aging alert,
+        when the scoring settings turn decay on: {"share", "days_past", "value"}; None
+        when nothing is discounted."""
+        if not self.is_open or self.weighted_value is None:
+            return None
+        days_past = self.days_in_stage(now) - self.stage.aging_alert_days
+        share = settings.decay(days_past)
+        if share == 100:
+            return None
+        value = (self.weighted_value * share / Decimal(100)).quantize(Decimal("0.01"))
+        return {"share": share, "days_past": days_past, "value": value}
+
     @property
     def priority_rank(self) -> int:
         return PRIORITY_RANK[Priority(self.priority)]

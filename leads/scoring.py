@@ -180,6 +180,16 @@ class ScoringSettings(models.Model):
             return "cold"
         return "warm"
 
+    def decay(self, days_past_alert: int) -> int:
+        """The share (in %) of its weighted value an open lead keeps, ``days_past_alert``
+        days after its stage's aging alert: all of it when decay is off."""
+        if not self.decay_enabled or days_past_alert <= 14:
+            return 100
+        for limit, share in DECAY_STEPS:
+            if days_past_alert <= limit:
+                return share
+        return DECAY_FLOOR
+
     def rating_range(self, rating: str) -> Q:
         """The leads of a rating, as a condition on the stored score."""
         return {
@@ -297,6 +307,9 @@ DEFAULTS = [
 ]
 
 MAX_SCORE = 100
+#: Probability decay: (days past the stage's aging alert, at most; share kept in %).
+DECAY_STEPS = [(30, 80), (60, 50)]
+DECAY_FLOOR = 25
 
 
 # --- scoring ---------------------------------------------------------------------------------

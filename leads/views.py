@@ -40,7 +40,7 @@ from .events import recorded_value
 from .export import export_url
 from .filters import DEFAULT_SORT, LeadFilter, user_label
 from .forms import AssignForm, LeadForm, NoteForm, StageMoveForm
-from .models import EventKind, Lead, Status, priority_rank
+from .models import EventKind, Lead, ScoringSettings, Status, priority_rank
 from .services import (
     LeadConflict,
     lead_add_note,
@@ -223,6 +223,7 @@ class LeadDetailView(HtmxPartialMixin, DetailView):
         context.update(
             steps=tracker_steps(lead, stages),
             next_stage=next_stage(lead, stages),
+            aged=lead.aged_weighting(ScoringSettings.current()),
             can_edit=lead.can_edit(user),
             can_delete=lead.can_delete(user),
             can_assign=lead.can_assign(user),

@@ -11,7 +11,7 @@ from django.utils import timezone
 from leads import scoring
 from leads.models import Lead, LeadSource, Priority, ScoringCriterion, ScoringSettings
 from leads.services import lead_update
-from tests.factories import ClientFactory, ContactFactory, LeadFactory
+from tests.factories import ClientFactory, ContactFactory, LeadFactory, default_stage
 
 pytestmark = pytest.mark.django_db
 
@@ -212,3 +212,41 @@ def test_the_score_is_never_taken_from_the_form(rep_client, rep):
     rep_client.post(reverse("leads:update", args=[lead.pk]), data)
     lead.refresh_from_db()
     assert lead.score == 0
+
+
+# --- probability decay (off by default) ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("days_past", "share"), [(-3, 100), (14, 100), (15, 80), (30, 80), (31, 50), (60, 50), (61, 25)]
+)
+def test_decay_steps(days_past, share):
+    settings = ScoringSettings(decay_enabled=True)
+    assert settings.decay(days_past) == share
+    assert ScoringSettings(decay_enabled=False).decay(days_past) == 100
+
+
+def aged_lead(days_in_stage: int) -> Lead:
+    lead = LeadFactory(value=Decimal(10000), probability=50)
+    entered = timezone.now() - datetime.timedelta(days=days_in_stage, hours=1)
+    Lead.objects.filter(pk=lead.pk).update(stage_entered_at=entered)
+    return lead
+
+
+def test_the_detail_page_explains_an_aged_weighted_value_when_decay_is_on(rep_client):
+    lead = aged_lead(days_in_stage=14 + 20)  # New's alert comes after 14 days: 20 past it
+    url = reverse("leads:detail", args=[lead.pk])
+    assert "Weighted (aged)" not in rep_client.get(url).content.decode()  # off by default
+    ScoringSettings.objects.filter(pk=1).update(decay_enabled=True)
+    html = rep_client.get(url).content.decode()
+    assert "<dt>Weighted (aged)</dt><dd>€4,000" in html
+    assert "80 % of it: 20 days past the New stage's 14-day aging alert" in html
+
+
+def test_a_closed_lead_is_never_discounted():
+    lead = LeadFactory(
+        stage=Lead._meta.get_field("stage").related_model.objects.get(
+            pipeline__is_default=True, name="Won"
+        )
+    )
+    assert lead.aged_weighting(ScoringSettings(decay_enabled=True)) is None
