@@ -244,9 +244,7 @@ def test_the_detail_page_explains_an_aged_weighted_value_when_decay_is_on(rep_cl
 
 
 def test_a_closed_lead_is_never_discounted():
-    lead = LeadFactory(
-        stage=Lead._meta.get_field("stage").related_model.objects.get(
-            pipeline__is_default=True, name="Won"
-        )
-    )
+    lead = aged_lead(days_in_stage=100)
+    Lead.objects.filter(pk=lead.pk).update(stage=default_stage("Won"))
+    lead = Lead.objects.get(pk=lead.pk)
     assert lead.aged_weighting(ScoringSettings(decay_enabled=True)) is None
