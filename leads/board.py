@@ -107,6 +107,7 @@ def board_context(request, pipeline: Pipeline, params: QueryDict) -> dict:
                 leads.filter(stage=stage)
                 # A lost card says why it was lost.
                 .select_related("client", "assignee", *(() if stage.is_open else ("lost_reason",)))
+                .with_rating()  # the badge's thresholds in the same query
                 .order_by(*CARD_ORDER)[start : start + CARDS_PER_COLUMN + 1]
             )
             now, today = timezone.now(), timezone.localdate()

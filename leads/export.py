@@ -44,6 +44,7 @@ ORDER = [
     "stage",
     "pipeline",
     "status",
+    "score",
     "assignee",
     "client",
     "contact",
@@ -56,6 +57,9 @@ EXTRA = {
     "currency": None,  # a constant (CURRENCY)
     "pipeline": "stage__pipeline__name",
     "status": "stage__kind",
+    # Computed by the lead services from the scoring criteria: the importer reads no
+    # column of that name (it is not a form field), so a re-import scores afresh.
+    "score": "score",
 }
 
 

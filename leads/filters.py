@@ -26,6 +26,7 @@ from crm.web.templatetags.formatting import format_money
 from pipelines.models import Pipeline, PipelineStage
 
 from .models import Lead, LeadSource, LossReason, Priority, Status, priority_rank
+from .scoring import Rating, ScoringSettings
 
 NO_SOURCE = "none"
 #: ``lost_reason=none``: lost leads without a reason (lost before reasons were asked).
@@ -47,6 +48,7 @@ SORTS = {
     "created_at": F("created_at"),
     # Age in stage: a longer age is an earlier entry (LeadFilter.reversed_sorts).
     "age": F("stage_entered_at"),
+    "score": F("score"),
 }
 DEFAULT_SORT = "-updated_at"
 #: Sorts over columns that can be empty; empty values go last in both directions.
@@ -59,6 +61,7 @@ NULLABLE_SORTS = frozenset(
         "assignee",
         "expected_close_date",
         "actual_close_date",
+        "score",  # unscored: no active criteria when the lead was last written
     }
 )
 #: Filters on how a lead closed: only won or lost leads match them.
@@ -211,6 +214,13 @@ class LeadFilter(SortedFilterSet):
         widget=forms.CheckboxSelectMultiple,
         distinct=False,
     )
+    # Hot, warm and cold by today's thresholds, as the badges say them.
+    rating = MultipleChoiceFilter(
+        method="filter_rating",
+        choices=Rating.choices,
+        label="Rating",
+        widget=forms.CheckboxSelectMultiple,
+    )
     assignee = ChoiceFilter(method="filter_assignee", label="Assignee", empty_label="Anyone")
     # Set from a client's or contact's page ("All N leads"); shown as a chip, not as a
     # select of every client. Their choices are never drawn: the chip names the one chosen.
@@ -295,6 +305,17 @@ class LeadFilter(SortedFilterSet):
         condition = Q(source__slug__in=slugs) if slugs else Q()
         if NO_SOURCE in value:
             condition = condition | Q(source__isnull=True) if slugs else Q(source__isnull=True)
+        return queryset.filter(condition)
+
+    @functools.cached_property
+    def scoring(self) -> ScoringSettings:
+        """The rating thresholds, read once for the filter and the page's badges."""
+        return ScoringSettings.current()
+
+    def filter_rating(self, queryset, name, value):
+        condition = Q()
+        for rating in value:
+            condition |= self.scoring.rating_range(rating)
         return queryset.filter(condition)
 
     def filter_lost_reason(self, queryset, name, value):

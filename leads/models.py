@@ -21,6 +21,7 @@ from .events import LeadEvent as LeadEvent
 from .events import recorded_value
 from .scoring import ScoringCriterion as ScoringCriterion
 from .scoring import ScoringSettings as ScoringSettings
+from .scoring import rating_expression
 
 
 def default_stage_id() -> int | None:
@@ -122,6 +123,11 @@ class LeadQuerySet(models.QuerySet):
     def lost(self):
         return self.filter(stage__kind=PipelineStage.Kind.LOST)
 
+    def with_rating(self):
+        """Each lead with its ``rating`` (hot, warm, cold or None) by the current
+        thresholds, read in the same query: what ``{% rating_badge %}`` shows."""
+        return self.annotate(rating=rating_expression())
+
     def stale(self, now=None):
         """Open leads without activity for their pipeline's threshold (indexed columns only)."""
         now = now or timezone.now()
@@ -161,9 +167,11 @@ class LeadQuerySet(models.QuerySet):
         The two users (assignee and creator) come in queries of their own: joining all
         eight tables at once cost PostgreSQL 3 to 8 ms of planning for 0.2 ms of work.
         """
-        return self.select_related(
-            "stage__pipeline", "source", "client", "contact", "lost_reason"
-        ).prefetch_related("assignee", "created_by")
+        return (
+            self.select_related("stage__pipeline", "source", "client", "contact", "lost_reason")
+            .prefetch_related("assignee", "created_by")
+            .with_rating()
+        )
 
     def for_list_rows(self):
         """What a row of the lead list shows (no contact or creator), in a few small queries.

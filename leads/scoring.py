@@ -25,8 +25,8 @@ from django.apps import apps
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
-from django.db.models import Case, IntegerField, Q, Value, When
-from django.db.models.functions import Least
+from django.db.models import Case, IntegerField, Q, Subquery, Value, When
+from django.db.models.functions import Coalesce, Least
 from django.utils import timezone
 
 from crm.web.templatetags.formatting import format_money
@@ -128,6 +128,14 @@ class ScoringCriterion(models.Model):
         return self._source_ids
 
 
+class Rating(models.TextChoices):
+    """A score's band by the settings' thresholds: the badge's and the list filter's words."""
+
+    HOT = "hot", "Hot"
+    WARM = "warm", "Warm"
+    COLD = "cold", "Cold"
+
+
 class ScoringSettings(models.Model):
     """The rating bands and the optional decay of aged leads' weighted value: one row."""
 
@@ -197,6 +205,24 @@ class ScoringSettings(models.Model):
             "warm": Q(score__gte=self.cold_below, score__lte=self.hot_above),
             "cold": Q(score__lt=self.cold_below),
         }[rating]
+
+
+def rating_expression():
+    """A lead's rating (``ScoringSettings.rating``) as SQL: the thresholds come in the same
+    query as the lead, so a page of leads pays no query of its own for its badges."""
+    thresholds = ScoringSettings.objects.filter(pk=1)
+
+    def threshold(name):
+        default = ScoringSettings._meta.get_field(name).default  # before the row exists
+        return Coalesce(Subquery(thresholds.values(name)[:1]), Value(default))
+
+    return Case(
+        When(score__isnull=True, then=Value(None)),
+        When(score__gt=threshold("hot_above"), then=Value(Rating.HOT.value)),
+        When(score__lt=threshold("cold_below"), then=Value(Rating.COLD.value)),
+        default=Value(Rating.WARM.value),
+        output_field=models.CharField(),
+    )
 
 
 # --- the kinds -------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 import datetime
 import logging
+from dataclasses import dataclass
 
 from django.contrib import messages
 from django.contrib.auth import get_user_model
@@ -17,7 +18,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.cache import patch_vary_headers
-from django.utils.functional import cached_property
+from django.utils.functional import SimpleLazyObject, cached_property
 from django.views.generic import (
     CreateView,
     DeleteView,
@@ -35,6 +36,7 @@ from crm.web.listing import sort_columns
 from crm.web.params import whole_number
 from pipelines.models import PipelineStage
 
+from . import scoring
 from .board import render_board
 from .events import recorded_value
 from .export import export_url
@@ -109,9 +111,18 @@ class LeadListView(HtmxPartialMixin, ListView):
         return self.filterset.qs
 
     def paginate_queryset(self, queryset, page_size):
-        self.totals = list_totals(queryset, params=self.request.GET, user=self.request.user)
+        params = self.request.GET
+        if params.get("rating"):
+            # Which leads are hot moves with the thresholds, which record no lead event.
+            bands = self.filterset.scoring
+            params = params.copy()
+            params["bands"] = f"{bands.hot_above}:{bands.cold_below}"
+        self.totals = list_totals(queryset, params=params, user=self.request.user)
         paginator = LeadPaginator(
-            queryset, page_size, count=self.totals["count"], rows=Lead.objects.for_list_rows()
+            queryset,
+            page_size,
+            count=self.totals["count"],
+            rows=Lead.objects.for_list_rows().with_rating(),
         )
         page = paginator.get_page(self.request.GET.get("page"))
         return paginator, page, page.object_list, page.has_other_pages()
@@ -161,6 +172,7 @@ LIST_COLUMNS = [
     ("value", "Value", True, "-"),
     ("probability", "Prob.", True, "-"),
     ("priority", "Priority", False, "-"),
+    ("score", "Score", True, "-"),
     ("source", "Source", False, ""),
     ("assignee", "Assignee", False, ""),
     ("expected_close_date", "Due", False, ""),
@@ -228,6 +240,8 @@ class LeadDetailView(HtmxPartialMixin, DetailView):
             can_delete=lead.can_delete(user),
             can_assign=lead.can_assign(user),
             days_overdue=lead.days_overdue(),
+            # Read only where drawn (the header and the score card), not for the timeline.
+            score_card=SimpleLazyObject(lambda: score_card(lead)),
         )
         context.update(self.timeline(lead))
         context["note_form"] = self.note_form or NoteForm()
@@ -255,6 +269,36 @@ class LeadDetailView(HtmxPartialMixin, DetailView):
             "events": events[: end - start],
             "events_next_page": page + 1 if len(events) > end - start else None,
         }
+
+
+@dataclass(frozen=True)
+class ScoreCard:
+    """The detail page's "why this score": each active criterion met or not, the points
+    they add up to, and what would raise the score, most points first."""
+
+    lines: list[scoring.Line]
+    earned: int  # before the cap of 100
+
+    @property
+    def capped(self) -> bool:
+        return self.earned > scoring.MAX_SCORE
+
+    @property
+    def computed(self) -> int | None:
+        """The score by the criteria as they are now (None: no active criteria)."""
+        return min(self.earned, scoring.MAX_SCORE) if self.lines else None
+
+    @property
+    def raisers(self) -> list[scoring.ScoringCriterion]:
+        unmet = [line.criterion for line in self.lines if not line.met]
+        return sorted(unmet, key=lambda criterion: -criterion.points)
+
+
+def score_card(lead: Lead) -> ScoreCard:
+    criteria = scoring.active_criteria()
+    lines = scoring.breakdown(lead, criteria)
+    earned = sum(line.criterion.points for line in lines if line.met)
+    return ScoreCard(lines=lines, earned=earned)
 
 
 class DeletedMeanwhileIs404:
@@ -695,6 +739,7 @@ class MyWorkView(HtmxPartialMixin, TemplateView):
         if show_completed:
             closed = list(
                 mine.select_related("stage__pipeline", "client", "lost_reason")  # a row shows
+                .with_rating()
                 .exclude(stage__kind=PipelineStage.Kind.OPEN)
                 .order_by(F("closed_at").desc(nulls_last=True), "-id")[: self.completed_limit]
             )
@@ -745,6 +790,7 @@ def first_of_each_due_group(queryset, today, *, limit: int | None) -> list[Lead]
     places = {row["pk"]: row for row in ranked.values("pk", "due_group", "due_group_size")}
     leads = list(
         Lead.objects.select_related("stage__pipeline", "client")
+        .with_rating()
         .filter(pk__in=places)
         .order_by(*order)
     )

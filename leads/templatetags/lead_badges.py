@@ -14,6 +14,7 @@ from django.utils.html import format_html
 from crm.web.templatetags.crm import deleted_placeholder
 from crm.web.templatetags.formatting import format_day, format_money
 from leads.models import Priority
+from leads.scoring import Rating
 from pipelines.models import PipelineStage
 
 register = template.Library()
@@ -68,6 +69,21 @@ def status_badge(kind) -> str:
         return ""
     kind = PipelineStage.Kind(kind)
     return badge(kind.value, kind.label)
+
+
+@register.simple_tag
+def rating_badge(lead) -> str:
+    """ "Hot 82", "Warm 55" or "Cold 20": the lead's score and its rating, which the
+    query annotated (``LeadQuerySet.with_rating``); nothing for an unscored lead."""
+    if lead.rating is None:
+        return ""
+    return format_html(
+        '<span class="badge badge-rating badge-{}" title="Score {} of 100">{} {}</span>',
+        lead.rating,
+        lead.score,
+        Rating(lead.rating).label,
+        lead.score,
+    )
 
 
 @register.simple_tag

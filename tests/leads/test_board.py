@@ -323,7 +323,9 @@ def test_priority_shows_as_a_badge(rep_client, priority, badge):
 def test_normal_priority_shows_no_badge(rep_client):
     lead = LeadFactory(priority=Priority.NORMAL)
     node = card(get_board(rep_client).content, lead)
-    badges = [b for b in node.find_all(cls="badge") if "badge-aging" not in b.classes()]
+    badges = [
+        b for b in node.find_all(cls="badge") if not {"badge-aging", "badge-rating"} & b.classes()
+    ]
     assert badges == []
 
 

@@ -1228,10 +1228,10 @@ def test_round_trip_preview_maps_every_exported_field(rep_client, rep):
         "competitor",
         "lost_note",
     }
-    # The export's own columns (id, status, timestamps) are ignored.
+    # The export's own columns (id, status, score, timestamps) are ignored.
     headers = dict(enumerate(lead_import.headers))
     ignored = {headers[i] for i in range(len(headers)) if str(i) not in lead_import.mapping}
-    assert ignored == {"id", "status", "created_at", "updated_at"}
+    assert ignored == {"id", "status", "score", "created_at", "updated_at"}
     # Re-importing next to the originals: every row is a duplicate.
     page = text(preview(rep_client, lead_import))
     assert "4 rows: 4 ready to import, 4 duplicates of existing leads" in page

@@ -101,6 +101,7 @@ def test_table_shows_every_column_heading(rep_client):
         "Value",
         "Prob.",
         "Priority",
+        "Score",
         "Source",
         "Assignee",
         "Due",
@@ -140,7 +141,7 @@ def test_row_shows_the_lead_fields_and_links_to_the_lead(rep_client):
 
 
 def test_row_shows_dashes_and_unassigned_for_missing_fields(rep_client):
-    LeadFactory(title="Bare", value=None, probability=None, source=None, client=None)
+    LeadFactory(title="Bare", value=None, probability=None, source=None, client=None, score=None)
 
     row = rows(rep_client.get(list_url()))["Bare"]
 
@@ -148,9 +149,10 @@ def test_row_shows_dashes_and_unassigned_for_missing_fields(rep_client):
     assert cells[1].strip() == '<span class="muted">—</span>'  # client
     assert cells[3] == "—"  # value
     assert cells[4] == "—"  # probability
-    assert cells[6] == "—"  # source
-    assert "Unassigned" in cells[7]
-    assert "—" in cells[8]  # due
+    assert "—" in cells[6]  # score
+    assert cells[7] == "—"  # source
+    assert "Unassigned" in cells[8]
+    assert "—" in cells[9]  # due
 
 
 # --- search ----------------------------------------------------------------------------
@@ -436,7 +438,8 @@ def test_client_or_contact_filter_lists_their_leads_with_a_chip_that_stays(
     ClientFactory.create_batch(3)  # the chip names the one chosen, never lists them all
 
     # The whole page: the filter bar reads its choices (loss reasons and competitors too).
-    with django_assert_max_num_queries(16):
+    # And the rating thresholds, once for every badge.
+    with django_assert_max_num_queries(17):
         response = rep_client.get(list_url(), {field: target.pk, "status": "all"})
 
     assert sorted(titles(response)) == ["Theirs", "Theirs, won"]
@@ -538,6 +541,7 @@ def ranked_leads(rep, other_rep):
     carol = UserFactory(username="carol")
     LeadFactory(
         title="Alpha",
+        score=10,
         client=ClientFactory(name="Acme"),
         stage=default_stage("New"),
         value=Decimal("100"),
@@ -552,6 +556,7 @@ def ranked_leads(rep, other_rep):
     )
     LeadFactory(
         title="Bravo",
+        score=20,
         client=ClientFactory(name="Beta"),
         stage=default_stage("Contacted"),
         value=Decimal("200"),
@@ -566,6 +571,7 @@ def ranked_leads(rep, other_rep):
     )
     LeadFactory(
         title="Charlie",
+        score=30,
         client=ClientFactory(name="Gamma"),
         stage=default_stage("Qualified"),
         value=Decimal("300"),
@@ -580,6 +586,7 @@ def ranked_leads(rep, other_rep):
     )
     LeadFactory(
         title="Delta",
+        score=None,
         client=None,
         stage=default_stage("Proposal"),
         value=None,
@@ -594,7 +601,15 @@ def ranked_leads(rep, other_rep):
     )
 
 
-NULLABLE_SORTS = {"client", "value", "probability", "source", "assignee", "expected_close_date"}
+NULLABLE_SORTS = {
+    "client",
+    "value",
+    "probability",
+    "source",
+    "assignee",
+    "expected_close_date",
+    "score",
+}
 
 
 def test_sort_keys_are_the_list_columns_plus_created_at():
@@ -613,6 +628,7 @@ def test_sort_keys_are_the_list_columns_plus_created_at():
         "updated_at",
         "created_at",
         "age",
+        "score",
     }
 
 
