@@ -219,6 +219,8 @@ def plot(rows: list[Row]) -> dict:
         "right": MARGIN_LEFT + PLOT,
         "top": MARGIN_TOP,
         "bottom": MARGIN_TOP + PLOT,
+        "empty_x": MARGIN_LEFT + 10,  # above the diagonal, in the top left corner
+        "empty_y": MARGIN_TOP + 22,
         "tick_label_y": MARGIN_TOP + PLOT + 16,
         "axis_label_y": MARGIN_TOP + PLOT + 34,
         "axis_label_x": MARGIN_LEFT + PLOT / 2,
