@@ -12,7 +12,8 @@ and filters), the actual win rate next to what was predicted:
 
 Two grouped queries: the closed leads by score and stage (a few hundred rows at most),
 and their stage moves, counted per open stage and closed stage. Cached like the
-win/loss figures (``cached_for_filters``).
+win/loss figures (``cached_for_filters``), but a large period's figures are held for ten
+minutes even when leads are written meanwhile (``HOLD_SECONDS``).
 """
 
 import math
@@ -27,6 +28,7 @@ from django.views.generic import TemplateView
 from crm.web.htmx import HtmxPartialMixin
 from pipelines.models import Pipeline, PipelineStage
 
+from . import totals
 from .filters import assignee_choices
 from .models import LeadEvent, Status
 from .reports import Filters, ListLinks, WinLossForm, closed_leads, read_filters
@@ -35,6 +37,10 @@ from .totals import cached_for_filters
 
 #: Fewer closed leads than this say too little to compare a rate with its prediction.
 MIN_SAMPLE = 50
+#: How long the figures of a large period are kept, whatever is written meanwhile: one
+#: write moves a rate over thousands of closed leads by a hair, and reading the stage
+#: moves of a year's closed leads takes seconds at a million leads (docs/PERFORMANCE.md).
+HOLD_SECONDS = 10 * 60
 BUCKET = 10
 RATINGS = (("hot", "Hot"), ("warm", "Warm"), ("cold", "Cold"))
 
@@ -80,6 +86,7 @@ def calibration_figures(filters: Filters, *, user) -> dict:
         "scores": [(score, won, n) for (score, won), n in scores.items()],
         "stages": stages,
         "count": sum(scores.values()),
+        "as_of": timezone.now(),
     }
 
 
@@ -258,6 +265,7 @@ class CalibrationView(HtmxPartialMixin, TemplateView):
             self.request.user,
             lambda: calibration_figures(filters, user=self.request.user),
             size=lambda figures: figures["count"],
+            hold=HOLD_SECONDS,
         )
         link = ListLinks(filters)
         score_buckets = buckets(figures)
@@ -265,6 +273,8 @@ class CalibrationView(HtmxPartialMixin, TemplateView):
             form=WinLossForm(filters, pipelines=pipelines, owners=owners),
             filters=filters,
             count=figures["count"],
+            as_of=figures["as_of"],
+            held=figures["count"] >= totals.CACHE_MIN_COUNT,
             bands=bands(figures, ScoringSettings.current(), filters, link),
             buckets=score_buckets,
             stages=stage_rows(figures, filters) if figures["count"] else [],

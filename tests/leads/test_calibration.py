@@ -6,8 +6,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import time_machine
+from django.core.cache import cache
 from django.urls import reverse
 
+from leads import totals
 from leads.models import LeadEvent
 from pipelines.models import PipelineStage
 from tests.factories import LeadFactory, PipelineFactory, PipelineStageFactory, default_stage
@@ -280,3 +282,32 @@ def test_a_constant_number_of_queries_whatever_the_data(rep_client, django_asser
     for params in ({}, PERIOD, {"pipeline": "1"}):
         with django_assert_max_num_queries(12):
             report(rep_client, **params)
+
+
+def test_a_large_periods_figures_are_held_for_ten_minutes_whatever_is_written(
+    rep_client, monkeypatch
+):
+    monkeypatch.setattr(totals, "CACHE_MIN_COUNT", 1)
+    cache.clear()
+    closed(80, won=True)
+    assert report(rep_client).context["bands"][0].closed == 1
+
+    LeadEvent.objects.create(lead=closed(80, won=True), kind=LeadEvent.Kind.NOTE, data={})
+    response = report(rep_client)
+    assert response.context["bands"][0].closed == 1  # held, and the page says since when
+    assert "Figures as of 13:00, counted again every 10 minutes." in response.content.decode()
+
+    with time_machine.travel(TODAY + datetime.timedelta(minutes=11), tick=False):
+        cache.clear()  # the memory cache expires by the real clock: as it would by then
+        assert report(rep_client).context["bands"][0].closed == 2
+    cache.clear()
+
+
+def test_a_small_periods_figures_are_always_counted_afresh(rep_client):
+    closed(80, won=True)
+    assert report(rep_client).context["bands"][0].closed == 1
+
+    closed(80, won=True)  # even without an event
+    response = report(rep_client)
+    assert response.context["bands"][0].closed == 2
+    assert "counted again" not in response.content.decode()
