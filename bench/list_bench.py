@@ -32,7 +32,8 @@ configured database, not a test database:
   Django over the database when nothing is cached.
 
 The board (``leads:board_default``) is a case once that URL exists. The win/loss report
-(``leads:win_loss``, issue 14) has no admin equivalent: its admin columns say so. The setup is
+(``leads:win_loss``, issue 14) and the calibration report (``leads:calibration``,
+issue 15) have no admin equivalent: their admin columns say so. The setup is
 idempotent: a superuser ``bench_admin``; a rep ``bench_mywork`` who is given exactly
 2,000 open leads (taken from the bulk users) for My Work; 30 notes on the lead of the
 detail case; then ``VACUUM (ANALYZE)`` of the lead, client, contact and event tables,
@@ -73,7 +74,7 @@ from leads.admin import LeadAdmin  # noqa: E402
 from leads.models import Lead, LeadEvent, LeadSource, LossReason  # noqa: E402
 from leads.reports import add_months  # noqa: E402
 from leads.services import lead_add_note  # noqa: E402
-from pipelines.models import PipelineStage  # noqa: E402
+from pipelines.models import Pipeline, PipelineStage  # noqa: E402
 
 MY_WORK_OPEN_LEADS = 2_000
 DETAIL_EVENTS = 30
@@ -321,6 +322,15 @@ def make_cases(admin, rep) -> tuple[list[Case], list[str]]:
         Case("win/loss report (12 months, one owner)", report,
              {"assignee": owner.values_list("pk", flat=True).first() or ""}, cached=True,
              no_admin=True, note=no_admin),
+    ]  # fmt: skip
+    # The calibration report (issue 15): the same closed leads by score, and their stage moves.
+    calibration = reverse("leads:calibration")
+    cases += [
+        Case("calibration report (last 12 months)", calibration, {}, cached=True,
+             no_admin=True, note=no_admin),
+        Case("calibration report (12 months, one pipeline)", calibration,
+             {"pipeline": Pipeline.objects.order_by("-is_default", "pk").values_list(
+                 "pk", flat=True).first() or ""}, cached=True, no_admin=True, note=no_admin),
     ]  # fmt: skip
     pending = []
     try:

@@ -38,19 +38,23 @@ def list_totals(queryset, *, params: QueryDict, user) -> dict:
     )
 
 
-def cached_for_filters(prefix: str, params: QueryDict, user, compute, *, size):
+def cached_for_filters(prefix: str, params: QueryDict, user, compute, *, size, hold: int = 0):
     """compute(), or its cached result for these filters while no lead was written since.
 
     ``size(result)`` is the number of leads it covers: only large sets are cached.
+    ``hold``: keep a large set's result this many seconds whatever is written meanwhile
+    (for statistics that one write barely moves and that cost seconds to compute).
     """
     key = totals_cache_key(params, user, prefix=prefix)
     cached = cache.get(key)
+    if hold and cached is not None:
+        return cached[1]
     mark = latest_event_id()  # before counting: a write after it will be seen next time
     if cached is not None and cached[0] == mark:
         return cached[1]
     result = compute()
     if size(result) >= CACHE_MIN_COUNT:
-        cache.set(key, (mark, result), CACHE_SECONDS)
+        cache.set(key, (mark, result), hold or CACHE_SECONDS)
     return result
 
 

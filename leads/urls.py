@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import board, export, import_views, reports, views
+from . import board, calibration, export, import_views, reports, views
 
 app_name = "leads"
 
@@ -29,4 +29,5 @@ urlpatterns = [
     path("board/", board.BoardView.as_view(), name="board_default"),
     path("pipelines/<int:pk>/board/", board.BoardView.as_view(), name="board"),
     path("reports/win-loss/", reports.WinLossView.as_view(), name="win_loss"),
+    path("reports/calibration/", calibration.CalibrationView.as_view(), name="calibration"),
 ]
