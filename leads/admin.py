@@ -11,7 +11,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
-from django.urls import reverse
+from django.urls import path, reverse
 from django.utils.html import format_html
 
 from crm.models import ClientEvent, ContactEvent
@@ -24,7 +24,20 @@ from crm.web.admin_utils import (
 from leads import events
 from leads.filters import search_condition
 from leads.forms import LeadForm
-from leads.models import CLOSING_FIELDS, Lead, LeadEvent, LeadImport, LeadSource, LossReason, Status
+from leads.models import (
+    CLOSING_FIELDS,
+    Lead,
+    LeadEvent,
+    LeadImport,
+    LeadSource,
+    LossReason,
+    Priority,
+    ScoreRecompute,
+    ScoringCriterion,
+    ScoringSettings,
+    Status,
+)
+from leads.scoring import KINDS
 from leads.services import (
     LeadConflict,
     lead_check_version,
@@ -34,6 +47,7 @@ from leads.services import (
     leads_delete_bulk,
     stage_delete,
 )
+from leads.tasks import queue_score_recompute
 from pipelines.admin import count_leads, leads_url
 from pipelines.models import PipelineStage
 
@@ -71,6 +85,139 @@ class LeadSourceAdmin(LeadChoiceAdmin):
     search_fields = ["label", "slug"]
     ordering = ["order", "label"]
     prepopulated_fields = {"slug": ["label"]}
+
+
+class ScoringCriterionForm(forms.ModelForm):
+    """Sources and priorities as checkboxes, stored as the lists of slugs the kinds read."""
+
+    sources = forms.MultipleChoiceField(
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=ScoringCriterion._meta.get_field("sources").help_text,
+    )
+    priorities = forms.MultipleChoiceField(
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        choices=Priority.choices,
+        help_text="For “priority is one of”.",
+    )
+
+    class Meta:
+        model = ScoringCriterion
+        fields = ["kind", "points", "active", "order", "amount", "days", "sources", "priorities"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "sources" in self.fields:
+            sources = LeadSource.objects.order_by("order", "label")
+            offered = list(sources.values_list("slug", "label"))
+            # A slug it holds whose source is gone stays offered (and checked), not dropped.
+            known = {slug for slug, _ in offered}
+            offered += [(slug, slug) for slug in self.instance.sources or [] if slug not in known]
+            self.fields["sources"].choices = offered
+
+
+#: What a criterion's score reads: a change of anything else (its order) recomputes nothing.
+SCORED_FIELDS = {"kind", "points", "active", "amount", "days", "sources", "priorities"}
+
+
+@admin.register(ScoringCriterion)
+class ScoringCriterionAdmin(admin.ModelAdmin):
+    """The scoring criteria. A change that can change a score recomputes every lead's
+    stored score in the background (``leads.tasks.queue_score_recompute``), and the list
+    shows that run's progress.
+
+    The admin is the only place criteria change, so it asks for the recompute here rather
+    than in a signal: a signal would also fire for the migration's seeding and for test
+    factories, and could not tell a reordering (which scores nothing) from a change.
+    """
+
+    form = ScoringCriterionForm
+    list_display = ["label", "kind", "points", "active", "order"]
+    list_display_links = ["label"]
+    list_editable = ["points", "active", "order"]
+    list_filter = ["active"]
+    ordering = ["order", "id"]
+
+    @admin.display(description="criterion")
+    def label(self, obj) -> str:
+        return obj.label
+
+    def get_fields(self, request, obj=None):
+        if obj is None:  # a new one: every parameter, each saying which kind reads it
+            return ScoringCriterionForm.Meta.fields
+        needs = KINDS[obj.kind].needs
+        return ["kind", "points", "active", "order", *([needs] if needs else [])]
+
+    def get_readonly_fields(self, request, obj=None):
+        # A criterion is its kind (one of each): another kind is another criterion.
+        return ["kind"] if obj is not None else []
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if not change or SCORED_FIELDS & set(form.changed_data):
+            queue_score_recompute(by=request.user)
+
+    def delete_model(self, request, obj):
+        super().delete_model(request, obj)
+        queue_score_recompute(by=request.user)
+
+    def delete_queryset(self, request, queryset):
+        super().delete_queryset(request, queryset)
+        queue_score_recompute(by=request.user)
+
+    def get_urls(self):
+        status = path(
+            "recompute/",
+            self.admin_site.admin_view(self.recompute_status_view),
+            name="leads_scoringcriterion_recompute",
+        )
+        return [status, *super().get_urls()]
+
+    def recompute_status_view(self, request):
+        """The latest recompute's progress: the fragment the list and the settings poll."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        return TemplateResponse(
+            request,
+            "admin/leads/scoringcriterion/recompute_status.html",
+            {"recompute": ScoreRecompute.objects.first()},
+        )
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {"recompute": ScoreRecompute.objects.first(), **(extra_context or {})}
+        return super().changelist_view(request, extra_context)
+
+
+@admin.register(ScoringSettings)
+class ScoringSettingsAdmin(admin.ModelAdmin):
+    """The one row of scoring settings: none added, none deleted.
+
+    Its thresholds and decay are read when a score is shown (a rating is the stored score
+    compared with them), so saving them recomputes no score; the page still shows the
+    latest recompute, where an admin who just changed the criteria looks next.
+    """
+
+    list_display = ["__str__", "hot_above", "cold_below", "decay_enabled"]
+
+    def has_add_permission(self, request):
+        # The migration creates the row (and ``ScoringSettings.current()`` would): never a
+        # second. Asking the table instead would cost a query on every admin page.
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def changelist_view(self, request, extra_context=None):
+        # One row: its list is its page.
+        settings = ScoringSettings.current()
+        return HttpResponseRedirect(
+            reverse("admin:leads_scoringsettings_change", args=[settings.pk])
+        )
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        extra_context = {"recompute": ScoreRecompute.objects.first(), **(extra_context or {})}
+        return super().changeform_view(request, object_id, form_url, extra_context)
 
 
 @admin.register(LossReason)

@@ -721,3 +721,59 @@ class LeadImport(models.Model):
                 f"{self.skipped_count} row{'' if self.skipped_count == 1 else 's'} skipped."
             )
         return " ".join(parts)
+
+
+class ScoreRecompute(models.Model):
+    """One recomputation of stored scores after the criteria changed (or the daily
+    refresh): its progress, for the admin's progress bar.
+
+    The newest one is the one that counts: an older run still going stops at its next
+    chunk (``superseded``), since the newer one reads the newer criteria.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        SUPERSEDED = "superseded", "Superseded"
+        FAILED = "failed", "Failed"
+
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED)
+    total = models.PositiveIntegerField(default=0)
+    done = models.PositiveIntegerField(default=0)
+    chunks = models.PositiveIntegerField(default=0)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # Until when the running worker has promised to report (renewed after each chunk);
+    # past it, the run has died and the page says so instead of polling forever.
+    lease_until = models.DateTimeField(null=True, blank=True)
+    failure = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self):
+        return f"Score recompute {self.pk} ({self.get_status_display()})"
+
+    @property
+    def is_active(self) -> bool:
+        """Waiting for a worker or running, and not past its lease: the page keeps polling."""
+        return self.status in (self.Status.QUEUED, self.Status.RUNNING) and not self.is_stale
+
+    @property
+    def is_stale(self) -> bool:
+        return (
+            self.status in (self.Status.QUEUED, self.Status.RUNNING)
+            and self.lease_until is not None
+            and self.lease_until < timezone.now()
+        )
+
+    @property
+    def progress_percent(self) -> int:
+        if not self.total:
+            return 100 if self.status == self.Status.DONE else 0
+        return min(100, self.done * 100 // self.total)

@@ -9,7 +9,8 @@ from django.tasks import task
 from django.utils import timezone
 
 from .imports import lead_import_run
-from .models import LeadImport
+from .models import LeadImport, ScoreRecompute
+from .rescoring import score_recompute_run
 
 
 @task
@@ -33,3 +34,24 @@ def queue_lead_import(lead_import: LeadImport) -> None:
         lease_until=timezone.now() + waiting,
     )
     transaction.on_commit(lambda: run_lead_import.enqueue(lead_import.pk))
+
+
+@task
+def recompute_scores(recompute_id: int) -> None:
+    """Recompute every lead's stored score after the scoring criteria changed."""
+    score_recompute_run(recompute=ScoreRecompute.objects.get(pk=recompute_id))
+
+
+def queue_score_recompute(*, by) -> ScoreRecompute:
+    """Ask for every lead's score to be recomputed once this transaction commits.
+
+    A newer recompute supersedes any still queued or running: those stop at their next
+    chunk, as this one reads the criteria as they are now.
+    """
+    waiting = datetime.timedelta(seconds=settings.IMPORT_QUEUE_SECONDS)
+    recompute = ScoreRecompute.objects.create(
+        created_by=by if by and by.is_authenticated else None,
+        lease_until=timezone.now() + waiting,
+    )
+    transaction.on_commit(lambda: recompute_scores.enqueue(recompute.pk))
+    return recompute

@@ -10,6 +10,7 @@ from django.db.models import Count, F, Q
 from django.utils import timezone
 
 from crm.models import Client, Contact
+from leads import scoring
 from leads.management.closing import LOSS_WEIGHTS
 from leads.models import Lead, LeadEvent, Priority
 from pipelines.models import Pipeline, PipelineStage
@@ -56,9 +57,9 @@ def test_creates_the_rows_asked_for_and_says_how_fast():
     assert Client.objects.count() == 20
     assert Contact.objects.count() == 40
     assert Lead.objects.count() == 300
-    for table in ("users", "clients", "contacts", "leads", "events"):
+    for table in ("users", "clients", "contacts", "leads", "events", "scores"):
         assert f"{table} " in output
-    assert output.count("rows/s") == 5
+    assert output.count("rows/s") == 6
 
 
 def test_creates_sales_reps_without_a_usable_password():
@@ -226,3 +227,14 @@ def test_leads_without_clients_are_fine():
     seed("--leads", "50", "--clients", "0", "--contacts", "0", "--users", "0")
 
     assert Lead.objects.filter(client__isnull=True, assignee__isnull=True).count() == 50
+
+
+def test_leaves_the_leads_scored_as_the_services_would():
+    seed(*TINY)
+
+    criteria = scoring.active_criteria()
+    leads = Lead.objects.all()
+    assert not leads.filter(score__isnull=True).exists()
+    assert {lead.pk: lead.score for lead in leads} == {
+        lead.pk: scoring.score(lead, criteria) for lead in leads
+    }

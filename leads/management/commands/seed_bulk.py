@@ -38,6 +38,7 @@ from crm.web.db import without_statement_timeout
 from leads import events
 from leads.management.closing import draw_loss, loss_reasons
 from leads.models import Lead, LeadEvent, LeadSource, LossReason, Priority
+from leads.rescoring import leads_rescore
 from pipelines.models import Pipeline, PipelineStage
 
 HISTORY = datetime.timedelta(days=730)
@@ -517,9 +518,11 @@ class Command(BaseCommand):
         reasons_by_id = LossReason.objects.in_bulk()
         lead_seconds = event_seconds = 0.0
         event_count = 0
+        first_id = None  # this run's leads are the ones from here on
         for chunk in itertools.batched(rows, HISTORY_CHUNK, strict=False):
             started = time.perf_counter()
             ids = bulk_insert(Lead, LEAD_COLUMNS, chunk, count=len(chunk), want_ids=True)
+            first_id = ids[0] if first_id is None else first_id
             lead_seconds += time.perf_counter() - started
             started = time.perf_counter()
             history = [
@@ -537,6 +540,13 @@ class Command(BaseCommand):
             event_count += len(history)
         self.report("leads", leads, seconds=lead_seconds)
         self.report("events", event_count, seconds=event_seconds)
+
+        # Scored as the services would have scored them: the same chunked recompute as a
+        # change of criteria (the rows went in by COPY, past the services).
+        if first_id is not None:
+            started = time.perf_counter()
+            scored = leads_rescore(leads=Lead.objects.filter(pk__gte=first_id))
+            self.report("scores", scored.rows, started)
 
         started = time.perf_counter()
         if done := analyze([Client, Contact, Lead, LeadEvent]):
