@@ -54,9 +54,16 @@ def calibration_figures(filters: Filters, *, user) -> dict:
     - ``scores``: (score, won, count) for every score (None: unscored);
     - ``stages``: {stage id: (closed leads that passed it, of them won)}.
     """
-    kinds = dict(PipelineStage.objects.values_list("pk", "kind"))
+    rows = list(PipelineStage.objects.values_list("pk", "kind", "pipeline_id"))
+    kinds = {pk: kind for pk, kind, _pipeline in rows}
     won_stages = [pk for pk, kind in kinds.items() if kind == PipelineStage.Kind.WON]
-    open_stages = [pk for pk, kind in kinds.items() if kind == PipelineStage.Kind.OPEN]
+    lost_stages = [pk for pk, kind in kinds.items() if kind == PipelineStage.Kind.LOST]
+    open_stages = [  # the chosen pipeline's only: the others' would count nothing
+        pk
+        for pk, kind, pipeline in rows
+        if kind == PipelineStage.Kind.OPEN
+        and (not filters.pipeline or str(pipeline) == filters.pipeline)
+    ]
     leads = closed_leads(filters, user=user)
     scores = defaultdict(int)
     for row in leads.values("score", "stage_id").annotate(n=Count("pk")).order_by():
@@ -69,19 +76,19 @@ def calibration_figures(filters: Filters, *, user) -> dict:
         # back and forth through a stage counts once.
         moves = LeadEvent.objects.filter(
             kind=LeadEvent.Kind.STAGE_CHANGED,
-            lead__in=leads.filter(stage_id__in=[pk for pk, k in kinds.items() if k != "open"]),
+            lead__in=leads.filter(stage_id__in=[*won_stages, *lost_stages]),
         ).annotate(entered=KT("data__new_id"), left=KT("data__old_id"))
         passed = {
             f"s{pk}": Count("lead_id", distinct=True, filter=Q(entered=str(pk)) | Q(left=str(pk)))
             for pk in open_stages
         }
-        totals = {pk: [0, 0] for pk in open_stages}
+        counts = {pk: [0, 0] for pk in open_stages}
         for row in moves.values("lead__stage_id").annotate(**passed).order_by():
             won = row["lead__stage_id"] in won_stages
             for pk in open_stages:
-                totals[pk][0] += row[f"s{pk}"]
-                totals[pk][1] += row[f"s{pk}"] if won else 0
-        stages = {pk: tuple(counts) for pk, counts in totals.items()}
+                counts[pk][0] += row[f"s{pk}"]
+                counts[pk][1] += row[f"s{pk}"] if won else 0
+        stages = {pk: (passed, won) for pk, (passed, won) in counts.items()}
     return {
         "scores": [(score, won, n) for (score, won), n in scores.items()],
         "stages": stages,
