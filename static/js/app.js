@@ -267,8 +267,9 @@
   /* -------------------------------------------------------- server dialogs */
 
   // A form the server sends into a <dialog data-server-dialog> (the closing dialog):
-  // the dialog opens once its content is in, so a failed load opens nothing.
-  document.addEventListener("htmx:afterSwap", function (evt) {
+  // the dialog opens once its content is in and settled (so a failed load opens nothing,
+  // and htmx's settling cannot put back a value the user has begun to type).
+  document.addEventListener("htmx:afterSettle", function (evt) {
     var target = evt.detail.target;
     var serverDialog = target && target.closest ? target.closest("dialog[data-server-dialog]") : null;
     if (serverDialog && !serverDialog.open && typeof serverDialog.showModal === "function") {
