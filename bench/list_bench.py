@@ -286,6 +286,11 @@ def make_cases(admin, rep) -> tuple[list[Case], list[str]]:
         Case("lost, by close date (newest)", "/leads/",
              {"status": "lost", "sort": "-actual_close_date"}, admin_list,
              {"status": "lost", "o": by_closed_desc}),
+        # Issue 15: the open leads by score, highest first, and the hot ones.
+        Case("open leads by score (highest first)", "/leads/", {"sort": "-score"},
+             note="the admin shows no score"),
+        Case("hot leads by score", "/leads/", {"rating": "hot", "sort": "-score"},
+             note="the admin shows no score"),
         Case("lost for one reason, by close date", "/leads/",
              {"status": "lost", "lost_reason": reason.pk, "sort": "-actual_close_date"},
              admin_list,
