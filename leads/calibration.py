@@ -23,15 +23,12 @@ from dataclasses import dataclass
 from django.db.models import Count, Q
 from django.db.models.fields.json import KT
 from django.utils import timezone
-from django.views.generic import TemplateView
 
-from crm.web.htmx import HtmxPartialMixin
-from pipelines.models import Pipeline, PipelineStage
+from pipelines.models import PipelineStage
 
 from . import totals
-from .filters import assignee_choices
 from .models import LeadEvent, Status
-from .reports import Filters, ListLinks, WinLossForm, closed_leads, read_filters
+from .reports import Filters, ListLinks, ReportView, closed_leads
 from .scoring import ScoringSettings
 from .totals import cached_for_filters
 
@@ -242,7 +239,7 @@ def plot(rows: list[Row]) -> dict:
     }
 
 
-class CalibrationView(HtmxPartialMixin, TemplateView):
+class CalibrationView(ReportView):
     """/reports/calibration/: for the leads closed in a period, the win rate per rating
     band, score bucket and stage passed, next to what the score or the stage's
     probability predicted.
@@ -256,16 +253,8 @@ class CalibrationView(HtmxPartialMixin, TemplateView):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        pipelines = [
-            (str(pk), name)
-            for pk, name in Pipeline.objects.order_by("-is_default", "name").values_list(
-                "pk", "name"
-            )
-        ]
-        owners = assignee_choices()
-        filters = read_filters(
-            self.request.GET, today=timezone.localdate(), pipelines=pipelines, owners=owners
-        )
+        filters, shown = self.report_context()
+        context.update(shown)
         figures = cached_for_filters(
             "calibration",
             filters.params(),
@@ -277,8 +266,6 @@ class CalibrationView(HtmxPartialMixin, TemplateView):
         link = ListLinks(filters)
         score_buckets = buckets(figures)
         context.update(
-            form=WinLossForm(filters, pipelines=pipelines, owners=owners),
-            filters=filters,
             count=figures["count"],
             as_of=figures["as_of"],
             held=figures["count"] >= totals.CACHE_MIN_COUNT,
@@ -287,7 +274,5 @@ class CalibrationView(HtmxPartialMixin, TemplateView):
             stages=stage_rows(figures, filters) if figures["count"] else [],
             plot=plot(score_buckets),
             min_sample=MIN_SAMPLE,
-            pipeline_name=dict(pipelines).get(filters.pipeline, ""),
-            owner_name=dict(owners).get(filters.assignee, ""),
         )
         return context

@@ -430,7 +430,31 @@ def chart(months: list[Tally]) -> dict:
     }
 
 
-class WinLossView(HtmxPartialMixin, TemplateView):
+class ReportView(HtmxPartialMixin, TemplateView):
+    """A report page: its period, pipeline and owner read from the URL (``read_filters``),
+    the form that changes them, and the names they stand for."""
+
+    def report_context(self) -> tuple[Filters, dict]:
+        """The filters, and what every report's page shows of them."""
+        pipelines = [
+            (str(pk), name)
+            for pk, name in Pipeline.objects.order_by("-is_default", "name").values_list(
+                "pk", "name"
+            )
+        ]
+        owners = assignee_choices()
+        filters = read_filters(
+            self.request.GET, today=timezone.localdate(), pipelines=pipelines, owners=owners
+        )
+        return filters, {
+            "form": WinLossForm(filters, pipelines=pipelines, owners=owners),
+            "filters": filters,
+            "pipeline_name": dict(pipelines).get(filters.pipeline, ""),
+            "owner_name": dict(owners).get(filters.assignee, ""),
+        }
+
+
+class WinLossView(ReportView):
     """/reports/win-loss/: won and lost leads per month, win rates, loss reasons and
     competitors for a period, a pipeline and an owner; every figure links to its leads.
 
@@ -443,16 +467,8 @@ class WinLossView(HtmxPartialMixin, TemplateView):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        pipelines = [
-            (str(pk), name)
-            for pk, name in Pipeline.objects.order_by("-is_default", "name").values_list(
-                "pk", "name"
-            )
-        ]
-        owners = assignee_choices()
-        filters = read_filters(
-            self.request.GET, today=timezone.localdate(), pipelines=pipelines, owners=owners
-        )
+        filters, shown = self.report_context()
+        context.update(shown)
         figures = cached_for_filters(
             "win-loss",
             filters.params(),
@@ -463,14 +479,10 @@ class WinLossView(HtmxPartialMixin, TemplateView):
         link = ListLinks(filters)
         months, total = tallies(filters, figures, link)
         context.update(
-            form=WinLossForm(filters, pipelines=pipelines, owners=owners),
-            filters=filters,
             months=months,
             total=total,
             reasons=loss_reasons(filters, figures, total, link) if total.lost else [],
             competitors=competitors(filters, figures, total, link) if total.lost else [],
             chart=chart(months),
-            pipeline_name=dict(pipelines).get(filters.pipeline, ""),
-            owner_name=dict(owners).get(filters.assignee, ""),
         )
         return context
