@@ -152,6 +152,16 @@ def assignee_choices():
     return [("me", "Me"), ("none", "Unassigned"), *((str(u.pk), user_label(u)) for u in users)]
 
 
+def date_bound(field: str, lookup: str, label: str) -> DateFilter:
+    """A bound on a date column, typed in the browser's date picker."""
+    return DateFilter(
+        field_name=field,
+        lookup_expr=lookup,
+        label=label,
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
+
+
 def value_bound(lookup: str, label: str) -> NumberFilter:
     """A bound on the value, with as many digits as the column holds: a larger bound is
     refused, not formatted."""
@@ -232,18 +242,8 @@ class LeadFilter(SortedFilterSet):
     due = ChoiceFilter(
         method="filter_due", choices=DuePreset.choices, label="Due", empty_label="Any time"
     )
-    due_from = DateFilter(
-        field_name="expected_close_date",
-        lookup_expr="gte",
-        label="Due from",
-        widget=forms.DateInput(attrs={"type": "date"}),
-    )
-    due_to = DateFilter(
-        field_name="expected_close_date",
-        lookup_expr="lte",
-        label="Due to",
-        widget=forms.DateInput(attrs={"type": "date"}),
-    )
+    due_from = date_bound("expected_close_date", "gte", "Due from")
+    due_to = date_bound("expected_close_date", "lte", "Due to")
     stale = BooleanFilter(
         method="filter_stale",
         label="Stale only",
@@ -260,18 +260,8 @@ class LeadFilter(SortedFilterSet):
         label="Competitor",
         widget=forms.TextInput(attrs={"list": "competitor-options", "autocomplete": "off"}),
     )
-    closed_from = DateFilter(
-        field_name="actual_close_date",
-        lookup_expr="gte",
-        label="Closed from",
-        widget=forms.DateInput(attrs={"type": "date"}),
-    )
-    closed_to = DateFilter(
-        field_name="actual_close_date",
-        lookup_expr="lte",
-        label="Closed to",
-        widget=forms.DateInput(attrs={"type": "date"}),
-    )
+    closed_from = date_bound("actual_close_date", "gte", "Closed from")
+    closed_to = date_bound("actual_close_date", "lte", "Closed to")
     sort = SortFilter(SORTS)
 
     def __init__(self, data=None, *args, request=None, **kwargs):
