@@ -80,7 +80,8 @@ def may_change(lead: Lead, fields: Iterable[str], user) -> bool:
 
 
 def _empty(name: str):
-    return "" if name in ("competitor", "lost_note") else None
+    """What a cleared field holds: "" for text, None for the rest (the field's default)."""
+    return Lead._meta.get_field(name).get_default()
 
 
 def closing_values(stage: PipelineStage, values: dict, *, current: Lead | None, today) -> dict:
