@@ -63,10 +63,10 @@ def calibration_figures(filters: Filters, *, user) -> dict:
     ]
     leads = closed_leads(filters, user=user)
     scores = defaultdict(int)
-    for row in leads.values("score", "stage_id").annotate(n=Count("pk")).order_by():
+    for row in leads.values("stored_score__score", "stage_id").annotate(n=Count("pk")).order_by():
         kind = kinds.get(row["stage_id"])
         if kind in (PipelineStage.Kind.WON, PipelineStage.Kind.LOST):  # not a stray date
-            scores[(row["score"], kind == PipelineStage.Kind.WON)] += row["n"]
+            scores[(row["stored_score__score"], kind == PipelineStage.Kind.WON)] += row["n"]
     stages = {}
     if scores and open_stages:
         # One row per closed stage, two distinct counts per open stage: a lead moved

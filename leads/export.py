@@ -59,7 +59,7 @@ EXTRA = {
     "status": "stage__kind",
     # Computed by the lead services from the scoring criteria: the importer reads no
     # column of that name (it is not a form field), so a re-import scores afresh.
-    "score": "score",
+    "score": "stored_score__score",
 }
 
 

@@ -48,7 +48,7 @@ SORTS = {
     "created_at": F("created_at"),
     # Age in stage: a longer age is an earlier entry (LeadFilter.reversed_sorts).
     "age": F("stage_entered_at"),
-    "score": F("score"),
+    "score": F("stored_score__score"),  # LeadFilter.filter_sort joins it
 }
 DEFAULT_SORT = "-updated_at"
 #: Sorts over columns that can be empty; empty values go last in both directions.
@@ -296,6 +296,19 @@ class LeadFilter(SortedFilterSet):
         if NO_SOURCE in value:
             condition = condition | Q(source__isnull=True) if slugs else Q(source__isnull=True)
         return queryset.filter(condition)
+
+    def for_pages(self, queryset):
+        """The filtered, sorted leads as a page reads its ids from them.
+
+        Sorted by score, they are inner-joined to their score rows: only then can
+        PostgreSQL read them in the order of the score table's index instead of sorting
+        them all. Every lead has its row (``LeadScore``; an unscored one a null score,
+        which sorts last), so the join loses none. The totals count ``queryset`` itself,
+        which the sort does not join.
+        """
+        if self.current_sort.removeprefix("-") == "score":
+            return queryset.filter(stored_score__isnull=False)
+        return queryset
 
     @functools.cached_property
     def scoring(self) -> ScoringSettings:

@@ -19,6 +19,7 @@ from pipelines.models import Pipeline, PipelineStage
 from .events import EventKind as EventKind
 from .events import LeadEvent as LeadEvent
 from .events import recorded_value
+from .scoring import LeadScore as LeadScore
 from .scoring import ScoringCriterion as ScoringCriterion
 from .scoring import ScoringSettings as ScoringSettings
 from .scoring import rating_expression
@@ -123,10 +124,14 @@ class LeadQuerySet(models.QuerySet):
     def lost(self):
         return self.filter(stage__kind=PipelineStage.Kind.LOST)
 
+    def with_score(self):
+        """Each lead with its stored ``score`` (``LeadScore``; None while unscored)."""
+        return self.annotate(score=F("stored_score__score"))
+
     def with_rating(self):
-        """Each lead with its ``rating`` (hot, warm, cold or None) by the current
-        thresholds, read in the same query: what ``{% rating_badge %}`` shows."""
-        return self.annotate(rating=rating_expression())
+        """Each lead with its ``score`` and its ``rating`` (hot, warm, cold or None) by
+        the current thresholds, read in the same query: what ``{% rating_badge %}`` shows."""
+        return self.with_score().annotate(rating=rating_expression())
 
     def stale(self, now=None):
         """Open leads without activity for their pipeline's threshold (indexed columns only)."""
@@ -341,9 +346,6 @@ class Lead(models.Model):
     lost_note = models.CharField(
         "loss note", max_length=500, blank=True, help_text="What happened, in a sentence or two."
     )
-    # The sum of the scoring criteria it meets, at most 100 (leads.scoring); null while
-    # unscored. Kept by the services in the same transaction as every write.
-    score = models.PositiveSmallIntegerField(null=True, blank=True, editable=False)
     version = models.PositiveIntegerField(default=1, editable=False)
 
     objects = LeadQuerySet.as_manager()
@@ -370,8 +372,6 @@ class Lead(models.Model):
             # PostgreSQL it also carries what the report sums (migration 0011).
             models.Index(fields=["actual_close_date", "id"], name="lead_actual_close_idx"),
             models.Index(fields=["competitor"], name="lead_competitor_idx"),
-            # The list sorted and filtered by score (unscored last either way).
-            models.Index(fields=["score", "id"], name="lead_score_idx"),
             # The win/loss report's competitors in a period: only the leads that name
             # one (a few percent), read from the index alone on PostgreSQL (migration
             # 0012 adds what it sums there).
@@ -416,11 +416,6 @@ class Lead(models.Model):
                 condition=LessThanOrEqual(Length("description"), 5000),
                 name="lead_description_max_5000",
                 violation_error_message="Description must be at most 5000 characters.",
-            ),
-            models.CheckConstraint(
-                condition=Q(score__isnull=True) | Q(score__lte=100),
-                name="lead_score_0_100",
-                violation_error_message="A score is between 0 and 100.",
             ),
             models.CheckConstraint(
                 condition=Q(won_value__isnull=True) | Q(won_value__gte=0),

@@ -2,8 +2,10 @@
 
 Every write through the services scores its lead with the criteria of that moment
 (``leads.scoring``). What the services cannot see is a change of the criteria
-themselves, or of the date (``close_within``): then the stored scores are recomputed
-here, by one ``UPDATE`` per range of ids with the score as SQL (``score_expression``).
+themselves, or of the date (``close_within``): then the stored scores (``LeadScore``)
+are recomputed here, a range of lead ids at a time, by two statements with the score as
+SQL (``score_expression``): one updates the scores that differ, one adds the rows of
+leads that have none.
 
 A recompute changes derived data only: it does not bump a lead's ``version`` nor write
 an event. Nobody edited the lead, so an edit form opened before it must still save
@@ -11,10 +13,11 @@ an event. Nobody edited the lead, so an edit form opened before it must still sa
 scores the lead again with the criteria of that moment), and the history shows what
 people did, not a million "score changed" lines per change of a criterion.
 
-A lead written by the services while a recompute runs is scored with the new criteria
-already (they read the active criteria at write time); and a chunk's ``UPDATE`` that
-meets a lead locked by such a write waits for it, then scores the row as committed, so
-no update is lost either way.
+No score is lost to a write that runs meanwhile. Each chunk takes the scoring lock
+(``scoring.lock_scoring``) before it reads: it waits for the writes under way (one that
+read the criteria before they changed included) and holds off new ones for the chunk's
+split second, so it scores what they committed, and they score with the criteria that
+it scores with.
 """
 
 import datetime
@@ -23,17 +26,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import Max, Min, Q, QuerySet
+from django.db import connection, transaction
+from django.db.models import F, Max, Min, QuerySet
 from django.utils import timezone
 
 from . import scoring
-from .models import Lead, ScoreRecompute
+from .models import Lead, LeadScore, ScoreRecompute
 
 logger = logging.getLogger(__name__)
 
-#: Ids per chunk: one transaction each, a second or so on PostgreSQL, so a lead that a
-#: person saves meanwhile waits at most that long for its row.
+#: Ids per chunk: one transaction each, a fraction of a second on PostgreSQL, so a lead
+#: that a person saves meanwhile waits at most that long.
 CHUNK_IDS = 50_000
 
 
@@ -44,7 +47,7 @@ class RecomputeSuperseded(Exception):
 @dataclass(frozen=True)
 class Rescored:
     rows: int  # leads looked at
-    changed: int  # whose stored score changed
+    changed: int  # whose stored score changed (or was added)
     chunks: int
 
 
@@ -59,16 +62,14 @@ def leads_rescore(
     """Store the score of these leads (every lead by default), a range of ids at a time.
 
     Each chunk is its own transaction; ``after_chunk(rows, chunks)`` runs inside it (to
-    record progress with the rows it reports, or to stop by raising). Only leads whose
-    score differs are written: PostgreSQL writes a new row version and every index entry
-    for each row updated, so an unchanged score costs a read, not a write.
+    record progress with the rows it reports, or to stop by raising). Only scores that
+    differ are written: PostgreSQL writes a new row version and its index entries for
+    each row updated, so an unchanged score costs a read, not a write.
     """
     leads = Lead.objects.all() if leads is None else leads
     criteria = scoring.active_criteria() if criteria is None else criteria
     today = today or timezone.localdate()
     expression = scoring.score_expression(criteria, today)
-    # With criteria the expression is never null; without, every lead is unscored.
-    differs = Q(score__isnull=True) | ~Q(score=expression) if criteria else Q(score__isnull=False)
     chunk = chunk or CHUNK_IDS
     bounds = leads.aggregate(first=Min("id"), last=Max("id"))
     if bounds["first"] is None:
@@ -77,12 +78,36 @@ def leads_rescore(
     for start in range(bounds["first"], bounds["last"] + 1, chunk):
         in_chunk = leads.filter(id__gte=start, id__lt=start + chunk)
         with transaction.atomic():
+            scoring.lock_scoring(shared=False)
             rows += in_chunk.count()
-            changed += in_chunk.filter(differs).update(score=expression)
+            changed += _store(in_chunk, expression)
             chunks += 1
             if after_chunk is not None:
                 after_chunk(rows, chunks)
     return Rescored(rows=rows, changed=changed, chunks=chunks)
+
+
+def _store(leads: QuerySet, expression) -> int:
+    """Write the scores of these leads (``expression``) that differ from the stored
+    ones, and add the missing rows; how many rows were written."""
+    table = connection.ops.quote_name(LeadScore._meta.db_table)
+    # Null-safe "differs": PostgreSQL's spelling, and SQLite's.
+    differs = "IS DISTINCT FROM" if connection.vendor == "postgresql" else "IS NOT"
+    fresh = leads.order_by().annotate(fresh_lead=F("pk"), fresh_score=expression)
+    select, params = fresh.values_list("fresh_lead", "fresh_score").query.sql_with_params()
+    missing, missing_params = (
+        fresh.filter(stored_score__isnull=True).values_list("fresh_lead", "fresh_score").query
+    ).sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET score = fresh.fresh_score FROM ({select}) AS fresh "
+            f"WHERE {table}.lead_id = fresh.fresh_lead "
+            f"AND {table}.score {differs} fresh.fresh_score",
+            params,
+        )
+        written = cursor.rowcount
+        cursor.execute(f"INSERT INTO {table} (lead_id, score) {missing}", missing_params)
+        return written + cursor.rowcount
 
 
 def _lease(seconds: int) -> datetime.datetime:

@@ -11,9 +11,9 @@ place (``KINDS``):
   €10,000: +20");
 - whether the date alone can change it (``dated``: the daily refresh).
 
-The score is stored on the lead (``Lead.score``, indexed) by the lead services in the
-same transaction as any write; a change of criteria recomputes every lead in the
-background (``leads.tasks.recompute_scores``).
+The score is stored with the lead (``LeadScore``, a narrow row of its own, indexed) by
+the lead services in the same transaction as any write; a change of criteria recomputes
+every lead in the background (``leads.tasks.recompute_scores``).
 """
 
 import datetime
@@ -24,9 +24,9 @@ from decimal import Decimal
 from django.apps import apps
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
-from django.db import models
+from django.db import connection, models
 from django.db.models import Case, IntegerField, Q, Subquery, Value, When
-from django.db.models.functions import Coalesce, Least
+from django.db.models.functions import Cast, Coalesce, Least
 from django.utils import timezone
 
 from crm.web.templatetags.formatting import format_money
@@ -199,11 +199,14 @@ class ScoringSettings(models.Model):
         return DECAY_FLOOR
 
     def rating_range(self, rating: str) -> Q:
-        """The leads of a rating, as a condition on the stored score."""
+        """The leads of a rating, as a condition on their stored score (``LeadScore``)."""
         return {
-            "hot": Q(score__gt=self.hot_above),
-            "warm": Q(score__gte=self.cold_below, score__lte=self.hot_above),
-            "cold": Q(score__lt=self.cold_below),
+            "hot": Q(stored_score__score__gt=self.hot_above),
+            "warm": Q(
+                stored_score__score__gte=self.cold_below,
+                stored_score__score__lte=self.hot_above,
+            ),
+            "cold": Q(stored_score__score__lt=self.cold_below),
         }[rating]
 
 
@@ -222,6 +225,82 @@ def rating_expression():
         When(score__lt=threshold("cold_below"), then=Value(Rating.COLD.value)),
         default=Value(Rating.WARM.value),
         output_field=models.CharField(),
+    )
+
+
+class LeadScore(models.Model):
+    """A lead's stored score: one row per lead, in a table of its own.
+
+    Why not a column of the lead: a change of criteria rewrites most scores at once. A
+    lead row is wide and the lead table has some thirty indexes (two of them trigram
+    indexes), and an indexed column cannot be updated in place, so rescoring a million
+    leads in their own table took seven to ten minutes and left the table bloated (the
+    list's totals read it). Here it rewrites a million narrow rows and two indexes in
+    seconds (docs/PERFORMANCE.md).
+
+    Every lead has its row from its creation on (``store_scores`` in the services; the
+    recompute and ``refresh_scores`` add any that is missing); ``score`` is null while
+    the lead is unscored (no active criteria). The list sorts by score through an inner
+    join, which is only right because of that. Read it with ``Lead.objects.with_score()``
+    (the ``score`` annotation) or ``lead.stored_score.score``.
+    """
+
+    lead = models.OneToOneField(
+        "leads.Lead", on_delete=models.CASCADE, primary_key=True, related_name="stored_score"
+    )
+    score = models.PositiveSmallIntegerField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "lead score"
+        indexes = [
+            # The list sorted by score ascending and filtered by rating (unscored last);
+            # PostgreSQL has a descending twin (migration 0017).
+            models.Index(fields=["score", "lead"], name="leadscore_score_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(score__isnull=True) | Q(score__lte=100),
+                name="leadscore_score_0_100",
+                violation_error_message="A score is between 0 and 100.",
+            ),
+        ]
+
+    def __str__(self):
+        return f"Lead {self.lead_id}: {self.score}"
+
+
+#: The PostgreSQL advisory lock between the writes that score leads (shared) and a
+#: recompute's chunk (exclusive): see ``leads.rescoring``.
+SCORING_LOCK = 0x5C0BE
+
+
+def lock_scoring(*, shared: bool) -> None:
+    """Take the scoring lock until the transaction ends (PostgreSQL; SQLite lets one
+    writer in at a time anyway)."""
+    if connection.vendor != "postgresql":
+        return
+    kind = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {kind}(%s)", [SCORING_LOCK])
+
+
+def criteria_for_write() -> list[ScoringCriterion]:
+    """The active criteria, for a write that scores leads (the services): under the
+    scoring lock, so that a recompute running meanwhile neither overwrites the score
+    written with them nor misses a score written with the criteria it replaces."""
+    lock_scoring(shared=True)
+    return active_criteria()
+
+
+def store_scores(scores: dict[int, int | None]) -> None:
+    """Write these leads' scores (lead id → score), adding the rows of new leads: one
+    statement per thousand leads."""
+    LeadScore.objects.bulk_create(
+        [LeadScore(lead_id=pk, score=value) for pk, value in scores.items()],
+        update_conflicts=True,
+        unique_fields=["lead"],
+        update_fields=["score"],
+        batch_size=1000,
     )
 
 
@@ -377,8 +456,8 @@ def breakdown(lead, criteria: list[ScoringCriterion], today=None) -> list[Line]:
 def score_expression(criteria: list[ScoringCriterion], today: datetime.date):
     """The score as SQL, for recomputing many leads in the database (same rules as
     ``score``: the test suite holds them to agreement)."""
-    if not criteria:
-        return Value(None, output_field=IntegerField())
+    if not criteria:  # typed: PostgreSQL reads a bare NULL in a subquery as text
+        return Cast(Value(None), output_field=IntegerField())
     total = sum(
         (
             Case(

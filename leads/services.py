@@ -172,8 +172,9 @@ def _apply(
             )
         )
     _check(lead, changed)
-    if changed:  # the score follows whatever it reads (and a changed rule, if any)
-        lead.score = scoring.score(lead, criteria, timezone.localdate(now))
+    # The score follows whatever it reads, by the criteria of now: the caller stores it
+    # with the lead (``scoring.store_scores``).
+    lead.score = scoring.score(lead, criteria, timezone.localdate(now))
     return recorded
 
 
@@ -256,13 +257,15 @@ def lead_create(*, lead: Lead, by) -> Lead:
     closing = closing_values(lead.stage, given, current=None, today=timezone.localdate(now))
     for name, value in (closing | record).items():
         setattr(lead, name, value)
-    lead.score = scoring.score(lead, scoring.active_criteria(), timezone.localdate(now))
+    lead.score = scoring.score(lead, scoring.criteria_for_write(), timezone.localdate(now))
     _check(lead, [f.name for f in Lead._meta.concrete_fields])
     lead.save()
+    scoring.store_scores({lead.pk: lead.score})
     _save(events.created(lead, by=by, at=now))
     return lead
 
 
+@transaction.atomic
 def leads_create_bulk(
     *, rows: list[dict], by, lead_import, row_numbers: list[int], now=None
 ) -> list[int]:
@@ -279,8 +282,8 @@ def leads_create_bulk(
     now = now or timezone.now()
     today = timezone.localdate(now)
     stages = PipelineStage.objects.in_bulk()  # a handful of rows
-    criteria = scoring.active_criteria()
-    leads = []
+    criteria = scoring.criteria_for_write()
+    leads, scores = [], []
     for row in rows:
         stage = stages[row["stage_id"]]
         given = {name: row.get(attname) for name, attname in CLOSING_ATTNAMES.items()}
@@ -290,9 +293,10 @@ def leads_create_bulk(
             | {attname: closing[name] for name, attname in CLOSING_ATTNAMES.items()}
             | new_lead_record(stage=stage, probability=row.get("probability"), by_id=by.pk, now=now)
         )
-        values["score"] = scoring.score(Lead(**values), criteria, today)
+        scores.append(scoring.score(Lead(**values), criteria, today))
         leads.append(values)
     ids = _insert(Lead, leads)
+    scoring.store_scores(dict(zip(ids, scores, strict=True)))
     recorded = events.imported_rows(ids, lead_import=lead_import, rows=row_numbers, by=by, at=now)
     bulk_insert(LeadEvent, events.COLUMNS, recorded, count=len(ids))
     return ids
@@ -320,11 +324,12 @@ def lead_update(*, lead_id: int, values: dict, expected_version: int | None = No
         raise PermissionDenied("You may not change this lead.")
     lead_check_version(lead=lead, expected_version=expected_version)
     now = timezone.now()
-    recorded = _apply(lead, values, by=by, now=now, criteria=scoring.active_criteria())
+    recorded = _apply(lead, values, by=by, now=now, criteria=scoring.criteria_for_write())
     if not recorded:
         return lead
     lead.touch(now)
     lead.save()
+    scoring.store_scores({lead.pk: lead.score})
     LeadEvent.objects.bulk_create(recorded)
     return lead
 
@@ -417,7 +422,7 @@ def leads_update_bulk(
     leads = _lock_many(changes, related)
     result = BulkResult(missing=[pk for pk in changes if pk not in leads])
     now = timezone.now()
-    criteria = scoring.active_criteria()
+    criteria = scoring.criteria_for_write()
     recorded: list[LeadEvent] = []
     for pk, lead in leads.items():
         values = changes[pk]
@@ -450,7 +455,8 @@ def leads_update_bulk(
         attnames = {Lead._meta.get_field(name).attname for name in fields}
         if {"stage", "value", *CLOSING_FIELDS} & fields:
             attnames |= {Lead._meta.get_field(name).attname for name in MOVE_FIELDS}
-        _save_many(result.changed, [*attnames, "probability", "score", *RECORD_FIELDS])
+        _save_many(result.changed, [*attnames, "probability", *RECORD_FIELDS])
+        scoring.store_scores({lead.pk: lead.score for lead in result.changed})
         LeadEvent.objects.bulk_create(recorded)
     return result
 
@@ -511,7 +517,7 @@ def leads_restore_bulk(
     """
     leads = _lock_many(snapshots)
     _check_versions(leads, versions)
-    criteria = scoring.active_criteria()
+    criteria = scoring.criteria_for_write()
     result = BulkResult(missing=[pk for pk in snapshots if pk not in leads])
     now = timezone.now()
     for pk, lead in leads.items():
@@ -527,8 +533,9 @@ def leads_restore_bulk(
     if result.changed:
         attnames = {Lead._meta.get_field(n).attname for s in snapshots.values() for n in s}
         Lead.objects.bulk_update(
-            result.changed, [*attnames, "score", *RECORD_FIELDS], batch_size=BULK_UPDATE
+            result.changed, [*attnames, *RECORD_FIELDS], batch_size=BULK_UPDATE
         )
+        scoring.store_scores({lead.pk: lead.score for lead in result.changed})
         LeadEvent.objects.bulk_create(
             events.import_undone(
                 lead,

@@ -119,7 +119,7 @@ class LeadListView(HtmxPartialMixin, ListView):
             params["bands"] = f"{bands.hot_above}:{bands.cold_below}"
         self.totals = list_totals(queryset, params=params, user=self.request.user)
         paginator = LeadPaginator(
-            queryset,
+            self.filterset.for_pages(queryset),
             page_size,
             count=self.totals["count"],
             rows=Lead.objects.for_list_rows().with_rating(),

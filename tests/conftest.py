@@ -9,9 +9,9 @@ from tests.factories import ManagerFactory, RepFactory, UserFactory
 @pytest.fixture(autouse=True)
 def migrated_rows(request):
     """Transactional tests (browser tests, task workers) end by flushing every table, data
-    migrations' rows included: the groups, the default pipeline, the lead sources and the
-    loss reasons. Put
-    them back (the migrations' functions create only what is missing) before each one."""
+    migrations' rows included: the groups, the default pipeline, the lead sources, the
+    loss reasons and the scoring criteria. Put them back (the migrations' functions
+    create only what is missing) before each one."""
     marker = request.node.get_closest_marker("django_db")
     transactional = "transactional_db" in request.fixturenames or "live_server" in (
         request.fixturenames
@@ -25,6 +25,7 @@ def migrated_rows(request):
     leads.create_sources(apps, None)
     leads.create_groups(apps, None)
     importlib.import_module("leads.migrations.0011_closing").seed_reasons(apps, None)
+    importlib.import_module("leads.migrations.0014_scoring").seed_criteria(apps, None)
 
 
 @pytest.fixture(autouse=True)

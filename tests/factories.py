@@ -10,7 +10,7 @@ from factory.django import DjangoModelFactory
 
 from crm.models import AuditKind, Client, ClientEvent, Contact, ContactEvent
 from leads import scoring
-from leads.models import Lead, LeadEvent, LeadSource, LossReason, Priority
+from leads.models import Lead, LeadEvent, LeadScore, LeadSource, LossReason, Priority
 from pipelines.models import Pipeline, PipelineStage
 
 
@@ -144,12 +144,20 @@ class LeadFactory(DjangoModelFactory):
 
     @classmethod
     def _create(cls, model_class, *args, **kwargs):
-        """Saved with the score the services would give it (unless one is given)."""
+        """Saved with its score row, as the services save a lead: the score they would
+        give it, unless one is given (``score=None``: unscored)."""
+        given = "score" in kwargs
+        score = kwargs.pop("score", None)
         lead = model_class(*args, **kwargs)
-        if "score" not in kwargs:
-            lead.score = scoring.score(lead, scoring.active_criteria())
+        lead.score = score if given else scoring.score(lead, scoring.active_criteria())
         lead.save()
+        scoring.store_scores({lead.pk: lead.score})
         return lead
+
+
+def stored_score(lead) -> int | None:
+    """The score stored for this lead (its ``LeadScore`` row), read afresh."""
+    return LeadScore.objects.get(lead_id=lead.pk).score
 
 
 def loss_reason(slug: str) -> LossReason:

@@ -7,8 +7,9 @@ from django.db import migrations, models
 from django.utils import timezone
 
 
-def seed(apps, schema_editor):
-    """The default criteria and settings, then every lead's score by them."""
+def seed_criteria(apps, schema_editor):
+    """The default criteria and settings, where missing (the test suite puts them back
+    after a transactional test's flush)."""
     from leads import scoring
 
     Criterion = apps.get_model("leads", "ScoringCriterion")
@@ -17,6 +18,14 @@ def seed(apps, schema_editor):
             kind=kind, defaults={"points": points, "order": order * 10, **parameters}
         )
     apps.get_model("leads", "ScoringSettings").objects.get_or_create(pk=1)
+
+
+def seed(apps, schema_editor):
+    """The default criteria and settings, then every lead's score by them."""
+    from leads import scoring
+
+    seed_criteria(apps, schema_editor)
+    Criterion = apps.get_model("leads", "ScoringCriterion")
     rows = Criterion.objects.filter(active=True).values(
         "kind", "points", "amount", "days", "sources", "priorities"
     )

@@ -2,19 +2,24 @@
 with progress in the admin; the date-dependent criterion is refreshed daily."""
 
 import datetime
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from io import StringIO
 
 import pytest
 import time_machine
 from django.core.management import call_command
+from django.db import connection, connections, transaction
 from django.urls import reverse
 from django.utils import timezone
 
 from leads import rescoring, scoring
-from leads.models import Lead, ScoreRecompute, ScoringCriterion, ScoringSettings
+from leads.models import Lead, LeadScore, ScoreRecompute, ScoringCriterion, ScoringSettings
+from leads.services import lead_update
 from leads.tasks import queue_score_recompute
-from tests.factories import LeadFactory, RepFactory, UserFactory
+from tests.factories import LeadFactory, ManagerFactory, RepFactory, UserFactory, stored_score
 
 pytestmark = pytest.mark.django_db
 
@@ -30,7 +35,7 @@ def change_url(obj) -> str:
 
 
 def stored_scores() -> dict[int, int | None]:
-    return dict(Lead.objects.values_list("pk", "score"))
+    return dict(Lead.objects.values_list("pk", "stored_score__score"))
 
 
 def expected_scores(today=None) -> dict[int, int | None]:
@@ -129,7 +134,7 @@ def test_deactivating_criteria_in_the_list_recomputes(
     assert response.status_code == 302
     assert not criterion(Kind.VALUE_PRESENT).active
     assert stored_scores() == expected_scores()
-    assert Lead.objects.get(pk=leads[2].pk).score == 0  # nothing left that it meets
+    assert stored_score(leads[2]) == 0  # nothing left that it meets
     # One change, one recompute that finished (the unchanged rows asked for none).
     assert list(ScoreRecompute.objects.values_list("status", flat=True)) == ["done"]
 
@@ -163,7 +168,7 @@ def test_no_active_criteria_leave_every_lead_unscored(leads):
 
 
 def test_only_leads_whose_score_differs_are_written(leads):
-    Lead.objects.filter(pk=leads[0].pk).update(score=None)
+    LeadScore.objects.filter(lead=leads[0]).update(score=None)
 
     result = rescoring.leads_rescore()
 
@@ -232,13 +237,13 @@ def test_settings_are_one_row_never_added_or_deleted(admin_client):
 
 def test_a_threshold_change_shows_at_once_and_recomputes_nothing(admin_client):
     lead = LeadFactory(score=None)
-    Lead.objects.filter(pk=lead.pk).update(score=60)
+    LeadScore.objects.filter(lead=lead).update(score=60)
     settings = ScoringSettings.current()
     assert settings.rating(60) == "warm"
 
     admin_client.post(change_url(settings), {"hot_above": 50, "cold_below": 20})
 
-    assert ScoringSettings.current().rating(Lead.objects.get(pk=lead.pk).score) == "hot"
+    assert ScoringSettings.current().rating(stored_score(lead)) == "hot"
     assert not ScoreRecompute.objects.exists()
 
 
@@ -248,7 +253,7 @@ def test_a_threshold_change_shows_at_once_and_recomputes_nothing(admin_client):
 def test_a_newer_recompute_supersedes_a_queued_one(leads):
     older = ScoreRecompute.objects.create()
     ScoreRecompute.objects.create()
-    Lead.objects.update(score=None)
+    LeadScore.objects.update(score=None)
 
     rescoring.score_recompute_run(recompute=older)
 
@@ -260,7 +265,7 @@ def test_a_newer_recompute_supersedes_a_queued_one(leads):
 
 def test_a_newer_recompute_stops_a_running_one_at_its_next_chunk(leads, monkeypatch):
     LeadFactory.create_batch(3)
-    Lead.objects.update(score=None)
+    LeadScore.objects.update(score=None)
     running = ScoreRecompute.objects.create()
     real = rescoring.leads_rescore
 
@@ -285,7 +290,7 @@ def test_a_newer_recompute_stops_a_running_one_at_its_next_chunk(leads, monkeypa
 
 def test_progress_is_recorded_after_each_chunk(leads, monkeypatch):
     LeadFactory.create_batch(2)
-    Lead.objects.update(score=None)
+    LeadScore.objects.update(score=None)
     recompute = ScoreRecompute.objects.create()
     seen = []
     real = rescoring.leads_rescore
@@ -420,7 +425,7 @@ def test_refresh_scores_leaves_every_lead_as_a_full_recompute_would(days_missed)
 
 
 def test_refresh_scores_all_recomputes_every_lead(leads):
-    Lead.objects.update(score=None)
+    LeadScore.objects.update(score=None)
 
     output = refresh("--all")
 
@@ -431,4 +436,55 @@ def test_refresh_scores_all_recomputes_every_lead(leads):
 def test_refresh_scores_does_nothing_without_a_date_dependent_criterion(leads):
     ScoringCriterion.objects.filter(kind=Kind.CLOSE_WITHIN).update(active=False)
 
-    assert "nothing to do" in refresh()
+    assert "nothing to refresh" in refresh()
+
+
+# --- A recompute and the writes that run meanwhile (PostgreSQL) ------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="needs concurrent writers")
+@pytest.mark.parametrize("criteria_change", ["before the save", "during the save"])
+def test_a_recompute_waits_for_a_write_under_way_and_scores_what_it_wrote(criteria_change):
+    """A criterion's points change, and a rep saves a value as the recompute starts.
+    The recompute's chunk waits for the save, then scores what it committed by the new
+    criteria. Without the scoring lock, the chunk scored the lead as it was before the
+    save and overwrote the save's score; or the save, having read the criteria before
+    they changed, kept the old criteria's score."""
+    manager = ManagerFactory()
+    lead = LeadFactory(value=Decimal(500), description="", priority="normal", created_by=manager)
+    saved, release = threading.Event(), threading.Event()
+
+    def change_criteria():
+        ScoringCriterion.objects.filter(kind=Kind.VALUE_PRESENT).update(points=11)
+
+    def save():
+        try:
+            with transaction.atomic():
+                lead_update(lead_id=lead.pk, values={"value": Decimal(25000)}, by=manager)
+                saved.set()
+                release.wait(10)
+        finally:
+            connections.close_all()
+
+    def recompute():
+        try:
+            return rescoring.leads_rescore()
+        finally:
+            connections.close_all()
+
+    if criteria_change == "before the save":
+        change_criteria()
+    with ThreadPoolExecutor(2) as pool:
+        saving = pool.submit(save)
+        assert saved.wait(10)
+        if criteria_change == "during the save":
+            change_criteria()
+        rescoring_run = pool.submit(recompute)
+        time.sleep(0.5)  # the recompute reaches the lead (or the lock) meanwhile
+        release.set()
+        saving.result()
+        assert rescoring_run.result().rows == 1
+
+    assert stored_score(lead) == 11 + 20  # value present (now 11), value above €10,000
+    assert stored_scores() == expected_scores()

@@ -250,6 +250,7 @@ def create_demo_data(*, rng: random.Random, now: datetime.datetime) -> dict[str,
     Contact.objects.bulk_create(contacts)
     leads, history = build_leads(rng, now=now, clients=clients, contacts=contacts, users=users)
     Lead.objects.bulk_create(leads)
+    scoring.store_scores({lead.pk: lead.score for lead in leads})
     LeadEvent.objects.bulk_create(history)
     backdate_clients(rng, now=now, clients=clients, contacts=contacts, leads=leads)
     record_client_history(clients=clients, contacts=contacts, leads=leads, users=users)

@@ -42,18 +42,25 @@ class Command(BaseCommand):
         started = time.perf_counter()
         today = timezone.localdate()
         criteria = scoring.active_criteria()
+        window = None if everything else dated_window(criteria, today, days_missed=days_missed)
         if everything:
             leads = Lead.objects.all()
-        else:
-            window = dated_window(criteria, today, days_missed=days_missed)
-            if window is None:
-                self.stdout.write("No active criterion depends on the date: nothing to do.")
-                return
+        elif window:
             leads = Lead.objects.filter(expected_close_date__range=window)
+        else:
+            leads = Lead.objects.none()
+            self.stdout.write("No active criterion depends on the date: nothing to refresh.")
 
         with without_statement_timeout(connection):
             result = leads_rescore(leads=leads, criteria=criteria, today=today)
-        self.stdout.write(
-            f"Rescored {result.rows:,} leads ({result.changed:,} changed) in "
-            f"{result.chunks} chunks, {time.perf_counter() - started:.1f} s."
-        )
+            # A lead written past the services (SQL by hand, a restored table) may have
+            # no score row, and would sort as unscored: it gets one.
+            unscored = Lead.objects.filter(stored_score__isnull=True)
+            added = leads_rescore(leads=unscored, criteria=criteria, today=today)
+        if everything or window:
+            self.stdout.write(
+                f"Rescored {result.rows:,} leads ({result.changed:,} changed) in "
+                f"{result.chunks} chunks, {time.perf_counter() - started:.1f} s."
+            )
+        if added.rows:
+            self.stdout.write(f"Scored {added.rows:,} leads that had no score row.")

@@ -37,7 +37,7 @@ from crm.web.bulk import bulk_insert
 from crm.web.db import without_statement_timeout
 from leads import events
 from leads.management.closing import draw_loss, loss_reasons
-from leads.models import Lead, LeadEvent, LeadSource, LossReason, Priority
+from leads.models import Lead, LeadEvent, LeadScore, LeadSource, LossReason, Priority
 from leads.rescoring import leads_rescore
 from pipelines.models import Pipeline, PipelineStage
 
@@ -549,7 +549,7 @@ class Command(BaseCommand):
             self.report("scores", scored.rows, started)
 
         started = time.perf_counter()
-        if done := analyze([Client, Contact, Lead, LeadEvent]):
+        if done := analyze([Client, Contact, Lead, LeadScore, LeadEvent]):
             self.stdout.write(f"{done} in {time.perf_counter() - started:.1f} s")
 
     def report(
