@@ -177,10 +177,27 @@ def _imported_sentence(data: dict) -> str:
 
 
 def _assigned_sentence(data: dict) -> str:
+    if rule := data.get("rule"):
+        return _rule_sentence(data, rule)
     old, new = data.get("old"), data.get("new")
     if not new:
         return f"Unassigned (was {old})" if old else "Unassigned"
     return f"Reassigned from {old} to {new}" if old else f"Assigned to {new}"
+
+
+def _rule_sentence(data: dict, rule: dict) -> str:
+    """ "Assigned to Alice de Vries by rule ‘Referrals’ (round-robin; skipped Bob Janssen:
+    absent until 4 Dec)", or why the rule left the lead unassigned."""
+    name = f"rule ‘{rule.get('name')}’"
+    skipped = ", ".join(f"{who}: {why}" for who, why in rule.get("skipped", []))
+    if not data.get("new"):
+        if team := rule.get("team"):
+            return f"Left unassigned by {name}: no member of {team} was free ({skipped})"
+        return f"Left unassigned by {name}: {skipped or 'its user cannot take leads'}"
+    sentence = f"Assigned to {rule.get('to') or data['new']} by {name}"
+    if "team" in rule:
+        sentence += f" (round-robin; skipped {skipped})" if skipped else " (round-robin)"
+    return sentence
 
 
 def _stage_sentence(data: dict) -> str:
@@ -230,7 +247,7 @@ KINDS: dict[str, Kind] = {
         ),
         _stage_sentence,
     ),
-    EventKind.ASSIGNED: Kind(frozenset(CHANGE_KEYS), _assigned_sentence),
+    EventKind.ASSIGNED: Kind(frozenset({*CHANGE_KEYS, "rule"}), _assigned_sentence),
     EventKind.NOTE: Kind(frozenset({"text"}), lambda data: "Added a note"),
     # Three shapes: a lead the import created (import_id, file, row); one it updated
     # (also updated, before, version, changes); one its undo put back (undo_import,
@@ -282,6 +299,21 @@ def field_changed(lead, field: str, new, *, by, at) -> LeadEvent:
         data.update(old_id=getattr(lead, model_field.attname), new_id=new.pk if new else None)
     kind = EventKind.ASSIGNED if field == "assignee" else EventKind.CHANGED
     return _event(kind, lead, data, by=by, at=at)
+
+
+def assigned_by_rule(lead, assignment, *, by, at) -> LeadEvent:
+    """The assignment rules gave an unassigned lead to ``assignment.user``, or left it
+    unassigned (everyone skipped): the rule, and who was skipped and why."""
+    user = assignment.user
+    data = {
+        "field": "assignee",
+        "old": "",
+        "new": recorded_value("assignee", user),
+        "old_id": None,
+        "new_id": user.pk if user else None,
+        "rule": assignment.reason(),
+    }
+    return _event(EventKind.ASSIGNED, lead, data, by=by, at=at)
 
 
 def stage_changed(

@@ -15,6 +15,12 @@ from django.utils import timezone
 
 from pipelines.models import Pipeline, PipelineStage
 
+# Teams and assignment rules are defined in .assignment; found here too.
+from .assignment import Absence as Absence
+from .assignment import AssignmentRule as AssignmentRule
+from .assignment import Membership as Membership
+from .assignment import Team as Team
+
 # A lead's history is defined in .events, with every kind of event; found here too.
 from .events import EventKind as EventKind
 from .events import LeadEvent as LeadEvent

@@ -32,6 +32,7 @@ from crm.web.fields import stored, unchanged
 from pipelines.models import LAST_OPEN_STAGE_MESSAGE, PipelineStage
 
 from . import events, scoring
+from .assignment import Assigner
 from .models import CLOSING_FIELDS, LOST_FIELDS, WON_FIELDS, Lead, LeadEvent, LossReason
 
 #: What ``touch`` and entering a stage set besides the typed values.
@@ -248,20 +249,29 @@ def _require_add(by) -> None:
 
 @transaction.atomic
 def lead_create(*, lead: Lead, by) -> Lead:
-    """Save a new lead built by a form; record its creation."""
+    """Save a new lead built by a form; record its creation. A lead without an assignee
+    gets one from the assignment rules, which its history says."""
     _require_add(by)
     now = timezone.now()
+    today = timezone.localdate(now)
     record = new_lead_record(stage=lead.stage, probability=lead.probability, by_id=by.pk, now=now)
     given = {name: getattr(lead, name) for name in CLOSING_FIELDS}
     given["value"] = lead.value
-    closing = closing_values(lead.stage, given, current=None, today=timezone.localdate(now))
+    closing = closing_values(lead.stage, given, current=None, today=today)
     for name, value in (closing | record).items():
         setattr(lead, name, value)
-    lead.score = scoring.score(lead, scoring.criteria_for_write(), timezone.localdate(now))
+    lead.score = scoring.score(lead, scoring.criteria_for_write(), today)
     _check(lead, [f.name for f in Lead._meta.concrete_fields])
+    assignment = None
+    if lead.assignee_id is None:
+        [assignment] = Assigner(today=today).assign([lead])
+        if assignment is not None:
+            lead.assignee = assignment.user
     lead.save()
     scoring.store_scores({lead.pk: lead.score})
     _save(events.created(lead, by=by, at=now))
+    if assignment is not None:
+        _save(events.assigned_by_rule(lead, assignment, by=by, at=now))
     return lead
 
 
@@ -276,14 +286,15 @@ def leads_create_bulk(
     (``closing_values``: a won lead's close date and won value filled in, an open
     lead's cleared), the bookkeeping is ``new_lead_record``'s, and each lead gets an
     "imported" event naming ``lead_import`` and its row's number. Returns the new ids in
-    order.
+    order. The rows without an assignee get one from the assignment rules, in order
+    (each with an "assigned" event saying by which rule).
     """
     _require_add(by)
     now = now or timezone.now()
     today = timezone.localdate(now)
     stages = PipelineStage.objects.in_bulk()  # a handful of rows
     criteria = scoring.criteria_for_write()
-    leads, scores = [], []
+    leads, scores, unassigned = [], [], []
     for row in rows:
         stage = stages[row["stage_id"]]
         given = {name: row.get(attname) for name, attname in CLOSING_ATTNAMES.items()}
@@ -293,13 +304,57 @@ def leads_create_bulk(
             | {attname: closing[name] for name, attname in CLOSING_ATTNAMES.items()}
             | new_lead_record(stage=stage, probability=row.get("probability"), by_id=by.pk, now=now)
         )
-        scores.append(scoring.score(Lead(**values), criteria, today))
+        lead = Lead(**values)
+        scores.append(scoring.score(lead, criteria, today))
         leads.append(values)
+        if lead.assignee_id is None:
+            unassigned.append((len(leads) - 1, lead))
+    assignments = Assigner(today=today).assign([lead for _, lead in unassigned])
+    for values in leads:  # every row's dict alike (``_insert``)
+        values.setdefault("assignee_id", None)
+    for (index, _), assignment in zip(unassigned, assignments, strict=True):
+        if assignment is not None and assignment.user is not None:
+            leads[index]["assignee_id"] = assignment.user.pk
     ids = _insert(Lead, leads)
     scoring.store_scores(dict(zip(ids, scores, strict=True)))
     recorded = events.imported_rows(ids, lead_import=lead_import, rows=row_numbers, by=by, at=now)
     bulk_insert(LeadEvent, events.COLUMNS, recorded, count=len(ids))
+    by_rule = [
+        events.as_row(events.assigned_by_rule(Lead(pk=ids[index]), assignment, by=by, at=now))
+        for (index, _), assignment in zip(unassigned, assignments, strict=True)
+        if assignment is not None
+    ]
+    bulk_insert(LeadEvent, events.COLUMNS, by_rule, count=len(by_rule))
     return ids
+
+
+@transaction.atomic
+def leads_assign_by_rules(*, lead_ids: Iterable[int], by) -> BulkResult:
+    """Run the assignment rules on these leads (a manager's "Run rules"): each one still
+    unassigned, in id order, gets the assignee of the first rule it meets, and an event
+    that says so (or why the rule left it unassigned). Assigned leads are left alone;
+    PermissionDenied, writing nothing, for a user who may not assign leads.
+    """
+    if not by.has_perm("leads.assign_lead"):
+        raise PermissionDenied("You may not assign leads.")
+    leads = _lock_many(lead_ids)
+    result = BulkResult(missing=[pk for pk in lead_ids if pk not in leads])
+    unassigned = [lead for lead in leads.values() if lead.assignee_id is None]
+    now = timezone.now()
+    assignments = Assigner(today=timezone.localdate(now)).assign(unassigned)
+    recorded = []
+    for lead, assignment in zip(unassigned, assignments, strict=True):
+        if assignment is None:
+            continue
+        recorded.append(events.assigned_by_rule(lead, assignment, by=by, at=now))
+        if assignment.user is not None:
+            lead.assignee = assignment.user
+            lead.touch(now)
+            result.changed.append(lead)
+    if result.changed:
+        _save_many(result.changed, ["assignee", *RECORD_FIELDS])
+    LeadEvent.objects.bulk_create(recorded)
+    return result
 
 
 def _insert(model, rows: list[dict]) -> list[int]:
