@@ -250,6 +250,7 @@ class Assignment:
             reason["to"] = person(self.user)
         if self.rule.team_id:
             reason["team"] = self.rule.team.name
+        if self.skipped:
             reason["skipped"] = [[name, why] for name, why in self.skipped]
         return reason
 
