@@ -19,6 +19,11 @@ urlpatterns = [
         name="import_errors",
     ),
     path("leads/export.csv", export.LeadExportView.as_view(), name="export"),
+    path(
+        "leads/assign-by-rules/",
+        views.LeadAssignByRulesView.as_view(),
+        name="assign_by_rules",
+    ),
     path("leads/<int:pk>/", views.LeadDetailView.as_view(), name="detail"),
     path("leads/<int:pk>/edit/", views.LeadUpdateView.as_view(), name="update"),
     path("leads/<int:pk>/delete/", views.LeadDeleteView.as_view(), name="delete"),

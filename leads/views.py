@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.mixins import PermissionRequiredMixin
+from django.contrib.humanize.templatetags.humanize import intcomma
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db import DatabaseError, IntegrityError
@@ -14,6 +15,7 @@ from django.db.models import Case, CharField, Count, F, Q, Value, When, Window
 from django.db.models.functions import RowNumber
 from django.http import Http404, HttpResponseRedirect, QueryDict
 from django.shortcuts import get_object_or_404
+from django.template.defaultfilters import pluralize
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
@@ -51,6 +53,7 @@ from .services import (
     lead_delete,
     lead_move_stage,
     lead_update,
+    leads_assign_by_rules,
 )
 from .totals import list_totals
 
@@ -158,6 +161,9 @@ class LeadListView(HtmxPartialMixin, ListView):
             clear_url=f"?{keep.urlencode()}" if keep else "?",
             any_leads=self.totals["count"] > 0 or Lead.objects.exists(),
             export_url=export_url(self.request.GET),
+            # A manager looking at unassigned leads can hand them out by the rules.
+            run_rules=self.filterset.form.cleaned_data.get("assignee") == "none"
+            and self.request.user.has_perm("leads.assign_lead"),
             # Row links are built from this, not reversed once per row.
             leads_url=reverse("leads:list"),
         )
@@ -686,6 +692,34 @@ class LeadAssignView(LeadActionView):
         if request.htmx:  # the assignment is in the history: the timeline fetches itself
             region = trigger_client_event(render_detail_region(request, lead), "timelineChanged")
         return self.done(request, lead, message, region)
+
+
+class LeadAssignByRulesView(PermissionRequiredMixin, View):
+    """POST /leads/assign-by-rules/?<the list's filters>: a manager runs the assignment
+    rules on the unassigned leads of the filtered list, at most ``limit`` at a time
+    (oldest first), and comes back to the list with what they did."""
+
+    http_method_names = ["post"]
+    permission_required = "leads.assign_lead"
+    raise_exception = True
+    limit = 1_000
+
+    def post(self, request):
+        unassigned = Lead.objects.filter(assignee__isnull=True)
+        leads = LeadFilter(request.GET, queryset=unassigned, request=request).qs
+        ids = list(leads.order_by("pk").values_list("pk", flat=True)[: self.limit])
+        result = leads_assign_by_rules(lead_ids=ids, by=request.user)
+        assigned, left = len(result.changed), len(ids) - len(result.changed)
+        message = f"The assignment rules assigned {intcomma(assigned)} lead{pluralize(assigned)}."
+        if left:
+            message += (
+                f" {intcomma(left)} stayed unassigned: no rule matched, or nobody in the"
+                " rule's team was free (each lead's history says which)."
+            )
+        if len(ids) == self.limit:
+            message += f" Run them again for the leads after the first {intcomma(self.limit)}."
+        messages.success(request, message)
+        return HttpResponseRedirect(f"{reverse('leads:list')}?{request.GET.urlencode()}")
 
 
 def find_active_user(wanted: str):

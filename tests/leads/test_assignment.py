@@ -408,3 +408,66 @@ def test_fifty_leads_created_at_once_are_shared_fairly():
     assert set(counts) == {"member0", "member1", "member2"}
     assert max(counts.values()) - min(counts.values()) <= 1
     assert Team.objects.get().turns == 50
+
+
+# --- "Run rules" from the list ----------------------------------------------------------------
+
+
+def run_rules_url(query: str = "assignee=none") -> str:
+    return f"{reverse('leads:assign_by_rules')}?{query}"
+
+
+def test_a_manager_sees_run_rules_on_the_unassigned_leads(manager_client):
+    LeadFactory(assignee=None)
+    url = f"{reverse('leads:list')}?assignee=none"
+
+    assert "Run assignment rules on this lead" in manager_client.get(url).content.decode()
+    everything = manager_client.get(reverse("leads:list")).content.decode()
+    assert "Run assignment rules" not in everything  # only on the unassigned ones
+
+
+def test_a_rep_does_not_see_run_rules(rep_client):
+    LeadFactory(assignee=None)
+    url = f"{reverse('leads:list')}?assignee=none"
+
+    assert "Run assignment rules" not in rep_client.get(url).content.decode()
+
+
+def test_run_rules_from_the_list_assigns_the_filtered_unassigned_leads(manager_client, alice):
+    rule(user=alice)
+    urgent = LeadFactory(assignee=None, priority="urgent")
+    normal = LeadFactory(assignee=None, priority="normal")
+
+    response = manager_client.post(run_rules_url("assignee=none&priority=urgent"), follow=True)
+
+    assert response.redirect_chain[-1][0] == (
+        f"{reverse('leads:list')}?assignee=none&priority=urgent"
+    )
+    assert "The assignment rules assigned 1 lead." in response.content.decode()
+    assert Lead.objects.get(pk=urgent.pk).assignee == alice
+    assert Lead.objects.get(pk=normal.pk).assignee is None  # not in the filtered list
+
+
+def test_run_rules_from_the_list_says_what_stayed_unassigned(manager_client, alice):
+    rule(user=alice, priorities=["urgent"])
+    LeadFactory(assignee=None, priority="urgent")
+    LeadFactory(assignee=None, priority="low")
+
+    response = manager_client.post(run_rules_url(), follow=True)
+
+    page = response.content.decode()
+    assert "The assignment rules assigned 1 lead. 1 stayed unassigned" in page
+
+
+def test_a_rep_may_not_run_rules(rep_client, alice):
+    rule(user=alice)
+    lead = LeadFactory(assignee=None)
+
+    response = rep_client.post(run_rules_url())
+
+    assert response.status_code == 403
+    assert Lead.objects.get(pk=lead.pk).assignee is None
+
+
+def test_run_rules_needs_a_post(manager_client):
+    assert manager_client.get(run_rules_url()).status_code == 405
