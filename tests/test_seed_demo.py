@@ -250,3 +250,30 @@ def test_seeded_leads_are_scored_as_the_services_score_them():
     leads = list(Lead.objects.with_score())
     assert all(lead.score == scoring.score(lead, criteria) for lead in leads)
     assert len({lead.score for lead in leads}) > 5  # a spread worth looking at
+
+
+def test_seeds_a_team_and_two_rules_that_assign_new_leads():
+    from leads.models import AssignmentRule, Lead, LeadSource, Team
+    from leads.services import lead_create
+    from tests.factories import default_stage
+
+    seed()
+    seed()  # a second run adds no second team or rules
+
+    team = Team.objects.get()
+    assert team.name == "Field sales"
+    assert sorted(m.user.username for m in team.memberships.all()) == ["alice", "bob"]
+    assert team.memberships.get(user__username="bob").absences.count() == 1
+    assert list(AssignmentRule.objects.values_list("name", flat=True)) == [
+        "Deals from €25,000 → Marieke",
+        "Referrals and partners → Field sales",
+    ]
+    manager = get_user_model().objects.get(username="manager")
+
+    def create(**fields):
+        values = {"title": "New", "stage": default_stage(), "priority": "normal"} | fields
+        return lead_create(lead=Lead(**values), by=manager).assignee
+
+    assert create(value=30_000).username == "manager"
+    assert create(source=LeadSource.objects.get(slug="referral")).username in {"alice", "bob"}
+    assert create(source=LeadSource.objects.get(slug="website")) is None

@@ -27,7 +27,16 @@ from django.utils.text import slugify
 from crm.models import AuditKind, Client, ClientEvent, Contact, ContactEvent
 from leads import events, scoring
 from leads.management.closing import draw_loss, loss_reasons
-from leads.models import Lead, LeadEvent, LeadSource, Priority
+from leads.models import (
+    Absence,
+    AssignmentRule,
+    Lead,
+    LeadEvent,
+    LeadSource,
+    Membership,
+    Priority,
+    Team,
+)
 from pipelines.models import Pipeline, PipelineStage
 
 DEMO_PASSWORD = "demo"
@@ -156,6 +165,7 @@ class Command(BaseCommand):
             )
         with transaction.atomic():
             ensure_demo_users()
+            ensure_demo_assignment(today=timezone.localdate())
             if Client.objects.exists() or Lead.objects.exists():
                 self.stdout.write("The database already holds clients or leads: no data added.")
             else:
@@ -234,6 +244,32 @@ def ensure_demo_users() -> None:
             user.save(update_fields=changed)
         if demo.group:
             user.groups.add(groups[demo.group])
+
+
+def ensure_demo_assignment(*, today: datetime.date) -> None:
+    """A team and two assignment rules, where none exist yet: new leads from referrals
+    and partners go round the field sales team (Bob is away next week), deals from
+    €25,000 to the manager."""
+    if Team.objects.exists() or AssignmentRule.objects.exists():
+        return
+    users = get_user_model().objects.in_bulk(["alice", "bob", "manager"], field_name="username")
+    field_sales = Team.objects.create(name="Field sales")
+    Membership.objects.create(team=field_sales, user=users["alice"], capacity=60)
+    bob = Membership.objects.create(team=field_sales, user=users["bob"])
+    monday = today + datetime.timedelta(days=7 - today.weekday())
+    Absence.objects.create(
+        membership=bob,
+        starts_on=monday,
+        ends_on=monday + datetime.timedelta(days=4),
+        note="Holiday",
+    )
+    AssignmentRule.objects.create(
+        name="Deals from €25,000 → Marieke", order=10, value_min=25_000, user=users["manager"]
+    )
+    referrals = AssignmentRule.objects.create(
+        name="Referrals and partners → Field sales", order=20, team=field_sales
+    )
+    referrals.sources.set(LeadSource.objects.filter(slug__in=["referral", "partner"]))
 
 
 def create_demo_data(*, rng: random.Random, now: datetime.datetime) -> dict[str, int]:
