@@ -33,6 +33,7 @@ from django.db import models
 from django.db.models import Count, F, Q
 from django.utils import timezone
 from django.utils.formats import date_format
+from django.utils.functional import cached_property
 
 from pipelines.models import Pipeline, PipelineStage
 
@@ -267,7 +268,6 @@ class Assigner:
             .select_related("user", "team")
             .prefetch_related("sources")
         )
-        self.pipelines = dict(PipelineStage.objects.values_list("pk", "pipeline_id"))
         self.open_leads: dict[int, int] = {}  # user id → open leads held (where capped)
         self.teams: dict[int, Team] = {}  # locked by this transaction
         self.members: dict[int, list[Membership]] = defaultdict(list)  # per team
@@ -285,6 +285,13 @@ class Assigner:
 
     def _rule_for(self, lead) -> AssignmentRule | None:
         return next((rule for rule in self.rules if rule.matches(lead, self.pipelines)), None)
+
+    @cached_property
+    def pipelines(self) -> dict[int, int]:
+        """Stage id → pipeline id: read once, and only when a rule names a pipeline."""
+        if not any(rule.pipeline_id for rule in self.rules):
+            return {}
+        return dict(PipelineStage.objects.values_list("pk", "pipeline_id"))
 
     def _lock(self, team_ids: set[int]) -> None:
         """Lock these teams' rows and read their members (the turns are now this
