@@ -191,7 +191,9 @@ def _rule_sentence(data: dict, rule: dict) -> str:
     name = f"rule ‘{rule.get('name')}’"
     skipped = ", ".join(f"{who}: {why}" for who, why in rule.get("skipped", []))
     if not data.get("new"):
-        if team := rule.get("team"):
+        if (team := rule.get("team")) and not skipped:
+            return f"Left unassigned by {name}: {team} has no active members"
+        if team:
             return f"Left unassigned by {name}: no member of {team} was free ({skipped})"
         return f"Left unassigned by {name}: {skipped or 'its user cannot take leads'}"
     sentence = f"Assigned to {rule.get('to') or data['new']} by {name}"

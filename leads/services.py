@@ -328,8 +328,17 @@ def leads_create_bulk(
     return ids
 
 
+@dataclass
+class RulesResult:
+    """What running the assignment rules did to unassigned leads."""
+
+    assigned: list[Lead] = field(default_factory=list)
+    unmatched: list[int] = field(default_factory=list)  # no rule applies to them
+    nobody_free: list[int] = field(default_factory=list)  # a rule applied; all skipped
+
+
 @transaction.atomic
-def leads_assign_by_rules(*, lead_ids: Iterable[int], by) -> BulkResult:
+def leads_assign_by_rules(*, lead_ids: Iterable[int], by) -> RulesResult:
     """Run the assignment rules on these leads (a manager's "Run rules"): each one still
     unassigned, in id order, gets the assignee of the first rule it meets, and an event
     that says so (or why the rule left it unassigned). Assigned leads are left alone;
@@ -338,21 +347,23 @@ def leads_assign_by_rules(*, lead_ids: Iterable[int], by) -> BulkResult:
     if not by.has_perm("leads.assign_lead"):
         raise PermissionDenied("You may not assign leads.")
     leads = _lock_many(lead_ids)
-    result = BulkResult(missing=[pk for pk in lead_ids if pk not in leads])
     unassigned = [lead for lead in leads.values() if lead.assignee_id is None]
     now = timezone.now()
     assignments = Assigner(today=timezone.localdate(now)).assign(unassigned)
-    recorded = []
+    result, recorded = RulesResult(), []
     for lead, assignment in zip(unassigned, assignments, strict=True):
         if assignment is None:
+            result.unmatched.append(lead.pk)
             continue
         recorded.append(events.assigned_by_rule(lead, assignment, by=by, at=now))
-        if assignment.user is not None:
-            lead.assignee = assignment.user
-            lead.touch(now)
-            result.changed.append(lead)
-    if result.changed:
-        _save_many(result.changed, ["assignee", *RECORD_FIELDS])
+        if assignment.user is None:
+            result.nobody_free.append(lead.pk)
+            continue
+        lead.assignee = assignment.user
+        lead.touch(now)
+        result.assigned.append(lead)
+    if result.assigned:
+        _save_many(result.assigned, ["assignee", *RECORD_FIELDS])
     LeadEvent.objects.bulk_create(recorded)
     return result
 

@@ -709,12 +709,14 @@ class LeadAssignByRulesView(PermissionRequiredMixin, View):
         leads = LeadFilter(request.GET, queryset=unassigned, request=request).qs
         ids = list(leads.order_by("pk").values_list("pk", flat=True)[: self.limit])
         result = leads_assign_by_rules(lead_ids=ids, by=request.user)
-        assigned, left = len(result.changed), len(ids) - len(result.changed)
+        assigned = len(result.assigned)
         message = f"The assignment rules assigned {intcomma(assigned)} lead{pluralize(assigned)}."
-        if left:
+        if unmatched := len(result.unmatched):
+            message += f" {intcomma(unmatched)} matched no rule."
+        if nobody := len(result.nobody_free):
             message += (
-                f" {intcomma(left)} stayed unassigned: no rule matched, or nobody in the"
-                " rule's team was free (each lead's history says which)."
+                f" {intcomma(nobody)} matched a rule whose team had nobody free: "
+                f"{'its' if nobody == 1 else 'their'} history says who was skipped and why."
             )
         if len(ids) == self.limit:
             message += f" Run them again for the leads after the first {intcomma(self.limit)}."

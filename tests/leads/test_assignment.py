@@ -1,6 +1,7 @@
 """Assignment rules: conditions, order, fair turns, skips with reasons, every way in."""
 
 import datetime
+import html
 import threading
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -299,6 +300,15 @@ def test_when_everyone_is_skipped_the_lead_stays_unassigned_and_says_why(rep, al
     assert enterprise.turns == 0
 
 
+def test_a_team_without_members_leaves_the_lead_unassigned(rep):
+    rule("Nobody", team=team("Empty"))
+
+    lead = new_lead(rep)
+
+    assert lead.assignee is None
+    assert sentences(lead) == ["Left unassigned by rule ‘Nobody’: Empty has no active members"]
+
+
 def test_an_inactive_user_gets_no_leads(rep, alice, bob):
     rule("To Alice", user=alice)
     enterprise = team("Enterprise", bob, alice)
@@ -364,7 +374,7 @@ def test_run_rules_assigns_the_unassigned_leads_in_order(manager, alice, bob):
 
     assert owners(leads) == ["Alice", "Bob", "Alice"]
     assert Lead.objects.get(pk=taken.pk).assignee == bob  # assigned already: left alone
-    assert sorted(lead.pk for lead in result.changed) == [lead.pk for lead in leads]
+    assert sorted(lead.pk for lead in result.assigned) == [lead.pk for lead in leads]
     assert Lead.objects.get(pk=leads[0].pk).version == leads[0].version + 1
     assert sentences(leads[1]) == ["Assigned to Bob Janssen by rule ‘Everything’ (round-robin)"]
 
@@ -450,13 +460,17 @@ def test_run_rules_from_the_list_assigns_the_filtered_unassigned_leads(manager_c
 
 def test_run_rules_from_the_list_says_what_stayed_unassigned(manager_client, alice):
     rule(user=alice, priorities=["urgent"])
+    rule("Low ones", order=1, team=team("Empty team"), priorities=["low"])
     LeadFactory(assignee=None, priority="urgent")
     LeadFactory(assignee=None, priority="low")
+    LeadFactory(assignee=None, priority="normal")
 
     response = manager_client.post(run_rules_url(), follow=True)
 
-    page = response.content.decode()
-    assert "The assignment rules assigned 1 lead. 1 stayed unassigned" in page
+    assert (
+        "The assignment rules assigned 1 lead. 1 matched no rule. 1 matched a rule whose "
+        "team had nobody free: its history says who was skipped and why."
+    ) in html.unescape(response.content.decode())
 
 
 def test_a_rep_may_not_run_rules(rep_client, alice):

@@ -254,7 +254,7 @@ def ensure_demo_assignment(*, today: datetime.date) -> None:
         return
     users = get_user_model().objects.in_bulk(["alice", "bob", "manager"], field_name="username")
     field_sales = Team.objects.create(name="Field sales")
-    Membership.objects.create(team=field_sales, user=users["alice"], capacity=60)
+    Membership.objects.create(team=field_sales, user=users["alice"], capacity=120)
     bob = Membership.objects.create(team=field_sales, user=users["bob"])
     monday = today + datetime.timedelta(days=7 - today.weekday())
     Absence.objects.create(
