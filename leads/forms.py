@@ -12,6 +12,7 @@ from django.utils import timezone
 from crm.models import Client, Contact
 from pipelines.models import PipelineStage
 
+from .assignees import NOT_FOUND, find_assignee
 from .filters import user_label
 from .models import CLOSING_FIELDS, Lead, LeadSource, LossReason
 
@@ -353,6 +354,14 @@ class NoteForm(forms.Form):
 
 
 class AssignForm(forms.Form):
-    """The assign picker: a username (any case) or a user's id; empty unassigns."""
+    """The assign picker: who was typed (``find_assignee``), as an active user; empty
+    unassigns (None)."""
 
-    assignee = forms.CharField(required=False, max_length=150)
+    # Room for the longest name the picker lists, "first last (username)" (150 each).
+    assignee = forms.CharField(
+        required=False, max_length=500, error_messages={"max_length": NOT_FOUND}
+    )
+
+    def clean_assignee(self):
+        typed = self.cleaned_data["assignee"]
+        return find_assignee(typed) if typed else None

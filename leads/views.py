@@ -5,13 +5,12 @@ import logging
 from dataclasses import dataclass
 
 from django.contrib import messages
-from django.contrib.auth import get_user_model
 from django.contrib.auth.mixins import PermissionRequiredMixin
 from django.contrib.humanize.templatetags.humanize import intcomma
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db import DatabaseError, IntegrityError
-from django.db.models import Case, CharField, Count, F, Q, Value, When, Window
+from django.db.models import Case, CharField, Count, F, Value, When, Window
 from django.db.models.functions import RowNumber
 from django.http import Http404, HttpResponseRedirect, QueryDict
 from django.shortcuts import get_object_or_404
@@ -39,6 +38,7 @@ from crm.web.params import whole_number
 from pipelines.models import PipelineStage
 
 from . import scoring
+from .assignees import active_users, listed_names
 from .board import render_board
 from .events import recorded_value
 from .export import export_url
@@ -252,12 +252,7 @@ class LeadDetailView(HtmxPartialMixin, DetailView):
         context.update(self.timeline(lead))
         context["note_form"] = self.note_form or NoteForm()
         if context["can_assign"]:
-            context["assignable_users"] = (
-                get_user_model()
-                .objects.filter(is_active=True)
-                .order_by("first_name", "username")
-                .only("username", "first_name", "last_name")
-            )
+            context["assignee_names"] = [name for name, _ in listed_names(active_users())]
         return context
 
     def timeline(self, lead) -> dict:
@@ -669,7 +664,11 @@ class LeadDeleteView(DeletedMeanwhileIs404, LeadObjectMixin, DeleteView):
 
 
 class LeadAssignView(LeadActionView):
-    """POST /leads/<pk>/assign/: give the lead to an active user (by username or id) or nobody."""
+    """POST /leads/<pk>/assign/: give the lead to the active user the picker names, or nobody.
+
+    A refusal (nobody, or several people, by that name) swaps nothing for htmx, so the
+    name typed stays in the picker to be corrected.
+    """
 
     permission = "can_assign"
     refusal = "You may not assign this lead."
@@ -677,13 +676,8 @@ class LeadAssignView(LeadActionView):
     def act(self, request, lead):
         form = AssignForm(request.POST)
         if not form.is_valid():
-            return refuse(request, "User not found.", back=lead.get_absolute_url())
-        if wanted := form.cleaned_data["assignee"]:
-            assignee = find_active_user(wanted)
-            if assignee is None:
-                return refuse(request, "User not found.", back=lead.get_absolute_url())
-        else:
-            assignee = None
+            return refuse(request, form.errors["assignee"][0], back=lead.get_absolute_url())
+        assignee = form.cleaned_data["assignee"]
         lead = fresh(lead_assign(lead_id=lead.pk, assignee=assignee, by=request.user))
         message = (
             f"Assigned to {user_label(assignee)}." if assignee else "The lead is now unassigned."
@@ -722,15 +716,6 @@ class LeadAssignByRulesView(PermissionRequiredMixin, View):
             message += f" Run them again for the leads after the first {intcomma(self.limit)}."
         messages.success(request, message)
         return HttpResponseRedirect(f"{reverse('leads:list')}?{request.GET.urlencode()}")
-
-
-def find_active_user(wanted: str):
-    """An active user by username (any case) or id; None when there is no such user."""
-    users = get_user_model().objects.filter(is_active=True)
-    condition = Q(username__iexact=wanted)
-    if (pk := whole_number(wanted)) is not None:
-        condition |= Q(pk=pk)
-    return users.filter(condition).first()
 
 
 def fresh(lead: Lead) -> Lead:

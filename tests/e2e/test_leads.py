@@ -391,7 +391,7 @@ def test_assign_a_lead_and_it_shows_in_my_work(page, live_server, login, screens
 
     picker = page.locator("details.assign-picker")
     picker.locator("summary").click()
-    picker.get_by_label("Assign to").fill("bob")
+    picker.get_by_label("Assign to").fill("Bob Bakker")
     picker.get_by_role("button", name="Assign", exact=True).click()
 
     expect(toast(page, "Assigned to Bob Bakker.")).to_be_visible()
@@ -410,3 +410,32 @@ def test_assign_a_lead_and_it_shows_in_my_work(page, live_server, login, screens
     screenshot(page, "my-work-assigned")
     work_item.get_by_role("link", name="Solar panels for the depot").click()
     expect(page).to_have_url(re.compile(rf"/leads/{lead.pk}/$"))
+
+
+def test_a_name_two_people_share_is_refused_and_stays_typed(page, live_server, login, screenshot):
+    manager = ManagerFactory(username="maria", first_name="Maria", last_name="de Boer")
+    RepFactory(username="anna", first_name="Anna", last_name="de Vries")
+    anna2 = RepFactory(username="anna2", first_name="Anna", last_name="de Vries")
+    lead = LeadFactory(title="Solar panels for the depot")
+    login(page, live_server, manager, next_url=f"/leads/{lead.pk}/")
+    mark_document(page)
+
+    picker = page.locator("details.assign-picker")
+    picker.locator("summary").click()
+    name = picker.get_by_label("Assign to")
+    name.fill("Anna de Vries")
+    picker.get_by_role("button", name="Assign", exact=True).click()
+
+    expect(
+        toast(page, "Several users are called Anna de Vries: pick one from the list.")
+    ).to_be_visible()
+    assert_same_document(page)
+    expect(name).to_have_value("Anna de Vries")
+    expect(page.locator("#lead-assignee")).to_have_text("Unassigned")
+    screenshot(page, "assign-namesakes-refused")
+
+    name.fill("Anna de Vries (anna2)")
+    picker.get_by_role("button", name="Assign", exact=True).click()
+    expect(toast(page, "Assigned to Anna de Vries.")).to_be_visible()
+    lead.refresh_from_db()
+    assert lead.assignee == anna2
