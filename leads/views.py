@@ -674,6 +674,8 @@ class LeadAssignView(LeadActionView):
     refusal = "You may not assign this lead."
 
     def act(self, request, lead):
+        if request.POST.get("by_rules"):
+            return self.by_rules(request, lead)
         form = AssignForm(request.POST)
         if not form.is_valid():
             return refuse(request, form.errors["assignee"][0], back=lead.get_absolute_url())
@@ -682,6 +684,23 @@ class LeadAssignView(LeadActionView):
         message = (
             f"Assigned to {user_label(assignee)}." if assignee else "The lead is now unassigned."
         )
+        return self.assigned(request, lead, message)
+
+    def by_rules(self, request, lead):
+        """ "Assign by the rules" (managers): the rules' answer for this one lead."""
+        result = leads_assign_by_rules(lead_ids=[lead.pk], by=request.user)
+        lead = fresh(lead)
+        if result.assigned:
+            message = f"Assigned to {user_label(lead.assignee)} by the rules."
+        elif result.nobody_free:
+            message = "A rule applies, but nobody in its team is free: the history says why."
+        elif lead.assignee:
+            message = f"The lead is assigned to {user_label(lead.assignee)} already."
+        else:
+            message = "No assignment rule applies to this lead."
+        return self.assigned(request, lead, message)
+
+    def assigned(self, request, lead, message):
         region = None
         if request.htmx:  # the assignment is in the history: the timeline fetches itself
             region = trigger_client_event(render_detail_region(request, lead), "timelineChanged")

@@ -485,3 +485,46 @@ def test_a_rep_may_not_run_rules(rep_client, alice):
 
 def test_run_rules_needs_a_post(manager_client):
     assert manager_client.get(run_rules_url()).status_code == 405
+
+
+# --- "Assign by the rules" on a lead's page ----------------------------------------------------
+
+
+def assign_by_rules(client, lead, **headers):
+    url = reverse("leads:assign", args=[lead.pk])
+    return client.post(url, {"by_rules": "1"}, headers=headers, follow=not headers)
+
+
+def test_a_manager_assigns_one_lead_by_the_rules(manager_client, alice):
+    rule("To Alice", user=alice)
+    lead = LeadFactory(assignee=None)
+    page = manager_client.get(lead.get_absolute_url()).content.decode()
+    assert "Assign by the rules" in page
+
+    response = assign_by_rules(manager_client, lead, HX_Request="true")
+
+    assert response.status_code == 200
+    assert "Assigned to Alice de Vries by the rules." in response.headers["HX-Trigger"]
+    assert Lead.objects.get(pk=lead.pk).assignee == alice
+    assert sentences(lead) == ["Assigned to Alice de Vries by rule ‘To Alice’"]
+
+
+def test_assign_by_the_rules_says_when_no_rule_applies(manager_client, alice):
+    rule(user=alice, priorities=["urgent"])
+    lead = LeadFactory(assignee=None, priority="low")
+
+    response = assign_by_rules(manager_client, lead)
+
+    assert "No assignment rule applies to this lead." in response.content.decode()
+    assert Lead.objects.get(pk=lead.pk).assignee is None
+
+
+def test_a_rep_may_not_assign_by_the_rules(rep_client, rep, alice):
+    rule(user=alice)
+    lead = LeadFactory(assignee=None, created_by=rep)  # a lead the rep may assign by hand
+    assert "Assign by the rules" not in rep_client.get(lead.get_absolute_url()).content.decode()
+
+    response = rep_client.post(reverse("leads:assign", args=[lead.pk]), {"by_rules": "1"})
+
+    assert response.status_code == 403
+    assert Lead.objects.get(pk=lead.pk).assignee is None
