@@ -389,8 +389,6 @@ class AbsenceForm(forms.ModelForm):
             *((member.pk, person(member.user)) for member in team.members),
         ]
         self.fields["membership"].error_messages["required"] = "Choose whose absence it is."
-        self.fields["starts_on"].help_text = "The first day away."
-        self.fields["ends_on"].help_text = "The last day away (the same day for one day)."
 
     def clean_membership(self):
         return self.members[self.cleaned_data["membership"]]
