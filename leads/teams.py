@@ -100,6 +100,7 @@ def membership_pause(*, membership: Membership, paused: bool, by) -> Membership:
     """Pause a member (the team's rules skip them) or let them take leads again."""
     _check_permission(by)
     with transaction.atomic():
+        # This field alone: the rules may be writing the member's last turn meanwhile.
         Membership.objects.filter(pk=membership.pk).update(paused=paused)
         membership.paused = paused
         _log(by, membership, "Paused" if paused else "Resumed")
@@ -125,8 +126,10 @@ def absence_remove(*, absence: Absence, by) -> None:
 
 
 def describe_absence(absence: Absence) -> str:
-    """ "4 Dec 2026 – 8 Dec 2026 (Holiday)" """
-    days = f"{date_format(absence.starts_on, 'j M Y')} – {date_format(absence.ends_on, 'j M Y')}"
+    """ "4 Dec 2026 – 8 Dec 2026 (Holiday)", or "4 Dec 2026" for one day."""
+    days = date_format(absence.starts_on, "j M Y")
+    if absence.ends_on != absence.starts_on:
+        days += f" – {date_format(absence.ends_on, 'j M Y')}"
     return f"{days} ({absence.note})" if absence.note else days
 
 

@@ -295,12 +295,14 @@ def test_adding_an_absence_with_htmx_shows_it_in_the_members_row(manager_client,
     assert 'value="2026-12-21"' not in response.text
 
 
-def test_adding_an_absence_without_javascript_redirects_back(manager_client, team):
+def test_adding_a_one_day_absence_without_javascript_redirects_back(manager_client, team):
     data = {"membership": team.alice.pk, "starts_on": "2026-12-21", "ends_on": "2026-12-21"}
     response = manager_client.post(absence_url(team), data)
     assert response.status_code == 302
     assert response["Location"] == f"/teams/#team-{team.pk}"
     assert Absence.objects.filter(membership=team.alice).count() == 1
+    html = manager_client.get(response["Location"]).text
+    assert "Absence added: Alice Visser, 21 Dec 2026." in html
 
 
 @pytest.mark.parametrize("headers", [HTMX, {}], ids=["htmx", "plain"])
