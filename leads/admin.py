@@ -1,4 +1,4 @@
-"""Admin for leads, their sources and their history (read-only)."""
+"""Admin for leads, their sources and their history (read-only), teams and assignment rules."""
 
 from django import forms
 from django.contrib import admin, messages
@@ -8,7 +8,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Count, Q
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -21,21 +21,27 @@ from crm.web.admin_utils import (
     NoBulkDeleteMixin,
     ReadOnlyAdmin,
 )
+from crm.web.templatetags.formatting import format_money
 from leads import events
+from leads.assignment import person
 from leads.filters import search_condition
 from leads.forms import LeadForm
 from leads.models import (
     CLOSING_FIELDS,
+    Absence,
+    AssignmentRule,
     Lead,
     LeadEvent,
     LeadImport,
     LeadSource,
     LossReason,
+    Membership,
     Priority,
     ScoreRecompute,
     ScoringCriterion,
     ScoringSettings,
     Status,
+    Team,
 )
 from leads.scoring import KINDS
 from leads.services import (
@@ -641,3 +647,165 @@ class PipelineStageAdmin(NoBulkDeleteMixin, admin.ModelAdmin):
             context,
             status=status,
         )
+
+
+# --- teams and assignment rules --------------------------------------------------------------
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    fields = ["user", "paused", "capacity", "last_turn"]
+    readonly_fields = ["last_turn"]
+    autocomplete_fields = ["user"]
+    extra = 1
+
+
+@admin.register(Team)
+class TeamAdmin(admin.ModelAdmin):
+    """A team and its members; managers pause members and note absences on /teams/ too."""
+
+    list_display = ["name", "member_count"]
+    search_fields = ["name"]
+    fields = ["name", "turns"]
+    readonly_fields = ["turns"]
+    inlines = [MembershipInline]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(member_count=Count("memberships"))
+
+    @admin.display(description="members", ordering="member_count")
+    def member_count(self, obj) -> int:
+        return obj.member_count
+
+
+class AbsenceInline(admin.TabularInline):
+    model = Absence
+    fields = ["starts_on", "ends_on", "note"]
+    extra = 1
+
+
+@admin.register(Membership)
+class MembershipAdmin(admin.ModelAdmin):
+    list_display = ["member", "team", "paused", "capacity"]
+    list_filter = ["team", "paused"]
+    list_select_related = ["user", "team"]
+    search_fields = ["user__username", "user__first_name", "user__last_name", "user__email"]
+    search_help_text = "The member's username, name or email contains the text."
+    autocomplete_fields = ["team", "user"]
+    fields = ["team", "user", "paused", "capacity", "last_turn"]
+    readonly_fields = ["last_turn"]
+    inlines = [AbsenceInline]
+
+    @admin.display(description="member", ordering="user__first_name")
+    def member(self, obj) -> str:
+        return person(obj.user)
+
+
+class AssignmentRuleForm(forms.ModelForm):
+    """Sources and priorities as checkboxes; the priorities stored as the list of values
+    the rules compare a lead's priority with."""
+
+    priorities = forms.MultipleChoiceField(
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        choices=Priority.choices,
+        help_text=AssignmentRule._meta.get_field("priorities").help_text,
+    )
+
+    class Meta:
+        model = AssignmentRule
+        fields = [
+            "name",
+            "order",
+            "active",
+            "pipeline",
+            "sources",
+            "category",
+            "priorities",
+            "value_min",
+            "value_max",
+            "user",
+            "team",
+        ]
+        widgets = {"sources": forms.CheckboxSelectMultiple}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "sources" in self.fields:
+            self.fields["sources"].queryset = LeadSource.objects.order_by("order", "label")
+
+    def clean_priorities(self) -> list[str]:
+        chosen = set(self.cleaned_data["priorities"])
+        return [priority for priority in Priority.values if priority in chosen]
+
+
+@admin.register(AssignmentRule)
+class AssignmentRuleAdmin(admin.ModelAdmin):
+    """The rules a new unassigned lead is given an assignee by: the first active one it
+    meets, lowest order first (``leads.assignment``)."""
+
+    form = AssignmentRuleForm
+    list_display = ["order", "name", "active", "conditions", "target"]
+    list_display_links = ["name"]
+    list_editable = ["order", "active"]
+    list_filter = ["active", "team"]
+    list_select_related = ["pipeline", "user", "team"]
+    search_fields = ["name"]
+    ordering = ["order", "id"]
+    autocomplete_fields = ["user"]
+    fieldsets = [
+        (None, {"fields": ["name", "order", "active"]}),
+        (
+            "Conditions",
+            {
+                "fields": [
+                    "pipeline",
+                    "sources",
+                    "category",
+                    "priorities",
+                    ("value_min", "value_max"),
+                ],
+                "description": "A lead meets the rule when it meets every condition; a "
+                "condition left empty holds for every lead. A rule without conditions "
+                "at the end of the list catches every lead the rules before it left.",
+            },
+        ),
+        (
+            "Give the leads to",
+            {
+                "fields": ["user", "team"],
+                "description": "One user, or a team whose members take turns (paused, "
+                "absent and full members are skipped).",
+            },
+        ),
+    ]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("sources")
+
+    @admin.display(description="conditions")
+    def conditions(self, obj) -> str:
+        """The rule's conditions in a line: "Pipeline Sales; Source Referral or Partner"."""
+        parts = []
+        if obj.pipeline_id:
+            parts.append(f"Pipeline {obj.pipeline.name}")
+        if sources := [source.label for source in obj.sources.all()]:
+            parts.append(f"Source {' or '.join(sources)}")
+        if obj.category:
+            parts.append(f"Category {obj.category}")
+        if obj.priorities:
+            labels = [Priority(p).label for p in Priority.values if p in obj.priorities]
+            parts.append(f"Priority {' or '.join(labels)}")
+        if obj.value_min is not None and obj.value_max is not None:
+            parts.append(f"Value {format_money(obj.value_min)} – {format_money(obj.value_max)}")
+        elif obj.value_min is not None:
+            parts.append(f"Value from {format_money(obj.value_min)}")
+        elif obj.value_max is not None:
+            parts.append(f"Value up to {format_money(obj.value_max)}")
+        return "; ".join(parts) or "Every lead"
+
+    @admin.display(description="gives leads to")
+    def target(self, obj) -> str:
+        if obj.team_id:
+            return f"{obj.team.name} (in turn)"
+        return person(obj.user) if obj.user_id else "—"

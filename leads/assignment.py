@@ -38,6 +38,7 @@ from django.utils.functional import cached_property
 from pipelines.models import Pipeline, PipelineStage
 
 PRIORITIES = ("low", "normal", "high", "urgent")
+ABSENCE_ENDS_BEFORE_IT_STARTS = "An absence ends on or after the day it starts."
 
 
 def person(user) -> str:
@@ -115,12 +116,19 @@ class Absence(models.Model):
             models.CheckConstraint(
                 condition=Q(ends_on__gte=F("starts_on")),
                 name="absence_ends_after_it_starts",
-                violation_error_message="An absence ends on or after the day it starts.",
+                violation_error_message=ABSENCE_ENDS_BEFORE_IT_STARTS,
             ),
         ]
 
     def __str__(self):
         return f"{self.membership}: absent {self.starts_on} – {self.ends_on}"
+
+    def clean(self):
+        # The check constraint's rule, said under the day that breaks it (a form then
+        # skips the constraint, whose error would name no field).
+        super().clean()
+        if self.starts_on and self.ends_on and self.ends_on < self.starts_on:
+            raise ValidationError({"ends_on": ABSENCE_ENDS_BEFORE_IT_STARTS})
 
 
 class AssignmentRule(models.Model):

@@ -13,8 +13,9 @@ from crm.models import Client, Contact
 from pipelines.models import PipelineStage
 
 from .assignees import NOT_FOUND, find_assignee
+from .assignment import person
 from .filters import user_label
-from .models import CLOSING_FIELDS, Lead, LeadSource, LossReason
+from .models import CLOSING_FIELDS, Absence, Lead, LeadSource, LossReason
 
 PROBABILITY_ERROR = "Probability must be between 0 and 100."
 
@@ -365,3 +366,38 @@ class AssignForm(forms.Form):
     def clean_assignee(self):
         typed = self.cleaned_data["assignee"]
         return find_assignee(typed) if typed else None
+
+
+class AbsenceForm(forms.ModelForm):
+    """An absence of one of a team's members (the Teams page): the model's rules, each
+    error under its field. The members offered are the team's, as the page loaded them."""
+
+    membership = forms.TypedChoiceField(label="Member", coerce=int)
+
+    class Meta:
+        model = Absence
+        fields = ["membership", "starts_on", "ends_on", "note"]
+        widgets = {
+            "starts_on": forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+            "ends_on": forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        }
+        error_messages = {
+            "starts_on": {"required": "Enter the first day of the absence."},
+            "ends_on": {"required": "Enter the last day of the absence."},
+        }
+
+    def __init__(self, *args, team, **kwargs):
+        # Each team's form on the page has ids of its own.
+        kwargs.setdefault("auto_id", f"id_team{team.pk}_%s")
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+        self.team = team
+        self.members = {member.pk: member for member in team.members}
+        self.fields["membership"].choices = [
+            ("", "Choose a member"),
+            *((member.pk, person(member.user)) for member in team.members),
+        ]
+        self.fields["membership"].error_messages["required"] = "Choose whose absence it is."
+
+    def clean_membership(self):
+        return self.members[self.cleaned_data["membership"]]

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import board, calibration, export, import_views, reports, views
+from . import board, calibration, export, import_views, reports, team_views, views
 
 app_name = "leads"
 
@@ -35,4 +35,20 @@ urlpatterns = [
     path("pipelines/<int:pk>/board/", board.BoardView.as_view(), name="board"),
     path("reports/win-loss/", reports.WinLossView.as_view(), name="win_loss"),
     path("reports/calibration/", calibration.CalibrationView.as_view(), name="calibration"),
+    path("teams/", team_views.TeamsView.as_view(), name="teams"),
+    path(
+        "teams/members/<int:pk>/pause/",
+        team_views.MembershipPauseView.as_view(),
+        name="team_pause",
+    ),
+    path(
+        "teams/<int:pk>/absences/",
+        team_views.AbsenceAddView.as_view(),
+        name="team_absence_add",
+    ),
+    path(
+        "teams/absences/<int:pk>/remove/",
+        team_views.AbsenceRemoveView.as_view(),
+        name="team_absence_remove",
+    ),
 ]

@@ -187,3 +187,52 @@ class LeadEventFactory(DjangoModelFactory):
     lead = factory.SubFactory(LeadFactory)
     kind = LeadEvent.Kind.NOTE
     data = factory.LazyFunction(lambda: {"text": "Called, left a message."})
+
+
+# Teams and assignment rules; the models named by label, so this block needs no import.
+
+
+class TeamFactory(DjangoModelFactory):
+    class Meta:
+        model = "leads.Team"
+        django_get_or_create = ("name",)
+
+    name = factory.Sequence(lambda n: f"Team {n}")
+
+
+class MembershipFactory(DjangoModelFactory):
+    class Meta:
+        model = "leads.Membership"
+
+    team = factory.SubFactory(TeamFactory)
+    user = factory.SubFactory(RepFactory)
+
+
+class AbsenceFactory(DjangoModelFactory):
+    """Five days from today (both included), unless told otherwise."""
+
+    class Meta:
+        model = "leads.Absence"
+
+    membership = factory.SubFactory(MembershipFactory)
+    starts_on = factory.LazyFunction(datetime.date.today)
+    ends_on = factory.LazyAttribute(lambda absence: absence.starts_on + datetime.timedelta(days=4))
+
+
+class AssignmentRuleFactory(DjangoModelFactory):
+    """A rule without conditions giving its leads to a team in turn (or ``user=…, team=None``)."""
+
+    class Meta:
+        model = "leads.AssignmentRule"
+        skip_postgeneration_save = True
+
+    name = factory.Sequence(lambda n: f"Rule {n}")
+    order = factory.Sequence(lambda n: n)
+    team = factory.SubFactory(TeamFactory)
+    user = None
+
+    @factory.post_generation
+    def sources(self, create, extracted, **kwargs):
+        """AssignmentRuleFactory(sources=[source, …]) sets the rule's sources."""
+        if create and extracted:
+            self.sources.set(extracted)

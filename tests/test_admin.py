@@ -15,12 +15,15 @@ from leads.models import Lead, LeadEvent, LeadImport, LeadSource, LossReason, Sc
 from leads.services import lead_assign, lead_move_stage
 from pipelines.models import Pipeline, PipelineStage
 from tests.factories import (
+    AbsenceFactory,
+    AssignmentRuleFactory,
     ClientEventFactory,
     ClientFactory,
     ContactEventFactory,
     ContactFactory,
     LeadEventFactory,
     LeadFactory,
+    MembershipFactory,
     PipelineFactory,
     PipelineStageFactory,
     RepFactory,
@@ -61,6 +64,9 @@ def sample_data(rep):
         created_by=rep, file_name="Acme leads.csv", content=b"Title\nX\n", encoding="utf-8",
         delimiter=",", headers=["Title"], mapping={"0": "title"},
     )  # fmt: skip
+    membership = MembershipFactory(team__name="Acme accounts", user=rep)
+    AbsenceFactory(membership=membership, note="Acme trade fair")
+    AssignmentRuleFactory(name="Acme leads", team=membership.team, category="Acme")
     return {"client": client, "contact": contact, "lead": lead}
 
 

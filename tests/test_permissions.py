@@ -8,12 +8,14 @@ import pytest
 from django.urls import reverse
 
 from crm.models import Client, Contact
-from leads.models import Lead, LeadEvent
+from leads.models import Absence, Lead, LeadEvent, Membership
 from tests.factories import (
+    AbsenceFactory,
     ClientFactory,
     ContactFactory,
     LeadFactory,
     ManagerFactory,
+    MembershipFactory,
     RepFactory,
     UserFactory,
     default_stage,
@@ -27,9 +29,11 @@ OK, FORBIDDEN, LOGIN = "ok", "forbidden", "login"
 
 @pytest.fixture
 def world(db):
-    """An owner rep with a lead, another rep, a manager, a reader; a client and a contact."""
+    """An owner rep with a lead, another rep, a manager, a reader; a client and a contact;
+    a team with the owner in it, absent some day."""
     owner = RepFactory(username="owner")
     client = ClientFactory(name="Acme")
+    membership = MembershipFactory(user=owner)
     return {
         "owner": owner,
         "other": RepFactory(username="other"),
@@ -38,6 +42,8 @@ def world(db):
         "lead": LeadFactory(created_by=owner, assignee=owner, title="Original"),
         "client": client,
         "contact": ContactFactory(client=client, name="Ann"),
+        "membership": membership,
+        "absence": AbsenceFactory(membership=membership),
     }
 
 
@@ -127,6 +133,25 @@ WRITES = {
         lambda w: {},
         lambda w: Contact.objects.get(pk=w["contact"].pk).deleted_at is not None,
     ),
+    "team_pause": (
+        lambda w: reverse("leads:team_pause", args=[w["membership"].pk]),
+        lambda w: {"paused": "1"},
+        lambda w: Membership.objects.get(pk=w["membership"].pk).paused,
+    ),
+    "team_absence_add": (
+        lambda w: reverse("leads:team_absence_add", args=[w["membership"].team_id]),
+        lambda w: {
+            "membership": w["membership"].pk,
+            "starts_on": "2030-01-07",
+            "ends_on": "2030-01-11",
+        },
+        lambda w: Absence.objects.filter(starts_on="2030-01-07").exists(),
+    ),
+    "team_absence_remove": (
+        lambda w: reverse("leads:team_absence_remove", args=[w["absence"].pk]),
+        lambda w: {},
+        lambda w: not Absence.objects.filter(pk=w["absence"].pk).exists(),
+    ),
 }
 
 # What each role may do. Client and contact writes do not depend on who created them.
@@ -143,6 +168,10 @@ EXPECTED = {
     "contact_create": [LOGIN, FORBIDDEN, OK, OK, OK],
     "contact_update": [LOGIN, FORBIDDEN, OK, OK, OK],
     "contact_delete": [LOGIN, FORBIDDEN, FORBIDDEN, FORBIDDEN, OK],
+    # Teams are the managers' to steer, a rep's own membership too.
+    "team_pause": [LOGIN, FORBIDDEN, FORBIDDEN, FORBIDDEN, OK],
+    "team_absence_add": [LOGIN, FORBIDDEN, FORBIDDEN, FORBIDDEN, OK],
+    "team_absence_remove": [LOGIN, FORBIDDEN, FORBIDDEN, FORBIDDEN, OK],
 }
 
 CASES = [
@@ -182,12 +211,13 @@ def test_matrix_covers_every_write_url():
         for name in get_resolver().namespace_dict[namespace][1].reverse_dict:
             if isinstance(name, str):
                 names.add(f"{namespace}:{name}")
-    suffixes = ("create", "update", "delete", "stage", "assign", "note")
+    suffixes = ("create", "update", "delete", "stage", "assign", "note", "pause", "_add", "_remove")
     writes = {n for n in names if n.split(":")[1].endswith(suffixes)}
     covered = {
         "leads:create", "leads:update", "leads:delete", "leads:move_stage", "leads:assign",
         "leads:add_note",
         "crm:client_create", "crm:client_update", "crm:client_delete",
         "crm:contact_create", "crm:contact_update", "crm:contact_delete",
+        "leads:team_pause", "leads:team_absence_add", "leads:team_absence_remove",
     }  # fmt: skip
     assert writes == covered
