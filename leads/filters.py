@@ -25,10 +25,21 @@ from crm.web.filters import (
 from crm.web.templatetags.formatting import format_money
 from pipelines.models import Pipeline, PipelineStage
 
-from .models import Lead, LeadSource, LossReason, Priority, Status, priority_rank
+from .models import (
+    Lead,
+    LeadSource,
+    LossReason,
+    Membership,
+    Priority,
+    Status,
+    Team,
+    priority_rank,
+)
 from .scoring import Rating, ScoringSettings
 
 NO_SOURCE = "none"
+#: The assignee filter's value for a team's leads: "team:<id>".
+TEAM_PREFIX = "team:"
 #: ``lost_reason=none``: lost leads without a reason (lost before reasons were asked).
 NOT_RECORDED = "none"
 
@@ -148,8 +159,15 @@ def lost_reason_choices():
 
 
 def assignee_choices():
+    """Me, nobody, each active user, and each team (its members' leads)."""
     users = get_user_model().objects.filter(is_active=True).order_by("first_name", "username")
-    return [("me", "Me"), ("none", "Unassigned"), *((str(u.pk), user_label(u)) for u in users)]
+    teams = Team.objects.values_list("pk", "name")
+    return [
+        ("me", "Me"),
+        ("none", "Unassigned"),
+        *((str(u.pk), user_label(u)) for u in users),
+        *((f"{TEAM_PREFIX}{pk}", f"Team: {name}") for pk, name in teams),
+    ]
 
 
 def date_bound(field: str, lookup: str, label: str) -> DateFilter:
@@ -336,6 +354,9 @@ class LeadFilter(SortedFilterSet):
             return queryset.filter(assignee=self.request.user)
         if value == "none":
             return queryset.filter(assignee__isnull=True)
+        if value.startswith(TEAM_PREFIX):  # the members' ids first: no join
+            members = Membership.objects.filter(team_id=value.removeprefix(TEAM_PREFIX))
+            return queryset.filter(assignee_id__in=list(members.values_list("user_id", flat=True)))
         return queryset.filter(assignee_id=value)
 
     def filter_due(self, queryset, name, value):

@@ -22,16 +22,16 @@ from decimal import Decimal
 from django import forms
 from django.db.models import Count, F, Sum
 from django.db.models.functions import Coalesce
-from django.http import QueryDict
+from django.http import HttpResponseRedirect, QueryDict
 from django.urls import reverse
 from django.utils import timezone
-from django.views.generic import TemplateView
+from django.views.generic import TemplateView, View
 
 from crm.web.htmx import HtmxPartialMixin
 from pipelines.models import Pipeline, PipelineStage
 
-from .filters import assignee_choices
-from .models import Lead, LossReason, Status
+from .filters import NO_SOURCE, TEAM_PREFIX, assignee_choices, source_choices
+from .models import Lead, LeadSource, LossReason, Membership, Status
 from .totals import cached_for_filters
 
 #: The period shown unasked: this month and the eleven before it.
@@ -94,7 +94,8 @@ class Filters:
     start: datetime.date
     end: datetime.date
     pipeline: str = ""
-    assignee: str = ""
+    assignee: str = ""  # "me", "none", a user's id, or "team:<id>"
+    source: str = ""  # a source's slug, or "none"
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -105,17 +106,20 @@ class Filters:
         """As URL parameters: the cache key's filters and the form's values."""
         params = QueryDict(mutable=True)
         params.update({"from": f"{self.start:%Y-%m}", "to": f"{self.end:%Y-%m}"})
-        for name in ("pipeline", "assignee"):
+        for name in ("pipeline", "assignee", "source"):
             if value := getattr(self, name):
                 params[name] = value
         return params
 
 
-def read_filters(data: QueryDict, *, today: datetime.date, pipelines, owners) -> Filters:
+def read_filters(
+    data: QueryDict, *, today: datetime.date, pipelines, owners, sources=()
+) -> Filters:
     """The filters in ``data``; whatever is not understood falls back to its default
-    (the last 12 months, all pipelines, anyone), with a sentence saying so.
+    (the last 12 months, all pipelines, anyone, any source), with a sentence saying so.
 
-    ``pipelines`` and ``owners`` are the choices offered, as (value, label) pairs.
+    ``pipelines``, ``owners`` and ``sources`` are the choices offered, as (value, label)
+    pairs.
     """
     first, last = default_period(today)
     filters = Filters(start=first, end=month_end(last))
@@ -140,7 +144,11 @@ def read_filters(data: QueryDict, *, today: datetime.date, pipelines, owners) ->
                 )
             else:
                 filters.start, filters.end = start, month_end(end)
-    for name, choices, noun in (("pipeline", pipelines, "pipeline"), ("assignee", owners, "owner")):
+    for name, choices, noun in (
+        ("pipeline", pipelines, "pipeline"),
+        ("assignee", owners, "owner"),
+        ("source", sources, "source"),
+    ):
         value = data.get(name, "")
         if value in {str(v) for v, _ in choices}:
             setattr(filters, name, str(value))
@@ -149,16 +157,18 @@ def read_filters(data: QueryDict, *, today: datetime.date, pipelines, owners) ->
     return filters
 
 
-class WinLossForm(forms.Form):
-    """The report's filter bar, drawn from the filters as they apply (``Filters``).
+class ReportForm(forms.Form):
+    """The reports' filter bar, drawn from the filters as they apply (``Filters``).
 
-    Its choices are handed in, read once for checking and drawing alike.
+    Its choices are handed in, read once for checking and drawing alike; without owners
+    (a rep, who sees their own figures) it has no owner field.
     """
 
     pipeline = forms.ChoiceField(label="Pipeline", required=False)
     assignee = forms.ChoiceField(label="Owner", required=False)
+    source = forms.ChoiceField(label="Source", required=False)
 
-    def __init__(self, filters: Filters, *, pipelines, owners):
+    def __init__(self, filters: Filters, *, pipelines, owners, sources):
         super().__init__(initial=filters.params().dict())
         # "from" is a Python keyword, so the two months are added by name.
         month = {"placeholder": "YYYY-MM", "pattern": "[0-9]{4}-[0-9]{2}"}
@@ -168,16 +178,21 @@ class WinLossForm(forms.Form):
             **self.fields,
         }
         self.fields["pipeline"].choices = [("", "All pipelines"), *pipelines]
-        self.fields["assignee"].choices = [("", "Anyone"), *owners]
+        self.fields["source"].choices = [("", "Any source"), *sources]
+        if owners:
+            self.fields["assignee"].choices = [("", "Anyone"), *owners]
+        else:
+            del self.fields["assignee"]
 
 
 # --- the queries -------------------------------------------------------------------------
 
 
-def closed_leads(filters: Filters, *, user):
-    """The leads with a close date in the period, in the pipeline and of the owner
-    chosen (a close date left on an open lead by hand is for the caller to skip)."""
-    leads = Lead.objects.filter(actual_close_date__range=(filters.start, filters.end)).order_by()
+def scoped_leads(filters: Filters, *, user, leads=None):
+    """The leads of the pipeline, owner and source chosen (every report's scope). Each
+    condition names ids only (stages, users, a source), looked up first, so that the
+    reports' indexes can answer without a join."""
+    leads = (Lead.objects.all() if leads is None else leads).order_by()
     if filters.pipeline:
         pipeline = PipelineStage.objects.filter(pipeline_id=filters.pipeline)
         leads = leads.filter(stage_id__in=list(pipeline.values_list("pk", flat=True)))
@@ -185,9 +200,24 @@ def closed_leads(filters: Filters, *, user):
         leads = leads.filter(assignee_id=user.pk)
     elif filters.assignee == "none":
         leads = leads.filter(assignee_id__isnull=True)
+    elif filters.assignee.startswith(TEAM_PREFIX):
+        members = Membership.objects.filter(team_id=filters.assignee.removeprefix(TEAM_PREFIX))
+        leads = leads.filter(assignee_id__in=list(members.values_list("user_id", flat=True)))
     elif filters.assignee:
         leads = leads.filter(assignee_id=filters.assignee)
+    if filters.source == NO_SOURCE:
+        leads = leads.filter(source_id__isnull=True)
+    elif filters.source:
+        source = LeadSource.objects.filter(slug=filters.source).values_list("pk", flat=True)
+        leads = leads.filter(source_id__in=list(source))
     return leads
+
+
+def closed_leads(filters: Filters, *, user):
+    """The leads with a close date in the period, in the report's scope (a close date
+    left on an open lead by hand is for the caller to skip)."""
+    period = Lead.objects.filter(actual_close_date__range=(filters.start, filters.end))
+    return scoped_leads(filters, user=user, leads=period)
 
 
 def closed_figures(filters: Filters, *, user) -> dict:
@@ -303,7 +333,11 @@ class ListLinks:
         self.base = reverse("leads:list")
         self.scope = {
             name: value
-            for name, value in (("pipeline", filters.pipeline), ("assignee", filters.assignee))
+            for name, value in (
+                ("pipeline", filters.pipeline),
+                ("assignee", filters.assignee),
+                ("source", filters.source),
+            )
             if value
         }
 
@@ -431,8 +465,12 @@ def chart(months: list[Tally]) -> dict:
 
 
 class ReportView(HtmxPartialMixin, TemplateView):
-    """A report page: its period, pipeline and owner read from the URL (``read_filters``),
-    the form that changes them, and the names they stand for."""
+    """A report page: its period, pipeline, owner and source read from the URL
+    (``read_filters``), the form that changes them, and the names they stand for.
+
+    Managers (``leads.change_any_lead``) choose whose figures they see; a rep sees their
+    own, whatever the URL says.
+    """
 
     def report_context(self) -> tuple[Filters, dict]:
         """The filters, and what every report's page shows of them."""
@@ -442,16 +480,33 @@ class ReportView(HtmxPartialMixin, TemplateView):
                 "pk", "name"
             )
         ]
-        owners = assignee_choices()
+        sources = source_choices()
+        everyone = self.request.user.has_perm("leads.change_any_lead")
+        owners = assignee_choices() if everyone else []
         filters = read_filters(
-            self.request.GET, today=timezone.localdate(), pipelines=pipelines, owners=owners
+            self.request.GET,
+            today=timezone.localdate(),
+            pipelines=pipelines,
+            owners=owners,
+            sources=sources,
         )
+        if not everyone:
+            filters.assignee = "me"
         return filters, {
-            "form": WinLossForm(filters, pipelines=pipelines, owners=owners),
+            "form": ReportForm(filters, pipelines=pipelines, owners=owners, sources=sources),
             "filters": filters,
             "pipeline_name": dict(pipelines).get(filters.pipeline, ""),
-            "owner_name": dict(owners).get(filters.assignee, ""),
+            "owner_name": dict(owners).get(filters.assignee, "") if everyone else "",
+            "own_figures": not everyone,
+            "source_name": dict(sources).get(filters.source, ""),
         }
+
+
+class ReportsView(View):
+    """/reports/: the first report."""
+
+    def get(self, request):
+        return HttpResponseRedirect(reverse("leads:win_loss"))
 
 
 class WinLossView(ReportView):

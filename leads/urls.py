@@ -33,6 +33,7 @@ urlpatterns = [
     path("my-work/", views.MyWorkView.as_view(), name="my_work"),
     path("board/", board.BoardView.as_view(), name="board_default"),
     path("pipelines/<int:pk>/board/", board.BoardView.as_view(), name="board"),
+    path("reports/", reports.ReportsView.as_view(), name="reports"),
     path("reports/win-loss/", reports.WinLossView.as_view(), name="win_loss"),
     path("reports/calibration/", calibration.CalibrationView.as_view(), name="calibration"),
     path("teams/", team_views.TeamsView.as_view(), name="teams"),

@@ -89,8 +89,8 @@ def query(url: str) -> dict:
 
 
 @pytest.mark.usefixtures("leads")
-def test_per_rating_band_the_win_rate_against_the_mean_score(rep_client):
-    bands = report(rep_client, **PERIOD).context["bands"]
+def test_per_rating_band_the_win_rate_against_the_mean_score(manager_client):
+    bands = report(manager_client, **PERIOD).context["bands"]
 
     assert figures(bands) == [
         ("Hot", 60, 45, 0.75, 0.85),
@@ -103,8 +103,8 @@ def test_per_rating_band_the_win_rate_against_the_mean_score(rep_client):
 
 
 @pytest.mark.usefixtures("leads")
-def test_per_score_bucket_the_win_rate_against_the_buckets_mean_score(rep_client):
-    buckets = report(rep_client, **PERIOD).context["buckets"]
+def test_per_score_bucket_the_win_rate_against_the_buckets_mean_score(manager_client):
+    buckets = report(manager_client, **PERIOD).context["buckets"]
 
     assert [row.label for row in buckets] == [
         "0–9", "10–19", "20–29", "30–39", "40–49", "50–59", "60–69", "70–79", "80–89", "90–100",
@@ -121,17 +121,17 @@ def test_per_score_bucket_the_win_rate_against_the_buckets_mean_score(rep_client
     assert buckets[9].difference_label == "−20 pts"
 
 
-def test_a_score_of_100_is_in_the_last_bucket(rep_client):
+def test_a_score_of_100_is_in_the_last_bucket(manager_client):
     closed(100, won=True)
 
-    buckets = report(rep_client).context["buckets"]
+    buckets = report(manager_client).context["buckets"]
 
     assert (buckets[-1].closed, buckets[-1].predicted) == (1, 1.0)
 
 
 @pytest.mark.usefixtures("leads")
-def test_per_stage_the_share_won_of_the_closed_leads_that_passed_it(rep_client):
-    (group,) = report(rep_client, **PERIOD).context["stages"]
+def test_per_stage_the_share_won_of_the_closed_leads_that_passed_it(manager_client):
+    (group,) = report(manager_client, **PERIOD).context["stages"]
 
     assert group.pipeline == "Sales"
     assert figures(group.rows) == [
@@ -149,8 +149,8 @@ def test_per_stage_the_share_won_of_the_closed_leads_that_passed_it(rep_client):
 
 
 @pytest.mark.usefixtures("leads")
-def test_fewer_than_fifty_closed_leads_show_no_rate_but_how_many_are_missing(rep_client):
-    html = report(rep_client, **PERIOD).content.decode()
+def test_fewer_than_fifty_closed_leads_show_no_rate_but_how_many_are_missing(manager_client):
+    html = report(manager_client, **PERIOD).content.decode()
 
     assert "Not enough closed leads yet: 12 of the 50 needed" in html
     assert "Not enough closed leads yet: 0 of the 50 needed" in html
@@ -158,10 +158,10 @@ def test_fewer_than_fifty_closed_leads_show_no_rate_but_how_many_are_missing(rep
     assert '<td class="num">25%</td>' not in html  # the warm band's is not shown
 
 
-def test_nothing_closed_shows_an_empty_state(rep_client):
+def test_nothing_closed_shows_an_empty_state(manager_client):
     LeadFactory(score=80)  # open
 
-    html = report(rep_client).content.decode()
+    html = report(manager_client).content.decode()
 
     assert "No lead was won or lost in this period" in html
     assert "calibration-plot" not in html
@@ -171,16 +171,16 @@ def test_nothing_closed_shows_an_empty_state(rep_client):
 
 
 @pytest.mark.usefixtures("leads")
-def test_the_period_counts_the_leads_closed_in_it(rep_client):
-    hot = report(rep_client, **{"from": "2026-08", "to": "2026-08"}).context["bands"][0]
+def test_the_period_counts_the_leads_closed_in_it(manager_client):
+    hot = report(manager_client, **{"from": "2026-08", "to": "2026-08"}).context["bands"][0]
     assert (hot.closed, hot.won) == (1, 1)
 
-    hot = report(rep_client).context["bands"][0]  # the last 12 months: both
+    hot = report(manager_client).context["bands"][0]  # the last 12 months: both
     assert (hot.closed, hot.won) == (61, 46)
 
 
 @pytest.mark.usefixtures("leads")
-def test_the_pipeline_filter_counts_only_that_pipelines_leads_and_stages(rep_client):
+def test_the_pipeline_filter_counts_only_that_pipelines_leads_and_stages(manager_client):
     partners = PipelineFactory(name="Partners")
     lead_in = PipelineStageFactory(pipeline=partners, name="Lead in", order=1, probability=30)
     signed = PipelineStageFactory(
@@ -193,7 +193,7 @@ def test_the_pipeline_filter_counts_only_that_pipelines_leads_and_stages(rep_cli
         data={"old_id": lead_in.pk, "new_id": signed.pk, "old": "Lead in", "new": "Signed"},
     )
 
-    context = report(rep_client, **PERIOD, pipeline=partners.pk).context
+    context = report(manager_client, **PERIOD, pipeline=partners.pk).context
 
     assert [(band.closed, band.won) for band in context["bands"]] == [
         (0, 0),
@@ -203,7 +203,7 @@ def test_the_pipeline_filter_counts_only_that_pipelines_leads_and_stages(rep_cli
     ]
     (group,) = context["stages"]
     assert figures(group.rows) == [("Lead in", 1, 1, 1.0, 0.30)]
-    every = report(rep_client, **PERIOD).context["stages"]
+    every = report(manager_client, **PERIOD).context["stages"]
     assert [g.pipeline for g in every] == ["Sales", "Partners"]
 
 
@@ -211,8 +211,8 @@ def test_the_pipeline_filter_counts_only_that_pipelines_leads_and_stages(rep_cli
 
 
 @pytest.mark.usefixtures("leads")
-def test_band_counts_link_to_the_list_by_rating_period_and_status(rep_client):
-    hot = report(rep_client, **PERIOD, pipeline="1").context["bands"][0]
+def test_band_counts_link_to_the_list_by_rating_period_and_status(manager_client):
+    hot = report(manager_client, **PERIOD, pipeline="1").context["bands"][0]
 
     assert query(hot.closed_url) == {
         "closed_from": "2026-09-01",
@@ -221,7 +221,7 @@ def test_band_counts_link_to_the_list_by_rating_period_and_status(rep_client):
         "rating": "hot",
     }
     assert query(hot.won_url)["status"] == "won"
-    html = report(rep_client, **PERIOD).content.decode()
+    html = report(manager_client, **PERIOD).content.decode()
     assert "status=won&amp;closed_from=2026-09-01&amp;closed_to=2026-11-30&amp;rating=hot" in html
 
 
@@ -229,11 +229,11 @@ def test_band_counts_link_to_the_list_by_rating_period_and_status(rep_client):
 
 
 @pytest.mark.usefixtures("leads")
-def test_renders_the_plot_as_svg_with_a_text_alternative(rep_client):
+def test_renders_the_plot_as_svg_with_a_text_alternative(manager_client):
     for _ in range(20):
         closed(85, won=True)  # 80–89 now has 50 closed leads, 44 won, a mean score of 82
 
-    html = report(rep_client, **PERIOD).content.decode()
+    html = report(manager_client, **PERIOD).content.decode()
 
     assert '<svg class="calibration-plot"' in html
     assert 'role="img" aria-labelledby="plot-title plot-desc"' in html
@@ -257,9 +257,9 @@ def test_every_signed_in_user_may_read_it(client, reader):
     assert client.get(URL).status_code == 200
 
 
-def test_both_reports_link_to_each_other_and_mark_the_current_one(rep_client):
-    calibration = report(rep_client).content.decode()
-    win_loss = rep_client.get(reverse("leads:win_loss")).content.decode()
+def test_both_reports_link_to_each_other_and_mark_the_current_one(manager_client):
+    calibration = report(manager_client).content.decode()
+    win_loss = manager_client.get(reverse("leads:win_loss")).content.decode()
 
     for html in (calibration, win_loss):
         assert '<nav class="report-tabs" aria-label="Reports">' in html
@@ -267,48 +267,49 @@ def test_both_reports_link_to_each_other_and_mark_the_current_one(rep_client):
     assert '<a href="/reports/win-loss/" aria-current="page">Win/loss</a>' in win_loss
 
 
-def test_htmx_gets_the_report_region(rep_client):
-    response = rep_client.get(URL, headers={"HX-Request": "true", "HX-Target": "calibration"})
+def test_htmx_gets_the_report_region(manager_client):
+    response = manager_client.get(URL, headers={"HX-Request": "true", "HX-Target": "calibration"})
 
     html = response.content.decode()
     assert "<html" not in html
     assert "<h1>Calibration</h1>" in html
 
 
-def test_a_constant_number_of_queries_whatever_the_data(rep_client, django_assert_max_num_queries):
+def test_a_constant_number_of_queries_whatever_the_data(manager_client, django_assert_max_num_queries):
     for score in range(0, 101, 5):
         closed(score, won=score % 2 == 0, moves=[("New", "Qualified")])
 
     for params in ({}, PERIOD, {"pipeline": "1"}):
-        # Two of them read the user's permissions, for the nav's Teams link.
-        with django_assert_max_num_queries(14):
-            report(rep_client, **params)
+        # Two of them read the user's permissions, for the nav's Teams link; two the
+        # filter bar's sources and teams.
+        with django_assert_max_num_queries(16):
+            report(manager_client, **params)
 
 
 def test_a_large_periods_figures_are_held_for_ten_minutes_whatever_is_written(
-    rep_client, monkeypatch
+    manager_client, monkeypatch
 ):
     monkeypatch.setattr(totals, "CACHE_MIN_COUNT", 1)
     cache.clear()
     closed(80, won=True)
-    assert report(rep_client).context["bands"][0].closed == 1
+    assert report(manager_client).context["bands"][0].closed == 1
 
     LeadEvent.objects.create(lead=closed(80, won=True), kind=LeadEvent.Kind.NOTE, data={})
-    response = report(rep_client)
+    response = report(manager_client)
     assert response.context["bands"][0].closed == 1  # held, and the page says since when
     assert "Figures as of 13:00, counted again every 10 minutes." in response.content.decode()
 
     with time_machine.travel(TODAY + datetime.timedelta(minutes=11), tick=False):
         cache.clear()  # the memory cache expires by the real clock: as it would by then
-        assert report(rep_client).context["bands"][0].closed == 2
+        assert report(manager_client).context["bands"][0].closed == 2
     cache.clear()
 
 
-def test_a_small_periods_figures_are_always_counted_afresh(rep_client):
+def test_a_small_periods_figures_are_always_counted_afresh(manager_client):
     closed(80, won=True)
-    assert report(rep_client).context["bands"][0].closed == 1
+    assert report(manager_client).context["bands"][0].closed == 1
 
     closed(80, won=True)  # even without an event
-    response = report(rep_client)
+    response = report(manager_client)
     assert response.context["bands"][0].closed == 2
     assert "counted again" not in response.content.decode()

@@ -101,8 +101,8 @@ def query(url: str) -> dict:
 
 
 @pytest.mark.usefixtures("closed")
-def test_counts_and_values_per_month_with_both_ends_of_the_period_included(rep_client):
-    context = report(rep_client, **PERIOD).context
+def test_counts_and_values_per_month_with_both_ends_of_the_period_included(manager_client):
+    context = report(manager_client, **PERIOD).context
 
     months = context["months"]
     assert [month.start for month in months] == [
@@ -119,20 +119,20 @@ def test_counts_and_values_per_month_with_both_ends_of_the_period_included(rep_c
 
 
 @pytest.mark.usefixtures("closed")
-def test_win_rate_is_won_of_won_and_lost_by_count_and_by_value(rep_client):
-    context = report(rep_client, **PERIOD).context
+def test_win_rate_is_won_of_won_and_lost_by_count_and_by_value(manager_client):
+    context = report(manager_client, **PERIOD).context
 
     assert [month.win_rate for month in context["months"]] == [2 / 3, 0, 1]
     assert context["total"].win_rate == 3 / 8
     assert context["total"].value_win_rate == pytest.approx(8000 / 12700)
-    html = report(rep_client, **PERIOD).content.decode()
+    html = report(manager_client, **PERIOD).content.decode()
     assert "38%" in html
     assert "63%" in html
 
 
 @pytest.mark.usefixtures("closed")
-def test_months_without_closed_leads_show_zeros(rep_client):
-    context = report(rep_client, **{"from": "2026-06", "to": "2026-11"}).context
+def test_months_without_closed_leads_show_zeros(manager_client):
+    context = report(manager_client, **{"from": "2026-06", "to": "2026-11"}).context
 
     assert len(context["months"]) == 6
     assert [figures(month) for month in context["months"][:2]] == [(0, 0, 0, 0)] * 2
@@ -140,8 +140,8 @@ def test_months_without_closed_leads_show_zeros(rep_client):
 
 
 @pytest.mark.usefixtures("closed")
-def test_loss_reasons_ranked_with_their_share_and_not_recorded_last(rep_client):
-    reasons = report(rep_client, **PERIOD).context["reasons"]
+def test_loss_reasons_ranked_with_their_share_and_not_recorded_last(manager_client):
+    reasons = report(manager_client, **PERIOD).context["reasons"]
 
     assert [(r.name, r.count, r.value, r.share) for r in reasons] == [
         ("Price too high", 2, Decimal(2000), 0.4),
@@ -152,8 +152,8 @@ def test_loss_reasons_ranked_with_their_share_and_not_recorded_last(rep_client):
 
 
 @pytest.mark.usefixtures("closed")
-def test_top_competitors_by_count_with_value(rep_client):
-    competitors = report(rep_client, **PERIOD).context["competitors"]
+def test_top_competitors_by_count_with_value(manager_client):
+    competitors = report(manager_client, **PERIOD).context["competitors"]
 
     assert [(c.name, c.count, c.value) for c in competitors] == [
         ("Acme", 2, Decimal(2000)),
@@ -161,27 +161,27 @@ def test_top_competitors_by_count_with_value(rep_client):
     ]
 
 
-def test_only_the_ten_most_named_competitors_are_shown(rep_client):
+def test_only_the_ten_most_named_competitors_are_shown(manager_client):
     for number in range(12):
         for _ in range(number + 1):
             lost("2026-11-02", 100, "chose-competitor", f"Rival {number:02}")
 
-    competitors = report(rep_client).context["competitors"]
+    competitors = report(manager_client).context["competitors"]
 
     assert [c.name for c in competitors] == [f"Rival {n:02}" for n in range(11, 1, -1)]
 
 
-def test_pipeline_filter_counts_only_that_pipelines_leads(rep_client, closed):
+def test_pipeline_filter_counts_only_that_pipelines_leads(manager_client, closed):
     partners = closed["partners"]
-    context = report(rep_client, **PERIOD, pipeline=partners.pk).context
+    context = report(manager_client, **PERIOD, pipeline=partners.pk).context
 
     assert figures(context["total"]) == (1, Decimal(4000), 0, Decimal(0))
     assert context["reasons"] == context["competitors"] == []
 
 
 @pytest.mark.usefixtures("closed")
-def test_owner_filter_counts_only_their_leads(rep_client, other_rep):
-    context = report(rep_client, **PERIOD, assignee=other_rep.pk).context
+def test_owner_filter_counts_only_their_leads(manager_client, other_rep):
+    context = report(manager_client, **PERIOD, assignee=other_rep.pk).context
 
     assert [figures(month) for month in context["months"]] == [
         (1, Decimal(3000), 0, Decimal(0)),
@@ -191,17 +191,30 @@ def test_owner_filter_counts_only_their_leads(rep_client, other_rep):
 
 
 @pytest.mark.usefixtures("closed")
-def test_owner_me_and_unassigned(rep_client):
-    mine = report(rep_client, **PERIOD, assignee="me").context["total"]
-    nobody = report(rep_client, **PERIOD, assignee="none").context["total"]
+def test_a_rep_sees_their_own_figures_whatever_the_url(rep_client):
+    mine = report(rep_client, **PERIOD).context
+    asked = report(rep_client, **PERIOD, assignee="none").context
 
-    assert figures(mine) == (2, Decimal(5000), 3, Decimal(1200))
+    assert figures(mine["total"]) == (2, Decimal(5000), 3, Decimal(1200))
+    assert figures(asked["total"]) == figures(mine["total"])
+    assert "assignee" not in mine["form"].fields  # no owner to choose
+    assert "Your own leads" in mine_html(rep_client)
+
+
+def mine_html(client) -> str:
+    return client.get(URL, PERIOD).content.decode()
+
+
+@pytest.mark.usefixtures("closed")
+def test_owner_unassigned(manager_client):
+    nobody = report(manager_client, **PERIOD, assignee="none").context["total"]
+
     assert figures(nobody) == (0, Decimal(0), 1, Decimal(1500))
 
 
 @pytest.mark.usefixtures("closed")
-def test_default_period_is_the_last_twelve_months_ending_this_month(rep_client):
-    context = report(rep_client).context
+def test_default_period_is_the_last_twelve_months_ending_this_month(manager_client):
+    context = report(manager_client).context
 
     assert context["months"][0].start == day("2025-12-01")
     assert context["months"][-1].end == day("2026-11-30")
@@ -209,19 +222,19 @@ def test_default_period_is_the_last_twelve_months_ending_this_month(rep_client):
     assert not context["filters"].problems
 
 
-def test_a_lead_reopened_is_not_counted(rep_client):
+def test_a_lead_reopened_is_not_counted(manager_client):
     """Reopening clears the close date; a stray one on an open lead does not count."""
     LeadFactory(stage=default_stage("Proposal"), actual_close_date=day("2026-11-02"))
 
-    assert report(rep_client).context["total"].closed == 0
+    assert report(manager_client).context["total"].closed == 0
 
 
 # --- links ---------------------------------------------------------------------------------
 
 
-def test_each_figure_links_to_the_list_filtered_to_its_leads(rep_client, closed, rep):
+def test_each_figure_links_to_the_list_filtered_to_its_leads(manager_client, closed, rep):
     partners = closed["partners"]
-    context = report(rep_client, **PERIOD, assignee=rep.pk).context
+    context = report(manager_client, **PERIOD, assignee=rep.pk).context
     september = context["months"][0]
 
     assert query(september.won_url) == {
@@ -237,13 +250,13 @@ def test_each_figure_links_to_the_list_filtered_to_its_leads(rep_client, closed,
     assert reasons["Not recorded"]["status"] == "lost"
     assert {query(c.url)["competitor"] for c in context["competitors"]} == {"Acme", "Globex"}
 
-    in_partners = report(rep_client, **PERIOD, pipeline=partners.pk).context["total"]
+    in_partners = report(manager_client, **PERIOD, pipeline=partners.pk).context["total"]
     assert query(in_partners.won_url)["pipeline"] == str(partners.pk)
 
 
 @pytest.mark.usefixtures("closed")
-def test_the_page_carries_the_links_and_zeros_link_nowhere(rep_client):
-    html = report(rep_client, **PERIOD).content.decode()
+def test_the_page_carries_the_links_and_zeros_link_nowhere(manager_client):
+    html = report(manager_client, **PERIOD).content.decode()
 
     assert 'href="/leads/?status=won&amp;closed_from=2026-09-01&amp;closed_to=2026-09-30"' in html
     assert "closed_from=2026-10-01&amp;closed_to=2026-10-31" in html
@@ -266,8 +279,8 @@ def test_the_page_carries_the_links_and_zeros_link_nowhere(rep_client):
         ({"from": "٢٠٢٦-٠٩"}, "not understood"),
     ],
 )
-def test_a_bad_period_shows_the_default_and_says_so(rep_client, params, problem):
-    response = report(rep_client, **params)
+def test_a_bad_period_shows_the_default_and_says_so(manager_client, params, problem):
+    response = report(manager_client, **params)
     context = response.context
 
     assert context["months"][0].start == day("2025-12-01")
@@ -277,21 +290,21 @@ def test_a_bad_period_shows_the_default_and_says_so(rep_client, params, problem)
 
 
 @pytest.mark.parametrize("params", [{"pipeline": "999999"}, {"pipeline": "x"}, {"assignee": "-1"}])
-def test_an_unknown_pipeline_or_owner_shows_all_and_says_so(rep_client, params):
-    context = report(rep_client, **params).context
+def test_an_unknown_pipeline_or_owner_shows_all_and_says_so(manager_client, params):
+    context = report(manager_client, **params).context
 
     assert context["filters"].problems
     assert (context["filters"].pipeline, context["filters"].assignee) == ("", "")
 
 
-def test_only_to_given_shows_the_twelve_months_ending_then(rep_client):
-    months = report(rep_client, to="2026-06").context["months"]
+def test_only_to_given_shows_the_twelve_months_ending_then(manager_client):
+    months = report(manager_client, to="2026-06").context["months"]
 
     assert (months[0].start, months[-1].start) == (day("2025-07-01"), day("2026-06-01"))
 
 
-def test_the_form_shows_the_period_that_applies(rep_client):
-    html = report(rep_client, **{"from": "nonsense"}).content.decode()
+def test_the_form_shows_the_period_that_applies(manager_client):
+    html = report(manager_client, **{"from": "nonsense"}).content.decode()
 
     assert 'type="month" name="from" value="2025-12"' in html
     assert 'name="to" value="2026-11"' in html
@@ -325,8 +338,8 @@ def test_every_signed_in_user_may_read_it(client, reader):
 
 
 @pytest.mark.usefixtures("closed")
-def test_renders_the_chart_as_svg_with_a_text_alternative(rep_client):
-    html = report(rep_client, **PERIOD).content.decode()
+def test_renders_the_chart_as_svg_with_a_text_alternative(manager_client):
+    html = report(manager_client, **PERIOD).content.decode()
 
     assert '<svg class="winloss-chart"' in html
     assert 'role="img" aria-labelledby="chart-title chart-desc"' in html
@@ -337,34 +350,35 @@ def test_renders_the_chart_as_svg_with_a_text_alternative(rep_client):
     assert 'scope="row"' in html
 
 
-def test_nothing_closed_shows_an_empty_state(rep_client):
+def test_nothing_closed_shows_an_empty_state(manager_client):
     LeadFactory()  # open
 
-    html = report(rep_client).content.decode()
+    html = report(manager_client).content.decode()
 
     assert "No lead was won or lost in this period" in html
     assert '<svg class="winloss-chart"' not in html
 
 
-def test_htmx_gets_the_report_region(rep_client):
-    response = rep_client.get(URL, PERIOD, headers={"HX-Request": "true", "HX-Target": "win-loss"})
+def test_htmx_gets_the_report_region(manager_client):
+    response = manager_client.get(URL, PERIOD, headers={"HX-Request": "true", "HX-Target": "win-loss"})
 
     html = response.content.decode()
     assert "<html" not in html
     assert "Win/loss" in html
 
 
-def test_the_top_navigation_links_to_it(rep_client):
-    html = rep_client.get(reverse("leads:my_work")).content.decode()
+def test_the_top_navigation_links_to_the_reports(manager_client):
+    html = manager_client.get(reverse("leads:my_work")).content.decode()
 
-    assert f'href="{URL}"' in html
+    assert f'href="{reverse("leads:reports")}"' in html
+    assert manager_client.get(reverse("leads:reports"))["Location"] == URL
 
 
 # --- queries and cache ---------------------------------------------------------------------
 
 
 def test_a_constant_number_of_queries_whatever_the_period_and_data(
-    rep_client, django_assert_max_num_queries
+    manager_client, django_assert_max_num_queries
 ):
     owners = RepFactory.create_batch(3)
     for month in range(1, 12):
@@ -372,20 +386,56 @@ def test_a_constant_number_of_queries_whatever_the_period_and_data(
         lost(f"2026-{month:02}-11", 100, "no-budget", f"Rival {month}")
 
     for params in ({}, {"from": "2024-01", "to": "2026-11"}, {"assignee": owners[0].pk}):
-        # Two of them read the user's permissions, for the nav's Teams link.
-        with django_assert_max_num_queries(11):
-            report(rep_client, **params)
+        # Two of them read the user's permissions, for the nav's Teams link; two the
+        # filter bar's sources and teams.
+        with django_assert_max_num_queries(13):
+            report(manager_client, **params)
 
 
-def test_figures_are_cached_until_the_next_write(rep_client, monkeypatch):
+def test_figures_are_cached_until_the_next_write(manager_client, monkeypatch):
     monkeypatch.setattr(totals, "CACHE_MIN_COUNT", 0)
     cache.clear()
     won("2026-11-02", 100)
-    assert report(rep_client).context["total"].won == 1
+    assert report(manager_client).context["total"].won == 1
 
     won("2026-11-03", 100)  # written around the services: no event, so the cache holds
-    assert report(rep_client).context["total"].won == 1
+    assert report(manager_client).context["total"].won == 1
 
     LeadEvent.objects.create(lead=won("2026-11-04", 100), kind=LeadEvent.Kind.NOTE, data={})
-    assert report(rep_client).context["total"].won == 3
+    assert report(manager_client).context["total"].won == 3
     cache.clear()
+
+
+# --- the reports' shared filters: source and team -------------------------------------------
+
+
+@pytest.mark.usefixtures("closed")
+def test_the_source_filter(manager_client):
+    from leads.models import Lead, LeadSource
+
+    referral = LeadSource.objects.get(slug="referral")
+    Lead.objects.filter(value__in=[1000, 500]).update(source=referral)
+    by_source = report(manager_client, **PERIOD, source="referral").context
+    none = report(manager_client, **PERIOD, source="none").context["total"]
+
+    assert figures(by_source["total"]) == (1, Decimal(1000), 1, Decimal(500))
+    assert by_source["source_name"] == "Referral"
+    assert figures(none) == (0, Decimal(0), 0, Decimal(0))  # the factory gives every lead one
+    total = by_source["total"]
+    assert parse_qs(urlsplit(total.won_url).query)["source"] == ["referral"]
+
+
+@pytest.mark.usefixtures("closed")
+def test_a_team_as_owner_counts_its_members_leads(manager_client, rep, other_rep):
+    from leads.models import Membership, Team
+
+    team = Team.objects.create(name="North")
+    Membership.objects.create(team=team, user=other_rep)
+    context = report(manager_client, **PERIOD, assignee=f"team:{team.pk}").context
+
+    assert figures(context["total"]) == (1, Decimal(3000), 1, Decimal(2000))
+    assert context["owner_name"] == "Team: North"
+    lost_url = context["total"].lost_url
+    assert parse_qs(urlsplit(lost_url).query)["assignee"] == [f"team:{team.pk}"]
+    listed = manager_client.get(lost_url).context["page_obj"].object_list
+    assert [lead.value for lead in listed] == [Decimal(2000)]  # the list filters by team too
