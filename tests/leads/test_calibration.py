@@ -275,7 +275,9 @@ def test_htmx_gets_the_report_region(manager_client):
     assert "<h1>Calibration</h1>" in html
 
 
-def test_a_constant_number_of_queries_whatever_the_data(manager_client, django_assert_max_num_queries):
+def test_a_constant_number_of_queries_whatever_the_data(
+    manager_client, django_assert_max_num_queries
+):
     for score in range(0, 101, 5):
         closed(score, won=score % 2 == 0, moves=[("New", "Qualified")])
 

@@ -360,7 +360,9 @@ def test_nothing_closed_shows_an_empty_state(manager_client):
 
 
 def test_htmx_gets_the_report_region(manager_client):
-    response = manager_client.get(URL, PERIOD, headers={"HX-Request": "true", "HX-Target": "win-loss"})
+    response = manager_client.get(
+        URL, PERIOD, headers={"HX-Request": "true", "HX-Target": "win-loss"}
+    )
 
     html = response.content.decode()
     assert "<html" not in html
