@@ -366,19 +366,24 @@ class Assigner:
 
     def _count(self, user_ids: set[int]) -> None:
         """Read the open leads of the users not counted yet in this transaction."""
-        from .models import Lead  # the lead model imports this module
-
         wanted = user_ids - set(self.open_leads)
-        if not wanted:
-            return
-        counts = defaultdict(int)
-        rows = (
-            Lead.objects.open()
-            .filter(assignee_id__in=wanted)
-            .values("assignee_id")
-            .annotate(n=Count("pk"))
-            .order_by()
-        )
-        for row in rows:
-            counts[row["assignee_id"]] = row["n"]
-        self.open_leads.update({pk: counts[pk] for pk in wanted})
+        if wanted:
+            counts = count_open_leads(wanted)
+            self.open_leads.update({pk: counts.get(pk, 0) for pk in wanted})
+
+
+def count_open_leads(user_ids: set[int]) -> dict[int, int]:
+    """How many leads in open stages each of these users holds (absent: none), in one
+    grouped query: what a capacity is measured against, and what the Teams page shows."""
+    from .models import Lead  # the lead model imports this module
+
+    if not user_ids:
+        return {}
+    rows = (
+        Lead.objects.open()
+        .filter(assignee_id__in=user_ids)
+        .values("assignee_id")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    return {row["assignee_id"]: row["n"] for row in rows}

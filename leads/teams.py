@@ -18,8 +18,8 @@ from django.db.models import Count, Prefetch
 from django.utils import timezone
 from django.utils.formats import date_format
 
-from .assignment import Absence, Membership, Team
-from .models import EventKind, Lead, LeadEvent
+from .assignment import Absence, Membership, Team, count_open_leads
+from .models import EventKind, LeadEvent
 
 #: Who may see every team's workload and pause members or note their absences.
 PERMISSION = "leads.assign_lead"
@@ -61,20 +61,6 @@ def teams_with_workload(*, today: datetime.date, team_ids=None) -> list[Team]:
         member.absence = member.absence_on(today)
         member.full = member.capacity is not None and member.open_leads >= member.capacity
     return teams
-
-
-def count_open_leads(user_ids: set[int]) -> dict[int, int]:
-    """How many leads in open stages each of these users holds (absent: none)."""
-    if not user_ids:
-        return {}
-    rows = (
-        Lead.objects.open()
-        .filter(assignee_id__in=user_ids)
-        .values("assignee_id")
-        .annotate(n=Count("pk"))
-        .order_by()
-    )
-    return {row["assignee_id"]: row["n"] for row in rows}
 
 
 def count_assigned_since(user_ids: set[int], since: datetime.datetime) -> dict[int, int]:
