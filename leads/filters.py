@@ -220,8 +220,16 @@ def local_day_range(field: str, start: datetime.date | None, end: datetime.date 
     return condition
 
 
-def days_ago(days) -> datetime.date:
-    return timezone.localdate() - datetime.timedelta(days=int(days))
+def days_in_stage(least: int | None = None, most: int | None = None, *, today=None) -> Q:
+    """Leads in their stage at least ``least`` and at most ``most`` whole days (either
+    open), counted in local dates: entered yesterday, at any hour, is 1 day. The list's
+    ``age_min``/``age_max`` and the aging report's buckets."""
+    today = today or timezone.localdate()
+    return local_day_range(
+        "stage_entered_at",
+        today - datetime.timedelta(days=most) if most is not None else None,
+        today - datetime.timedelta(days=least) if least is not None else None,
+    )
 
 
 def created_bound(method: str, label: str) -> DateFilter:
@@ -432,9 +440,7 @@ class LeadFilter(SortedFilterSet):
         return queryset.filter(local_day_range("created_at", None, value))
 
     def filter_age_min(self, queryset, name, value):
-        """At least ``value`` days in the stage: entered on or before that many days ago."""
-        return queryset.filter(local_day_range("stage_entered_at", None, days_ago(value)))
+        return queryset.filter(days_in_stage(least=int(value)))
 
     def filter_age_max(self, queryset, name, value):
-        """At most ``value`` days in the stage: entered on or after that many days ago."""
-        return queryset.filter(local_day_range("stage_entered_at", days_ago(value), None))
+        return queryset.filter(days_in_stage(most=int(value)))
