@@ -42,20 +42,27 @@ def bucket_label(first: int, last: int | None) -> str:
 # --- the query ---------------------------------------------------------------------------
 
 
-def aging_figures(filters: Filters, *, user, now=None) -> dict:
-    """The open leads counted per stage: in each bucket, in all, and stale.
+def open_stages(filters: Filters) -> list[PipelineStage]:
+    """The open stages in order, per pipeline (only the chosen one when one is), with
+    their pipelines: the report's rows, and what its figures count."""
+    stages = PipelineStage.objects.filter(kind=PipelineStage.Kind.OPEN).select_related("pipeline")
+    if filters.pipeline:
+        stages = stages.filter(pipeline_id=filters.pipeline)
+    return list(stages.order_by("-pipeline__is_default", "pipeline__name", "order", "pk"))
+
+
+def aging_figures(filters: Filters, *, user, stages: list[PipelineStage], now=None) -> dict:
+    """The open leads of ``stages`` counted per stage: in each bucket, in all, and stale.
 
     ``stages``: {stage id: [per bucket..., all, stale]}.
     """
     now = now or timezone.now()
-    stages = PipelineStage.objects.filter(kind=PipelineStage.Kind.OPEN)
-    if filters.pipeline:
-        stages = stages.filter(pipeline_id=filters.pipeline)
-    open_ids = list(stages.values_list("pk", flat=True))
     counts = {}
-    if open_ids:
-        leads = scoped_leads(filters, user=user, leads=Lead.objects.filter(stage_id__in=open_ids))
+    if stages:
+        open_leads = Lead.objects.filter(stage_id__in=[stage.pk for stage in stages])
+        leads = scoped_leads(filters, user=user, leads=open_leads)
         today = timezone.localdate(now)
+        thresholds = [(stage.pk, stage.pipeline.stale_after_days) for stage in stages]
         # Counting the stage (never empty), not the id: the index holds the stage, not
         # the id (COUNT(*) takes no filter in Django). Each bucket is the list's
         # days-in-stage bounds (``bucket_params``).
@@ -70,7 +77,7 @@ def aging_figures(filters: Filters, *, user, now=None) -> dict:
             .annotate(
                 **buckets,
                 all=Count("stage_id"),
-                stale=Count("stage_id", filter=inactive_condition(now)),
+                stale=Count("stage_id", filter=inactive_condition(now, stages=thresholds)),
             )
             .order_by()
         ):
@@ -129,15 +136,11 @@ def bucket_params(first: int, last: int | None) -> dict:
     return {"age_min": bounds["least"], "age_max": bounds["most"]}
 
 
-def stage_rows(filters: Filters, figures: dict, link: ListLink):
-    """The open stages in order, per pipeline (only the chosen one when one is), each with
-    its buckets; and the row of all of them."""
-    stages = PipelineStage.objects.filter(kind=PipelineStage.Kind.OPEN).select_related("pipeline")
-    if filters.pipeline:
-        stages = stages.filter(pipeline_id=filters.pipeline)
+def stage_rows(stages: list[PipelineStage], figures: dict, link: ListLink):
+    """Each open stage with its buckets, per pipeline; and the row of all of them."""
     groups: dict[int, PipelineGroup] = {}
     total = StageRow("All open stages", None, cells=[Cell(0) for _ in BUCKETS])
-    for stage in stages.order_by("-pipeline__is_default", "pipeline__name", "order", "pk"):
+    for stage in stages:
         *buckets, count, stale = figures["stages"].get(stage.pk, [0] * (len(BUCKETS) + 2))
         row = StageRow(
             stage.name,
@@ -214,14 +217,15 @@ class AgingReportView(CsvDownloadMixin, ReportView):
         params = filters.params()
         for name in ("from", "to"):
             params.pop(name)
+        stages = open_stages(filters)
         figures = cached_for_filters(
             "aging",
             params,
             self.request.user,
-            lambda: aging_figures(filters, user=self.request.user),
+            lambda: aging_figures(filters, user=self.request.user, stages=stages),
             size=lambda figures: figures["count"],
         )
-        groups, total = stage_rows(filters, figures, ListLink(filters))
+        groups, total = stage_rows(stages, figures, ListLink(filters))
         context.update(
             groups=groups,
             total=total,

@@ -23,7 +23,7 @@ from django.utils import timezone
 from pipelines.models import PipelineStage
 
 from .filters import TEAM_PREFIX, user_label
-from .models import Lead, Membership, Status, inactive_condition
+from .models import Membership, Status, inactive_condition
 from .report_tables import (
     Bar,
     CsvDownloadMixin,
@@ -33,7 +33,7 @@ from .report_tables import (
     percentage,
     period_label,
 )
-from .reports import Filters, ReportView, closed_leads, scoped_leads
+from .reports import Filters, ReportView, scoped_leads
 from .totals import cached_for_filters
 
 #: The owner of unassigned leads, in the figures.
@@ -47,37 +47,43 @@ def team_figures(filters: Filters, *, user, now=None) -> dict:
     """Per owner id (None: unassigned): [open, open value, overdue, stale, won, lost];
     and the owners' names and whether they are active, the members of the team chosen."""
     now = now or timezone.now()
-    kinds = dict(PipelineStage.objects.values_list("pk", "kind"))
+    stages = list(PipelineStage.objects.values_list("pk", "kind", "pipeline__stale_after_days"))
+    kinds = {pk: kind for pk, kind, _days in stages}
     open_ids = [pk for pk, kind in kinds.items() if kind == PipelineStage.Kind.OPEN]
+    thresholds = [(pk, days) for pk, kind, days in stages if kind == PipelineStage.Kind.OPEN]
     owners: dict[int | None, list] = {}
 
     def owner(pk):
         return owners.setdefault(pk, [0, None, 0, 0, 0, 0])
 
+    # The scope's ids (a pipeline's stages, a team's members) are looked up once for both.
+    scope = scoped_leads(filters, user=user)
     if open_ids:
-        leads = scoped_leads(filters, user=user, leads=Lead.objects.filter(stage_id__in=open_ids))
+        leads = scope.filter(stage_id__in=open_ids)
+        # By stage and owner, the order of lead_stage_assignee_idx: PostgreSQL adds up
+        # each group as it reads (by owner alone, it hashed 730,000 rows: 40 % slower).
         # Counting the stage (never empty), not the id: the index holds the stage, not
         # the id (COUNT(*) takes no filter in Django).
         for row in (
-            leads.values("assignee_id")
+            leads.values("stage_id", "assignee_id")
             .annotate(
                 open=Count("stage_id"),
                 value=Sum("value"),
                 overdue=Count(
                     "stage_id", filter=Q(expected_close_date__lt=timezone.localdate(now))
                 ),
-                stale=Count("stage_id", filter=inactive_condition(now)),
+                stale=Count("stage_id", filter=inactive_condition(now, stages=thresholds)),
             )
             .order_by()
         ):
-            owner(row["assignee_id"])[:4] = [
-                row["open"],
-                row["value"],
-                row["overdue"],
-                row["stale"],
-            ]
+            figures = owner(row["assignee_id"])
+            figures[0] += row["open"]
+            if row["value"] is not None:
+                figures[1] = (figures[1] or 0) + row["value"]
+            figures[2] += row["overdue"]
+            figures[3] += row["stale"]
     for row in (
-        closed_leads(filters, user=user)
+        scope.filter(actual_close_date__range=(filters.start, filters.end))
         .values("assignee_id", "stage_id")
         .annotate(n=Count("stage_id"))
         .order_by()
