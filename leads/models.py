@@ -509,8 +509,11 @@ class Lead(models.Model):
         return PRIORITY_RANK[Priority(self.priority)]
 
     def days_in_stage(self, now=None) -> int:
-        """Whole days since the lead entered its current stage."""
-        return ((now or timezone.now()) - self.stage_entered_at).days
+        """Days since the lead entered its current stage, on the site's calendar: entered
+        yesterday, at any hour, is 1 day (as the list's age filter and the aging report
+        count them)."""
+        today = timezone.localdate(now or timezone.now())
+        return (today - timezone.localdate(self.stage_entered_at)).days
 
     def aging(self, now=None) -> str | None:
         """ "alert" or "warn" when an open lead sits in its stage too long, else None."""

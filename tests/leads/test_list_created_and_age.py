@@ -8,7 +8,7 @@ import pytest
 import time_machine
 
 from tests.factories import LeadFactory, default_stage
-from tests.leads.test_aging import list_page, titles
+from tests.leads.test_aging import AGING, list_page, titles
 from tests.leads.test_list import chips
 
 pytestmark = pytest.mark.django_db
@@ -161,3 +161,14 @@ def test_days_in_stage_chips_say_the_bound_and_remove_only_it(rep_client):
 
     assert found["In stage ≥ 8 days"] == {"age_max": ["14"]}
     assert found["In stage ≤ 14 days"] == {"age_min": ["8"]}
+
+
+@pytest.mark.usefixtures("leads_by_stage_entry")
+def test_the_age_badge_counts_the_days_the_filter_counts(rep_client):
+    """Entered on 22 November at 23:59 is 8 days on 30 November at 10:00, though only
+    7 days and 10 hours have passed: the badge, the filter and the aging report agree."""
+    response = list_page(rep_client, {"age_min": "8", "age_max": "8"})
+
+    assert titles(response) == ["8 days"]
+    badge = AGING.search(response.text)
+    assert (badge["days"], badge["level"]) == ("8", "warn")  # warns from 7 days
