@@ -98,6 +98,7 @@ class Cell:
     past the stage's aging warning or alert (the list's aging badge)."""
 
     count: int
+    label: str  # the bucket's: "8–14 days"
     url: str = ""
     level: str = ""  # "", "warn" or "alert"
 
@@ -139,7 +140,8 @@ def bucket_params(first: int, last: int | None) -> dict:
 def stage_rows(stages: list[PipelineStage], figures: dict, link: ListLink):
     """Each open stage with its buckets, per pipeline; and the row of all of them."""
     groups: dict[int, PipelineGroup] = {}
-    total = StageRow("All open stages", None, cells=[Cell(0) for _ in BUCKETS])
+    labels = [bucket_label(*bucket) for bucket in BUCKETS]
+    total = StageRow("All open stages", None, cells=[Cell(0, label) for label in labels])
     for stage in stages:
         *buckets, count, stale = figures["stages"].get(stage.pk, [0] * (len(BUCKETS) + 2))
         row = StageRow(
@@ -152,7 +154,8 @@ def stage_rows(stages: list[PipelineStage], figures: dict, link: ListLink):
         )
         for (first, last), bucket, sum_cell in zip(BUCKETS, buckets, total.cells, strict=True):
             url = link(stage=stage.pk, **bucket_params(first, last)) if bucket else ""
-            row.cells.append(Cell(bucket, url, level(first, stage) if bucket else ""))
+            marked = level(first, stage) if bucket else ""
+            row.cells.append(Cell(bucket, sum_cell.label, url, marked))
             sum_cell.count += bucket
         if count:
             row.total_url = link(stage=stage.pk)
@@ -230,6 +233,10 @@ class AgingReportView(CsvDownloadMixin, ReportView):
             groups=groups,
             total=total,
             buckets=[bucket_label(first, last) for first, last in BUCKETS],
+            bucket_headings=[
+                f"{first}–{last}" if last is not None else f"> {first - 1}"
+                for first, last in BUCKETS
+            ],
             chart=chart(groups),
             csv_url=self.csv_url(filters, params),
             today=timezone.localdate(),

@@ -13,7 +13,7 @@ owner, won value and close date: migration 0019). Cached like the win/loss figur
 
 import math
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from django.db.models import Count, F, Q, Sum
 from django.db.models.functions import TruncDate
@@ -127,6 +127,12 @@ class SourceRow:
         if not self.valued or self.won_value is None:
             return None
         return (self.won_value / self.valued).quantize(Decimal("0.01"))
+
+    @property
+    def average_won_value_shown(self) -> Decimal | None:
+        """The average to whole euros, for the page (the CSV keeps the cents)."""
+        average = self.average_won_value
+        return None if average is None else average.quantize(Decimal(1), ROUND_HALF_UP)
 
     @property
     def average_days(self) -> float | None:

@@ -329,7 +329,8 @@ def test_the_table_and_chart_read_to_a_screen_reader(manager_client):
     html = report(manager_client).content.decode()
 
     assert "<caption" in html
-    assert '<th scope="col" class="num">8–14 days</th>' in html
+    assert '<th scope="colgroup" colspan="4" class="th-group">Days in the stage</th>' in html
+    assert '<th scope="col" class="num">8–14<span class="visually-hidden"> days</span></th>' in html
     assert 'role="img" aria-labelledby="aging-chart-title aging-chart-desc"' in html
     assert "New: 2 0–7 days, 2 8–14 days, 2 15–30 days, 1 Over 30 days." in html
     assert "style=" not in html.split('<main id="main"')[1]
