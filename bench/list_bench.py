@@ -23,7 +23,7 @@ configured database, not a test database:
 - **after a write**: the same request right after a teammate's write (a note added to a
   lead through ``lead_add_note``, as the page does) before each one: the cache is then
   stale, so this is what the first visitor after any change pays, plus nothing else
-  (cases with a cache only: the list and the win/loss report).
+  (cases with a cache only: the list and the reports).
 - **floor**: the queries of an uncached request that read the lead table (the page's
   rows and the totals), each run alone in PostgreSQL with ``EXPLAIN (ANALYZE, BUFFERS)``
   (median of three); the sum of their execution times. No Python, no network, no
@@ -32,8 +32,10 @@ configured database, not a test database:
   Django over the database when nothing is cached.
 
 The board (``leads:board_default``) is a case once that URL exists. The win/loss report
-(``leads:win_loss``, issue 14) and the calibration report (``leads:calibration``,
-issue 15) have no admin equivalent: their admin columns say so. The setup is
+(``leads:win_loss``, issue 14), the calibration report (``leads:calibration``, issue 15)
+and the source, aging and team reports (issue 17) have no admin equivalent: their admin
+columns say so. A database filled before the teams' migration (``leads 0018``) gets
+empty temporary tables in their place for the run (``STAND_INS``), and is not migrated. The setup is
 idempotent: a superuser ``bench_admin``; a rep ``bench_mywork`` who is given exactly
 2,000 open leads (taken from the bulk users) for My Work; 30 notes on the lead of the
 detail case; then ``VACUUM (ANALYZE)`` of the lead, client, contact and event tables,
@@ -374,6 +376,9 @@ def make_cases(admin, rep) -> tuple[list[Case], list[str]]:
              note=no_admin),
         Case("sources report (12 months, one owner)", sources, one_owner, cached=True,
              no_admin=True, note=no_admin),
+        Case("sources report (36 months)", sources,
+             {"from": f"{three_years[0]:%Y-%m}", "to": f"{three_years[1]:%Y-%m}"},
+             cached=True, no_admin=True, note=no_admin),
         Case("aging report (all open leads)", aging, {}, cached=True, no_admin=True,
              note=no_admin),
         Case("aging report (a rep's own, 2,000 open leads)", aging, {}, user="rep",

@@ -364,6 +364,15 @@ def test_htmx_gets_the_report_region(manager_client):
     assert "<h1>Team</h1>" in html
 
 
+def test_the_navigation_marks_reports_not_the_teams_page(manager_client):
+    html = report(manager_client).content.decode()
+
+    assert 'aria-current="page">Reports</a>' in html
+    assert 'aria-current="page">Teams</a>' not in html
+    assert 'aria-current="page">Leads</a>' not in html
+    assert 'aria-current="page">Team</a>' in html  # the reports' own tab
+
+
 def test_every_signed_in_user_may_read_it(client, reader):
     client.force_login(reader)
 
