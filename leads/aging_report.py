@@ -20,7 +20,7 @@ from pipelines.models import PipelineStage
 
 from .filters import days_in_stage
 from .models import Lead, inactive_condition
-from .report_tables import Bar, CsvDownloadMixin, ListLink, Segment, bar_chart
+from .report_tables import Bar, CsvDownloadMixin, ListLink, Segment, bar_chart, count
 from .reports import Filters, ReportView, scoped_leads
 from .totals import cached_for_filters
 
@@ -143,13 +143,13 @@ def stage_rows(stages: list[PipelineStage], figures: dict, link: ListLink):
     labels = [bucket_label(*bucket) for bucket in BUCKETS]
     total = StageRow("All open stages", None, cells=[Cell(0, label) for label in labels])
     for stage in stages:
-        *buckets, count, stale = figures["stages"].get(stage.pk, [0] * (len(BUCKETS) + 2))
+        *buckets, in_stage, stale = figures["stages"].get(stage.pk, [0] * (len(BUCKETS) + 2))
         row = StageRow(
             stage.name,
             stage.pk,
             warn_days=stage.aging_warn_days,
             alert_days=stage.aging_alert_days,
-            total=count,
+            total=in_stage,
             stale=stale,
         )
         for (first, last), bucket, sum_cell in zip(BUCKETS, buckets, total.cells, strict=True):
@@ -157,11 +157,11 @@ def stage_rows(stages: list[PipelineStage], figures: dict, link: ListLink):
             marked = level(first, stage) if bucket else ""
             row.cells.append(Cell(bucket, sum_cell.label, url, marked))
             sum_cell.count += bucket
-        if count:
+        if in_stage:
             row.total_url = link(stage=stage.pk)
         if stale:
             row.stale_url = link(stage=stage.pk, stale=1)
-        total.total += count
+        total.total += in_stage
         total.stale += stale
         groups.setdefault(stage.pipeline_id, PipelineGroup(stage.pipeline.name, [])).rows.append(
             row
@@ -182,7 +182,7 @@ def chart(groups: list[PipelineGroup]) -> dict:
             Bar(
                 label=f"{group.pipeline} · {row.label}" if several else row.label,
                 total=row.total,
-                summary=f"{row.total} open · {row.stale} stale",
+                summary=f"{count(row.total)} open · {count(row.stale)} stale",
                 segments=[
                     Segment(cell.count, bucket_label(first, last), f"chart-age-{index}")
                     for index, ((first, last), cell) in enumerate(
@@ -214,12 +214,14 @@ class AgingReportView(CsvDownloadMixin, ReportView):
         context = super().get_context_data(**kwargs)
         filters, shown = self.report_context()
         context.update(shown)
-        # Now, not over a period: the months are neither asked nor part of the cache key.
+        # Now, not over a period: the months are neither asked, nor part of the cache
+        # key, nor worth a word when a URL names ones that are not understood.
         for name in ("from", "to"):
             shown["form"].fields.pop(name)
         params = filters.params()
         for name in ("from", "to"):
             params.pop(name)
+        filters.problems = [text for text in filters.problems if "period" not in text]
         stages = open_stages(filters)
         figures = cached_for_filters(
             "aging",

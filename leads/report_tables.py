@@ -14,7 +14,7 @@ from decimal import Decimal
 from django.http import HttpResponse, QueryDict
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.formats import date_format
+from django.utils.formats import date_format, number_format
 from django.utils.http import content_disposition_header
 
 from .export import neutralise
@@ -51,6 +51,11 @@ def period_label(filters: Filters) -> str:
     """ "September 2026 to November 2026", or "November 2026" for one month."""
     start, end = (date_format(day, "F Y") for day in (filters.start, filters.end))
     return start if start == end else f"{start} to {end}"
+
+
+def count(number: int) -> str:
+    """A count as a chart writes it: "12,345" (the active language's grouping)."""
+    return number_format(number, force_grouping=True)
 
 
 # --- CSV ---------------------------------------------------------------------------------

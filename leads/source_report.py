@@ -17,7 +17,6 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from django.db.models import Count, F, Q, Sum
 from django.db.models.functions import TruncDate
-from django.utils.formats import number_format
 
 from crm.web.templatetags.formatting import share
 from pipelines.models import PipelineStage
@@ -30,6 +29,7 @@ from .report_tables import (
     ListLink,
     Segment,
     bar_chart,
+    count,
     percentage,
     period_label,
 )
@@ -201,7 +201,7 @@ def chart(rows: list[SourceRow]) -> dict:
             Bar(
                 label=row.label,
                 total=row.created,
-                summary=f"{number_format(row.created, force_grouping=True)} created"
+                summary=f"{count(row.created)} created"
                 + (f" · {share(row.conversion)} won" if row.created else ""),
                 segments=[
                     Segment(row.won, "won", "chart-won"),

@@ -30,6 +30,7 @@ from .report_tables import (
     ListLink,
     Segment,
     bar_chart,
+    count,
     percentage,
     period_label,
 )
@@ -209,7 +210,7 @@ def chart(rows: list[OwnerRow]) -> dict:
             Bar(
                 label=row.label,
                 total=row.open,
-                summary=f"{row.open} open · {row.overdue} overdue",
+                summary=f"{count(row.open)} open · {count(row.overdue)} overdue",
                 segments=[
                     Segment(row.overdue, "overdue", "chart-overdue"),
                     Segment(row.open - row.overdue, "open, not overdue", "chart-open-work"),

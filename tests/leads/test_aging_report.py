@@ -150,6 +150,7 @@ def test_the_period_does_not_apply_and_the_page_says_so(manager_client):
     assert 'type="month"' not in html
     assert "a period does not apply here" in html
     assert "as of today, 30 Nov 2026" in html
+    assert not report(manager_client, **{"from": "nonsense"}).context["filters"].problems
 
 
 @pytest.mark.usefixtures("aged")
