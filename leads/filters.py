@@ -194,6 +194,62 @@ def value_bound(lookup: str, label: str) -> NumberFilter:
     )
 
 
+def day_start(day: datetime.date) -> datetime.datetime | None:
+    """The first moment of a day in the site's time zone; None for a day so far off
+    that the moment cannot be written (the first and last days a date can hold)."""
+    try:
+        moment = timezone.make_aware(datetime.datetime.combine(day, datetime.time.min))
+        moment.astimezone(datetime.UTC)  # what the database is given
+    except OverflowError:
+        return None
+    return moment
+
+
+def local_day_range(field: str, start: datetime.date | None, end: datetime.date | None) -> Q:
+    """``field`` (a moment) on one of the days from start to end in the site's time zone,
+    both included, either open: bounds on the column itself, which its index serves
+    (``field__date`` would convert every row's moment first)."""
+    condition = Q()
+    if start is not None and (moment := day_start(start)) is not None:
+        condition &= Q(**{f"{field}__gte": moment})
+    after = (
+        end + datetime.timedelta(days=1) if end is not None and end < datetime.date.max else None
+    )
+    if after is not None and (moment := day_start(after)) is not None:
+        condition &= Q(**{f"{field}__lt": moment})
+    return condition
+
+
+def days_in_stage(least: int | None = None, most: int | None = None, *, today=None) -> Q:
+    """Leads in their stage at least ``least`` and at most ``most`` whole days (either
+    open), counted in local dates: entered yesterday, at any hour, is 1 day. The list's
+    ``age_min``/``age_max`` and the aging report's buckets."""
+    today = today or timezone.localdate()
+    return local_day_range(
+        "stage_entered_at",
+        today - datetime.timedelta(days=most) if most is not None else None,
+        today - datetime.timedelta(days=least) if least is not None else None,
+    )
+
+
+def created_bound(method: str, label: str) -> DateFilter:
+    """A bound on the day a lead was created, in the site's time zone."""
+    return DateFilter(method=method, label=label, widget=forms.DateInput(attrs={"type": "date"}))
+
+
+def age_bound(method: str, label: str, chip: str) -> NumberFilter:
+    """A bound on the whole days a lead has been in its stage, counted in local dates:
+    entered yesterday (whatever the hour) is 1 day."""
+    return NumberFilter(
+        method=method,
+        label=label,
+        min_value=0,
+        max_digits=5,
+        decimal_places=0,
+        chip=lambda label, value: chip.format(days=int(value)),
+    )
+
+
 class LeadFilter(SortedFilterSet):
     """Search, filters and sort for /leads/ (and, later, the export and the board)."""
 
@@ -280,6 +336,12 @@ class LeadFilter(SortedFilterSet):
     )
     closed_from = date_bound("actual_close_date", "gte", "Closed from")
     closed_to = date_bound("actual_close_date", "lte", "Closed to")
+    # The day a lead was created, and how long it has been in its stage, in local dates
+    # (the source and aging reports' links).
+    created_from = created_bound("filter_created_from", "Created from")
+    created_to = created_bound("filter_created_to", "Created to")
+    age_min = age_bound("filter_age_min", "In stage from (days)", "In stage ≥ {days} days")
+    age_max = age_bound("filter_age_max", "In stage to (days)", "In stage ≤ {days} days")
     sort = SortFilter(SORTS)
 
     def __init__(self, data=None, *args, request=None, **kwargs):
@@ -370,3 +432,15 @@ class LeadFilter(SortedFilterSet):
 
     def filter_stale(self, queryset, name, value):
         return queryset.stale() if value else queryset
+
+    def filter_created_from(self, queryset, name, value):
+        return queryset.filter(local_day_range("created_at", value, None))
+
+    def filter_created_to(self, queryset, name, value):
+        return queryset.filter(local_day_range("created_at", None, value))
+
+    def filter_age_min(self, queryset, name, value):
+        return queryset.filter(days_in_stage(least=int(value)))
+
+    def filter_age_max(self, queryset, name, value):
+        return queryset.filter(days_in_stage(most=int(value)))

@@ -1,6 +1,7 @@
 """Leads, where they came from, and everything that happened to them."""
 
 import datetime
+from collections import defaultdict
 from decimal import Decimal
 
 from django.conf import settings
@@ -120,6 +121,35 @@ class Status(models.TextChoices):
     LOST = "lost", "Lost"
 
 
+def inactive_condition(now=None, *, stages=None) -> Q:
+    """The stale rule without its "open": no activity for the lead's pipeline's
+    ``stale_after_days``. ``LeadQuerySet.stale`` and the reports' stale counts share it.
+
+    It names stage ids, so that an index holding the stage and the last activity answers
+    it without a join. ``stages``: (stage id, its pipeline's stale_after_days) of the
+    stages the leads are known to be in already (a report's open stages), read by the
+    caller; where they share one threshold, the condition is on the last activity alone.
+    Without them, every stage's are read (one query).
+    """
+    now = now or timezone.now()
+    known = stages is not None
+    if not known:
+        stages = PipelineStage.objects.values_list("pk", "pipeline__stale_after_days")
+    stages_by_days = defaultdict(list)
+    for stage_id, days in stages:
+        stages_by_days[days].append(stage_id)
+    if known and len(stages_by_days) == 1:
+        [days] = stages_by_days
+        return Q(last_activity_at__lte=now - datetime.timedelta(days=days))
+    condition = Q(pk__in=[])
+    for days, stage_ids in stages_by_days.items():
+        condition |= Q(
+            stage_id__in=stage_ids,
+            last_activity_at__lte=now - datetime.timedelta(days=days),
+        )
+    return condition
+
+
 class LeadQuerySet(models.QuerySet):
     def open(self):
         return self.filter(stage__kind=PipelineStage.Kind.OPEN)
@@ -141,15 +171,7 @@ class LeadQuerySet(models.QuerySet):
 
     def stale(self, now=None):
         """Open leads without activity for their pipeline's threshold (indexed columns only)."""
-        now = now or timezone.now()
-        thresholds = Pipeline.objects.values_list("pk", "stale_after_days")
-        condition = Q(pk__in=[])
-        for pipeline_id, days in thresholds:
-            condition |= Q(
-                stage__pipeline_id=pipeline_id,
-                last_activity_at__lte=now - datetime.timedelta(days=days),
-            )
-        return self.open().filter(condition)
+        return self.open().filter(inactive_condition(now))
 
     def with_status(self, status: str):
         """Leads whose stage is of that kind (open, won or lost).
@@ -370,6 +392,10 @@ class Lead(models.Model):
             models.Index(fields=["value", "id"], name="lead_value_idx"),
             models.Index(fields=["title", "id"], name="lead_title_idx"),
             models.Index(fields=["priority", "id"], name="lead_priority_idx"),
+            # The list sorted by creation, and the source report's period. On PostgreSQL
+            # it also carries what that report counts and sums (migration 0019), which
+            # adds lead_stage_assignee_idx there too: the open leads by stage and owner
+            # with what the aging and team reports count.
             models.Index(fields=["created_at", "id"], name="lead_created_idx"),
             models.Index(fields=["category"], name="lead_category_idx"),
             models.Index(fields=["stage_entered_at", "id"], name="lead_stage_entered_idx"),
@@ -483,8 +509,11 @@ class Lead(models.Model):
         return PRIORITY_RANK[Priority(self.priority)]
 
     def days_in_stage(self, now=None) -> int:
-        """Whole days since the lead entered its current stage."""
-        return ((now or timezone.now()) - self.stage_entered_at).days
+        """Days since the lead entered its current stage, on the site's calendar: entered
+        yesterday, at any hour, is 1 day (as the list's age filter and the aging report
+        count them)."""
+        today = timezone.localdate(now or timezone.now())
+        return (today - timezone.localdate(self.stage_entered_at)).days
 
     def aging(self, now=None) -> str | None:
         """ "alert" or "warn" when an open lead sits in its stage too long, else None."""

@@ -1,6 +1,17 @@
 from django.urls import path
 
-from . import board, calibration, export, import_views, reports, team_views, views
+from . import (
+    aging_report,
+    board,
+    calibration,
+    export,
+    import_views,
+    reports,
+    source_report,
+    team_report,
+    team_views,
+    views,
+)
 
 app_name = "leads"
 
@@ -36,6 +47,9 @@ urlpatterns = [
     path("reports/", reports.ReportsView.as_view(), name="reports"),
     path("reports/win-loss/", reports.WinLossView.as_view(), name="win_loss"),
     path("reports/calibration/", calibration.CalibrationView.as_view(), name="calibration"),
+    path("reports/sources/", source_report.SourceReportView.as_view(), name="sources_report"),
+    path("reports/aging/", aging_report.AgingReportView.as_view(), name="aging_report"),
+    path("reports/team/", team_report.TeamReportView.as_view(), name="team_report"),
     path("teams/", team_views.TeamsView.as_view(), name="teams"),
     path(
         "teams/members/<int:pk>/pause/",
