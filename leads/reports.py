@@ -584,7 +584,7 @@ class ReportsView(View):
     """/reports/: the first report."""
 
     def get(self, request):
-        return HttpResponseRedirect(reverse("leads:win_loss"))
+        return HttpResponseRedirect(reverse("leads:forecast"))
 
 
 class WinLossView(ReportView):

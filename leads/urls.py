@@ -1,6 +1,15 @@
 from django.urls import path
 
-from . import board, calibration, export, import_views, reports, team_views, views
+from . import (
+    board,
+    calibration,
+    export,
+    forecast,
+    import_views,
+    reports,
+    team_views,
+    views,
+)
 
 app_name = "leads"
 
@@ -34,6 +43,7 @@ urlpatterns = [
     path("board/", board.BoardView.as_view(), name="board_default"),
     path("pipelines/<int:pk>/board/", board.BoardView.as_view(), name="board"),
     path("reports/", reports.ReportsView.as_view(), name="reports"),
+    path("reports/forecast/", forecast.ForecastView.as_view(), name="forecast"),
     path("reports/win-loss/", reports.WinLossView.as_view(), name="win_loss"),
     path("reports/calibration/", calibration.CalibrationView.as_view(), name="calibration"),
     path("teams/", team_views.TeamsView.as_view(), name="teams"),
