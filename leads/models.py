@@ -420,6 +420,9 @@ class Lead(models.Model):
                 condition=~Q(competitor=""),
                 name="lead_competitor_close_idx",
             ),
+            # The forecast and pipeline reports: the open leads by stage and close date.
+            # On PostgreSQL it also carries what they sum and filter by (migration 0019).
+            models.Index(fields=["stage", "expected_close_date"], name="lead_open_report_idx"),
             # The list sorted by priority (either way: the index reads backwards too).
             models.Index(priority_rank.desc(), F("id").desc(), name="lead_priority_rank_idx"),
             # The board's card order within a stage: priority rank, then close date.
