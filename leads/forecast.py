@@ -77,16 +77,13 @@ def read_months(data, filters: Filters) -> int:
 
 
 class ForecastForm(ReportForm):
-    """The reports' filter bar with how many months ahead, and no period."""
+    """The reports' filter bar with how many months ahead (and no period: see the view)."""
 
-    def __init__(self, filters: Filters, *, months: int = DEFAULT_MONTHS, **kwargs):
-        super().__init__(filters, **kwargs)
-        self.fields["months"] = forms.IntegerField(
-            label="Months ahead",
-            required=False,
-            initial=months,
-            widget=forms.NumberInput(attrs={"min": 1, "max": MAX_MONTHS, "class": "input-narrow"}),
-        )
+    months = forms.IntegerField(
+        label="Months ahead",
+        required=False,
+        widget=forms.NumberInput(attrs={"min": 1, "max": MAX_MONTHS, "class": "input-narrow"}),
+    )
 
 
 # --- the queries ---------------------------------------------------------------------------
@@ -312,7 +309,7 @@ class ForecastView(ReportView):
         context = super().get_context_data(**kwargs)
         filters, shown = self.report_context()
         months = read_months(self.request.GET, filters)
-        shown["form"].fields["months"].initial = months
+        shown["form"].initial["months"] = months
         today = timezone.localdate()
         params = filters.params()
         params["months"] = str(months)
