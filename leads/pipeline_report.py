@@ -109,10 +109,17 @@ def conversion_figures(filters: Filters, *, user, stages: list[PipelineStage]) -
     if filters.assignee or filters.source:
         scope = _owner_and_source(filters, user=user, leads=Lead.objects.all())
         moves = moves.filter(lead_id__in=scope.values("pk"))
+    # Per lead: the first visit to each stage begun in the period, and the last move
+    # into each stage and into a won one. A lead moved on from a stage when its last
+    # move into any stage it moves on to came after that first visit began: the last
+    # moves into each stage serve every earlier stage, read once per row.
+    won = [stage.pk for stage in stages if stage.kind == PipelineStage.Kind.WON]
     per_lead = {"latest": Max("moved")}
+    if won:
+        per_lead["won"] = Max("moved", filter=Q(entered_id__in=won))
     counts = {}
     for stage in open_stages:
-        first, onward, back = f"first_{stage.pk}", f"onward_{stage.pk}", f"back_{stage.pk}"
+        first, back = f"first_{stage.pk}", f"back_{stage.pk}"
         per_lead[first] = Min("left_entered", filter=visited(stage.pk, since, until))
         per_lead[back] = Max("moved", filter=Q(entered_id=stage.pk))
         counts[f"left_{stage.pk}"] = Count(first)
@@ -121,11 +128,13 @@ def conversion_figures(filters: Filters, *, user, stages: list[PipelineStage]) -
             filter=Q(**{f"{first}__isnull": False, f"{back}__gte": F("latest")})
             & Q(**{f"{back}__gte": since, f"{back}__lt": until}),
         )
-        if ids := stage.moves_on_to(stages):
-            per_lead[onward] = Max("moved", filter=Q(entered_id__in=ids))
-            counts[f"moved_on_{stage.pk}"] = Count(
-                "lead_id", filter=Q(**{f"{onward}__gte": F(first)})
-            )
+    for stage in open_stages:
+        onward = ["won" if pk in won else f"back_{pk}" for pk in stage.moves_on_to(stages)]
+        if onward:
+            moved_on = Q()
+            for last in dict.fromkeys(onward):  # every won stage is one "won"
+                moved_on |= Q(**{f"{last}__gte": F(f"first_{stage.pk}")})
+            counts[f"moved_on_{stage.pk}"] = Count("lead_id", filter=moved_on)
     counted = {}
     if open_stages:
         counted = moves.values("lead_id").annotate(**per_lead).order_by().aggregate(**counts)
