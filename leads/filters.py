@@ -77,6 +77,9 @@ NULLABLE_SORTS = frozenset(
 )
 #: Filters on how a lead closed: only won or lost leads match them.
 CLOSING_FILTERS = ("lost_reason", "competitor", "closed_from", "closed_to")
+#: Filters on the way a lead went, which leads of every status went: unasked, the list
+#: shows them all (not only the open ones).
+HISTORY_FILTERS = ("entered_stage",)
 
 
 class DuePreset:
@@ -137,6 +140,11 @@ def search_condition(text: str) -> Q:
         if ids:
             condition |= Q(**{f"{field}_id__in": ids})
     return condition
+
+
+def local_midnight(day: datetime.date) -> datetime.datetime:
+    """The moment a day begins in the site's time zone."""
+    return datetime.datetime.combine(day, datetime.time.min, tzinfo=timezone.get_current_timezone())
 
 
 def money_chip(label: str, value) -> str:
@@ -342,6 +350,23 @@ class LeadFilter(SortedFilterSet):
     created_to = created_bound("filter_created_to", "Created to")
     age_min = age_bound("filter_age_min", "In stage from (days)", "In stage ≥ {days} days")
     age_max = age_bound("filter_age_max", "In stage to (days)", "In stage ≤ {days} days")
+    # The pipeline report's conversion: the leads that entered a stage in a period, and
+    # those of them that moved on. Set from the report and shown as chips; the dates and
+    # "moved on" only bound the stage (``filter_entered``).
+    entered_stage = ModelChoiceFilter(
+        queryset=PipelineStage.objects.select_related("pipeline"),
+        method="filter_entered",
+        label="Entered stage",
+        chip=lambda label, stage: f"Entered {stage.name} ({stage.pipeline.name})",
+    )
+    entered_from = DateFilter(method="bounds_entered", label="Entered from")
+    entered_to = DateFilter(method="bounds_entered", label="Entered to")
+    moved_on = BooleanFilter(
+        method="bounds_entered",
+        label="Moved on",
+        widget=forms.CheckboxInput(attrs={"value": "1"}),
+        chip=lambda label, value: "Moved on to a later stage",
+    )
     sort = SortFilter(SORTS)
 
     def __init__(self, data=None, *args, request=None, **kwargs):
@@ -349,7 +374,7 @@ class LeadFilter(SortedFilterSet):
         # Open leads when the URL says nothing (the sort's default is SortedFilterSet's);
         # every status when it asks how leads closed, which only closed leads say.
         if data.get("status") not in [*Status.values, "all"]:
-            asks_closing = any(data.get(name) for name in CLOSING_FILTERS)
+            asks_closing = any(data.get(name) for name in (*CLOSING_FILTERS, *HISTORY_FILTERS))
             data["status"] = "all" if asks_closing else Status.OPEN
         super().__init__(data, *args, request=request, **kwargs)
         # Callables: the choices load only when a value is checked or the form is drawn,
@@ -429,6 +454,21 @@ class LeadFilter(SortedFilterSet):
             return queryset.filter(expected_close_date__isnull=True)
         start, end = due_range(value, today)
         return queryset.filter(expected_close_date__range=(start, end))
+
+    def filter_entered(self, queryset, name, stage):
+        """Leads that entered the stage (from ``entered_from`` to ``entered_to``, both
+        days included), and with ``moved_on`` those of them that then moved on: as the
+        pipeline report counts them (``LeadQuerySet.entered_stage``, ``moved_on_from``)."""
+        cleaned = self.form.cleaned_data
+        first, last = cleaned.get("entered_from"), cleaned.get("entered_to")
+        start = local_midnight(first) if first else None
+        end = local_midnight(last + datetime.timedelta(days=1)) if last else None
+        if cleaned.get("moved_on"):
+            return queryset.moved_on_from(stage, start, end)
+        return queryset.entered_stage(stage, start, end)
+
+    def bounds_entered(self, queryset, name, value):
+        return queryset  # read by filter_entered
 
     def filter_stale(self, queryset, name, value):
         return queryset.stale() if value else queryset

@@ -25,7 +25,7 @@ from .assignment import Team as Team
 # A lead's history is defined in .events, with every kind of event; found here too.
 from .events import EventKind as EventKind
 from .events import LeadEvent as LeadEvent
-from .events import recorded_value
+from .events import epoch, recorded_value, visited
 from .scoring import LeadScore as LeadScore
 from .scoring import ScoringCriterion as ScoringCriterion
 from .scoring import ScoringSettings as ScoringSettings
@@ -185,6 +185,40 @@ class LeadQuerySet(models.QuerySet):
 
     def assigned_to(self, user):
         return self.filter(assignee=user)
+
+    def entered_stage(self, stage: PipelineStage, start=None, end=None):
+        """Leads that entered ``stage`` from ``start`` (included) to ``end`` (excluded),
+        aware datetimes or None for no bound: those that have left it since, by their
+        stage moves (``LeadEventQuerySet.stage_moves``), and those in it now."""
+        since, until = epoch(start), epoch(end)
+        left = LeadEvent.objects.stage_moves(since).filter(visited(stage.pk, since, until))
+        now = Q(stage_id=stage.pk)
+        if start is not None:
+            now &= Q(stage_entered_at__gte=start)
+        if end is not None:
+            now &= Q(stage_entered_at__lt=end)
+        return self.filter(Q(pk__in=left.values("lead_id")) | now)
+
+    def moved_on_from(self, stage: PipelineStage, start=None, end=None):
+        """Of the leads that entered ``stage`` from ``start`` to ``end`` (as
+        ``entered_stage``), those that entered a stage it moves on to after they first
+        entered it: a later open stage of its pipeline, or a won one
+        (``PipelineStage.moves_on_to``). The pipeline report counts them the same way."""
+        since, until = epoch(start), epoch(end)
+        onward = stage.moves_on_to(PipelineStage.objects.filter(pipeline_id=stage.pipeline_id))
+        entered, moved_on = visited(stage.pk, since, until), Q(entered_id__in=onward)
+        passed = (
+            LeadEvent.objects.stage_moves(since)
+            .filter(entered | moved_on)
+            .values("lead_id")
+            .annotate(
+                first=models.Min("left_entered", filter=entered),
+                onward=models.Max("moved", filter=moved_on),
+            )
+            .filter(onward__gte=F("first"))
+            .values("lead_id")
+        )
+        return self.filter(pk__in=passed)
 
     def editable_by(self, user):
         """Leads the user may edit, delete or move: all for managers, own for reps."""
@@ -412,6 +446,9 @@ class Lead(models.Model):
                 condition=~Q(competitor=""),
                 name="lead_competitor_close_idx",
             ),
+            # The forecast and pipeline reports: the open leads by stage and close date.
+            # On PostgreSQL it also carries what they sum and filter by (migration 0019).
+            models.Index(fields=["stage", "expected_close_date"], name="lead_open_report_idx"),
             # The list sorted by priority (either way: the index reads backwards too).
             models.Index(priority_rank.desc(), F("id").desc(), name="lead_priority_rank_idx"),
             # The board's card order within a stage: priority rank, then close date.

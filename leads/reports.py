@@ -13,6 +13,7 @@ any lead, or a minute at most for changes that record no event.
 """
 
 import calendar
+import csv
 import datetime
 import re
 from collections import defaultdict
@@ -22,14 +23,16 @@ from decimal import Decimal
 from django import forms
 from django.db.models import Count, F, Sum
 from django.db.models.functions import Coalesce
-from django.http import HttpResponseRedirect, QueryDict
+from django.http import HttpResponse, HttpResponseRedirect, QueryDict
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import content_disposition_header
 from django.views.generic import TemplateView, View
 
 from crm.web.htmx import HtmxPartialMixin
 from pipelines.models import Pipeline, PipelineStage
 
+from .export import neutralise
 from .filters import NO_SOURCE, TEAM_PREFIX, assignee_choices, source_choices
 from .models import Lead, LeadSource, LossReason, Membership, Status
 from .totals import cached_for_filters
@@ -113,13 +116,20 @@ class Filters:
 
 
 def read_filters(
-    data: QueryDict, *, today: datetime.date, pipelines, owners, sources=()
+    data: QueryDict,
+    *,
+    today: datetime.date,
+    pipelines,
+    owners,
+    sources=(),
+    any_pipeline: bool = True,
 ) -> Filters:
     """The filters in ``data``; whatever is not understood falls back to its default
     (the last 12 months, all pipelines, anyone, any source), with a sentence saying so.
 
     ``pipelines``, ``owners`` and ``sources`` are the choices offered, as (value, label)
-    pairs.
+    pairs. Without ``any_pipeline`` one pipeline always applies: the first offered (the
+    default one) unless another is chosen.
     """
     first, last = default_period(today)
     filters = Filters(start=first, end=month_end(last))
@@ -153,7 +163,12 @@ def read_filters(
         if value in {str(v) for v, _ in choices}:
             setattr(filters, name, str(value))
         elif value:
-            filters.problems.append(f"There is no such {noun}: showing all {noun}s.")
+            shown = f"all {noun}s"
+            if name == "pipeline" and not any_pipeline and pipelines:
+                shown = pipelines[0][1]
+            filters.problems.append(f"There is no such {noun}: showing {shown}.")
+    if not any_pipeline and not filters.pipeline and pipelines:
+        filters.pipeline = str(pipelines[0][0])
     return filters
 
 
@@ -161,23 +176,38 @@ class ReportForm(forms.Form):
     """The reports' filter bar, drawn from the filters as they apply (``Filters``).
 
     Its choices are handed in, read once for checking and drawing alike; without owners
-    (a rep, who sees their own figures) it has no owner field.
+    (a rep, who sees their own figures) it has no owner field. A report of today's
+    figures has no ``period``; one of a single pipeline's stages offers no "All
+    pipelines" (``any_pipeline``).
     """
 
     pipeline = forms.ChoiceField(label="Pipeline", required=False)
     assignee = forms.ChoiceField(label="Owner", required=False)
     source = forms.ChoiceField(label="Source", required=False)
 
-    def __init__(self, filters: Filters, *, pipelines, owners, sources):
+    def __init__(
+        self,
+        filters: Filters,
+        *,
+        pipelines,
+        owners,
+        sources,
+        period: bool = True,
+        any_pipeline: bool = True,
+    ):
         super().__init__(initial=filters.params().dict())
         # "from" is a Python keyword, so the two months are added by name.
         month = {"placeholder": "YYYY-MM", "pattern": "[0-9]{4}-[0-9]{2}"}
-        self.fields = {
-            "from": forms.CharField(label="From", required=False, widget=MonthInput(month)),
-            "to": forms.CharField(label="To", required=False, widget=MonthInput(month)),
-            **self.fields,
-        }
-        self.fields["pipeline"].choices = [("", "All pipelines"), *pipelines]
+        if period:
+            self.fields = {
+                "from": forms.CharField(label="From", required=False, widget=MonthInput(month)),
+                "to": forms.CharField(label="To", required=False, widget=MonthInput(month)),
+                **self.fields,
+            }
+        self.fields["pipeline"].choices = [
+            *([("", "All pipelines")] if any_pipeline else []),
+            *pipelines,
+        ]
         self.fields["source"].choices = [("", "Any source"), *sources]
         if owners:
             self.fields["assignee"].choices = [("", "Anyone"), *owners]
@@ -358,6 +388,35 @@ class ListLinks:
         params.update(extra)
         return f"{self.base}?{params.urlencode()}"
 
+    def leads(self, **filters) -> str:
+        """The list with these filters in the report's scope (without a status: the open
+        leads)."""
+        params = QueryDict(mutable=True)
+        params.update(filters)
+        params.update(self.scope)
+        return f"{self.base}?{params.urlencode()}"
+
+
+def cents(amount) -> Decimal:
+    """An amount as a CSV cell: to the cent, as the database holds it on every backend."""
+    return Decimal(amount).quantize(Decimal("0.01"))
+
+
+def csv_response(name: str, header: list[str], rows) -> HttpResponse:
+    """A report's table as a CSV download, ``<name>-<today>.csv``: text cells made
+    inert for spreadsheets as the lead export makes them (``neutralise``), amounts and
+    counts as plain numbers."""
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = content_disposition_header(
+        as_attachment=True, filename=f"{name}-{timezone.localdate():%Y-%m-%d}.csv"
+    )
+    response.write("\ufeff")  # a BOM: spreadsheets then read UTF-8 as UTF-8
+    writer = csv.writer(response)
+    writer.writerow(header)
+    for row in rows:
+        writer.writerow([neutralise(cell) if isinstance(cell, str) else cell for cell in row])
+    return response
+
 
 def tallies(filters: Filters, figures: dict, link: ListLinks) -> tuple[list[Tally], Tally]:
     """A tally for every month of the period (months without closed leads hold zeros),
@@ -469,8 +528,13 @@ class ReportView(HtmxPartialMixin, TemplateView):
     (``read_filters``), the form that changes them, and the names they stand for.
 
     Managers (``leads.change_any_lead``) choose whose figures they see; a rep sees their
-    own, whatever the URL says.
+    own, whatever the URL says. A report of today's figures has no ``period``; one of a
+    single pipeline's stages shows the default pipeline unasked (not ``any_pipeline``).
     """
+
+    period = True
+    any_pipeline = True
+    form_class = ReportForm
 
     def report_context(self) -> tuple[Filters, dict]:
         """The filters, and what every report's page shows of them."""
@@ -483,17 +547,31 @@ class ReportView(HtmxPartialMixin, TemplateView):
         sources = source_choices()
         everyone = self.request.user.has_perm("leads.change_any_lead")
         owners = assignee_choices() if everyone else []
+        data = self.request.GET
+        if not self.period:  # a period in the URL (from another report) does not apply
+            data = data.copy()
+            for name in ("from", "to"):
+                data.pop(name, None)
         filters = read_filters(
-            self.request.GET,
+            data,
             today=timezone.localdate(),
             pipelines=pipelines,
             owners=owners,
             sources=sources,
+            any_pipeline=self.any_pipeline,
         )
         if not everyone:
             filters.assignee = "me"
+        form = self.form_class(
+            filters,
+            pipelines=pipelines,
+            owners=owners,
+            sources=sources,
+            period=self.period,
+            any_pipeline=self.any_pipeline,
+        )
         return filters, {
-            "form": ReportForm(filters, pipelines=pipelines, owners=owners, sources=sources),
+            "form": form,
             "filters": filters,
             "pipeline_name": dict(pipelines).get(filters.pipeline, ""),
             "owner_name": dict(owners).get(filters.assignee, "") if everyone else "",
@@ -506,7 +584,7 @@ class ReportsView(View):
     """/reports/: the first report."""
 
     def get(self, request):
-        return HttpResponseRedirect(reverse("leads:win_loss"))
+        return HttpResponseRedirect(reverse("leads:forecast"))
 
 
 class WinLossView(ReportView):

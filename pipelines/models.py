@@ -137,6 +137,20 @@ class PipelineStage(models.Model):
             .exists()
         )
 
+    def moves_on_to(self, stages) -> list[int]:
+        """The ids of the stages a lead that leaves this one moves on to, of ``stages``
+        (its pipeline's): the open stages after it, and the won ones, since winning
+        passes every open stage."""
+        return [
+            stage.pk
+            for stage in stages
+            if stage.pipeline_id == self.pipeline_id
+            and (
+                stage.kind == self.Kind.WON
+                or (stage.kind == self.Kind.OPEN and stage.order > self.order)
+            )
+        ]
+
     def neighbour(self) -> "PipelineStage | None":
         """Where its leads go when it is deleted: the stage before it, or after it if first."""
         others = PipelineStage.objects.filter(pipeline_id=self.pipeline_id).exclude(pk=self.pk)

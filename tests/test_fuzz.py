@@ -108,11 +108,19 @@ LISTS = {
     "new contact": (lambda w: reverse("crm:contact_create"), {"client"}),
     "client detail": (lambda w: w["client"].get_absolute_url(), {"page"}),
     "import page": (lambda w: reverse("leads:import"), {"page"}),
+    "forecast": (
+        lambda w: reverse("leads:forecast"),
+        {"months", "pipeline", "assignee", "source", "from", "to", "format"},
+    ),
+    "pipeline report": (
+        lambda w: reverse("leads:pipeline"),
+        {"from", "to", "pipeline", "assignee", "source", "format"},
+    ),
 }
 #: The regions htmx asks for: the same parameters reach the partials too.
 HTMX_TARGETS = [
     None, "lead-results", "lead-list", "board", "cards-1", "more-1", "timeline-more",
-    "field-contact", "my-work", "client-results",
+    "field-contact", "my-work", "client-results", "forecast", "pipeline-report",
 ]  # fmt: skip
 
 

@@ -138,7 +138,7 @@ def test_pages_and_admin_run_without_a_policy_violation(
     expect(page.locator("#id_title_error")).to_have_text("Title is required.")
     watch.assert_clean("the lead form")
 
-    for path in ("/clients/", "/leads/import/"):
+    for path in ("/clients/", "/leads/import/", "/reports/forecast/", "/reports/pipeline/"):
         visit(page, live_server, path)
         watch.assert_clean(path)
 

@@ -373,7 +373,8 @@ def test_the_top_navigation_links_to_the_reports(manager_client):
     html = manager_client.get(reverse("leads:my_work")).content.decode()
 
     assert f'href="{reverse("leads:reports")}"' in html
-    assert manager_client.get(reverse("leads:reports"))["Location"] == URL
+    forecast = manager_client.get(manager_client.get(reverse("leads:reports"))["Location"])
+    assert f'<a href="{URL}">Win/loss</a>' in forecast.content.decode()  # a tab of every report
 
 
 # --- queries and cache ---------------------------------------------------------------------
