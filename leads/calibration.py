@@ -28,7 +28,7 @@ from pipelines.models import PipelineStage
 
 from . import totals
 from .models import LeadEvent, Status
-from .reports import Filters, ListLinks, ReportView, closed_leads
+from .reports import Filters, ListLinks, ReportView, closed_leads, csv_response, csv_urls
 from .scoring import ScoringSettings
 from .totals import cached_for_filters
 
@@ -250,6 +250,15 @@ class CalibrationView(ReportView):
 
     template_name = "leads/reports/calibration.html"
     partials = {"calibration": "report"}
+    #: ``?format=csv&table=…``: each table of the page as a download.
+    csv_tables = ("bands", "buckets", "stages")
+
+    def get(self, request, *args, **kwargs):
+        context = self.get_context_data(**kwargs)
+        if request.GET.get("format") == "csv":
+            table = request.GET.get("table", "")
+            return calibration_csv(context, table if table in self.csv_tables else "bands")
+        return self.render_to_response(context)
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
@@ -274,5 +283,33 @@ class CalibrationView(ReportView):
             stages=stage_rows(figures, filters) if figures["count"] else [],
             plot=plot(score_buckets),
             min_sample=MIN_SAMPLE,
+            csv_urls=csv_urls(self.request.GET, self.csv_tables),
         )
         return context
+
+
+def calibration_csv(context: dict, table: str):
+    """A table of the page as CSV: its rows' closed and won leads, the actual and the
+    predicted win rate (the actual empty where too few leads closed to say); the stages
+    with their pipeline."""
+    if table == "stages":
+        header = ["Pipeline", "Stage passed"]
+        rows = [([group.pipeline], row) for group in context["stages"] for row in group.rows]
+    else:
+        header = ["Rating" if table == "bands" else "Score"]
+        rows = [([], row) for row in context[table]]
+    return csv_response(
+        f"calibration-{table}",
+        [*header, "Closed", "Won", "Actual win rate", "Predicted win rate"],
+        (
+            [
+                *lead_cells,
+                row.label,
+                row.closed,
+                row.won,
+                round(row.actual, 4) if row.enough and row.actual is not None else "",
+                round(row.predicted, 4) if row.predicted is not None else "",
+            ]
+            for lead_cells, row in rows
+        ),
+    )

@@ -597,6 +597,14 @@ class WinLossView(ReportView):
 
     template_name = "leads/reports/win_loss.html"
     partials = {"win-loss": "report"}
+    #: ``?format=csv&table=…``: each table of the page as a download.
+    csv_tables = ("months", "reasons", "competitors")
+
+    def get(self, request, *args, **kwargs):
+        context = self.get_context_data(**kwargs)
+        if request.GET.get("format") == "csv":
+            return win_loss_csv(context, request.GET.get("table", ""))
+        return self.render_to_response(context)
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
@@ -617,5 +625,53 @@ class WinLossView(ReportView):
             reasons=loss_reasons(filters, figures, total, link) if total.lost else [],
             competitors=competitors(filters, figures, total, link) if total.lost else [],
             chart=chart(months),
+            csv_urls=csv_urls(self.request.GET, self.csv_tables),
         )
         return context
+
+
+def csv_urls(params: QueryDict, tables) -> dict[str, str]:
+    """The page's URL with ``format=csv`` and each table's name: its downloads."""
+    urls = {}
+    for table in tables:
+        query = params.copy()
+        query.setlist("format", ["csv"])
+        query.setlist("table", [table])
+        urls[table] = f"?{query.urlencode()}"
+    return urls
+
+
+def win_loss_csv(context: dict, table: str) -> HttpResponse:
+    """One of the win/loss tables as CSV (the months unless another is named)."""
+    if table in ("reasons", "competitors"):
+        return csv_response(
+            f"win-loss-{table}",
+            ["Loss reason" if table == "reasons" else "Competitor", "Lost", "Value (EUR)", "Share"],
+            (
+                [
+                    row.name,
+                    row.count,
+                    cents(row.value) if row.value is not None else "",
+                    round(row.share, 4),
+                ]
+                for row in context[table]
+            ),
+        )
+    rows = [*context["months"], context["total"]]
+    return csv_response(
+        "win-loss",
+        ["Month", "From", "To", "Won", "Won value (EUR)", "Lost", "Lost value (EUR)", "Win rate"],
+        (
+            [
+                "Total" if row is context["total"] else f"{row.start:%Y-%m}",
+                row.start.isoformat(),
+                row.end.isoformat(),
+                row.won,
+                cents(row.won_value),
+                row.lost,
+                cents(row.lost_value),
+                round(row.win_rate, 4) if row.win_rate is not None else "",
+            ]
+            for row in rows
+        ),
+    )

@@ -315,3 +315,31 @@ def test_a_small_periods_figures_are_always_counted_afresh(manager_client):
     response = report(manager_client)
     assert response.context["bands"][0].closed == 2
     assert "counted again" not in response.content.decode()
+
+
+@pytest.mark.usefixtures("leads")
+def test_each_table_downloads_as_csv(manager_client):
+    import csv
+    import io
+
+    def rows(table):
+        response = manager_client.get(URL, {**PERIOD, "format": "csv", "table": table})
+        assert response["Content-Type"].startswith("text/csv")
+        return list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
+
+    bands = rows("bands")
+    assert bands[0] == ["Rating", "Closed", "Won", "Actual win rate", "Predicted win rate"]
+    # A rate shows only where enough leads closed to say (Warm's 12 do not).
+    assert bands[1:] == [
+        ["Hot", "60", "45", "0.75", "0.85"],
+        ["Warm", "12", "3", "", "0.5"],
+        ["Cold", "0", "0", "", ""],
+        ["Unscored", "2", "0", "", ""],
+    ]
+    assert rows("buckets")[0][0] == "Score"
+    stages = rows("stages")
+    assert stages[0][:2] == ["Pipeline", "Stage passed"]
+    assert len(stages) == 1 + sum(
+        len(group.rows) for group in report(manager_client, **PERIOD).context["stages"]
+    )
+    assert "table=stages" in report(manager_client, **PERIOD).content.decode()

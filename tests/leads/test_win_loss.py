@@ -442,3 +442,51 @@ def test_a_team_as_owner_counts_its_members_leads(manager_client, rep, other_rep
     assert parse_qs(urlsplit(lost_url).query)["assignee"] == [f"team:{team.pk}"]
     listed = manager_client.get(lost_url).context["page_obj"].object_list
     assert [lead.value for lead in listed] == [Decimal(2000)]  # the list filters by team too
+
+
+# --- CSV downloads -----------------------------------------------------------------------------
+
+
+def csv_rows(response) -> list[list[str]]:
+    import csv
+    import io
+
+    assert response["Content-Type"].startswith("text/csv")
+    assert "attachment" in response["Content-Disposition"]
+    return list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
+
+
+@pytest.mark.usefixtures("closed")
+def test_each_table_downloads_as_csv(manager_client):
+    page = report(manager_client, **PERIOD).content.decode()
+    assert "format=csv" in page
+    assert "table=reasons" in page
+
+    months = csv_rows(manager_client.get(URL, {**PERIOD, "format": "csv"}))
+    reasons = csv_rows(manager_client.get(URL, {**PERIOD, "format": "csv", "table": "reasons"}))
+    rivals = csv_rows(manager_client.get(URL, {**PERIOD, "format": "csv", "table": "competitors"}))
+
+    assert months[0][:4] == ["Month", "From", "To", "Won"]
+    assert months[1][:8] == [
+        "2026-09",
+        "2026-09-01",
+        "2026-09-30",
+        "2",
+        "4000.00",
+        "1",
+        "500.00",
+        "0.6667",
+    ]
+    assert months[-1][0] == "Total"
+    assert months[-1][3:7] == ["3", "8000.00", "5", "4700.00"]
+    assert reasons[0] == ["Loss reason", "Lost", "Value (EUR)", "Share"]
+    assert reasons[1][:3] == ["Price too high", "2", "2000.00"]
+    assert rivals[1][:3] == ["Acme", "2", "2000.00"]
+
+
+def test_a_competitor_named_like_a_formula_is_neutralised_in_the_csv(manager_client):
+    lost("2026-10-02", 100, "chose-competitor", "=HYPERLINK(1)")
+
+    rows = csv_rows(manager_client.get(URL, {**PERIOD, "format": "csv", "table": "competitors"}))
+
+    assert rows[1][0] == "'=HYPERLINK(1)"
