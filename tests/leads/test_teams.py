@@ -1,6 +1,7 @@
 """Teams: their admin, and the managers' workload page (/teams/) with its actions."""
 
 import datetime
+import html
 import re
 
 import pytest
@@ -342,6 +343,16 @@ def test_an_absence_of_someone_outside_the_team_is_refused(manager_client, team)
     response = manager_client.post(absence_url(team), data, headers=HTMX)
     assert response.status_code == 422
     assert not stranger.absences.exists()
+
+
+def test_removing_an_absence_asks_first(manager_client, team):
+    absence = team.carol.absences.get()
+    page = manager_client.get(reverse("leads:teams")).content.decode()
+
+    form = page[page.index(reverse("leads:team_absence_remove", args=[absence.pk])) :]
+    form = form[: form.index(">")]
+    assert 'hx-confirm="Remove Carol de Wit' in html.unescape(form)
+    assert "data-confirm-danger" in form
 
 
 def test_removing_an_absence_takes_it_off_the_members_row(manager_client, manager, team):
