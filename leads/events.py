@@ -240,7 +240,9 @@ def _imported_sentence(data: dict) -> str:
 def _assigned_sentence(data: dict) -> str:
     if rule := data.get("rule"):
         return _rule_sentence(data, rule)
-    old, new = data.get("old"), data.get("new")
+    # By name since names were recorded; older events hold the usernames only.
+    old = data.get("old_name") or data.get("old")
+    new = data.get("new_name") or data.get("new")
     if not new:
         return f"Unassigned (was {old})" if old else "Unassigned"
     return f"Reassigned from {old} to {new}" if old else f"Assigned to {new}"
@@ -310,7 +312,9 @@ KINDS: dict[str, Kind] = {
         ),
         _stage_sentence,
     ),
-    EventKind.ASSIGNED: Kind(frozenset({*CHANGE_KEYS, "rule"}), _assigned_sentence),
+    EventKind.ASSIGNED: Kind(
+        frozenset({*CHANGE_KEYS, "old_name", "new_name", "rule"}), _assigned_sentence
+    ),
     EventKind.NOTE: Kind(frozenset({"text"}), lambda data: "Added a note"),
     # Three shapes: a lead the import created (import_id, file, row); one it updated
     # (also updated, before, version, changes); one its undo put back (undo_import,
@@ -360,6 +364,10 @@ def field_changed(lead, field: str, new, *, by, at) -> LeadEvent:
     model_field = _lead_field(field)
     if model_field.is_relation:
         data.update(old_id=getattr(lead, model_field.attname), new_id=new.pk if new else None)
+    if field == "assignee":  # the sentence names people as the pages do
+        for key, user in (("old_name", getattr(lead, field)), ("new_name", new)):
+            if user is not None:
+                data[key] = user.get_full_name() or user.get_username()
     kind = EventKind.ASSIGNED if field == "assignee" else EventKind.CHANGED
     return _event(kind, lead, data, by=by, at=at)
 

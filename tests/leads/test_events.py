@@ -102,7 +102,7 @@ def test_each_constructor_writes_only_its_kinds_keys_and_reads_back_as_a_sentenc
     assert [event.describe() for event in made] == [
         "Created the lead",
         "Value: €25,000 → €30,000",
-        "Assigned to alice",
+        f"Assigned to {rep.get_full_name()}",
         "Stage: Qualified → Proposal, after 12 days in Qualified. "
         "Probability: 40% → 60% (from the stage). Moved when the stage Qualified was deleted",
         "Added a note",

@@ -264,10 +264,11 @@ def test_assignment_reassignment_and_unassignment_are_recorded(manager_client, m
         traveller.shift(datetime.timedelta(minutes=1))
         assign(manager_client, lead, "")
         entries = timeline(detail(manager_client, lead))
+    # People by name, as the pages name them; the data keeps the usernames too.
     assert [e["sentence"] for e in entries] == [
-        "Unassigned (was bob)",
-        "Reassigned from alice to bob",
-        "Assigned to alice",
+        f"Unassigned (was {name(bob)})",
+        f"Reassigned from {name(rep)} to {name(bob)}",
+        f"Assigned to {name(rep)}",
     ]
     assert {e["actor"] for e in entries} == {name(manager)}
     assert [(e.data["old"], e.data["new"]) for e in lead.events.order_by("at")] == [
@@ -284,11 +285,11 @@ def test_changing_the_assignee_in_the_edit_form_records_an_assignment(manager_cl
     assert edit(manager_client, lead, assignee=bob.pk).status_code == 302
     event = lead.events.get()
     assert event.kind == LeadEvent.Kind.ASSIGNED
-    assert event.describe() == "Reassigned from alice to bob"
+    assert event.describe() == f"Reassigned from {name(rep)} to {name(bob)}"
 
     lead.refresh_from_db()
     assert edit(manager_client, lead, assignee="").status_code == 302
-    assert lead.events.first().describe() == "Unassigned (was bob)"
+    assert lead.events.first().describe() == f"Unassigned (was {name(bob)})"
 
 
 def test_a_note_is_recorded_with_its_text_and_author(rep_client, rep):
@@ -438,7 +439,7 @@ def test_timeline_lists_events_newest_first_with_date_actor_and_a_sentence(rep_c
         entries = timeline(detail(rep_client, lead))
     assert [(e["date"], e["actor"], e["sentence"]) for e in entries] == [
         ("15 Dec 2026 12:00", name(bob), "Added a note"),
-        ("15 Dec 2026 11:30", name(rep), "Assigned to bob"),
+        ("15 Dec 2026 11:30", name(rep), f"Assigned to {name(bob)}"),
         (
             "15 Dec 2026 09:30",
             name(rep),
@@ -810,3 +811,16 @@ def test_a_note_asks_the_page_to_refresh_the_lead_header(rep_client, rep):
     assert "leadChanged" in response.headers["HX-Trigger"]
     page = rep_client.get(lead.get_absolute_url()).text
     assert 'hx-trigger="leadChanged from:body"' in page
+
+
+def test_an_assignment_recorded_before_names_were_kept_reads_with_usernames(rep):
+    """Events from before the names were recorded still read (by username)."""
+    lead = LeadFactory()
+    old = LeadEvent.objects.create(
+        lead=lead,
+        actor=rep,
+        kind=LeadEvent.Kind.ASSIGNED,
+        data={"field": "assignee", "old": "alice", "new": "bob", "old_id": 1, "new_id": 2},
+    )
+
+    assert old.describe() == "Reassigned from alice to bob"

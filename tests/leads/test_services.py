@@ -95,7 +95,7 @@ def test_unassigning_is_recorded(rep, manager):
     lead.refresh_from_db()
     assert lead.assignee is None
     event = lead.events.get()
-    assert event.describe() == "Unassigned (was alice)"
+    assert event.describe() == f"Unassigned (was {rep.get_full_name()})"
     assert (event.data["old_id"], event.data["new_id"]) == (rep.pk, None)
 
 
