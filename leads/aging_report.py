@@ -11,6 +11,7 @@ and owner, carrying the stage entry, last activity and source: migration 0019).
 Cached like the win/loss figures, and counted afresh each day.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.db.models import Count
@@ -20,8 +21,8 @@ from pipelines.models import PipelineStage
 
 from .filters import days_in_stage
 from .models import Lead, inactive_condition
-from .report_tables import Bar, CsvDownloadMixin, ListLink, Segment, bar_chart, count
-from .reports import Filters, ReportView, scoped_leads
+from .report_tables import Bar, CsvDownloadMixin, Segment, bar_chart, count
+from .reports import Filters, ListLinks, ReportView, scoped_leads
 from .totals import cached_for_filters
 
 #: The buckets of whole days in the stage: (first, last), None for no last.
@@ -137,7 +138,7 @@ def bucket_params(first: int, last: int | None) -> dict:
     return {"age_min": bounds["least"], "age_max": bounds["most"]}
 
 
-def stage_rows(stages: list[PipelineStage], figures: dict, link: ListLink):
+def stage_rows(stages: list[PipelineStage], figures: dict, link: Callable[..., str]):
     """Each open stage with its buckets, per pipeline; and the row of all of them."""
     groups: dict[int, PipelineGroup] = {}
     labels = [bucket_label(*bucket) for bucket in BUCKETS]
@@ -230,7 +231,7 @@ class AgingReportView(CsvDownloadMixin, ReportView):
             lambda: aging_figures(filters, user=self.request.user, stages=stages),
             size=lambda figures: figures["count"],
         )
-        groups, total = stage_rows(stages, figures, ListLink(filters))
+        groups, total = stage_rows(stages, figures, ListLinks(filters).leads)
         context.update(
             groups=groups,
             total=total,

@@ -1,50 +1,19 @@
-"""What the source, aging and team reports share: links to the lead list showing the
-leads behind a figure, the table as a CSV download, and a chart of horizontal bars.
+"""What the source, aging and team reports share: the table as a CSV download and a
+chart of horizontal bars (links to the list are ``reports.ListLinks.leads``).
 
 Each of those reports is one table of figures, one row per source, stage or owner, with
 a chart of the same figures beside it.
 """
 
-import csv
-import io
-from collections.abc import Iterable
 from dataclasses import dataclass, field
-from decimal import Decimal
 
-from django.http import HttpResponse, QueryDict
-from django.urls import reverse
-from django.utils import timezone
+from django.http import QueryDict
 from django.utils.formats import date_format, number_format
-from django.utils.http import content_disposition_header
 
-from .export import neutralise
-from .reports import Filters
+from .reports import Filters, csv_response
 
 #: The format parameter that asks a report for its table as CSV.
 CSV_FORMAT = "csv"
-
-
-class ListLink:
-    """Links to the lead list filtered to the leads behind a figure: the report's scope
-    (pipeline, owner, source) and the figure's own filters, which override the scope's
-    (a row's owner or source replaces the one chosen above the report)."""
-
-    def __init__(self, filters: Filters):
-        self.base = reverse("leads:list")
-        self.scope = {
-            name: value
-            for name, value in (
-                ("pipeline", filters.pipeline),
-                ("assignee", filters.assignee),
-                ("source", filters.source),
-            )
-            if value
-        }
-
-    def __call__(self, **params) -> str:
-        query = QueryDict(mutable=True)
-        query.update({**self.scope, **{k: str(v) for k, v in params.items() if v is not None}})
-        return f"{self.base}?{query.urlencode()}"
 
 
 def period_label(filters: Filters) -> str:
@@ -59,34 +28,6 @@ def count(number: int) -> str:
 
 
 # --- CSV ---------------------------------------------------------------------------------
-
-
-def csv_cell(value) -> str | int | float:
-    """A figure as a spreadsheet reads it: text made inert (a label typed in the admin
-    could start with "="), money with its cents, nothing for unknown."""
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return neutralise(value)
-    if isinstance(value, Decimal):
-        return f"{value:.2f}"
-    return value
-
-
-def csv_response(name: str, header: list[str], rows: Iterable[Iterable]) -> HttpResponse:
-    """A small table as a UTF-8 CSV download (with a BOM, as the lead export writes it,
-    so that Excel reads the accents)."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(header)
-    writer.writerows([csv_cell(value) for value in row] for row in rows)
-    response = HttpResponse("\ufeff" + buffer.getvalue(), content_type="text/csv; charset=utf-8")
-    filename = f"{name}-{timezone.localdate():%Y-%m-%d}.csv"
-    response["Content-Disposition"] = content_disposition_header(
-        as_attachment=True, filename=filename
-    )
-    response["Cache-Control"] = "no-store"
-    return response
 
 
 def percentage(rate: float | None) -> float | None:

@@ -390,10 +390,11 @@ class ListLinks:
 
     def leads(self, **filters) -> str:
         """The list with these filters in the report's scope (without a status: the open
-        leads)."""
+        leads). A figure's own filter replaces the scope's (a row's owner or source
+        replaces the one chosen above the report); None leaves a filter out."""
+        given = {name: str(value) for name, value in filters.items() if value is not None}
         params = QueryDict(mutable=True)
-        params.update(filters)
-        params.update(self.scope)
+        params.update({**self.scope, **given})
         return f"{self.base}?{params.urlencode()}"
 
 
@@ -402,19 +403,32 @@ def cents(amount) -> Decimal:
     return Decimal(amount).quantize(Decimal("0.01"))
 
 
+def csv_cell(value) -> str | int | float:
+    """A figure as a spreadsheet reads it: text made inert (a label typed in the admin
+    could start with "="), money with its cents, nothing for unknown."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return neutralise(value)
+    if isinstance(value, Decimal):
+        return f"{value:.2f}"
+    return value
+
+
 def csv_response(name: str, header: list[str], rows) -> HttpResponse:
-    """A report's table as a CSV download, ``<name>-<today>.csv``: text cells made
-    inert for spreadsheets as the lead export makes them (``neutralise``), amounts and
-    counts as plain numbers."""
+    """A report's table as a CSV download, ``<name>-<today>.csv``, every cell through
+    ``csv_cell``; with a BOM, as the lead export writes it, so that spreadsheets read
+    UTF-8 as UTF-8."""
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = content_disposition_header(
         as_attachment=True, filename=f"{name}-{timezone.localdate():%Y-%m-%d}.csv"
     )
-    response.write("\ufeff")  # a BOM: spreadsheets then read UTF-8 as UTF-8
+    response["Cache-Control"] = "no-store"
+    response.write("\ufeff")
     writer = csv.writer(response)
     writer.writerow(header)
     for row in rows:
-        writer.writerow([neutralise(cell) if isinstance(cell, str) else cell for cell in row])
+        writer.writerow([csv_cell(cell) for cell in row])
     return response
 
 

@@ -12,6 +12,7 @@ owner, won value and close date: migration 0019). Cached like the win/loss figur
 """
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -26,14 +27,13 @@ from .models import Lead, LeadSource, Status
 from .report_tables import (
     Bar,
     CsvDownloadMixin,
-    ListLink,
     Segment,
     bar_chart,
     count,
     percentage,
     period_label,
 )
-from .reports import Filters, ReportView, scoped_leads
+from .reports import Filters, ListLinks, ReportView, scoped_leads
 from .totals import cached_for_filters
 
 #: A stage id no stage has: an aggregate's filter naming no stage must still be SQL.
@@ -181,7 +181,7 @@ def source_rows(filters: Filters, figures: dict) -> tuple[list[SourceRow], Sourc
     return ordered, total
 
 
-def add_links(rows: list[SourceRow], total: SourceRow, filters: Filters, link: ListLink):
+def add_links(rows: list[SourceRow], total: SourceRow, filters: Filters, link: Callable[..., str]):
     """Each figure's leads in the list: created in the period (every status), won, lost."""
     period = {"created_from": filters.start.isoformat(), "created_to": filters.end.isoformat()}
     for row in [*rows, total]:
@@ -240,7 +240,7 @@ class SourceReportView(CsvDownloadMixin, ReportView):
             size=lambda figures: figures["count"],
         )
         rows, total = source_rows(filters, figures)
-        add_links(rows, total, filters, ListLink(filters))
+        add_links(rows, total, filters, ListLinks(filters).leads)
         context.update(
             rows=rows,
             total=total,

@@ -13,6 +13,7 @@ closed in the period by owner and stage (``lead_actual_close_idx``, as the win/l
 report reads it). Cached like the win/loss figures.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -27,14 +28,13 @@ from .models import Membership, Status, inactive_condition
 from .report_tables import (
     Bar,
     CsvDownloadMixin,
-    ListLink,
     Segment,
     bar_chart,
     count,
     percentage,
     period_label,
 )
-from .reports import Filters, ReportView, scoped_leads
+from .reports import Filters, ListLinks, ReportView, scoped_leads
 from .totals import cached_for_filters
 
 #: The owner of unassigned leads, in the figures.
@@ -183,7 +183,7 @@ def owner_rows(filters: Filters, figures: dict) -> tuple[list[OwnerRow], OwnerRo
     return ordered, total
 
 
-def add_links(rows: list[OwnerRow], total: OwnerRow, filters: Filters, link: ListLink):
+def add_links(rows: list[OwnerRow], total: OwnerRow, filters: Filters, link: Callable[..., str]):
     """Each figure's leads in the list: the owner's open leads (all, overdue, stale), and
     those won and lost in the period. The total's are the scope's own."""
     period = {"closed_from": filters.start.isoformat(), "closed_to": filters.end.isoformat()}
@@ -246,7 +246,7 @@ class TeamReportView(CsvDownloadMixin, ReportView):
             size=lambda figures: figures["count"],
         )
         rows, total = owner_rows(filters, figures)
-        add_links(rows, total, filters, ListLink(filters))
+        add_links(rows, total, filters, ListLinks(filters).leads)
         context.update(
             rows=rows,
             total=total,
