@@ -42,6 +42,7 @@ from .reports import (
     add_months,
     cents,
     csv_response,
+    csv_url,
     month_end,
     scoped_leads,
 )
@@ -324,8 +325,6 @@ class ForecastView(ReportView):
         overdue, by_month, undated, ahead = forecast_rows(
             figures, today=today, months=months, link=link
         )
-        csv_params = self.request.GET.copy()
-        csv_params["format"] = "csv"
         context.update(
             shown,
             today=today,
@@ -336,7 +335,7 @@ class ForecastView(ReportView):
             ahead=ahead,
             won=won_so_far(figures, today=today, link=link),
             chart=chart(by_month),
-            csv_url=f"?{csv_params.urlencode()}",
+            csv_url=csv_url(self.request.GET),
         )
         return context
 

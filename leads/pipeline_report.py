@@ -44,7 +44,7 @@ from . import totals
 from .events import Epoch, epoch, visited
 from .filters import local_midnight
 from .models import Lead, LeadEvent
-from .reports import Filters, ListLinks, ReportView, cents, csv_response, scoped_leads
+from .reports import Filters, ListLinks, ReportView, cents, csv_response, csv_url, scoped_leads
 from .totals import cached_for_filters
 
 #: How long a large period's conversion is kept whatever is written meanwhile.
@@ -339,8 +339,6 @@ class PipelineReportView(ReportView):
         rows, total = stage_rows(
             open_stages, now, conversion, filters=filters, link=link, moment=timezone.now()
         )
-        csv_params = self.request.GET.copy()
-        csv_params["format"] = "csv"
         context.update(
             shown,
             rows=rows,
@@ -348,7 +346,7 @@ class PipelineReportView(ReportView):
             funnel=funnel(rows),
             as_of=conversion["as_of"],
             held=conversion["count"] >= totals.CACHE_MIN_COUNT,
-            csv_url=f"?{csv_params.urlencode()}",
+            csv_url=csv_url(self.request.GET),
         )
         return context
 

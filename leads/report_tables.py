@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from django.http import QueryDict
 from django.utils.formats import date_format, number_format
 
-from .reports import Filters, csv_response
+from .reports import Filters, csv_response, csv_url
 
 #: The format parameter that asks a report for its table as CSV.
 CSV_FORMAT = "csv"
@@ -46,9 +46,7 @@ class CsvDownloadMixin:
         raise NotImplementedError
 
     def csv_url(self, filters: Filters, params: QueryDict | None = None) -> str:
-        query = (params if params is not None else filters.params()).copy()
-        query["format"] = CSV_FORMAT
-        return f"{self.request.path}?{query.urlencode()}"
+        return self.request.path + csv_url(params if params is not None else filters.params())
 
     def render_to_response(self, context, **response_kwargs):
         if self.request.GET.get("format") == CSV_FORMAT:

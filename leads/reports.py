@@ -644,15 +644,19 @@ class WinLossView(ReportView):
         return context
 
 
-def csv_urls(params: QueryDict, tables) -> dict[str, str]:
-    """The page's URL with ``format=csv`` and each table's name: its downloads."""
-    urls = {}
-    for table in tables:
-        query = params.copy()
-        query.setlist("format", ["csv"])
+def csv_url(params: QueryDict, table: str = "") -> str:
+    """The page's query with ``format=csv`` (and a table's name, where the page has
+    several): its download."""
+    query = params.copy()
+    query.setlist("format", ["csv"])
+    if table:
         query.setlist("table", [table])
-        urls[table] = f"?{query.urlencode()}"
-    return urls
+    return f"?{query.urlencode()}"
+
+
+def csv_urls(params: QueryDict, tables) -> dict[str, str]:
+    """Each table's download (``csv_url``), by the table's name."""
+    return {table: csv_url(params, table) for table in tables}
 
 
 def win_loss_csv(context: dict, table: str) -> HttpResponse:
