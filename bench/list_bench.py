@@ -20,10 +20,11 @@ configured database, not a test database:
   name, contact name), Django's ``Paginator`` (a full ``COUNT(*)``) and the "N total"
   line (a second count), i.e. what a Django team gets from the admin out of the box,
   with ``list_select_related`` kept.
-- **after a write**: the same request right after a teammate's write (a note added to a
-  lead through ``lead_add_note``, as the page does) before each one: the cache is then
-  stale, so this is what the first visitor after any change pays, plus nothing else
-  (cases with a cache only: the list and the reports).
+- **after a write**: the same request right after a teammate's write before each one,
+  through the services as the pages write: in turn a note on a lead and a move of it to
+  the next open stage and back (``teammate_write``). Every cache of figures is then
+  stale, and the running totals (``leads.tally``) hold fresh differences: this is what
+  the first visitor after any change pays. Every case has it.
 - **floor**: the queries of an uncached request that read the lead table (the page's
   rows and the totals), each run alone in PostgreSQL with ``EXPLAIN (ANALYZE, BUFFERS)``
   (median of three); the sum of their execution times. No Python, no network, no
@@ -47,6 +48,7 @@ It prints a Markdown table; --json writes every figure to a file as well.
 
 import argparse
 import contextlib
+import itertools
 import json
 import math
 import os
@@ -77,7 +79,7 @@ from django.utils import timezone  # noqa: E402
 from leads.admin import LeadAdmin  # noqa: E402
 from leads.models import Lead, LeadEvent, LeadSource, LossReason  # noqa: E402
 from leads.reports import add_months  # noqa: E402
-from leads.services import lead_add_note  # noqa: E402
+from leads.services import lead_add_note, lead_move_stage  # noqa: E402
 from pipelines.models import Pipeline, PipelineStage  # noqa: E402
 
 MY_WORK_OPEN_LEADS = 2_000
@@ -476,10 +478,21 @@ def stock_admin():
 
 
 def teammate_write(admin, lead_id: int) -> Callable[[], None]:
-    """A write as a teammate makes one: a note on a lead, through the service."""
+    """A write as a teammate makes one, through the services: in turn a note on a lead,
+    and a move of it to the next open stage of its pipeline and back. A note changes no
+    total (the caches still go stale); a move changes two stages' counts and values."""
+    lead = Lead.objects.select_related("stage").get(pk=lead_id)
+    stages = list(lead.stage.pipeline.stages.filter(kind=PipelineStage.Kind.OPEN).order_by("order"))
+    here = next((n for n, stage in enumerate(stages) if stage.pk == lead.stage_id), 0)
+    there = stages[(here + 1) % len(stages)] if len(stages) > 1 else stages[here]
+    turns = itertools.cycle(["note", there, "note", stages[here]])
 
     def write() -> None:
-        lead_add_note(lead_id=lead_id, text="Called back; bench", by=admin)
+        turn = next(turns)
+        if turn == "note":
+            lead_add_note(lead_id=lead_id, text="Called back; bench", by=admin)
+        else:
+            lead_move_stage(lead_id=lead_id, stage=turn, by=admin)
 
     return write
 
@@ -495,7 +508,7 @@ def run(cases: list[Case], clients: dict, options, *, write: Callable[[], None])
             result.cold = time_requests(
                 client, case.url, params, options.repeat, headers=headers, before=cache.clear
             )
-        if not options.no_after_write and cached:
+        if not options.no_after_write:
             result.after_write = time_requests(
                 client, case.url, params, options.repeat, headers=headers, before=write
             )

@@ -16,7 +16,7 @@ from crm.web.templatetags.crm import initials
 from pipelines.models import Pipeline
 
 from .filters import LeadFilter
-from .models import Lead, priority_rank
+from .models import Lead, LeadTally, priority_rank
 from .totals import cached_for_filters
 
 CARDS_PER_COLUMN = 50
@@ -70,15 +70,20 @@ def board_context(request, pipeline: Pipeline, params: QueryDict) -> dict:
     filters = QueryDict(mutable=True)
     for name in BOARD_FILTERS:
         filters.setlist(name, [v for v in params.getlist(name) if v])
-    # Counting and summing a large pipeline is the board's dearest query: cached per
-    # filter while no lead is written (leads/totals.py says how that is known).
-    stats = cached_for_filters(
-        f"board-stats:{pipeline.pk}",
-        filters,
-        request.user,
-        lambda: column_stats(leads),
-        size=lambda rows: sum(row["count"] for row in rows.values()),
-    )
+    # Counting and summing a large pipeline is the board's dearest query: from the
+    # running totals where they can say (leads.tally), or else cached per filter while
+    # no lead is written (leads/totals.py says how that is known).
+    tallied = filterset.tally(LeadTally.objects.filter(stage_id__in=[s.pk for s in stages]))
+    if tallied is not None:
+        stats = {row["stage_id"]: row for row in tallied.grouped("stage_id")}
+    else:
+        stats = cached_for_filters(
+            f"board-stats:{pipeline.pk}",
+            filters,
+            request.user,
+            lambda: column_stats(leads),
+            size=lambda rows: sum(row["count"] for row in rows.values()),
+        )
     opened = set(params.getlist("open"))
     only = params.get("column", "")
     offset = params.get("offset", "")
@@ -91,7 +96,7 @@ def board_context(request, pipeline: Pipeline, params: QueryDict) -> dict:
         column = {
             "stage": stage,
             "count": row.get("count", 0),
-            "total": row.get("total"),
+            "total": row.get("total_value"),
             "weighted": (
                 row["weighted_x100"] / 100 if row.get("weighted_x100") is not None else None
             ),
@@ -137,12 +142,13 @@ def board_context(request, pipeline: Pipeline, params: QueryDict) -> dict:
 
 
 def column_stats(leads) -> dict:
-    """{stage id: count, total value, weighted value ×100} in one grouped query."""
+    """{stage id: count, total value, weighted value ×100} in one grouped query (as
+    ``TallyQuerySet.grouped`` says them)."""
     return {
         row["stage_id"]: row
         for row in leads.values("stage_id").annotate(
             count=Count("pk"),
-            total=Sum("value"),
+            total_value=Sum("value"),
             # Σ value × probability, divided by 100 once below rather than per row.
             weighted_x100=Sum(
                 F("value") * F("probability"),

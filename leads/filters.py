@@ -25,6 +25,7 @@ from crm.web.filters import (
 from crm.web.templatetags.formatting import format_money
 from pipelines.models import Pipeline, PipelineStage
 
+from . import tally
 from .models import (
     Lead,
     LeadSource,
@@ -80,6 +81,11 @@ CLOSING_FILTERS = ("lost_reason", "competitor", "closed_from", "closed_to")
 #: Filters on the way a lead went, which leads of every status went: unasked, the list
 #: shows them all (not only the open ones).
 HISTORY_FILTERS = ("entered_stage",)
+#: The filters the running totals can answer (``leads.tally``): the lead's own stage,
+#: owner, source and priority (the status and the pipeline are the stage's).
+TALLY_FILTERS = ("status", "pipeline", "stage", "source", "priority", "assignee")
+#: What a filter left empty holds once cleaned.
+UNSET = (None, "", [], False)
 
 
 class DuePreset:
@@ -413,6 +419,25 @@ class LeadFilter(SortedFilterSet):
         """
         if self.current_sort.removeprefix("-") == "score":
             return queryset.filter(stored_score__isnull=False)
+        return queryset
+
+    def tally(self, base=None):
+        """The same filters over the running totals (``leads.tally``), whose sums are
+        this set's count and totals; None where they cannot say (SQLite, or a filter of
+        another kind: a search, a date, a rating...). ``base``: the totals to start from,
+        standing for the queryset this filter was given."""
+        if not tally.available() or not self.is_valid():
+            return None
+        cleaned = self.form.cleaned_data
+        if any(
+            value not in UNSET
+            for name, value in cleaned.items()
+            if name not in TALLY_FILTERS and name != "sort"
+        ):
+            return None
+        queryset = tally.LeadTally.objects.all() if base is None else base
+        for name in TALLY_FILTERS:
+            queryset = self.filters[name].filter(queryset, cleaned.get(name))
         return queryset
 
     @functools.cached_property

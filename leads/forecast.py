@@ -9,16 +9,19 @@ and this quarter (won leads by their close date).
 The period of the other reports does not apply: the rows are the future, counted from
 today, and the page has no period fields (a period in the URL is ignored).
 
-Two grouped queries, cached like the win/loss figures (``cached_for_filters``):
+On PostgreSQL, three small queries, exact after every write:
 
-- the open leads of the scope grouped by expected close **day**, up to the end of the
-  last month shown (days before today are the overdue ones), with their count, value
-  and value × probability, added up by month here; on PostgreSQL an index-only scan of
-  ``lead_open_report_idx`` (stage, close date, with the value, probability, owner and
-  source). Grouping by month in SQL made PostgreSQL guess the number of groups wrong
-  (see the win/loss report); a year holds a few hundred days;
+- the open leads of the scope by month of their expected close date, from the running
+  totals (``leads.tally``, ``LeadCloseTally``): count, value and value × probability,
+  the months before this one being overdue, up to the last month shown;
+- this month's open leads grouped by expected close **day**, which today splits into
+  overdue and ahead: an index range scan of ``lead_open_report_idx`` (stage, close
+  date, with the value, probability, owner and source) over one month of dates;
 - the won leads closed since the quarter began, summed for the quarter and the month
   (``lead_actual_close_idx``).
+
+On SQLite the open leads are grouped by day up to the last month shown (added up by
+month here), and the figures cached like the win/loss figures (``cached_for_filters``).
 """
 
 import dataclasses
@@ -33,7 +36,8 @@ from django.utils import timezone
 
 from pipelines.models import PipelineStage
 
-from .models import Lead, Status
+from . import tally
+from .models import Lead, LeadCloseTally, Status
 from .reports import (
     Filters,
     ListLinks,
@@ -108,24 +112,35 @@ def forecast_figures(filters: Filters, *, user, today: datetime.date, months: in
     """
     anywhere = dataclasses.replace(filters, pipeline="")
     horizon = add_months(today.replace(day=1), months)  # the first day not shown
-    open_leads = scoped_leads(
-        anywhere,
-        user=user,
-        leads=Lead.objects.filter(stage_id__in=stage_ids(filters, PipelineStage.Kind.OPEN)),
-    )
-    days = list(
-        open_leads.filter(Q(expected_close_date__lt=horizon) | Q(expected_close_date__isnull=True))
-        .values("expected_close_date")
-        # COUNT(*), not of the id: the index holds no id (see the win/loss report).
-        .annotate(
-            n=Count("*"),
-            amount=Sum("value"),
-            weighted=Sum(F("value") * F("probability"), output_field=_WEIGHTED),
-        )
-        .order_by()
-        .values_list("expected_close_date", "n", "amount", "weighted")
-    )
+    open_ids = stage_ids(filters, PipelineStage.Kind.OPEN)
+    open_leads = scoped_leads(anywhere, user=user, leads=Lead.objects.filter(stage_id__in=open_ids))
     month_start = today.replace(day=1)
+    if tally.available():
+        # Whole months from the running totals, each as its first day (before this month:
+        # overdue); this month, which today splits, day by day from the leads.
+        kept = scoped_leads(
+            anywhere,
+            user=user,
+            leads=LeadCloseTally.objects.filter(stage_id__in=open_ids),
+        )
+        days = [
+            (row["close_month"], row["count"], row["total_value"], row["weighted_x100"])
+            for row in kept.filter(Q(close_month__lt=horizon) | Q(close_month__isnull=True))
+            .exclude(close_month=month_start)
+            .grouped("close_month")
+        ]
+        days += by_day(
+            open_leads.filter(
+                expected_close_date__gte=month_start,
+                expected_close_date__lt=add_months(month_start, 1),
+            )
+        )
+    else:
+        days = by_day(
+            open_leads.filter(
+                Q(expected_close_date__lt=horizon) | Q(expected_close_date__isnull=True)
+            )
+        )
     quarter_start = month_start.replace(month=(today.month - 1) // 3 * 3 + 1)
     won_leads = scoped_leads(
         anywhere,
@@ -148,6 +163,21 @@ def forecast_figures(filters: Filters, *, user, today: datetime.date, months: in
         "won": won,
         "count": sum(n for _day, n, _value, _weighted in days) + won["quarter"],
     }
+
+
+def by_day(leads) -> list[tuple]:
+    """(expected close day, count, value, value × probability) of the leads, by day."""
+    return list(
+        leads.values("expected_close_date")
+        # COUNT(*), not of the id: the index holds no id (see the win/loss report).
+        .annotate(
+            n=Count("*"),
+            amount=Sum("value"),
+            weighted=Sum(F("value") * F("probability"), output_field=_WEIGHTED),
+        )
+        .order_by()
+        .values_list("expected_close_date", "n", "amount", "weighted")
+    )
 
 
 # --- what the page shows -------------------------------------------------------------------
@@ -314,13 +344,16 @@ class ForecastView(ReportView):
         today = timezone.localdate()
         params = filters.params()
         params["months"] = str(months)
-        figures = cached_for_filters(
-            "forecast",
-            params,
-            self.request.user,
-            lambda: forecast_figures(filters, user=self.request.user, today=today, months=months),
-            size=lambda figures: figures["count"],
-        )
+
+        def figures():
+            return forecast_figures(filters, user=self.request.user, today=today, months=months)
+
+        if tally.available():  # the running totals: exact, and cheaper than a cache
+            figures = figures()
+        else:
+            figures = cached_for_filters(
+                "forecast", params, self.request.user, figures, size=lambda f: f["count"]
+            )
         link = ListLinks(filters)
         overdue, by_month, undated, ahead = forecast_rows(
             figures, today=today, months=months, link=link

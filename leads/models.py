@@ -31,6 +31,10 @@ from .scoring import ScoringCriterion as ScoringCriterion
 from .scoring import ScoringSettings as ScoringSettings
 from .scoring import rating_expression
 
+# The running totals PostgreSQL keeps of the leads are defined in .tally; found here too.
+from .tally import LeadCloseTally as LeadCloseTally
+from .tally import LeadTally as LeadTally
+
 
 def default_stage_id() -> int | None:
     """The first open stage of the default pipeline: where a new lead starts."""

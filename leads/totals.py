@@ -1,5 +1,11 @@
 """The lead list's count and totals for the whole filtered set, cached while they hold.
 
+On PostgreSQL a filter of the leads' stage, status, pipeline, owner, source and priority
+alone (the list unasked, a rep's own leads, a stage...) is answered from the running
+totals the database keeps (``leads.tally``): exact after every write, in a few
+milliseconds. What follows is for every other filter (a search, a date range, a
+rating...), and for SQLite.
+
 Counting and summing a large set costs what reading it costs: with the covering index,
 about 250 ms for the 730,000 open leads of a million on our benchmark machine, and
 0.7 s for a search that matches a quarter of them. The list shows the same totals on
@@ -31,8 +37,12 @@ CACHE_SECONDS = 60
 NOT_FILTERS = frozenset({"page", "per_page", "sort"})
 
 
-def list_totals(queryset, *, params: QueryDict, user) -> dict:
-    """``queryset.totals()`` for the list filtered by ``params``, from the cache when valid."""
+def list_totals(queryset, *, params: QueryDict, user, tally=None) -> dict:
+    """``queryset.totals()`` for the list filtered by ``params``: from the running totals
+    when they can say (``tally``, ``LeadFilter.tally``: exact, kept by the database), or
+    else from the cache when valid."""
+    if tally is not None:
+        return tally.totals()
     return cached_for_filters(
         "lead-list-totals", params, user, queryset.totals, size=lambda totals: totals["count"]
     )

@@ -120,7 +120,9 @@ class LeadListView(HtmxPartialMixin, ListView):
             bands = self.filterset.scoring
             params = params.copy()
             params["bands"] = f"{bands.hot_above}:{bands.cold_below}"
-        self.totals = list_totals(queryset, params=params, user=self.request.user)
+        self.totals = list_totals(
+            queryset, params=params, user=self.request.user, tally=self.filterset.tally()
+        )
         paginator = LeadPaginator(
             self.filterset.for_pages(queryset),
             page_size,

@@ -13,7 +13,7 @@ import time_machine
 from django.core.cache import cache
 from django.urls import reverse
 
-from leads import totals
+from leads import tally, totals
 from leads.models import LeadEvent, Membership, Team
 from leads.services import lead_move_stage
 from pipelines.models import PipelineStage
@@ -391,8 +391,9 @@ def test_figures_are_cached_until_the_next_write(manager_client, monkeypatch):
     due("2026-12-02", 100, 50)
     assert report(manager_client).context["ahead"].count == 1
 
-    due("2026-12-03", 100, 50)  # written around the services: no event, so the cache holds
-    assert report(manager_client).context["ahead"].count == 1
+    due("2026-12-03", 100, 50)  # written around the services: no event, so the cache holds,
+    # but PostgreSQL's running totals (leads.tally) count it at once
+    assert report(manager_client).context["ahead"].count == (2 if tally.available() else 1)
 
     LeadEvent.objects.create(lead=due("2026-12-04", 100, 50), kind=LeadEvent.Kind.NOTE, data={})
     assert report(manager_client).context["ahead"].count == 3
