@@ -7,11 +7,14 @@ and the list, the board and the pipeline report read them and say what a count s
 """
 
 import datetime
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
 import pytest
 from django.core.cache import cache
-from django.db import connection
+from django.db import connection, connections, transaction
 from django.http import QueryDict
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -254,3 +257,53 @@ def test_the_board_counts_a_write_past_the_app_at_once(leads, manager_client):
     LeadFactory(title="Written behind the app's back", value=Decimal("10.00"))  # no event
     assert new_column()["count"] == 4
     assert new_column()["total"] == Decimal("3510.50")
+
+
+# --- writers at once (PostgreSQL, real transactions) -----------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_writers_at_once_neither_wait_for_nor_deadlock_over_a_total_and_lose_nothing():
+    """Four transactions at once, each moving two leads of the same stages, owners and
+    sources in opposite orders (which, with totals updated in place, would wait on each
+    other's row and deadlock), while a fifth folds the differences: all commit, and
+    every total still equals a fresh count."""
+    new, qualified = default_stage("New"), default_stage("Qualified")
+    pairs = [
+        (LeadFactory(stage=new, value=Decimal("10.00")), LeadFactory(stage=qualified))
+        for _ in range(4)
+    ]
+    together = threading.Barrier(5)
+
+    def move(n: int) -> None:
+        first, second = pairs[n]
+        try:
+            together.wait()
+            for round_ in range(15):
+                with transaction.atomic():
+                    ordered = [(first, qualified), (second, new)]
+                    if (n + round_) % 2:
+                        ordered.reverse()  # the other transactions' order
+                    for lead, stage in ordered:
+                        Lead.objects.filter(pk=lead.pk).update(
+                            stage=stage, value=Decimal(n * 100 + round_)
+                        )
+                    time.sleep(0.005)  # hold the transaction open a moment
+                first, second = second, first
+        finally:
+            connections.close_all()
+
+    def fold() -> None:
+        try:
+            together.wait()
+            for _ in range(10):
+                tally.compact()
+                time.sleep(0.01)
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(5) as pool:
+        jobs = [pool.submit(move, n) for n in range(4)] + [pool.submit(fold)]
+        for job in jobs:
+            job.result()  # re-raises a deadlock or any other error
+    assert exact()
