@@ -84,8 +84,6 @@ HISTORY_FILTERS = ("entered_stage",)
 #: The filters the running totals can answer (``leads.tally``): the lead's own stage,
 #: owner, source and priority (the status and the pipeline are the stage's).
 TALLY_FILTERS = ("status", "pipeline", "stage", "source", "priority", "assignee")
-#: What a filter left empty holds once cleaned.
-UNSET = (None, "", [], False)
 
 
 class DuePreset:
@@ -146,6 +144,11 @@ def search_condition(text: str) -> Q:
         if ids:
             condition |= Q(**{f"{field}_id__in": ids})
     return condition
+
+
+def unset(value) -> bool:
+    """Whether a cleaned filter value is a filter left empty (a value of 0 is a filter)."""
+    return value is None or value is False or (isinstance(value, str | list) and not value)
 
 
 def local_midnight(day: datetime.date) -> datetime.datetime:
@@ -430,7 +433,7 @@ class LeadFilter(SortedFilterSet):
             return None
         cleaned = self.form.cleaned_data
         if any(
-            value not in UNSET
+            not unset(value)
             for name, value in cleaned.items()
             if name not in TALLY_FILTERS and name != "sort"
         ):

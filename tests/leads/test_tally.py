@@ -205,7 +205,9 @@ def test_the_list_totals_from_the_tally_equal_a_count(leads, rep, rf, query):
     assert kept["weighted_value"] == counted["weighted_value"]
 
 
-@pytest.mark.parametrize("query", ["q=acme", "due=overdue", "rating=hot", "value_min=10"])
+@pytest.mark.parametrize(
+    "query", ["q=acme", "due=overdue", "rating=hot", "value_min=10", "value_min=0", "value_max=0"]
+)
 def test_filters_the_tally_cannot_answer_are_counted(leads, rep, rf, query):
     request = rf.get("/leads/")
     request.user = rep
