@@ -57,50 +57,47 @@ class TallyQuerySet(models.QuerySet):
     def totals(self) -> dict:
         """What ``LeadQuerySet.totals`` says of the same leads: count, total value and
         weighted value (None where no lead has a value)."""
-        row = self.order_by().aggregate(
-            count=models.Sum("n"),
-            valued=models.Sum("valued"),
-            total_value=models.Sum("value_sum"),
-            weighted_x100=models.Sum("weighted_x100"),
-            rows=models.Count("*"),
-        )
-        note_rows(self.model._meta.db_table, row["rows"])
-        valued = bool(row["valued"])
+        row = self.order_by().aggregate(**SUMS)
+        note_rows(self.model._meta.db_table, row.pop("rows"))
+        row = as_read(row)
+        weighted = row["weighted_x100"]
         return {
-            "count": row["count"] or 0,
-            "total_value": row["total_value"] if valued else None,
-            "weighted_value": row["weighted_x100"] / 100 if valued else None,
+            "count": row["count"],
+            "total_value": row["total_value"],
+            "weighted_value": None if weighted is None else weighted / 100,
         }
 
     def grouped(self, *fields) -> list[dict]:
         """The totals per value of ``fields`` (a dict each, with those fields): ``count``,
         ``total_value`` and ``weighted_x100`` (None where no lead has a value) and
         ``entered``, the mean moment the leads entered their stage (seconds)."""
-        rows = (
-            self.order_by()
-            .values(*fields)
-            .annotate(
-                count=models.Sum("n"),
-                valued=models.Sum("valued"),
-                total_value=models.Sum("value_sum"),
-                weighted_x100=models.Sum("weighted_x100"),
-                entered_sum=models.Sum("entered_sum"),
-                rows=models.Count("*"),
-            )
-        )
-        result = []
-        summed = 0
-        for row in rows:
-            summed += row.pop("rows")
-            count, valued, entered = row["count"], row.pop("valued"), row.pop("entered_sum")
-            if not count:  # every lead of the combination has left it
-                continue
-            if not valued:
-                row["total_value"] = row["weighted_x100"] = None
-            row["entered"] = entered / count
-            result.append(row)
-        note_rows(self.model._meta.db_table, summed)
-        return result
+        rows = list(self.order_by().values(*fields).annotate(**SUMS))
+        note_rows(self.model._meta.db_table, sum(row.pop("rows") for row in rows))
+        # A combination every lead has left sums to nothing: not shown.
+        return [as_read(row) for row in rows if row["count"]]
+
+
+#: What a reader sums over the rows of its combinations (``rows``: how many it read).
+SUMS = {
+    "count": models.Sum("n"),
+    "valued": models.Sum("valued"),
+    "total_value": models.Sum("value_sum"),
+    "weighted_x100": models.Sum("weighted_x100"),
+    "entered_sum": models.Sum("entered_sum"),
+    "rows": models.Count("*"),
+}
+
+
+def as_read(row: dict) -> dict:
+    """Summed measures (``SUMS``) as readers take them: the count (0 for none), the
+    sums of values None where no lead has a value, and ``entered``, the mean moment
+    the leads entered their stage (None for no lead)."""
+    count, valued, entered = row["count"] or 0, row.pop("valued"), row.pop("entered_sum")
+    row["count"] = count
+    if not valued:
+        row["total_value"] = row["weighted_x100"] = None
+    row["entered"] = entered / count if count else None
+    return row
 
 
 class Tally(models.Model):
