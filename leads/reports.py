@@ -313,8 +313,24 @@ def closed_figures(filters: Filters, *, user) -> dict:
 # --- what the page shows -----------------------------------------------------------------
 
 
+class WinRate:
+    """The win rate of something with ``won`` and ``lost`` counts (a month, an owner)."""
+
+    won: int
+    lost: int
+
+    @property
+    def closed(self) -> int:
+        return self.won + self.lost
+
+    @property
+    def win_rate(self) -> float | None:
+        """Won of won and lost, by count; None when nothing closed."""
+        return self.won / self.closed if self.closed else None
+
+
 @dataclass
-class Tally:
+class Tally(WinRate):
     """Won and lost leads of a month (or of the period): counts and values, and the
     links to the list showing them."""
 
@@ -326,15 +342,6 @@ class Tally:
     lost_value: Decimal = Decimal(0)
     won_url: str = ""
     lost_url: str = ""
-
-    @property
-    def closed(self) -> int:
-        return self.won + self.lost
-
-    @property
-    def win_rate(self) -> float | None:
-        """Won of won and lost, by count; None when nothing closed."""
-        return self.won / self.closed if self.closed else None
 
     @property
     def value_win_rate(self) -> float | None:

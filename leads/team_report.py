@@ -34,7 +34,7 @@ from .report_tables import (
     percentage,
     period_label,
 )
-from .reports import Filters, ListLinks, ReportView, scoped_leads
+from .reports import Filters, ListLinks, ReportView, WinRate, scoped_leads
 from .totals import cached_for_filters
 
 #: The owner of unassigned leads, in the figures.
@@ -115,7 +115,7 @@ def team_figures(filters: Filters, *, user, now=None) -> dict:
 
 
 @dataclass
-class OwnerRow:
+class OwnerRow(WinRate):
     """An owner's figures and the links to the leads behind them."""
 
     label: str
@@ -133,15 +133,6 @@ class OwnerRow:
     stale_url: str = ""
     won_url: str = ""
     lost_url: str = ""
-
-    @property
-    def closed(self) -> int:
-        return self.won + self.lost
-
-    @property
-    def win_rate(self) -> float | None:
-        """Won of won and lost; None when nothing closed."""
-        return self.won / self.closed if self.closed else None
 
     def add(self, figures: list) -> None:
         open_, value, overdue, stale, won, lost = figures
