@@ -21,8 +21,8 @@ from pipelines.models import PipelineStage
 
 from .filters import days_in_stage
 from .models import Lead, inactive_condition
-from .report_tables import Bar, CsvDownloadMixin, Segment, bar_chart, count
-from .reports import Filters, ListLinks, ReportView, scoped_leads
+from .report_tables import Bar, Segment, bar_chart, count
+from .reports import CsvDownloadMixin, Filters, ListLinks, ReportView, scoped_leads
 from .totals import cached_for_filters
 
 #: The buckets of whole days in the stage: (first, last), None for no last.

@@ -39,13 +39,13 @@ from pipelines.models import PipelineStage
 from . import tally
 from .models import Lead, LeadCloseTally, Status
 from .reports import (
+    CsvDownloadMixin,
     Filters,
     ListLinks,
     ReportForm,
     ReportView,
     add_months,
     cents,
-    csv_response,
     csv_url,
     month_end,
     scoped_leads,
@@ -316,7 +316,7 @@ def chart(months: list[Row]) -> dict:
     }
 
 
-class ForecastView(ReportView):
+class ForecastView(CsvDownloadMixin, ReportView):
     """/reports/forecast/: the open leads by expected close month for the months ahead,
     the overdue ones and those without a date, with the value won this month and
     quarter; for a pipeline, an owner and a source. ``?format=csv`` downloads the table.
@@ -327,14 +327,9 @@ class ForecastView(ReportView):
 
     template_name = "leads/reports/forecast.html"
     partials = {"forecast": "report"}
+    csv_name = "forecast"
     period = False
     form_class = ForecastForm
-
-    def get(self, request, *args, **kwargs):
-        context = self.get_context_data(**kwargs)
-        if request.GET.get("format") == "csv":
-            return forecast_csv(context)
-        return self.render_to_response(context)
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
@@ -372,21 +367,19 @@ class ForecastView(ReportView):
         )
         return context
 
-
-def forecast_csv(context: dict):
-    rows = [context["overdue"], *context["by_month"], context["undated"], context["ahead"]]
-    return csv_response(
-        "forecast",
-        ["Expected close", "From", "To", "Leads", "Value (EUR)", "Weighted value (EUR)"],
-        (
-            [
-                row.label,
-                row.start.isoformat() if row.start else "",
-                row.end.isoformat() if row.end else "",
-                row.count,
-                cents(row.value),
-                cents(row.weighted),
-            ]
-            for row in rows
-        ),
-    )
+    def csv_table(self, context) -> tuple[list[str], list[list]]:
+        rows = [context["overdue"], *context["by_month"], context["undated"], context["ahead"]]
+        return (
+            ["Expected close", "From", "To", "Leads", "Value (EUR)", "Weighted value (EUR)"],
+            (
+                [
+                    row.label,
+                    row.start.isoformat() if row.start else "",
+                    row.end.isoformat() if row.end else "",
+                    row.count,
+                    cents(row.value),
+                    cents(row.weighted),
+                ]
+                for row in rows
+            ),
+        )

@@ -44,7 +44,15 @@ from . import tally, totals
 from .events import Epoch, epoch, visited
 from .filters import local_midnight
 from .models import Lead, LeadEvent, LeadTally
-from .reports import Filters, ListLinks, ReportView, cents, csv_response, csv_url, scoped_leads
+from .reports import (
+    CsvDownloadMixin,
+    Filters,
+    ListLinks,
+    ReportView,
+    cents,
+    csv_url,
+    scoped_leads,
+)
 from .totals import cached_for_filters
 
 #: How long a large period's conversion is kept whatever is written meanwhile.
@@ -301,7 +309,7 @@ def funnel(rows: list[StageRow]) -> dict:
     }
 
 
-class PipelineReportView(ReportView):
+class PipelineReportView(CsvDownloadMixin, ReportView):
     """/reports/pipeline/: per open stage of a pipeline, its open leads now (count, value,
     weighted value, mean days in the stage) and the share of the leads that entered it
     in the period that moved on; for an owner and a source. ``?format=csv`` downloads
@@ -314,13 +322,8 @@ class PipelineReportView(ReportView):
 
     template_name = "leads/reports/pipeline.html"
     partials = {"pipeline-report": "report"}
+    csv_name = "pipeline"
     any_pipeline = False
-
-    def get(self, request, *args, **kwargs):
-        context = self.get_context_data(**kwargs)
-        if request.GET.get("format") == "csv":
-            return pipeline_csv(context)
-        return self.render_to_response(context)
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
@@ -366,34 +369,32 @@ class PipelineReportView(ReportView):
         )
         return context
 
-
-def pipeline_csv(context: dict):
-    filters = context["filters"]
-    period = f"{filters.start:%Y-%m} to {filters.end:%Y-%m}"
-    rows = [*context["rows"], context["total"]]
-    return csv_response(
-        "pipeline",
-        [
-            "Stage",
-            "Open leads",
-            "Value (EUR)",
-            "Weighted value (EUR)",
-            "Mean days in stage",
-            f"Entered {period}",
-            "Moved on",
-            "Conversion (%)",
-        ],
-        (
+    def csv_table(self, context) -> tuple[list[str], list[list]]:
+        filters = context["filters"]
+        period = f"{filters.start:%Y-%m} to {filters.end:%Y-%m}"
+        rows = [*context["rows"], context["total"]]
+        return (
             [
-                row.label,
-                row.count,
-                cents(row.value),
-                cents(row.weighted),
-                "" if row.age is None else round(row.age, 1),
-                "" if row.together else row.entered,
-                "" if row.together else row.moved_on,
-                "" if row.conversion is None else round(row.conversion * 100, 1),
-            ]
-            for row in rows
-        ),
-    )
+                "Stage",
+                "Open leads",
+                "Value (EUR)",
+                "Weighted value (EUR)",
+                "Mean days in stage",
+                f"Entered {period}",
+                "Moved on",
+                "Conversion (%)",
+            ],
+            (
+                [
+                    row.label,
+                    row.count,
+                    cents(row.value),
+                    cents(row.weighted),
+                    "" if row.age is None else round(row.age, 1),
+                    "" if row.together else row.entered,
+                    "" if row.together else row.moved_on,
+                    "" if row.conversion is None else round(row.conversion * 100, 1),
+                ]
+                for row in rows
+            ),
+        )

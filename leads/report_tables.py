@@ -1,5 +1,5 @@
-"""What the source, aging and team reports share: the table as a CSV download and a
-chart of horizontal bars (links to the list are ``reports.ListLinks.leads``).
+"""What the source, aging and team reports share: a chart of horizontal bars (links to
+the list are ``reports.ListLinks.leads``, the CSV download ``reports.CsvDownloadMixin``).
 
 Each of those reports is one table of figures, one row per source, stage or owner, with
 a chart of the same figures beside it.
@@ -7,13 +7,9 @@ a chart of the same figures beside it.
 
 from dataclasses import dataclass, field
 
-from django.http import QueryDict
 from django.utils.formats import date_format, number_format
 
-from .reports import Filters, csv_response, csv_url
-
-#: The format parameter that asks a report for its table as CSV.
-CSV_FORMAT = "csv"
+from .reports import Filters
 
 
 def period_label(filters: Filters) -> str:
@@ -33,26 +29,6 @@ def count(number: int) -> str:
 def percentage(rate: float | None) -> float | None:
     """A rate as a percentage with one decimal, for a CSV cell."""
     return None if rate is None else round(rate * 100, 1)
-
-
-class CsvDownloadMixin:
-    """``?format=csv``: the report's table as a CSV file instead of the page, from the
-    same figures (the same filters, and a rep's own leads only). ``csv_table(context)``
-    gives the header and the rows; ``csv_url`` in the context links to it."""
-
-    csv_name = "report"
-
-    def csv_table(self, context) -> tuple[list[str], list[list]]:
-        raise NotImplementedError
-
-    def csv_url(self, filters: Filters, params: QueryDict | None = None) -> str:
-        return self.request.path + csv_url(params if params is not None else filters.params())
-
-    def render_to_response(self, context, **response_kwargs):
-        if self.request.GET.get("format") == CSV_FORMAT:
-            header, rows = self.csv_table(context)
-            return csv_response(self.csv_name, header, rows)
-        return super().render_to_response(context, **response_kwargs)
 
 
 # --- horizontal bars ---------------------------------------------------------------------

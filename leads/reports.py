@@ -439,6 +439,30 @@ def csv_response(name: str, header: list[str], rows) -> HttpResponse:
     return response
 
 
+#: The format parameter that asks a report for its table as CSV.
+CSV_FORMAT = "csv"
+
+
+class CsvDownloadMixin:
+    """``?format=csv``: the report's table as a CSV file instead of the page, from the
+    same figures (the same filters, and a rep's own leads only). ``csv_table(context)``
+    gives the header and the rows; ``csv_url`` in the context links to it."""
+
+    csv_name = "report"
+
+    def csv_table(self, context) -> tuple[list[str], list[list]]:
+        raise NotImplementedError
+
+    def csv_url(self, filters: Filters, params: QueryDict | None = None) -> str:
+        return self.request.path + csv_url(params if params is not None else filters.params())
+
+    def render_to_response(self, context, **response_kwargs):
+        if self.request.GET.get("format") == CSV_FORMAT:
+            header, rows = self.csv_table(context)
+            return csv_response(self.csv_name, header, rows)
+        return super().render_to_response(context, **response_kwargs)
+
+
 def tallies(filters: Filters, figures: dict, link: ListLinks) -> tuple[list[Tally], Tally]:
     """A tally for every month of the period (months without closed leads hold zeros),
     and one for the whole period."""

@@ -26,14 +26,13 @@ from .filters import NO_SOURCE, local_day_range
 from .models import Lead, LeadSource, Status
 from .report_tables import (
     Bar,
-    CsvDownloadMixin,
     Segment,
     bar_chart,
     count,
     percentage,
     period_label,
 )
-from .reports import Filters, ListLinks, ReportView, scoped_leads
+from .reports import CsvDownloadMixin, Filters, ListLinks, ReportView, scoped_leads
 from .totals import cached_for_filters
 
 #: A stage id no stage has: an aggregate's filter naming no stage must still be SQL.

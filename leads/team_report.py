@@ -27,14 +27,20 @@ from .filters import TEAM_PREFIX, user_label
 from .models import Membership, Status, inactive_condition
 from .report_tables import (
     Bar,
-    CsvDownloadMixin,
     Segment,
     bar_chart,
     count,
     percentage,
     period_label,
 )
-from .reports import Filters, ListLinks, ReportView, WinRate, scoped_leads
+from .reports import (
+    CsvDownloadMixin,
+    Filters,
+    ListLinks,
+    ReportView,
+    WinRate,
+    scoped_leads,
+)
 from .totals import cached_for_filters
 
 #: The owner of unassigned leads, in the figures.
