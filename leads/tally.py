@@ -275,14 +275,15 @@ def available() -> bool:
 
 def note_rows(table: str, rows: int) -> None:
     """A reader summed ``rows`` rows of ``table``: fold its differences when they have
-    piled up. The first reading a process makes (nothing cached) is taken as the
-    table's folded size: a reader never folds on a guess."""
-    key = COMPACTED_KEY.format(table=table)
-    folded = cache.get(key)
-    if folded is None:
-        cache.set(key, rows, None)
-    elif rows > max(COMPACT_ROWS, 2 * folded):
+    piled up, past twice the size the last folding left (``COMPACT_ROWS`` at least). A
+    process that has not folded yet (nothing cached) folds once when past
+    ``COMPACT_ROWS``: after a bulk load its first reading may hold a million
+    differences, which it must not take for the folded size."""
+    folded = cache.get(COMPACTED_KEY.format(table=table))
+    if rows > max(COMPACT_ROWS, 2 * (folded or 0)):
         compact([table])
+    elif folded is None:
+        cache.set(COMPACTED_KEY.format(table=table), rows, None)
 
 
 def compact(tables=None) -> int:

@@ -168,6 +168,23 @@ def test_a_reader_folds_the_differences_once_they_pile_up(leads, manager, monkey
     assert exact()
 
 
+def test_a_first_reading_past_the_threshold_folds_at_once(leads, manager, monkeypatch):
+    # A new process after a bulk load: what it reads first is not the folded size.
+    for probability in range(10, 60, 5):
+        services.lead_update(lead_id=leads[0].pk, values={"probability": probability}, by=manager)
+    combinations = LeadTally.objects.values("stage", "assignee", "source", "priority").distinct()
+    folded = combinations.count()
+    monkeypatch.setattr(tally, "COMPACT_ROWS", folded)
+    key = tally.COMPACTED_KEY.format(table="leads_leadtally")
+    cache.delete(key)
+    assert LeadTally.objects.count() > folded
+    before = LeadTally.objects.totals()
+    assert LeadTally.objects.count() == folded
+    assert cache.get(key) == folded
+    assert LeadTally.objects.totals() == before
+    assert exact()
+
+
 def test_a_stage_left_empty_leaves_no_row_once_folded(leads, manager):
     services.lead_move_stage(lead_id=leads[3].pk, stage=default_stage("New"), by=manager)
     tally.compact()
