@@ -71,13 +71,16 @@ from django.core.cache import cache  # noqa: E402
 from django.core.paginator import Paginator  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.db.models import Count  # noqa: E402
-from django.test import Client  # noqa: E402
+from django.http import QueryDict  # noqa: E402
+from django.test import Client, RequestFactory  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 from django.urls import NoReverseMatch, reverse  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 from leads.admin import LeadAdmin  # noqa: E402
+from leads.filters import LeadFilter  # noqa: E402
 from leads.models import Lead, LeadEvent, LeadSource, LossReason  # noqa: E402
+from leads.paging import LeadPaginator  # noqa: E402
 from leads.reports import add_months  # noqa: E402
 from leads.services import lead_add_note, lead_move_stage  # noqa: E402
 from pipelines.models import Pipeline, PipelineStage  # noqa: E402
@@ -291,6 +294,16 @@ def vacuum() -> None:
             cursor.execute(f"VACUUM (ANALYZE) {table}")
 
 
+def next_cursor(user, *, page: int) -> str:
+    """What the list's "Next" link on page ``page - 1`` names: the page's last lead."""
+    request = RequestFactory().get("/leads/")
+    request.user = user
+    filterset = LeadFilter(QueryDict(), queryset=Lead.objects.all(), request=request)
+    paginator = LeadPaginator(filterset.for_pages(filterset.qs), 25, count=None, rows=Lead.objects)
+    last = filterset.for_pages(filterset.qs)[(page - 1) * 25 - 1]
+    return paginator.cursor(last)
+
+
 def make_cases(admin, rep) -> tuple[list[Case], list[str]]:
     admin_list = reverse("admin:leads_lead_changelist")
     stage = PipelineStage.objects.filter(pipeline__is_default=True, name="Qualified").first()
@@ -317,6 +330,13 @@ def make_cases(admin, rep) -> tuple[list[Case], list[str]]:
         Case("deep page (page 2000)", "/leads/", {"page": 2000}, admin_list, {"p": 501},
              note="admin: rows 50,001–50,100 of all leads (page 501 of 100); its capped "
                   "count stops a filtered changelist at 10,000 rows"),
+        # Issue 18: how a rep gets to page 2,000 (by "Next", which seeks from the lead
+        # before it) and the last page (counted off from the end), by the list's paging.
+        Case("deep page 2000 reached by Next (seek)", "/leads/",
+             {"page": 2000, "after": next_cursor(rep, page=2000)}, admin_list, {"p": 501},
+             note="admin: page 501 again; it has no other way to get there"),
+        Case("last page of the open leads", "/leads/", {"page": 10**6}, admin_list,
+             {"p": 10_000}, note="admin: the last page of all leads, 100 to a page"),
         Case("page 2, htmx results region", "/leads/", {"page": 2}, admin_list,
              {"status": "open", "p": 2}, headers=htmx),
         Case("detail page", lead.get_absolute_url(), {},

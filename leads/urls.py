@@ -19,6 +19,7 @@ app_name = "leads"
 
 urlpatterns = [
     path("leads/", views.LeadListView.as_view(), name="list"),
+    path("leads/totals/", views.LeadListTotalsView.as_view(), name="list_totals"),
     path("leads/new/", views.LeadCreateView.as_view(), name="create"),
     path("leads/import/", import_views.LeadImportView.as_view(), name="import"),
     path(

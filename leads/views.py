@@ -2,13 +2,13 @@
 
 import datetime
 import logging
+import math
 from dataclasses import dataclass
 
 from django.contrib import messages
 from django.contrib.auth.mixins import PermissionRequiredMixin
 from django.contrib.humanize.templatetags.humanize import intcomma
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.paginator import Paginator
 from django.db import DatabaseError, IntegrityError
 from django.db.models import Case, CharField, Count, F, Value, When, Window
 from django.db.models.functions import RowNumber
@@ -19,7 +19,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.cache import patch_vary_headers
-from django.utils.functional import SimpleLazyObject, cached_property
+from django.utils.functional import SimpleLazyObject
 from django.views.generic import (
     CreateView,
     DeleteView,
@@ -45,6 +45,7 @@ from .export import export_url
 from .filters import DEFAULT_SORT, LeadFilter, user_label
 from .forms import AssignForm, LeadForm, NoteForm, StageMoveForm
 from .models import EventKind, Lead, ScoringSettings, Status, priority_rank
+from .paging import LeadPaginator
 from .services import (
     LeadConflict,
     lead_add_note,
@@ -55,7 +56,7 @@ from .services import (
     lead_update,
     leads_assign_by_rules,
 )
-from .totals import list_totals
+from .totals import deferred_totals, list_totals
 
 logger = logging.getLogger(__name__)
 
@@ -65,33 +66,13 @@ SAVE_FAILED = (
 )
 
 
-class LeadPaginator(Paginator):
-    """Pages of the lead list: told its count, and fetching a page's rows by id first.
+PAGE_SIZES = (25, 50, 100)
 
-    The count comes from the totals, computed (or cached) already. A page's rows come
-    from one query in two steps: the page's ids alone (the filtered, sorted queryset with
-    ``OFFSET n LIMIT 25``, which PostgreSQL reads from the sort's index without touching
-    the table), then ``rows`` (the leads with what a row shows) with those ids, sorted
-    again. Page 2,000 thus joins 25 leads to their stage, client and people, not the
-    50,000 before them; and the outer query repeats no filter, so that PostgreSQL starts
-    from the 25 ids.
-    """
 
-    def __init__(self, *args, count: int, rows, **kwargs):
-        super().__init__(*args, **kwargs)
-        self._known_count = count
-        self.rows = rows
-
-    @cached_property
-    def count(self):
-        return self._known_count
-
-    def page(self, number):
-        number = self.validate_number(number)
-        bottom = (number - 1) * self.per_page
-        ids = self.object_list.values("pk")[bottom : bottom + self.per_page]
-        rows = self.rows.filter(pk__in=ids).order_by(*self.object_list.query.order_by)
-        return self._get_page(rows, number, self)
+def page_size(params: QueryDict) -> int:
+    """The list's page size the parameters ask for, if one it offers; else 25."""
+    per_page = whole_number(params.get("per_page", ""))
+    return per_page if per_page in PAGE_SIZES else PAGE_SIZES[0]
 
 
 class LeadListView(HtmxPartialMixin, ListView):
@@ -100,11 +81,10 @@ class LeadListView(HtmxPartialMixin, ListView):
     model = Lead
     template_name = "leads/lead_list.html"
     partials = {"lead-results": "results", "lead-list": "list"}
-    page_sizes = (25, 50, 100)
+    page_sizes = PAGE_SIZES
 
     def get_paginate_by(self, queryset):
-        per_page = self.request.GET.get("per_page", "")
-        return per_page if (per_page := whole_number(per_page)) in self.page_sizes else 25
+        return page_size(self.request.GET)
 
     def get_queryset(self):
         # The rows come from ``for_list_rows`` by id (LeadPaginator): nothing joined here.
@@ -114,22 +94,24 @@ class LeadListView(HtmxPartialMixin, ListView):
         return self.filterset.qs
 
     def paginate_queryset(self, queryset, page_size):
-        params = self.request.GET
-        if params.get("rating"):
-            # Which leads are hot moves with the thresholds, which record no lead event.
-            bands = self.filterset.scoring
-            params = params.copy()
-            params["bands"] = f"{bands.hot_above}:{bands.cold_below}"
-        self.totals = list_totals(
-            queryset, params=params, user=self.request.user, tally=self.filterset.tally()
-        )
+        params = totals_params(self.request, self.filterset)
+        if self.request.GET.get("count"):  # asked by a browser without JavaScript
+            self.totals = deferred_totals(queryset, params=params, user=self.request.user)
+        else:
+            self.totals = list_totals(
+                queryset, params=params, user=self.request.user, tally=self.filterset.tally()
+            )
         paginator = LeadPaginator(
             self.filterset.for_pages(queryset),
             page_size,
-            count=self.totals["count"],
+            count=None if self.totals is None else self.totals["count"],
             rows=Lead.objects.for_list_rows().with_rating(),
         )
-        page = paginator.get_page(self.request.GET.get("page"))
+        page = paginator.get_page(
+            self.request.GET.get("page"),
+            after=self.request.GET.get("after", ""),
+            before=self.request.GET.get("before", ""),
+        )
         return paginator, page, page.object_list, page.has_other_pages()
 
     def get_context_data(self, **kwargs):
@@ -161,7 +143,8 @@ class LeadListView(HtmxPartialMixin, ListView):
             page_sizes=self.page_sizes,
             per_page=self.get_paginate_by(None),
             clear_url=f"?{keep.urlencode()}" if keep else "?",
-            any_leads=self.totals["count"] > 0 or Lead.objects.exists(),
+            any_leads=bool(context["page_obj"].object_list) or Lead.objects.exists(),
+            totals_url=f"{reverse('leads:list_totals')}?{self.request.GET.urlencode()}",
             export_url=export_url(self.request.GET),
             # A manager looking at unassigned leads can hand them out by the rules.
             run_rules=self.filterset.form.cleaned_data.get("assignee") == "none"
@@ -170,6 +153,45 @@ class LeadListView(HtmxPartialMixin, ListView):
             leads_url=reverse("leads:list"),
         )
         return context
+
+
+def totals_params(request, filterset: LeadFilter) -> QueryDict:
+    """The parameters the list's totals are cached under: the request's, and the rating
+    thresholds when a rating filters (which leads are hot moves with them, and a change
+    of them records no lead event)."""
+    params = request.GET
+    if params.get("rating"):
+        bands = filterset.scoring
+        params = params.copy()
+        params["bands"] = f"{bands.hot_above}:{bands.cold_below}"
+    return params
+
+
+class LeadListTotalsView(View):
+    """/leads/totals/: the list's count and totals for its filters (the same parameters),
+    which the list page asks for after showing its rows when counting would hold them up.
+
+    Counted within ``COUNT_BUDGET_MS``; past it, the planner's estimate, said as "about".
+    Returns the summary line, and the page position ("Page 3 of 120") out of band.
+    """
+
+    def get(self, request):
+        filterset = LeadFilter(request.GET, queryset=Lead.objects.all(), request=request)
+        totals = deferred_totals(
+            filterset.qs, params=totals_params(request, filterset), user=request.user
+        )
+        per_page = page_size(request.GET)
+        pages = max(1, math.ceil(totals["count"] / per_page))
+        number = min(whole_number(request.GET.get("page", ""), default=1, minimum=1), pages)
+        start = (number - 1) * per_page + 1
+        context = {
+            "totals": totals,
+            "start": start,
+            "end": min(start + per_page - 1, totals["count"]),
+            "number": number,
+            "pages": pages,
+        }
+        return TemplateResponse(request, "leads/lead_list.html#totals", context)
 
 
 #: (sort key, heading, numeric, first direction) for each column of the list.

@@ -43,3 +43,26 @@ def without_statement_timeout(connection):
     finally:
         with connection.cursor() as cursor:
             cursor.execute("RESET statement_timeout")
+
+
+@contextmanager
+def time_limit(connection, milliseconds: int):
+    """Run the block in a transaction whose statements may each take ``milliseconds``:
+    past that PostgreSQL cancels the statement (an ``OperationalError``) and the block
+    rolls back. For work a request may skip when it would be slow.
+
+    The limit is the transaction's own (``set_config(..., true)``), so nothing outlives it
+    on a pooled connection; inside an outer transaction it is put back when the block
+    ends. Elsewhere than PostgreSQL the block just runs.
+    """
+    if connection.vendor != "postgresql":
+        yield
+        return
+    from django.db import transaction  # not at the top: the settings import this module
+
+    with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
+        cursor.execute("SELECT current_setting('statement_timeout')")
+        (before,) = cursor.fetchone()
+        cursor.execute("SELECT set_config('statement_timeout', %s, true)", [f"{milliseconds}ms"])
+        yield
+        cursor.execute("SELECT set_config('statement_timeout', %s, true)", [before])

@@ -228,10 +228,16 @@ class SortedFilterSet(filters.FilterSet):
         return chips
 
 
+#: What places a list's page, which a change of its filters drops (``leads.paging``).
+PLACE = ("page", "after", "before", "count")
+
+
 def without(params: QueryDict, name: str, value: str | None = None) -> str:
-    """The query string without one value of ``name`` (None: all of them) and the page."""
+    """The query string without one value of ``name`` (None: all of them) and the page
+    (its number, the lead it starts after or before, a count asked for: ``PLACE``)."""
     query = params.copy()
-    query.pop("page", None)
+    for place in PLACE:
+        query.pop(place, None)
     if value is None:
         query.pop(name, None)
     else:

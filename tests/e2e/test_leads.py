@@ -5,9 +5,11 @@ from decimal import Decimal
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 from playwright.sync_api import expect
 
+from leads import totals
 from leads.models import Lead, Priority
 from tests.factories import LeadFactory, ManagerFactory, RepFactory, default_stage
 
@@ -204,6 +206,45 @@ def test_filter_sort_and_the_back_button(page, live_server, rep, thirty_leads, l
     expect(row_titles(page)).to_have_text(titles_of(sorted(widgets, key=lambda x: -x.value)))
     expect(priority_menu.get_by_label("Urgent")).not_to_be_checked()
     screenshot(page, "lead-list-chip-removed")
+
+
+def test_a_large_search_shows_its_rows_then_its_count_and_pages_by_next_and_back(
+    page, live_server, rep, login, screenshot, monkeypatch
+):
+    # Every set counts as large (issue 18): on PostgreSQL the count comes after the rows.
+    monkeypatch.setattr(totals, "COUNT_INLINE_BELOW", 1)
+    for n in range(30):
+        LeadFactory(title=f"Deal {n:02d}", value=Decimal(1000))
+    summary = page.locator("#lead-results .result-summary")
+    position = page.locator("#page-position")
+    login(page, live_server, rep)
+
+    response = page.goto(f"{live_server.url}/leads/?q=deal")
+    if connection.vendor == "postgresql":
+        assert "Count all matches" in response.text()  # the rows came without the count
+    expect(summary).to_contain_text("Showing 1–25 of 30")
+    expect(summary).to_contain_text("Total €30K")
+    expect(position).to_have_text("Page 1 of 2")
+    expect(row_titles(page)).to_have_count(25)
+    first_page = row_titles(page).all_inner_texts()
+    mark_document(page)
+
+    page.get_by_role("link", name="Next →").click()
+    expect(page).to_have_url(re.compile(r"[?&]after="))
+    expect(row_titles(page)).to_have_count(5)
+    expect(position).to_have_text("Page 2 of 2")
+    expect(summary).to_contain_text("Showing 26–30 of 30")
+    screenshot(page, "lead-list-deferred-count-page-2")
+
+    page.go_back()
+    expect(row_titles(page)).to_have_text(first_page)
+    expect(position).to_have_text("Page 1 of 2")
+    page.get_by_role("link", name="Next →").click()
+    expect(row_titles(page)).to_have_count(5)
+    page.get_by_role("link", name="← Previous").click()
+    expect(page).to_have_url(re.compile(r"[?&]before="))
+    expect(row_titles(page)).to_have_text(first_page)
+    assert_same_document(page)
 
 
 def test_back_button_restores_the_filter_form_too(page, live_server, rep, thirty_leads, login):

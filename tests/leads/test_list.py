@@ -38,7 +38,7 @@ CHIP = re.compile(
 )
 CLEAR_ALL = re.compile(r'<a class="link-button" href="(?P<href>[^"]*)"[^>]*>Clear all</a>')
 EMPTY_STATE = re.compile(r'<div class="empty-state">(?P<body>.*?)</div>', re.S)
-SUMMARY = re.compile(r'<p class="result-summary" role="status">(?P<text>.*?)</p>', re.S)
+SUMMARY = re.compile(r'<p class="result-summary"[^>]*>(?P<text>.*?)</p>', re.S)
 
 
 def list_url() -> str:
@@ -439,7 +439,9 @@ def test_client_or_contact_filter_lists_their_leads_with_a_chip_that_stays(
 
     # The whole page: the filter bar reads its choices (loss reasons and competitors too).
     # And the rating thresholds, once for every badge.
-    with django_assert_max_num_queries(17):
+    # 18: on PostgreSQL a filter the running totals cannot answer asks the planner how
+    # many leads it expects before counting them (leads.totals.list_totals).
+    with django_assert_max_num_queries(18):
         response = rep_client.get(list_url(), {field: target.pk, "status": "all"})
 
     assert sorted(titles(response)) == ["Theirs", "Theirs, won"]
@@ -1069,4 +1071,6 @@ def test_sort_and_page_links_keep_the_filters_through_djangos_querystring(rep_cl
     sort_links = re.findall(r'<a class="sort-link" href="([^"]*)"', response.text)
     assert html.unescape(sort_links[0]) == "?q=widget&priority=high&priority=normal&sort=title"
     next_link = re.search(r'<a href="([^"]*)"[^>]*rel="next"', response.text)
-    assert html.unescape(next_link[1]) == "?q=widget&priority=high&priority=normal&page=2"
+    assert html.unescape(next_link[1]).startswith(
+        "?q=widget&priority=high&priority=normal&page=2&after="  # where it seeks from
+    )

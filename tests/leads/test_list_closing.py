@@ -422,13 +422,15 @@ def many_closed_leads(rep, other_rep):
         {"status": "lost", "lost_reason": "none", "competitor": "Rival 1"},
     ],
 )
-def test_closed_leads_results_stay_within_10_queries_whatever_the_page_size(rep_client, params):
-    # The loss reasons are one query for the page (for_list_rows), never one per row.
+def test_closed_leads_results_stay_within_11_queries_whatever_the_page_size(rep_client, params):
+    # The loss reasons are one query for the page (for_list_rows), never one per row. On
+    # PostgreSQL a filter the running totals cannot answer (a loss reason) asks the
+    # planner how many leads it expects before counting them (leads.totals.list_totals).
     small = count_queries(rep_client, {**params, "per_page": "25"}, HTMX_RESULTS)
     large = count_queries(rep_client, {**params, "per_page": "100"}, HTMX_RESULTS)
 
     assert small == large
-    assert small <= 10
+    assert small <= 11
 
 
 @pytest.mark.usefixtures("many_closed_leads")

@@ -28,7 +28,7 @@ from tests.factories import ClientFactory, ContactFactory, LeadFactory, default_
 pytestmark = pytest.mark.django_db
 
 HTMX_RESULTS = {"HX-Request": "true", "HX-Target": "lead-results"}
-SUMMARY = re.compile(r'<p class="result-summary" role="status">(?P<text>.*?)</p>', re.S)
+SUMMARY = re.compile(r'<p class="result-summary"[^>]*>(?P<text>.*?)</p>', re.S)
 TITLE = re.compile(r'<td class="cell-title"><a href="/leads/\d+/">(?P<title>.*?)</a>')
 
 

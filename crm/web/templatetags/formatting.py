@@ -6,7 +6,7 @@ from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 
 from babel import Locale
-from babel.numbers import format_compact_currency, format_currency
+from babel.numbers import format_compact_currency, format_currency, format_decimal
 from django import template
 from django.utils import timezone, translation
 from django.utils.formats import date_format
@@ -98,6 +98,19 @@ def percent(value) -> str:
     if value is None or value == "":
         return UNKNOWN
     return f"{value}%"
+
+
+@register.filter
+def about(value) -> str:
+    """{{ 251234|about }} → 250,000: an estimate to two significant digits, which is all
+    it knows; grouped as the language groups digits."""
+    if value is None or value == "":
+        return UNKNOWN
+    number = int(value)
+    if number >= 100:
+        magnitude = 10 ** (len(str(number)) - 2)
+        number = (number + magnitude // 2) // magnitude * magnitude
+    return format_decimal(number, locale=_babel_locale())
 
 
 @register.filter
