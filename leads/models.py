@@ -556,11 +556,12 @@ class Lead(models.Model):
         today = timezone.localdate(now or timezone.now())
         return (today - timezone.localdate(self.stage_entered_at)).days
 
-    def aging(self, now=None) -> str | None:
-        """ "alert" or "warn" when an open lead sits in its stage too long, else None."""
+    def aging(self, now=None, *, days: int | None = None) -> str | None:
+        """ "alert" or "warn" when an open lead sits in its stage too long, else None.
+        ``days``: its days in stage, when the caller has them already."""
         if not self.is_open:
             return None
-        days = self.days_in_stage(now)
+        days = self.days_in_stage(now) if days is None else days
         if days >= self.stage.aging_alert_days:
             return "alert"
         if days >= self.stage.aging_warn_days:

@@ -28,6 +28,8 @@ from tests.factories import (
 
 pytestmark = pytest.mark.django_db
 
+N = CARDS_PER_COLUMN
+
 STAGES = ["New", "Contacted", "Qualified", "Proposal", "Negotiation", "Won", "Lost"]
 NOW = datetime.datetime(2026, 11, 26, 12, tzinfo=datetime.UTC)  # 13:00 in Amsterdam
 TODAY = datetime.date(2026, 11, 26)
@@ -814,7 +816,7 @@ def test_filters_are_kept_in_load_more_and_open_links(rep_client):
         "priority": ["high"],
         "q": ["lead"],
         "column": [str(new.pk)],
-        "offset": ["50"],
+        "offset": [str(N)],
     }
 
 
@@ -900,7 +902,7 @@ def test_move_on_the_second_pipelines_board_returns_that_board(manager_client, s
     assert toast_of(refused)["message"] == STALE
 
 
-# --- 6. scale: first 50 cards, "Load more", constant query count --------------------------
+# --- 6. scale: first cards, "Load more", constant query count --------------------------
 
 
 def bulk_leads(n: int, *, stage_name: str = "New", **fields) -> list[Lead]:
@@ -948,10 +950,10 @@ def test_column_card_order_is_priority_then_close_date_with_empty_dates_last(rep
     ]
 
 
-def test_column_shows_its_first_50_cards_and_load_more_pages_through_the_rest(rep_client):
+def test_column_shows_its_first_cards_and_load_more_pages_through_the_rest(rep_client):
     today = timezone.localdate()
     leads = []
-    for i in range(120):
+    for i in range(3 * CARDS_PER_COLUMN - 10):
         priority = [Priority.URGENT, Priority.HIGH, Priority.NORMAL, Priority.LOW][i % 4]
         date = None if i % 5 == 0 else today + datetime.timedelta(days=i % 17)
         leads.append(
@@ -980,47 +982,51 @@ def test_column_shows_its_first_50_cards_and_load_more_pages_through_the_rest(re
     new = stage("New")
 
     cols = columns(get_board(rep_client).content)
-    assert cols["New"]["count"] == 120
-    assert cols["New"]["cards"] == expected[:50]
+    assert cols["New"]["count"] == 3 * CARDS_PER_COLUMN - 10
+    assert cols["New"]["cards"] == expected[:N]
     more = cols["New"]["node"].find("li", cls="board-more")
-    assert more.attrs["id"] == f"more-{new.pk}-50"
+    assert more.attrs["id"] == f"more-{new.pk}-{N}"
     link = more.find("a")
     assert link.text == "Load more"
-    assert link.attrs["hx-target"] == f"#more-{new.pk}-50"
+    assert link.attrs["hx-target"] == f"#more-{new.pk}-{N}"
     assert link.attrs["hx-swap"] == "outerHTML"
+    # Scrolling it into view loads the next cards, as a click (or Enter) does.
+    assert link.attrs["hx-trigger"] == "click, intersect once"
     assert parse_qs(urlsplit(link.attrs["hx-get"]).query) == {
         "column": [str(new.pk)],
-        "offset": ["50"],
+        "offset": [str(N)],
     }
     assert parse_qs(urlsplit(link.attrs["href"]).query) == {"open": [str(new.pk)]}
 
-    second = get_board(rep_client, {"column": new.pk, "offset": 50}, target=f"more-{new.pk}-50")
+    second = get_board(rep_client, {"column": new.pk, "offset": N}, target=f"more-{new.pk}-{N}")
     html = second.content.decode()
     assert "<html" not in html
     assert "board-column" not in html
-    assert titles(html) == expected[50:100]
+    assert titles(html) == expected[N : 2 * N]
     more = parse(html).find("li", cls="board-more")
-    assert more.attrs["id"] == f"more-{new.pk}-100"
-    assert parse_qs(urlsplit(more.find("a").attrs["hx-get"]).query)["offset"] == ["100"]
+    assert more.attrs["id"] == f"more-{new.pk}-{2 * N}"
+    assert parse_qs(urlsplit(more.find("a").attrs["hx-get"]).query)["offset"] == [str(2 * N)]
 
-    third = get_board(rep_client, {"column": new.pk, "offset": 100}, target=f"more-{new.pk}-100")
-    assert titles(third.content) == expected[100:]
+    third = get_board(
+        rep_client, {"column": new.pk, "offset": 2 * N}, target=f"more-{new.pk}-{2 * N}"
+    )
+    assert titles(third.content) == expected[2 * N :]
     assert parse(third.content).find("li", cls="board-more") is None
 
 
-@pytest.mark.parametrize(("n", "has_more"), [(50, False), (51, True)])
+@pytest.mark.parametrize(("n", "has_more"), [(N, False), (N + 1, True)])
 def test_load_more_appears_only_when_more_cards_remain(rep_client, n, has_more):
     bulk_leads(n)
     cols = columns(get_board(rep_client).content)
-    assert len(cols["New"]["cards"]) == 50
+    assert len(cols["New"]["cards"]) == N
     assert (cols["New"]["node"].find("li", cls="board-more") is not None) is has_more
 
 
 def test_load_more_cards_are_movable_like_the_first_ones(rep_client, rep):
-    bulk_leads(60, created_by=rep)
+    bulk_leads(N + 10, created_by=rep)
     new = stage("New")
     html = get_board(
-        rep_client, {"column": new.pk, "offset": 50}, target=f"more-{new.pk}-50"
+        rep_client, {"column": new.pk, "offset": N}, target=f"more-{new.pk}-{N}"
     ).content
     cards = cards_of(parse(html))
     assert len(cards) == 10
