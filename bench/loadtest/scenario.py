@@ -1,0 +1,265 @@
+"""What the load test's simulated users do, as plain HTTP: no Django, no Locust here.
+
+A ``Visit`` is one signed-in person (a Sales rep or a Sales manager) using the pages as a
+browser does: it signs in once, then does one action at a time, chosen by ``MIX``. Every
+request goes through a ``Browser`` (the locustfile's over Locust's client, the tests'
+over Django's test client), so the same sequence of paths and form fields is what the
+load test sends and what ``tests/test_loadtest_scenario.py`` checks against the app.
+
+Eighty of every hundred requests read and twenty write: 60 actions read one page (the
+list, a search, a lead, the board, My Work) and 20 actions open a lead (its page, or
+its edit form) and then write to it (a note, a stage move, an edit, an assignment), as
+the page's own forms and htmx send them, with the CSRF token the page carries.
+"""
+
+import datetime
+import html
+import random
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+#: action → weight. Reads are one request each; writes two (the page they start on,
+#: then the POST), so that requests are 80 % reads and 20 % writes.
+READS = {"list": 14, "search": 10, "detail": 12, "board": 8, "my_work": 16}
+WRITES = {"note": 7, "move": 6, "edit": 4, "assign": 3}
+MIX = READS | WRITES
+
+#: Words of the seeded leads' titles (``seed_bulk``), as a rep would search.
+SEARCH_WORDS = ["license", "renewal", "upgrade", "support", "pilot", "cloud", "training"]
+#: What the list is asked for besides its default view (status open, newest change).
+LIST_FILTERS = [
+    "",
+    "?priority=high&priority=urgent",
+    "?sort=-value",
+    "?assignee=me",
+    "?due=overdue",
+    "?page=2",
+    "?status=won",
+]
+PRIORITIES = ["low", "normal", "high", "urgent"]
+
+LEAD_LINK = re.compile(r'href="/leads/(\d+)/"')
+CSRF_INPUT = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
+#: The tracker's forms each post one open stage (won and lost ask first: not posted here).
+STAGE_FORM = re.compile(r'<input type="hidden" name="stage" value="(\d+)">')
+CURRENT_STAGE = re.compile(r'aria-current="step"')
+FORM = re.compile(r"<form\b[^>]*>(.*?)</form>", re.S)
+INPUT = re.compile(r"<input\b([^>]*)>")
+SELECT = re.compile(r"<select\b([^>]*)>(.*?)</select>", re.S)
+OPTION = re.compile(r"<option\b([^>]*)>", re.S)
+TEXTAREA = re.compile(r"<textarea\b([^>]*)>(.*?)</textarea>", re.S)
+ATTRIBUTE = re.compile(r'([\w-]+)(?:="([^"]*)")?')
+
+
+@dataclass
+class Page:
+    """A response as a browser keeps it: the status after redirects and the HTML."""
+
+    status: int
+    text: str
+
+
+class Browser(Protocol):
+    """Sends one request as a browser would (cookies kept, redirects followed) and
+    answers the page; it fails the request (and raises) when the status is not one of
+    ``expect`` or the page lacks ``contains``. ``name`` is the request's kind in the
+    figures; ``htmx_target`` makes it an htmx request swapping that element."""
+
+    def get(
+        self,
+        path: str,
+        *,
+        name: str,
+        expect: Sequence[int] = (200,),
+        contains: str = "",
+        htmx_target: str = "",
+    ) -> Page: ...
+
+    def post(
+        self,
+        path: str,
+        data: dict[str, str | list[str]],
+        *,
+        name: str,
+        expect: Sequence[int] = (200,),
+        contains: str = "",
+        htmx_target: str = "",
+    ) -> Page: ...
+
+
+@dataclass
+class Visit:
+    """One person's session: signs in once, then acts (``act``) until the test ends.
+
+    ``colleagues``: usernames a lead may be assigned to. A rep writes to the leads of
+    their My Work (theirs to change); a manager to any lead the lists showed them.
+    """
+
+    browser: Browser
+    username: str
+    password: str
+    manager: bool
+    colleagues: Sequence[str]
+    rng: random.Random = field(default_factory=random.Random)
+    csrf: str = ""
+    seen: list[int] = field(default_factory=list)
+    own: list[int] = field(default_factory=list)
+
+    # --- signing in -----------------------------------------------------------------------
+
+    def sign_in(self) -> None:
+        self.read("/accounts/login/", name="login (form)")
+        self.write(
+            "/accounts/login/",
+            {"username": self.username, "password": self.password},
+            name="login",
+            contains="My Work",
+        )
+        self.my_work()
+
+    def act(self, action: str | None = None) -> None:
+        """One action: ``action``, or one drawn by ``MIX``."""
+        action = action or self.rng.choices(list(MIX), weights=list(MIX.values()))[0]
+        getattr(self, action)()
+
+    # --- reads ----------------------------------------------------------------------------
+
+    def list(self, query: str | None = None) -> None:
+        query = self.rng.choice(LIST_FILTERS) if query is None else query
+        self.remember(self.read(f"/leads/{query}", name="list"))
+
+    def search(self) -> None:
+        self.remember(self.read(f"/leads/?q={self.rng.choice(SEARCH_WORDS)}", name="search"))
+
+    def detail(self) -> None:
+        self.read(f"/leads/{self.some_lead()}/", name="detail")
+
+    def board(self) -> None:
+        query = self.rng.choice(["", "?assignee=me"])
+        self.remember(self.read(f"/board/{query}", name="board"))
+
+    def my_work(self) -> None:
+        page = self.read("/my-work/", name="my_work", contains="My Work")
+        self.own = [int(pk) for pk in dict.fromkeys(LEAD_LINK.findall(page.text))]
+        self.remember(page)
+
+    # --- writes: each opens the lead's page (or form) first, as a person would -------------
+
+    def note(self) -> None:
+        lead = self.lead_to_write()
+        self.read(f"/leads/{lead}/", name="detail")
+        text = f"Load test note {self.rng.randrange(10**9)} by {self.username}"
+        self.write(
+            f"/leads/{lead}/notes/",
+            {"text": text},
+            name="note",
+            htmx_target="lead-timeline",
+            contains=text,
+        )
+
+    def move(self) -> None:
+        """To another open stage the tracker offers (won and lost ask how it closed)."""
+        lead = self.lead_to_write()
+        page = self.read(f"/leads/{lead}/", name="detail")
+        stages = STAGE_FORM.findall(page.text)
+        if not stages:  # a closed lead offers open stages too; only a pipeline of one would not
+            return
+        self.write(
+            f"/leads/{lead}/stage/",
+            {"stage": self.rng.choice(stages)},
+            name="move",
+            htmx_target="lead-stage",
+        )
+
+    def edit(self) -> None:
+        """The edit form as it comes, with another priority and close date."""
+        lead = self.lead_to_write()
+        page = self.read(f"/leads/{lead}/edit/", name="edit (form)")
+        data = form_fields(page.text, action_contains='id="id_title"')
+        data["priority"] = self.rng.choice(PRIORITIES)
+        close = datetime.date.today() + datetime.timedelta(days=self.rng.randrange(7, 120))
+        data["expected_close_date"] = close.isoformat()
+        # Saved, the answer tells htmx to load the lead's page (HX-Redirect), as it then does.
+        self.write(f"/leads/{lead}/edit/", data, name="edit", htmx_target="lead-form")
+        self.read(f"/leads/{lead}/", name="detail")
+
+    def assign(self) -> None:
+        """To a colleague, typed in the picker as their username."""
+        lead = self.lead_to_write()
+        self.read(f"/leads/{lead}/", name="detail", contains='id="assignee-options"')
+        self.write(
+            f"/leads/{lead}/assign/",
+            {"assignee": self.rng.choice(self.colleagues)},
+            name="assign",
+            htmx_target="lead-stage",
+        )
+
+    # --- helpers --------------------------------------------------------------------------
+
+    def read(self, path: str, **kwargs) -> Page:
+        page = self.browser.get(path, **kwargs)
+        self.csrf = csrf_token(page.text) or self.csrf
+        return page
+
+    def write(self, path: str, data: dict, **kwargs) -> Page:
+        page = self.browser.post(path, {**data, "csrfmiddlewaretoken": self.csrf}, **kwargs)
+        self.csrf = csrf_token(page.text) or self.csrf
+        return page
+
+    def remember(self, page: Page) -> None:
+        """Keep the leads a page showed, to open one later (the last 200)."""
+        self.seen = [*self.seen, *map(int, dict.fromkeys(LEAD_LINK.findall(page.text)))][-200:]
+
+    def some_lead(self) -> int:
+        if not self.seen:  # the list as it opens: every open lead, newest change first
+            self.list("")
+        return self.rng.choice(self.seen)
+
+    def lead_to_write(self) -> int:
+        if self.manager:
+            return self.some_lead()
+        if not self.own:
+            self.my_work()
+        return self.rng.choice(self.own)
+
+
+def csrf_token(text: str) -> str:
+    found = CSRF_INPUT.search(text)
+    return found.group(1) if found else ""
+
+
+def attributes(tag: str) -> dict[str, str]:
+    return {name: html.unescape(value or "") for name, value in ATTRIBUTE.findall(tag)}
+
+
+def form_fields(text: str, *, action_contains: str) -> dict[str, str | list[str]]:
+    """What a browser would submit of the page's first form containing ``action_contains``:
+    inputs (checked boxes only, no buttons), each select's selected options (or its
+    first) and textareas. Regular expressions, not an HTML parser: the edit form lists
+    every client, megabytes at a million leads, and the load generator must stay light."""
+    body = next(m.group(1) for m in FORM.finditer(text) if action_contains in m.group(1))
+    data: dict[str, str | list[str]] = {}
+    for match in INPUT.finditer(body):
+        attrs = attributes(match.group(1))
+        kind = attrs.get("type", "text")
+        if "name" not in attrs or kind in {"submit", "button", "file"}:
+            continue
+        if kind in {"checkbox", "radio"} and "checked" not in attrs:
+            continue
+        data[attrs["name"]] = attrs.get("value", "on" if kind == "checkbox" else "")
+    for match in SELECT.finditer(body):
+        attrs = attributes(match.group(1))
+        options = [attributes(option) for option in OPTION.findall(match.group(2))]
+        chosen = [o.get("value", "") for o in options if "selected" in o]
+        if not chosen and options and "multiple" not in attrs:
+            chosen = [options[0].get("value", "")]
+        if "name" in attrs:
+            data[attrs["name"]] = chosen if "multiple" in attrs else (chosen or [""])[0]
+    for match in TEXTAREA.finditer(body):
+        attrs = attributes(match.group(1))
+        if "name" in attrs:
+            # A browser drops the one newline that may follow <textarea>.
+            data[attrs["name"]] = html.unescape(match.group(2).removeprefix("\n"))
+    return data
