@@ -37,10 +37,12 @@ import os
 import re
 import secrets
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections import defaultdict
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
@@ -226,6 +228,39 @@ class UrlBrowser:
             conn.close()
 
 
+class Timed:
+    """A ``scenario.Browser`` that times each request it passes on, by kind."""
+
+    def __init__(self, browser):
+        self.browser = browser
+        self.times: dict[str, list[float]] = defaultdict(list)
+
+    def get(self, path, **kwargs):
+        return self.timed("GET", self.browser.get, path, **kwargs)
+
+    def post(self, path, data, **kwargs):
+        return self.timed("POST", self.browser.post, path, data, **kwargs)
+
+    def timed(self, method, send, *args, name, **kwargs):
+        started = time.perf_counter()
+        page = send(*args, name=name, **kwargs)
+        self.times[f"{method} {name}"].append((time.perf_counter() - started) * 1000)
+        return page
+
+
+def alone(host: str, *, username: str, password: str, rounds: int) -> dict[str, float]:
+    """Each request kind's median time with nothing else running: one rep doing every
+    action ``rounds`` times in turn, before the load. What a request costs, against
+    which the times under load show the wait for a free worker and CPU."""
+    browser = Timed(UrlBrowser(host, {}))
+    rep = scenario.Visit(browser, username, password, False, [username])
+    rep.sign_in()
+    for _ in range(rounds):
+        for action in scenario.MIX:
+            rep.act(action)
+    return {name: statistics.median(times) for name, times in browser.times.items()}
+
+
 # --- load --------------------------------------------------------------------------------
 
 
@@ -259,22 +294,24 @@ def run_locust(args, *, hosts, reps, managers, password) -> int:
     return subprocess.run(command, cwd=ROOT, env=env, check=False).returncode
 
 
-def figures_table(path: Path) -> tuple[str, int]:
-    """The Markdown table of Locust's stats CSV, and the number of failed requests."""
+def figures_table(path: Path, quiet: dict[str, float]) -> tuple[str, int]:
+    """The Markdown table of Locust's stats CSV beside the times alone (``quiet``), and
+    the number of failed requests."""
     with open(path, newline="") as file:
         rows = list(csv.DictReader(file))
     lines = [
-        "| request | requests | req/s | p50 ms | p95 ms | p99 ms | max ms | errors |",
-        "|---|--:|--:|--:|--:|--:|--:|--:|",
+        "| request | requests | req/s | p50 ms | p95 ms | p99 ms | max ms | errors | alone ms |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for row in sorted(rows, key=lambda r: (r["Name"] == "Aggregated", r["Name"])):
         if row["Request Count"] == "0":  # the sign-ins, before the figures were reset
             continue
         name = "**all**" if row["Name"] == "Aggregated" else f"{row['Type']} {row['Name']}"
+        alone_ms = f"{quiet[name]:.0f}" if name in quiet else ""
         lines.append(
             f"| {name} | {row['Request Count']} | {float(row['Requests/s']):.1f}"
             f" | {row['50%']} | {row['95%']} | {row['99%']}"
-            f" | {float(row['Max Response Time']):.0f} | {row['Failure Count']} |"
+            f" | {float(row['Max Response Time']):.0f} | {row['Failure Count']} | {alone_ms} |"
         )
     total = next(r for r in rows if r["Name"] == "Aggregated")
     return "\n".join(lines), int(total["Failure Count"])
@@ -466,6 +503,9 @@ def main():
     )
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--spawn-rate", type=float, default=5)
+    parser.add_argument(
+        "--alone-rounds", type=int, default=3, help="rounds of every action before the load"
+    )
     parser.add_argument("--wait", default="0.5,2.5", help="min,max seconds between actions")
     args = parser.parse_args()
     if connection.vendor != "postgresql":
@@ -490,8 +530,10 @@ def main():
     )
     servers = start_servers(args.ports, workers=args.workers, env=env, logs=logs)
     try:
+        print("Each request alone, before the load…", flush=True)
+        quiet = alone(hosts[0], username=reps[0], password=password, rounds=args.alone_rounds)
         locust_code = run_locust(args, hosts=hosts, reps=reps, managers=managers, password=password)
-        table, errors = figures_table(OUT / "load_stats.csv")
+        table, errors = figures_table(OUT / "load_stats.csv", quiet)
         print("\nAcross servers (write on A, read on B):", flush=True)
         try:
             failures = cross_check(hosts[0], hosts[-1], password=password)
