@@ -60,6 +60,7 @@ from django.utils import translation  # noqa: E402
 from bench.loadtest import scenario  # noqa: E402
 from crm.web.templatetags.formatting import money_compact  # noqa: E402
 from leads.models import Lead  # noqa: E402
+from leads.totals import latest_event_id  # noqa: E402
 from pipelines.models import PipelineStage  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -332,6 +333,18 @@ def current_stage(text: str) -> str:
     return found.group(1) if found else ""
 
 
+def wait_for_quiet(seconds: float = 3, timeout: float = 120) -> None:
+    """Until no lead was written for ``seconds``: the servers finish the requests they
+    had queued when Locust stopped, writes among them."""
+    deadline = time.monotonic() + timeout
+    last, quiet_since = latest_event_id(), time.monotonic()
+    while time.monotonic() - quiet_since < seconds and time.monotonic() < deadline:
+        time.sleep(0.5)
+        if (newest := latest_event_id()) != last:
+            last, quiet_since = newest, time.monotonic()
+    connection.close()
+
+
 def cross_check(host_a: str, host_b: str, *, password: str) -> list[str]:
     """Writes on A, read at once on B (the same session); the failed checks, if any."""
     lead = (
@@ -534,6 +547,7 @@ def main():
         quiet = alone(hosts[0], username=reps[0], password=password, rounds=args.alone_rounds)
         locust_code = run_locust(args, hosts=hosts, reps=reps, managers=managers, password=password)
         table, errors = figures_table(OUT / "load_stats.csv", quiet)
+        wait_for_quiet()
         print("\nAcross servers (write on A, read on B):", flush=True)
         try:
             failures = cross_check(hosts[0], hosts[-1], password=password)
