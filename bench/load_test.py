@@ -277,6 +277,7 @@ def run_locust(args, *, hosts, reps, managers, password) -> int:
         "LOADTEST_PASSWORD": password,
         "LOADTEST_SECONDS": str(args.seconds),
         "LOADTEST_WAIT": args.wait,
+        "LOADTEST_SKIP": ",".join(args.skip),
     }
     users = args.reps + args.managers
     command = [
@@ -518,6 +519,9 @@ def main():
     parser.add_argument("--spawn-rate", type=float, default=5)
     parser.add_argument(
         "--alone-rounds", type=int, default=3, help="rounds of every action before the load"
+    )
+    parser.add_argument(
+        "--skip", nargs="+", default=[], choices=list(scenario.MIX), help="actions left out"
     )
     parser.add_argument("--wait", default="0.5,2.5", help="min,max seconds between actions")
     args = parser.parse_args()

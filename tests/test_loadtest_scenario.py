@@ -100,6 +100,21 @@ def test_a_reps_writes_land_on_their_own_leads(people):
     assert LeadEvent.objects.filter(kind=EventKind.STAGE_CHANGED).count() == moved + 1
 
 
+def test_a_lead_given_away_meanwhile_is_read_not_written(people):
+    """The rep's My Work listed it; by the time they open it, it is a colleague's: the page
+    shows no button to write with, so nothing is posted (no 403 in the figures)."""
+    rep = visit("bulk_user_01", manager=False)
+    rep.sign_in()
+    Lead.objects.filter(pk__in=rep.own).update(assignee=people["colleague"], created_by=None)
+    for action in scenario.WRITES:
+        rep.own = list(
+            Lead.objects.filter(assignee=people["colleague"]).values_list("pk", flat=True)
+        )
+        rep.browser.sent.clear()
+        rep.act(action)
+        assert [method for method, _ in rep.browser.sent] == ["get"] * len(rep.browser.sent)
+
+
 def test_an_edit_posts_the_form_as_it_came_with_only_priority_and_close_date_changed(people):
     manager = visit("loadtest_manager_01", manager=True)
     manager.sign_in()

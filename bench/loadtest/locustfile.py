@@ -11,6 +11,7 @@ passes everything in the environment:
 - ``LOADTEST_SECONDS``: how long to measure, counted from the moment every user has
   signed in (figures are reset then, so the sign-ins' password hashing is not in them).
 - ``LOADTEST_WAIT``: "min,max" seconds a person pauses between actions.
+- ``LOADTEST_SKIP``: actions to leave out of the mix (a diagnosis, not the test).
 
 Requests carry ``X-Forwarded-Proto: https`` as the TLS-terminating proxy in front of
 production would, so the servers run with their production security settings.
@@ -36,6 +37,8 @@ MANAGER_ACCOUNTS = os.environ.get("LOADTEST_MANAGER_ACCOUNTS", "").split(",")
 PASSWORD = os.environ.get("LOADTEST_PASSWORD", "")
 SECONDS = float(os.environ.get("LOADTEST_SECONDS", "60"))
 WAIT = [float(s) for s in os.environ.get("LOADTEST_WAIT", "0.5,2.5").split(",")]
+#: Actions left out (to see what the others cost without them), comma-separated.
+SKIP = set(filter(None, os.environ.get("LOADTEST_SKIP", "").split(",")))
 
 signed_in = itertools.count(1)
 numbers = {"rep": itertools.count(), "manager": itertools.count()}
@@ -133,7 +136,7 @@ def task_of(action):
     return lambda user: user.act(action)
 
 
-TASKS = {task_of(action): weight for action, weight in scenario.MIX.items()}
+TASKS = {task_of(action): weight for action, weight in scenario.MIX.items() if action not in SKIP}
 
 
 class Rep(Person):

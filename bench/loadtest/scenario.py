@@ -7,8 +7,8 @@ over Django's test client), so the same sequence of paths and form fields is wha
 load test sends and what ``tests/test_loadtest_scenario.py`` checks against the app.
 
 Eighty of every hundred requests read and twenty write: 60 actions read one page (the
-list, a search, a lead, the board, My Work) and 20 actions open a lead (its page, or
-its edit form) and then write to it (a note, a stage move, an edit, an assignment), as
+list, a search, a lead, the board, My Work) and 20 actions open a lead (its page, and for
+an edit its form) and then write to it (a note, a stage move, an edit, an assignment), as
 the page's own forms and htmx send them, with the CSRF token the page carries.
 """
 
@@ -20,8 +20,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-#: action → weight. Reads are one request each; writes two (the page they start on,
-#: then the POST), so that requests are 80 % reads and 20 % writes.
+#: action → weight. Reads are one request each; writes two (the lead's page, then the
+#: POST; an edit three, with its form), so that requests are 80 % reads and 20 % writes.
 READS = {"list": 14, "search": 10, "detail": 12, "board": 8, "my_work": 16}
 WRITES = {"note": 7, "move": 6, "edit": 4, "assign": 3}
 MIX = READS | WRITES
@@ -145,11 +145,14 @@ class Visit:
         self.own = [int(pk) for pk in dict.fromkeys(LEAD_LINK.findall(page.text))]
         self.remember(page)
 
-    # --- writes: each opens the lead's page (or form) first, as a person would -------------
+    # --- writes: each opens the lead's page first, as a person would -----------------------
+    # The page shows a write's button only to someone allowed to use it. A lead that is no
+    # longer theirs (a manager, or their other session, gave it away) is read, not written.
 
     def note(self) -> None:
         lead = self.lead_to_write()
-        self.read(f"/leads/{lead}/", name="detail")
+        if self.open_to_write(lead, f'action="/leads/{lead}/notes/"') is None:
+            return
         text = f"Load test note {self.rng.randrange(10**9)} by {self.username}"
         self.write(
             f"/leads/{lead}/notes/",
@@ -162,39 +165,44 @@ class Visit:
     def move(self) -> None:
         """To another open stage the tracker offers (won and lost ask how it closed)."""
         lead = self.lead_to_write()
-        page = self.read(f"/leads/{lead}/", name="detail")
-        stages = STAGE_FORM.findall(page.text)
-        if not stages:  # a closed lead offers open stages too; only a pipeline of one would not
+        page = self.open_to_write(lead, '<input type="hidden" name="stage"')
+        if page is None:
             return
         self.write(
             f"/leads/{lead}/stage/",
-            {"stage": self.rng.choice(stages)},
+            {"stage": self.rng.choice(STAGE_FORM.findall(page.text))},
             name="move",
             htmx_target="lead-stage",
         )
 
     def edit(self) -> None:
-        """The edit form as it comes, with another priority and close date."""
+        """The edit form as it comes, with another priority and close date. Saved, the
+        answer sends htmx to the lead's page (HX-Redirect): not followed here, so that an
+        edit counts as many requests as the other writes plus its form."""
         lead = self.lead_to_write()
+        if self.open_to_write(lead, f'href="/leads/{lead}/edit/"') is None:
+            return
         page = self.read(f"/leads/{lead}/edit/", name="edit (form)")
         data = form_fields(page.text, action_contains='id="id_title"')
         data["priority"] = self.rng.choice(PRIORITIES)
         close = datetime.date.today() + datetime.timedelta(days=self.rng.randrange(7, 120))
         data["expected_close_date"] = close.isoformat()
-        # Saved, the answer tells htmx to load the lead's page (HX-Redirect), as it then does.
         self.write(f"/leads/{lead}/edit/", data, name="edit", htmx_target="lead-form")
-        self.read(f"/leads/{lead}/", name="detail")
 
     def assign(self) -> None:
         """To a colleague, typed in the picker as their username."""
         lead = self.lead_to_write()
-        self.read(f"/leads/{lead}/", name="detail", contains='id="assignee-options"')
+        if self.open_to_write(lead, 'id="assignee-options"') is None:
+            return
+        colleague = self.rng.choice(self.colleagues)
         self.write(
             f"/leads/{lead}/assign/",
-            {"assignee": self.rng.choice(self.colleagues)},
+            {"assignee": colleague},
             name="assign",
             htmx_target="lead-stage",
         )
+        if colleague != self.username and lead in self.own:
+            self.own.remove(lead)
 
     # --- helpers --------------------------------------------------------------------------
 
@@ -207,6 +215,15 @@ class Visit:
         page = self.browser.post(path, {**data, "csrfmiddlewaretoken": self.csrf}, **kwargs)
         self.csrf = csrf_token(page.text) or self.csrf
         return page
+
+    def open_to_write(self, lead: int, button: str) -> Page | None:
+        """The lead's page, if it shows this person ``button``; else None."""
+        page = self.read(f"/leads/{lead}/", name="detail")
+        if button in page.text:
+            return page
+        if lead in self.own:
+            self.own.remove(lead)
+        return None
 
     def remember(self, page: Page) -> None:
         """Keep the leads a page showed, to open one later (the last 200)."""
@@ -222,7 +239,8 @@ class Visit:
             return self.some_lead()
         if not self.own:
             self.my_work()
-        return self.rng.choice(self.own)
+        # A rep with no open lead left opens any: its page shows no button to write with.
+        return self.rng.choice(self.own) if self.own else self.some_lead()
 
 
 def csrf_token(text: str) -> str:
