@@ -18,6 +18,7 @@ production would, so the servers run with their production security settings.
 """
 
 import itertools
+import math
 import os
 import random
 from http.cookiejar import DefaultCookiePolicy
@@ -106,6 +107,7 @@ class Person(FastHttpUser):
     def on_start(self):
         role, number = self.role, self.number
         accounts = MANAGER_ACCOUNTS if self.manager else REP_ACCOUNTS
+        count = MANAGERS if self.manager else REPS
         self.visit = scenario.Visit(
             LocustBrowser(self),
             username=accounts[number % len(accounts)],
@@ -113,6 +115,8 @@ class Person(FastHttpUser):
             manager=self.manager,
             colleagues=REP_ACCOUNTS,
             rng=random.Random(f"{role}-{number}"),
+            # Several users on one account split its leads between them.
+            share=(number // len(accounts), math.ceil(count / len(accounts))),
         )
         self.visit.sign_in()
         if next(signed_in) == REPS + MANAGERS:

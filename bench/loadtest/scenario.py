@@ -21,8 +21,9 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 #: action → weight. Reads are one request each; writes two (the lead's page, then the
-#: POST; an edit three, with its form), so that requests are 80 % reads and 20 % writes.
-READS = {"list": 14, "search": 10, "detail": 12, "board": 8, "my_work": 16}
+#: POST; an edit three, with its form; a manager's assignment three, with the list of
+#: unassigned leads), so that some 80 % of requests read and 20 % write.
+READS = {"list": 14, "search": 10, "detail": 10, "board": 8, "my_work": 16}
 WRITES = {"note": 7, "move": 6, "edit": 4, "assign": 3}
 MIX = READS | WRITES
 
@@ -103,6 +104,10 @@ class Visit:
     manager: bool
     colleagues: Sequence[str]
     rng: random.Random = field(default_factory=random.Random)
+    #: (this session, of how many): a rep signed in twice works on the leads of My Work
+    #: whose id % sessions == this one, so one session never writes to a lead the other
+    #: just gave away.
+    share: tuple[int, int] = (0, 1)
     csrf: str = ""
     seen: list[int] = field(default_factory=list)
     own: list[int] = field(default_factory=list)
@@ -142,7 +147,9 @@ class Visit:
 
     def my_work(self) -> None:
         page = self.read("/my-work/", name="my_work", contains="My Work")
-        self.own = [int(pk) for pk in dict.fromkeys(LEAD_LINK.findall(page.text))]
+        mine, sessions = self.share
+        listed = map(int, dict.fromkeys(LEAD_LINK.findall(page.text)))
+        self.own = [pk for pk in listed if pk % sessions == mine]
         self.remember(page)
 
     # --- writes: each opens the lead's page first, as a person would -----------------------
@@ -190,8 +197,14 @@ class Visit:
         self.write(f"/leads/{lead}/edit/", data, name="edit", htmx_target="lead-form")
 
     def assign(self) -> None:
-        """To a colleague, typed in the picker as their username."""
-        lead = self.lead_to_write()
+        """To a colleague, typed in the picker as their username: a manager gives out an
+        unassigned lead, a rep hands one of theirs over."""
+        if self.manager:
+            page = self.read("/leads/?assignee=none", name="list")
+            unassigned = [int(pk) for pk in dict.fromkeys(LEAD_LINK.findall(page.text))]
+            lead = self.rng.choice(unassigned) if unassigned else self.some_lead()
+        else:
+            lead = self.lead_to_write()
         if self.open_to_write(lead, 'id="assignee-options"') is None:
             return
         colleague = self.rng.choice(self.colleagues)
