@@ -6,8 +6,8 @@ request goes through a ``Browser`` (the locustfile's over Locust's client, the t
 over Django's test client), so the same sequence of paths and form fields is what the
 load test sends and what ``tests/test_loadtest_scenario.py`` checks against the app.
 
-Eighty of every hundred requests read and twenty write: 60 actions read one page (the
-list, a search, a lead, the board, My Work) and 20 actions open a lead (its page, and for
+Some eighty of every hundred requests read and twenty write: of every 78 actions, 58 read
+one page (the list, a search, a lead, the board, My Work) and 20 open a lead (its page, and for
 an edit its form) and then write to it (a note, a stage move, an edit, an assignment), as
 the page's own forms and htmx send them, with the CSRF token the page carries.
 """
