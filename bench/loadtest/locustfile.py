@@ -118,9 +118,11 @@ class Person(FastHttpUser):
             # Several users on one account split its leads between them.
             share=(number // len(accounts), math.ceil(count / len(accounts))),
         )
-        self.visit.sign_in()
-        if next(signed_in) == REPS + MANAGERS:
-            everyone_signed_in(self.environment)
+        try:
+            self.visit.sign_in()
+        finally:  # a sign-in refused is an error in the figures; the others go on
+            if next(signed_in) == REPS + MANAGERS:
+                everyone_signed_in(self.environment)
 
     def act(self, action):
         try:
