@@ -8,8 +8,10 @@ STAMP  := $(VENV)/.installed
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 PYTEST_ARGS ?=
+LOAD_VENV := .venv-load
+LOAD_ARGS ?=
 
-.PHONY: run test install lint format check-deploy bench bench-list lock clean
+.PHONY: run test install lint format check-deploy bench bench-list loadtest lock clean
 
 run: $(STAMP)  ## Migrate, load demo data (idempotent) and serve at http://127.0.0.1:8000
 	$(BIN)/python manage.py migrate --noinput
@@ -51,6 +53,17 @@ bench-list: $(STAMP)  ## The list benchmark alone (issue 8): ours, the admin and
 	@test -n "$(DATABASE_URL)" || { echo "Set DATABASE_URL to a PostgreSQL database filled by seed_bulk (docs/PERFORMANCE.md)."; exit 2; }
 	$(BIN)/python -m bench.list_bench $(BENCH_ARGS)
 
+loadtest: $(STAMP) $(LOAD_VENV)/.installed  ## Two app servers, 50 users for 60 s, writes seen across servers (docs/SCALING.md)
+	@test -n "$(DATABASE_URL)" || { echo "Set DATABASE_URL to a PostgreSQL database filled by seed_bulk (docs/SCALING.md)."; exit 2; }
+	$(BIN)/python -m bench.load_test --locust $(LOAD_VENV)/bin/locust $(LOAD_ARGS)
+
+# Locust (the "load" dependency group) in a venv of its own: gevent stays out of .venv.
+$(LOAD_VENV)/.installed: pyproject.toml
+	test -x $(LOAD_VENV)/bin/python || $(PYTHON) -m venv $(LOAD_VENV)
+	$(LOAD_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(LOAD_VENV)/bin/python -m pip install --quiet $$($(PYTHON) -c 'import tomllib; p = tomllib.load(open("pyproject.toml", "rb")); print(" ".join(p["dependency-groups"]["load"]))')
+	touch $@
+
 lock:  ## Re-pin requirements.lock from the ranges in pyproject.toml
 	rm -rf /tmp/crm-lock-venv && $(PYTHON) -m venv /tmp/crm-lock-venv
 	/tmp/crm-lock-venv/bin/pip install --quiet --upgrade pip
@@ -58,4 +71,4 @@ lock:  ## Re-pin requirements.lock from the ranges in pyproject.toml
 	/tmp/crm-lock-venv/bin/pip freeze --exclude-editable | sort > requirements.lock
 
 clean:
-	rm -rf $(VENV) staticfiles test-results
+	rm -rf $(VENV) $(LOAD_VENV) staticfiles test-results

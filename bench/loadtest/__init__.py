@@ -1,0 +1,1 @@
+"""The load test: its users (scenario), their Locust wrapping (locustfile)."""
