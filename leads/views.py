@@ -494,9 +494,17 @@ class LeadFormMixin(HtmxPartialMixin):
     template_name = "leads/lead_form.html"
     partials = {
         "lead-form": "form",
+        "client-choices": "client_choices",
         "field-contact": "contact_field",
         "closing-fields": "closing_fields",
     }
+
+    def post(self, request, *args, **kwargs):
+        if "find_client" in request.POST:  # the client search without JavaScript
+            self.object = self.get_object() if "pk" in self.kwargs else None
+            form = self.get_form()
+            return self.render_to_response(self.get_context_data(form=form))  # nothing saved
+        return super().post(request, *args, **kwargs)
 
     def get_form(self, form_class=None):
         form = super().get_form(form_class)
@@ -516,6 +524,10 @@ class LeadFormMixin(HtmxPartialMixin):
         stage = whole_number(self.request.GET.get("stage"))
         if self.request.htmx and stage:  # reloading the closing fields
             initial["stage"] = stage
+        if self.request.htmx and "client_q" in self.request.GET:  # searching for a client
+            initial["client_q"] = self.request.GET["client_q"]
+            if client := whole_number(self.request.GET.get("client")):
+                initial["client"] = client
         return initial
 
     def get_context_data(self, **kwargs):

@@ -125,6 +125,14 @@
     if (button) dismissToast(button.closest(".toast"));
   });
 
+  // Enter in a search field inside a form (the lead form's client search) searches, as
+  // typing does, instead of submitting the form around it.
+  document.addEventListener("keydown", function (evt) {
+    if (evt.key !== "Enter" || !evt.target.matches || !evt.target.matches("[data-enter-searches]")) return;
+    evt.preventDefault();
+    if (window.htmx) window.htmx.trigger(evt.target, "search");
+  });
+
   document.addEventListener("keydown", function (evt) {
     if (evt.key !== "Escape") return;
     var toast = evt.target.closest && evt.target.closest(".toast");
