@@ -67,7 +67,8 @@ $(LOAD_VENV)/.installed: pyproject.toml
 lock:  ## Re-pin requirements.lock from the ranges in pyproject.toml
 	rm -rf /tmp/crm-lock-venv && $(PYTHON) -m venv /tmp/crm-lock-venv
 	/tmp/crm-lock-venv/bin/pip install --quiet --upgrade pip
-	/tmp/crm-lock-venv/bin/pip install --quiet $$($(PYTHON) -c 'import tomllib; p = tomllib.load(open("pyproject.toml", "rb")); print(" ".join(repr(d) for d in p["project"]["dependencies"] + p["dependency-groups"]["dev"]))')
+	$(PYTHON) -c 'import tomllib; p = tomllib.load(open("pyproject.toml", "rb")); print("\n".join(p["project"]["dependencies"] + p["dependency-groups"]["dev"]))' > /tmp/crm-lock-venv/ranges.txt
+	/tmp/crm-lock-venv/bin/pip install --quiet -r /tmp/crm-lock-venv/ranges.txt
 	/tmp/crm-lock-venv/bin/pip freeze --exclude-editable | sort > requirements.lock
 
 clean:
