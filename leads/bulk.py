@@ -24,6 +24,7 @@ from django.db.models import F
 from django.http import QueryDict
 from django.utils import timezone
 
+from crm.web.bulk import bulk_insert
 from pipelines.models import PipelineStage
 
 from .bulk_forms import BulkActionForm
@@ -161,17 +162,14 @@ def _run_chunk(bulk_change: BulkChange, ids: list[int], values: dict) -> dict[st
         result = leads_update_bulk(
             changes=dict.fromkeys(ids, values), by=by, keep_before=True, tags=tags
         )
-    BulkChangeItem.objects.bulk_create(
+    bulk_insert(
+        BulkChangeItem,
+        ["bulk_change_id", "lead_id", "before", "version"],
         (
-            BulkChangeItem(
-                bulk_change=bulk_change,
-                lead_id=lead.pk,
-                before=result.before[lead.pk],
-                version=lead.version,
-            )
+            (bulk_change.pk, lead.pk, result.before[lead.pk], lead.version)
             for lead in result.changed
         ),
-        batch_size=LOCK_CHUNK,
+        count=len(result.changed),
     )
     changed, skipped, missing = len(result.changed), len(result.refused), len(result.missing)
     return {

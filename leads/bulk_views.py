@@ -126,8 +126,10 @@ class BulkApplyView(View):
         """The loss reason, asked once for every lead: in the dialog or on a page."""
         in_dialog = bool(request.htmx)
         template = "leads/bulk_close.html" + ("#closing_form" if in_dialog else "")
+        # Asked for the first time (from the toolbar), the form is not wrong yet.
+        shown = form if "lost_reason" in request.POST else BulkActionForm()
         context = {
-            "form": form,
+            "form": shown,
             "stage": form.cleaned_data["stage"],
             "selected": form.cleaned_data.get("lead") or [],
             "all_matching": form.all_matching,
@@ -170,7 +172,8 @@ def bulk_context(request) -> dict:
         return {}
     url, query = reverse("leads:bulk_apply"), request.GET.urlencode()
     return {
-        "bulk_form": SimpleLazyObject(BulkActionForm),
+        # Its own ids: the filter bar beside it has a stage field too.
+        "bulk_form": SimpleLazyObject(lambda: BulkActionForm(auto_id="id_bulk_%s")),
         # The list's filters travel in the URL: "select all matching" reads them there.
         "bulk_url": f"{url}?{query}" if query else url,
     }

@@ -499,15 +499,21 @@ def leads_update_bulk(
     now = timezone.now()
     criteria = scoring.criteria_for_write()
     recorded: list[LeadEvent] = []
+    attnames = {Lead._meta.get_field(name).attname for name in fields} | {"probability"}
+    if {"stage", "value", *CLOSING_FIELDS} & fields:
+        attnames |= {Lead._meta.get_field(name).attname for name in MOVE_FIELDS}
+    written: set[str] = set()  # the fields some lead's values changed: only they are saved
     for pk, lead in leads.items():
         values = changes[pk]
         if not may_change(lead, values, by):
             result.refused.append(pk)
             continue
         before = _snapshot(lead, values) if lead_import is not None or keep_before else None
+        held = {name: getattr(lead, name) for name in attnames}
         changed = _apply(
             lead, values, by=by, now=now, criteria=criteria, stage_deleted=stage_deleted
         )
+        written |= {name for name, value in held.items() if getattr(lead, name) != value}
         if not changed and lead_import is None:
             continue
         lead.touch(now)
@@ -529,13 +535,18 @@ def leads_update_bulk(
                 )
             )
     if result.changed:
-        attnames = {Lead._meta.get_field(name).attname for name in fields}
-        if {"stage", "value", *CLOSING_FIELDS} & fields:
-            attnames |= {Lead._meta.get_field(name).attname for name in MOVE_FIELDS}
-        _save_many(result.changed, [*attnames, "probability", *RECORD_FIELDS])
+        # Fields no lead changed stay out of the UPDATE: leads moved alike (their own
+        # values untouched) are then written with one statement per chunk of ids.
+        _save_many(result.changed, [*written, *RECORD_FIELDS])
         scoring.store_scores({lead.pk: lead.score for lead in result.changed})
-        LeadEvent.objects.bulk_create(recorded)
+        _save_events(recorded)
     return result
+
+
+def _save_events(recorded: list[LeadEvent]) -> None:
+    """Insert many events at once (PostgreSQL's COPY: 10,000 events of a bulk move in a
+    fraction of the time ``bulk_create`` builds its statements in)."""
+    bulk_insert(LeadEvent, events.COLUMNS, map(events.as_row, recorded), count=len(recorded))
 
 
 def _save_many(leads: list[Lead], fields: list[str]) -> None:
@@ -649,6 +660,8 @@ def leads_undo_bulk(*, items: dict[int, tuple[dict, int]], by, tags: dict) -> Bu
         ids = {before.get("assignee") for before, _ in items.values()} - {None}
         related["assignee"] = Lead._meta.get_field("assignee").related_model.objects.in_bulk(ids)
     recorded: list[LeadEvent] = []
+    attnames = {Lead._meta.get_field(name).attname for name in names}
+    written: set[str] = set()  # as in leads_update_bulk: only fields some lead changed
     for pk, lead in leads.items():
         before, version = items[pk]
         if lead.version != version:
@@ -657,20 +670,21 @@ def leads_undo_bulk(*, items: dict[int, tuple[dict, int]], by, tags: dict) -> Bu
         if not may_change(lead, before, by):
             result.refused.append(pk)
             continue
+        held = {name: getattr(lead, name) for name in attnames}
         try:
             put_back = _put_back(lead, before, related, by=by, now=now)
         except KeyError:  # a stage, reason or user it had is gone: it cannot go back
             result.conflicted.append(pk)
             continue
         recorded += events.tagged(put_back, **tags)
+        written |= {name for name in attnames if getattr(lead, name) != held[name]}
         lead.score = scoring.score(lead, criteria, timezone.localdate(now))
         lead.touch(now)
         result.changed.append(lead)
     if result.changed:
-        attnames = {Lead._meta.get_field(name).attname for name in names}
-        _save_many(result.changed, [*attnames, *RECORD_FIELDS])
+        _save_many(result.changed, [*written, *RECORD_FIELDS])
         scoring.store_scores({lead.pk: lead.score for lead in result.changed})
-        LeadEvent.objects.bulk_create(recorded)
+        _save_events(recorded)
     return result
 
 
