@@ -93,3 +93,25 @@ def test_the_bulk_toolbar_on_a_phone(page, live_server, rep, login, screenshot):
     screenshot(page, "bulk-toolbar-phone")
     page.set_viewport_size(DESKTOP)
     screenshot(page, "bulk-toolbar-desktop")
+
+
+def test_recent_bulk_changes_undo_without_the_toast(page, live_server, rep, login, screenshot):
+    leads = LeadFactory.create_batch(3, created_by=rep, assignee=rep)
+    login(page, live_server, rep, next_url="/leads/")
+    page.get_by_label("Select all leads on this page").check()
+    page.get_by_label("Assign to", exact=True).select_option(label="Nobody (unassigned)")
+    page.get_by_role("button", name="Assign", exact=True).click()
+    expect(toast(page, "Unassigned 3 leads.")).to_be_visible()
+
+    page.get_by_role("link", name="Recent bulk changes").click()
+    expect(page.get_by_role("heading", name="Recent bulk changes")).to_be_visible()
+    screenshot(page, "bulk-recent-desktop")
+    page.set_viewport_size(PHONE)
+    screenshot(page, "bulk-recent-phone")
+    page.get_by_role("button", name="Undo “Unassign”").click()
+
+    expect(toast(page, "Undone: 3 leads have their earlier values back.")).to_be_visible()
+    row = page.get_by_role("row", name="Unassign")
+    expect(row.get_by_text("Undone", exact=True)).to_be_visible()  # the badge, no button
+    expect(row.get_by_role("button")).to_have_count(0)
+    assert {Lead.objects.get(pk=lead.pk).assignee for lead in leads} == {rep}
