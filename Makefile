@@ -48,6 +48,7 @@ bench: $(STAMP)  ## Benchmarks against DATABASE_URL (PostgreSQL with seed_bulk d
 	$(BIN)/python -m bench.list_bench
 	$(BIN)/python -m bench.export_bench
 	$(BIN)/python -m bench.import_bench
+	$(BIN)/python -m bench.bulk_bench
 
 bench-list: $(STAMP)  ## The list benchmark alone (issue 8): ours, the admin and the SQL floor
 	@test -n "$(DATABASE_URL)" || { echo "Set DATABASE_URL to a PostgreSQL database filled by seed_bulk (docs/PERFORMANCE.md)."; exit 2; }

@@ -223,6 +223,8 @@ class Kind:
 
 #: A field's change: which field, its old and new recorded value (ids for related rows).
 CHANGE_KEYS = ("field", "old", "new", "old_id", "new_id")
+#: A change made by a bulk action on the list (its id), or by undoing one.
+BULK_KEYS = ("bulk", "undo_bulk")
 
 
 def _imported_sentence(data: dict) -> str:
@@ -305,15 +307,23 @@ def _closing_words(stage: str, facts: dict) -> str:
 
 KINDS: dict[str, Kind] = {
     EventKind.CREATED: Kind(frozenset({"title"}), lambda data: "Created the lead"),
-    EventKind.CHANGED: Kind(frozenset(CHANGE_KEYS), describe_change),
+    EventKind.CHANGED: Kind(frozenset({*CHANGE_KEYS, *BULK_KEYS}), describe_change),
     EventKind.STAGE_CHANGED: Kind(
         frozenset(
-            {*CHANGE_KEYS, "seconds_in_previous", "probability", "stage_deleted", "was", "closing"}
+            {
+                *CHANGE_KEYS,
+                *BULK_KEYS,
+                "seconds_in_previous",
+                "probability",
+                "stage_deleted",
+                "was",
+                "closing",
+            }
         ),
         _stage_sentence,
     ),
     EventKind.ASSIGNED: Kind(
-        frozenset({*CHANGE_KEYS, "old_name", "new_name", "rule"}), _assigned_sentence
+        frozenset({*CHANGE_KEYS, *BULK_KEYS, "old_name", "new_name", "rule"}), _assigned_sentence
     ),
     EventKind.NOTE: Kind(frozenset({"text"}), lambda data: "Added a note"),
     # Three shapes: a lead the import created (import_id, file, row); one it updated
@@ -336,7 +346,16 @@ def describe(event: LeadEvent) -> str:
     """The event as people read it, by its kind's sentence."""
     data = event.data if isinstance(event.data, dict) else {}
     kind = KINDS.get(event.kind)
-    return kind.sentence(data) if kind else describe_change(data)
+    sentence = kind.sentence(data) if kind else describe_change(data)
+    return f"Undid a bulk change: {sentence}" if data.get("undo_bulk") else sentence
+
+
+def tagged(recorded: list[LeadEvent], **tags) -> list[LeadEvent]:
+    """The events with ``tags`` (``BULK_KEYS``) added to their data: which bulk change,
+    or undo of one, made them."""
+    for event in recorded:
+        event.data = event.data | tags
+    return recorded
 
 
 # --- constructors: every writer makes its events with these ----------------------------------

@@ -23,6 +23,8 @@ from .assignment import Membership as Membership
 from .assignment import Team as Team
 
 # A lead's history is defined in .events, with every kind of event; found here too.
+from .bulk_models import BulkChange as BulkChange
+from .bulk_models import BulkChangeItem as BulkChangeItem
 from .events import EventKind as EventKind
 from .events import LeadEvent as LeadEvent
 from .events import epoch, recorded_value, visited

@@ -70,6 +70,9 @@ class BulkResult:
     changed: list[Lead] = field(default_factory=list)
     refused: list[int] = field(default_factory=list)  # the user may not change them
     missing: list[int] = field(default_factory=list)  # deleted meanwhile
+    # With ``keep_before``: what the changed fields held before, by lead id (``_snapshot``).
+    before: dict[int, dict] = field(default_factory=dict)
+    conflicted: list[int] = field(default_factory=list)  # changed since (an undo skips them)
 
 
 def may_change(lead: Lead, fields: Iterable[str], user) -> bool:
@@ -338,11 +341,12 @@ class RulesResult:
 
 
 @transaction.atomic
-def leads_assign_by_rules(*, lead_ids: Iterable[int], by) -> RulesResult:
+def leads_assign_by_rules(*, lead_ids: Iterable[int], by, tags: dict | None = None) -> RulesResult:
     """Run the assignment rules on these leads (a manager's "Run rules"): each one still
     unassigned, in id order, gets the assignee of the first rule it meets, and an event
     that says so (or why the rule left it unassigned). Assigned leads are left alone;
-    PermissionDenied, writing nothing, for a user who may not assign leads.
+    PermissionDenied, writing nothing, for a user who may not assign leads. ``tags`` go
+    into each event's data (``events.BULK_KEYS``).
     """
     if not by.has_perm("leads.assign_lead"):
         raise PermissionDenied("You may not assign leads.")
@@ -364,7 +368,7 @@ def leads_assign_by_rules(*, lead_ids: Iterable[int], by) -> RulesResult:
         result.assigned.append(lead)
     if result.assigned:
         _save_many(result.assigned, ["assignee", *RECORD_FIELDS])
-    LeadEvent.objects.bulk_create(recorded)
+    LeadEvent.objects.bulk_create(events.tagged(recorded, **(tags or {})))
     return result
 
 
@@ -475,36 +479,49 @@ def leads_update_bulk(
     lead_import=None,
     import_rows: dict[int, int] | None = None,
     stage_deleted: bool = False,
+    keep_before: bool = False,
+    tags: dict | None = None,
 ) -> BulkResult:
     """Apply values to many leads; a lead the user may not change is left alone.
 
     ``changes`` maps lead ids to values as ``lead_update`` takes them. Each changed lead
     gets one event per change (a stage change saying, with ``stage_deleted``, that its
-    stage was deleted), or for ``lead_import`` (``import_rows``: lead id → row number)
-    one "imported" event holding what the fields were before, which undo puts back.
+    stage was deleted; ``tags`` added to their data), or for ``lead_import``
+    (``import_rows``: lead id → row number) one "imported" event holding what the fields
+    were before, which undo puts back. ``keep_before``: the result holds what the fields
+    were before too (``leads_undo_bulk`` puts it back).
     """
     fields = {name for values in changes.values() for name in values}
-    related = [name for name in fields if Lead._meta.get_field(name).is_relation]
+    # The stage is read for every lead (its kind and probability): once, not per lead.
+    related = {"stage", *(name for name in fields if Lead._meta.get_field(name).is_relation)}
     leads = _lock_many(changes, related)
     result = BulkResult(missing=[pk for pk in changes if pk not in leads])
     now = timezone.now()
     criteria = scoring.criteria_for_write()
     recorded: list[LeadEvent] = []
+    attnames = {Lead._meta.get_field(name).attname for name in fields} | {"probability"}
+    if {"stage", "value", *CLOSING_FIELDS} & fields:
+        attnames |= {Lead._meta.get_field(name).attname for name in MOVE_FIELDS}
+    written: set[str] = set()  # the fields some lead's values changed: only they are saved
     for pk, lead in leads.items():
         values = changes[pk]
         if not may_change(lead, values, by):
             result.refused.append(pk)
             continue
-        before = _snapshot(lead, values) if lead_import is not None else None
+        before = _snapshot(lead, values) if lead_import is not None or keep_before else None
+        held = {name: getattr(lead, name) for name in attnames}
         changed = _apply(
             lead, values, by=by, now=now, criteria=criteria, stage_deleted=stage_deleted
         )
+        written |= {name for name, value in held.items() if getattr(lead, name) != value}
         if not changed and lead_import is None:
             continue
         lead.touch(now)
         result.changed.append(lead)
+        if keep_before:
+            result.before[pk] = before
         if lead_import is None:
-            recorded += changed
+            recorded += events.tagged(changed, **(tags or {}))
         else:
             recorded.append(
                 events.import_updated(
@@ -518,13 +535,18 @@ def leads_update_bulk(
                 )
             )
     if result.changed:
-        attnames = {Lead._meta.get_field(name).attname for name in fields}
-        if {"stage", "value", *CLOSING_FIELDS} & fields:
-            attnames |= {Lead._meta.get_field(name).attname for name in MOVE_FIELDS}
-        _save_many(result.changed, [*attnames, "probability", *RECORD_FIELDS])
+        # Fields no lead changed stay out of the UPDATE: leads moved alike (their own
+        # values untouched) are then written with one statement per chunk of ids.
+        _save_many(result.changed, [*written, *RECORD_FIELDS])
         scoring.store_scores({lead.pk: lead.score for lead in result.changed})
-        LeadEvent.objects.bulk_create(recorded)
+        _save_events(recorded)
     return result
+
+
+def _save_events(recorded: list[LeadEvent]) -> None:
+    """Insert many events at once (PostgreSQL's COPY: 10,000 events of a bulk move in a
+    fraction of the time ``bulk_create`` builds its statements in)."""
+    bulk_insert(LeadEvent, events.COLUMNS, map(events.as_row, recorded), count=len(recorded))
 
 
 def _save_many(leads: list[Lead], fields: list[str]) -> None:
@@ -616,23 +638,123 @@ def leads_restore_bulk(
 
 
 @transaction.atomic
+def leads_undo_bulk(*, items: dict[int, tuple[dict, int]], by, tags: dict) -> BulkResult:
+    """Put back what ``leads_update_bulk`` kept (``keep_before``) on the leads still as it
+    left them: ``items`` maps lead ids to (the fields before, the version it left).
+
+    A lead changed since (another version) is left alone (``conflicted``), and so is one
+    the user may no longer change (``refused``); the others get their fields back, each
+    change an event of its own kind (a stage a stage change, and so on) with ``tags``.
+    """
+    leads = _lock_many(items, ["stage"])
+    result = BulkResult(missing=[pk for pk in items if pk not in leads])
+    now = timezone.now()
+    criteria = scoring.criteria_for_write()
+    names = {name for before, _ in items.values() for name in before}
+    # The rows the fields point back to, by key: a handful of stages and reasons.
+    related = {
+        "stage": PipelineStage.objects.in_bulk(),
+        "lost_reason": LossReason.objects.in_bulk(),
+    }
+    if "assignee" in names:
+        ids = {before.get("assignee") for before, _ in items.values()} - {None}
+        related["assignee"] = Lead._meta.get_field("assignee").related_model.objects.in_bulk(ids)
+    recorded: list[LeadEvent] = []
+    attnames = {Lead._meta.get_field(name).attname for name in names}
+    written: set[str] = set()  # as in leads_update_bulk: only fields some lead changed
+    for pk, lead in leads.items():
+        before, version = items[pk]
+        if lead.version != version:
+            result.conflicted.append(pk)
+            continue
+        if not may_change(lead, before, by):
+            result.refused.append(pk)
+            continue
+        held = {name: getattr(lead, name) for name in attnames}
+        try:
+            put_back = _put_back(lead, before, related, by=by, now=now)
+        except KeyError:  # a stage, reason or user it had is gone: it cannot go back
+            result.conflicted.append(pk)
+            continue
+        recorded += events.tagged(put_back, **tags)
+        written |= {name for name in attnames if getattr(lead, name) != held[name]}
+        lead.score = scoring.score(lead, criteria, timezone.localdate(now))
+        lead.touch(now)
+        result.changed.append(lead)
+    if result.changed:
+        _save_many(result.changed, [*written, *RECORD_FIELDS])
+        scoring.store_scores({lead.pk: lead.score for lead in result.changed})
+        _save_events(recorded)
+    return result
+
+
+#: Fields a stage change sets along with the stage: its own event says what they were.
+ENTERING_FIELDS = ("probability", "stage_entered_at", "closed_at")
+
+
+def _put_back(lead: Lead, before: dict, related: dict, *, by, now) -> list[LeadEvent]:
+    """Set the fields of ``before`` (JSON, as ``_snapshot`` kept them) on the lead; return
+    the events that say so, as any change of those fields records it."""
+    values = {}
+    for name, value in before.items():
+        model_field = Lead._meta.get_field(name)
+        if value is None or not model_field.is_relation:
+            values[name] = model_field.to_python(value)
+        else:
+            values[name] = related[name][value]
+    moving = "stage" in values and values["stage"].pk != lead.stage_id
+    old_stage, entered_old, old_probability = lead.stage, lead.stage_entered_at, lead.probability
+    was = lead.closing_facts() if moving and not old_stage.is_open else {}
+    recorded = []
+    for name, value in values.items():
+        if unchanged(lead, Lead._meta.get_field(name), value):
+            continue
+        said_by_move = moving and name in (*ENTERING_FIELDS, *CLOSING_FIELDS)
+        if name != "stage" and not said_by_move and name not in ENTERING_FIELDS[1:]:
+            recorded.append(events.field_changed(lead, name, value, by=by, at=now))
+        setattr(lead, name, value)
+    if moving:
+        recorded.append(
+            events.stage_changed(
+                lead,
+                old_stage,
+                lead.stage,
+                entered_old=entered_old,
+                old_probability=old_probability,
+                new_probability=lead.probability,
+                by=by,
+                at=now,
+                was=was,
+                closing=lead.closing_facts(),
+            )
+        )
+    return recorded
+
+
+@transaction.atomic
 def leads_delete_bulk(
     *,
     lead_ids: Iterable[int],
     by,
     undoing=None,
     versions: dict[int, int] | None = None,
+    refused: list[int] | None = None,
 ) -> int:
     """Delete many leads with an audit record each (saying when ``undoing`` an import);
     all or nothing (PermissionDenied, or LeadConflict when one is no longer at its
-    version in ``versions``)."""
+    version in ``versions``). Given a ``refused`` list, the leads the user may not
+    delete are added to it and left alone instead (a bulk action skips them)."""
     leads = _lock_many(
         lead_ids, ["stage"], only=["title", "stage", "created_by", "assignee", "version"]
     )
     _check_versions(leads, versions)
-    for lead in leads.values():
-        if not lead.can_delete(by):
+    for lead in list(leads.values()):
+        if lead.can_delete(by):
+            continue
+        if refused is None:
             raise PermissionDenied(f"You may not delete the lead “{lead.title}”.")
+        refused.append(lead.pk)
+        del leads[lead.pk]
     now = timezone.now()
     LeadEvent.objects.bulk_create(
         (events.deleted(lead, by=by, at=now, undoing=undoing) for lead in leads.values()),

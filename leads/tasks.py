@@ -8,8 +8,9 @@ from django.db import transaction
 from django.tasks import task
 from django.utils import timezone
 
+from .bulk import bulk_change_run
 from .imports import lead_import_run
-from .models import LeadImport, ScoreRecompute
+from .models import BulkChange, LeadImport, ScoreRecompute
 from .rescoring import score_recompute_run
 
 
@@ -55,3 +56,14 @@ def queue_score_recompute(*, by) -> ScoreRecompute:
     )
     transaction.on_commit(lambda: recompute_scores.enqueue(recompute.pk))
     return recompute
+
+
+@task
+def run_bulk_change(bulk_change_id: int) -> None:
+    """Run a bulk action on many leads; progress and counts land on the BulkChange."""
+    bulk_change_run(bulk_change=BulkChange.objects.get(pk=bulk_change_id))
+
+
+def queue_bulk_change(bulk_change: BulkChange) -> None:
+    """Hand a large bulk change to a worker once this transaction commits."""
+    transaction.on_commit(lambda: run_bulk_change.enqueue(bulk_change.pk))

@@ -3,6 +3,7 @@ from django.urls import path
 from . import (
     aging_report,
     board,
+    bulk_views,
     calibration,
     export,
     forecast,
@@ -38,6 +39,10 @@ urlpatterns = [
         views.LeadAssignByRulesView.as_view(),
         name="assign_by_rules",
     ),
+    path("leads/bulk/", bulk_views.BulkChangeListView.as_view(), name="bulk_list"),
+    path("leads/bulk/apply/", bulk_views.BulkApplyView.as_view(), name="bulk_apply"),
+    path("leads/bulk/<int:pk>/", bulk_views.BulkChangeDetailView.as_view(), name="bulk_detail"),
+    path("leads/bulk/<int:pk>/undo/", bulk_views.BulkUndoView.as_view(), name="bulk_undo"),
     path("leads/<int:pk>/", views.LeadDetailView.as_view(), name="detail"),
     path("leads/<int:pk>/edit/", views.LeadUpdateView.as_view(), name="update"),
     path("leads/<int:pk>/delete/", views.LeadDeleteView.as_view(), name="delete"),

@@ -40,6 +40,7 @@ from pipelines.models import PipelineStage
 from . import scoring
 from .assignees import active_users, listed_names
 from .board import render_board
+from .bulk_views import bulk_context
 from .events import recorded_value
 from .export import export_url
 from .filters import DEFAULT_SORT, LeadFilter, user_label
@@ -151,6 +152,7 @@ class LeadListView(HtmxPartialMixin, ListView):
             and self.request.user.has_perm("leads.assign_lead"),
             # Row links are built from this, not reversed once per row.
             leads_url=reverse("leads:list"),
+            **bulk_context(self.request),
         )
         return context
 

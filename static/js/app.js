@@ -280,7 +280,9 @@
   document.addEventListener("htmx:afterSettle", function (evt) {
     var target = evt.detail.target;
     var serverDialog = target && target.closest ? target.closest("dialog[data-server-dialog]") : null;
-    if (serverDialog && !serverDialog.open && typeof serverDialog.showModal === "function") {
+    // Nothing to ask (a bulk action done: its answer went out of band) opens nothing.
+    var empty = target.childElementCount === 0;
+    if (serverDialog && !empty && !serverDialog.open && typeof serverDialog.showModal === "function") {
       serverDialog.showModal();
       var first = serverDialog.querySelector("[autofocus]");
       if (first) first.focus();

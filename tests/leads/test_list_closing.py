@@ -364,7 +364,7 @@ def test_the_closed_heading_sorts_most_recent_first_then_toggles(rep_client):
 
 
 def stage_cell(row: str) -> str:
-    return re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)[2]
+    return re.findall(r'<td(?! class="cell-check")[^>]*>(.*?)</td>', row, re.S)[2]
 
 
 def test_a_lost_lead_shows_its_reason_and_competitor_under_its_stage(rep_client):
@@ -422,15 +422,17 @@ def many_closed_leads(rep, other_rep):
         {"status": "lost", "lost_reason": "none", "competitor": "Rival 1"},
     ],
 )
-def test_closed_leads_results_stay_within_11_queries_whatever_the_page_size(rep_client, params):
-    # The loss reasons are one query for the page (for_list_rows), never one per row. On
-    # PostgreSQL a filter the running totals cannot answer (a loss reason) asks the
-    # planner how many leads it expects before counting them (leads.totals.list_totals).
+def test_closed_leads_results_stay_within_15_queries_whatever_the_page_size(rep_client, params):
+    # The bulk toolbar takes four: the user's permissions (two), the people and the stages it
+    # offers (leads.bulk_views). The loss reasons are one query for the page
+    # (for_list_rows), never one per row. On PostgreSQL a filter the running totals
+    # cannot answer (a loss reason) asks the planner how many leads it expects before
+    # counting them (leads.totals.list_totals).
     small = count_queries(rep_client, {**params, "per_page": "25"}, HTMX_RESULTS)
     large = count_queries(rep_client, {**params, "per_page": "100"}, HTMX_RESULTS)
 
     assert small == large
-    assert small <= 11
+    assert small <= 15
 
 
 @pytest.mark.usefixtures("many_closed_leads")
