@@ -9,6 +9,7 @@ from . import (
     import_views,
     pipeline_report,
     reports,
+    saved_view_pages,
     source_report,
     team_report,
     team_views,
@@ -37,6 +38,25 @@ urlpatterns = [
         "leads/assign-by-rules/",
         views.LeadAssignByRulesView.as_view(),
         name="assign_by_rules",
+    ),
+    path("leads/views/", saved_view_pages.SavedViewListView.as_view(), name="saved_views"),
+    path(
+        "leads/views/new/",
+        saved_view_pages.SavedViewCreateView.as_view(),
+        name="saved_view_create",
+    ),
+    path(
+        "leads/views/<int:pk>/",
+        saved_view_pages.SavedViewOpenView.as_view(),
+        name="saved_view_open",
+    ),
+    *(
+        path(
+            f"leads/views/<int:pk>/{action}/",
+            saved_view_pages.SavedViewActionView.as_view(action=action),
+            name=f"saved_view_{action}",
+        )
+        for action in saved_view_pages.SavedViewActionView.actions
     ),
     path("leads/<int:pk>/", views.LeadDetailView.as_view(), name="detail"),
     path("leads/<int:pk>/edit/", views.LeadUpdateView.as_view(), name="update"),
