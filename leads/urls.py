@@ -4,6 +4,7 @@ from . import (
     aging_report,
     board,
     calibration,
+    duplicates,
     export,
     forecast,
     import_views,
@@ -58,6 +59,7 @@ urlpatterns = [
         )
         for action in saved_view_pages.SavedViewActionView.actions
     ),
+    path("leads/duplicates/", duplicates.LeadDuplicatesView.as_view(), name="duplicates"),
     path("leads/<int:pk>/", views.LeadDetailView.as_view(), name="detail"),
     path("leads/<int:pk>/edit/", views.LeadUpdateView.as_view(), name="update"),
     path("leads/<int:pk>/delete/", views.LeadDeleteView.as_view(), name="delete"),
