@@ -55,9 +55,10 @@ def same_query(first: QueryDict, second: QueryDict) -> bool:
     return items(first) == items(second)
 
 
-def accepted(query: QueryDict, request) -> tuple[QueryDict, list[tuple[str, str]]]:
+def accepted(query: QueryDict, request) -> tuple[QueryDict, list[tuple[str, str, str]]]:
     """The values of ``query`` the list's filters accept, and those they refuse as
-    (parameter, value): a stage, person or source that no longer exists, say."""
+    (parameter, value, the filter's label): a stage, person or source that no longer
+    exists, say."""
     filterset = LeadFilter(query, queryset=Lead.objects.none(), request=request)
     if filterset.is_valid():
         return query, []
@@ -68,7 +69,7 @@ def accepted(query: QueryDict, request) -> tuple[QueryDict, list[tuple[str, str]
             continue
         values = query.getlist(name)
         if not getattr(field.widget, "allow_multiple_selected", False):
-            dropped += [(name, value) for value in values]
+            dropped += [(name, value, field.label) for value in values]
             kept.pop(name, None)
             continue
         good = []
@@ -76,7 +77,7 @@ def accepted(query: QueryDict, request) -> tuple[QueryDict, list[tuple[str, str]
             try:
                 field.clean([value])
             except ValidationError:
-                dropped.append((name, value))
+                dropped.append((name, value, field.label))
             else:
                 good.append(value)
         kept.setlist(name, good)
@@ -219,7 +220,10 @@ class SavedViewOpenView(View):
         view = get_object_or_404(SavedView.objects.visible_to(request.user), pk=pk)
         query, dropped = accepted(QueryDict(view.query), request)
         if dropped:
-            gone = [view.names.get(f"{name}={value}", f"{name} {value}") for name, value in dropped]
+            gone = [
+                view.names.get(f"{name}={value}", f"{label}: {value}")
+                for name, value, label in dropped
+            ]
             messages.warning(
                 request,
                 f"The view “{view.name}” opened without what no longer exists: {'; '.join(gone)}.",

@@ -187,6 +187,17 @@ def test_a_view_whose_assignee_left_opens_without_them_and_names_them(rep_client
     )
 
 
+def test_a_dropped_value_the_view_did_not_name_is_called_by_its_filter(rep_client, rep):
+    view = SavedViewFactory(owner=rep, name="Old", query="source=website&source=fax")
+
+    response = rep_client.get(view.get_absolute_url())
+
+    assert query_of(response["Location"]) == {"source": ["website"], "view": [str(view.pk)]}
+    assert messages_of(response) == [
+        "The view “Old” opened without what no longer exists: Source: fax."
+    ]
+
+
 def test_changing_the_filters_of_a_view_says_so_and_lets_its_owner_update_it(rep_client, rep):
     view = SavedViewFactory(owner=rep, name="High", query="priority=high")
 
