@@ -70,12 +70,13 @@ def test_the_most_alike_come_first_and_at_most_five(acme):
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="trigrams are PostgreSQL's")
-def test_on_postgresql_a_typo_still_matches_by_trigrams(acme):
+def test_on_postgresql_other_forms_of_the_words_match_by_trigrams_and_other_words_do_not(acme):
     LeadFactory(title="Website redesign", client=acme)
 
-    assert titles(likely_duplicates(title="Webiste redesgin", client_id=acme.pk)) == [
+    assert titles(likely_duplicates(title="Websites redesigned", client_id=acme.pk)) == [
         "Website redesign"
     ]
+    assert likely_duplicates(title="Webshop design", client_id=acme.pk) == []
 
 
 def test_the_notice_names_each_duplicate_with_its_stage_value_and_link(rep_client, acme):
