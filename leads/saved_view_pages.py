@@ -120,6 +120,7 @@ class SavedViewForm(forms.ModelForm):
         error_messages = {"name": {"required": "Give the view a name."}}
 
     def __init__(self, *args, request, **kwargs):
+        kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
         self.request = request
         self.fields["name"].widget.attrs.update(autocomplete="off", placeholder="e.g. My hot deals")
