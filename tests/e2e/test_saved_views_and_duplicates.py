@@ -4,6 +4,7 @@ and saving the lead list's filters as a view that opens with Leads."""
 import pytest
 from playwright.sync_api import expect
 
+from leads import forms
 from leads.models import Lead, Priority, SavedView
 from tests.e2e.conftest import PHONE
 from tests.factories import ClientFactory, LeadFactory, ManagerFactory, RepFactory, default_stage
@@ -59,6 +60,25 @@ def test_another_title_clears_the_notice(page, live_server, rep, login):
     expect(page.locator("#duplicate-notice")).to_contain_text("Possible duplicate")
     page.get_by_label("Title", exact=True).fill("Office chairs")
     expect(page.locator("#duplicate-notice")).not_to_contain_text("Possible duplicate")
+
+
+def test_a_client_found_by_the_client_search_is_heard_too(
+    page, live_server, rep, login, monkeypatch
+):
+    monkeypatch.setattr(forms, "CLIENT_CHOICES_MAX", 3)  # past it, the form searches
+    ClientFactory.create_batch(4)
+    acme = ClientFactory(name="Acme")
+    LeadFactory(title="Website redesign", client=acme)
+    login(page, live_server, rep, next_url="/leads/new/")
+
+    page.get_by_label("Title", exact=True).fill("Website redesign")
+    page.get_by_label("Find a client by name").fill("Acme")
+    expect(
+        page.get_by_label("Client", exact=True).locator("option", has_text="Acme")
+    ).to_have_count(1)
+    page.get_by_label("Client", exact=True).select_option(label="Acme")
+
+    expect(page.locator("#duplicate-notice")).to_contain_text("Possible duplicate")
 
 
 def test_save_the_filters_as_a_default_view_that_then_opens_with_leads(

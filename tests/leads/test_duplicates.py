@@ -123,7 +123,7 @@ def test_the_form_asks_for_duplicates_as_title_and_client_change(rep_client, rep
 
     assert 'id="duplicate-notice"' in create
     assert 'aria-live="polite"' in create
-    assert "input changed delay:400ms from:#id_title, change from:#id_client" in create
+    assert "input changed delay:400ms from:#id_title, change from:#client-choices" in create
     assert edit.status_code == 200
     assert f'hx-get="/leads/duplicates/?lead={lead.pk}"' in edit.text
 
