@@ -37,6 +37,7 @@ from leads.models import (
     LossReason,
     Membership,
     Priority,
+    SavedView,
     ScoreRecompute,
     ScoringCriterion,
     ScoringSettings,
@@ -224,6 +225,21 @@ class ScoringSettingsAdmin(admin.ModelAdmin):
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
         extra_context = {"recompute": ScoreRecompute.objects.first(), **(extra_context or {})}
         return super().changeform_view(request, object_id, form_url, extra_context)
+
+
+@admin.register(SavedView)
+class SavedViewAdmin(admin.ModelAdmin):
+    """The lead list's saved views: an admin removes or unshares a view that misleads."""
+
+    list_display = ["name", "owner", "shared", "updated_at"]
+    list_filter = ["shared"]
+    search_fields = ["name", "owner__username"]
+    list_select_related = ["owner"]
+    fields = ["name", "owner", "shared", "query"]
+    readonly_fields = ["owner", "query"]
+
+    def has_add_permission(self, request):
+        return False  # saved from the list, with its filters
 
 
 @admin.register(LossReason)

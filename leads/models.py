@@ -28,6 +28,12 @@ from .bulk_models import BulkChangeItem as BulkChangeItem
 from .events import EventKind as EventKind
 from .events import LeadEvent as LeadEvent
 from .events import epoch, recorded_value, visited
+
+# Saved views of the list are defined in .saved_views; found here too.
+from .saved_views import DefaultView as DefaultView
+from .saved_views import SavedView as SavedView
+
+# Scores are defined in .scoring; found here too.
 from .scoring import LeadScore as LeadScore
 from .scoring import ScoringCriterion as ScoringCriterion
 from .scoring import ScoringSettings as ScoringSettings

@@ -5,11 +5,13 @@ from . import (
     board,
     bulk_views,
     calibration,
+    duplicates,
     export,
     forecast,
     import_views,
     pipeline_report,
     reports,
+    saved_view_pages,
     source_report,
     team_report,
     team_views,
@@ -43,6 +45,26 @@ urlpatterns = [
     path("leads/bulk/apply/", bulk_views.BulkApplyView.as_view(), name="bulk_apply"),
     path("leads/bulk/<int:pk>/", bulk_views.BulkChangeDetailView.as_view(), name="bulk_detail"),
     path("leads/bulk/<int:pk>/undo/", bulk_views.BulkUndoView.as_view(), name="bulk_undo"),
+    path("leads/views/", saved_view_pages.SavedViewListView.as_view(), name="saved_views"),
+    path(
+        "leads/views/new/",
+        saved_view_pages.SavedViewCreateView.as_view(),
+        name="saved_view_create",
+    ),
+    path(
+        "leads/views/<int:pk>/",
+        saved_view_pages.SavedViewOpenView.as_view(),
+        name="saved_view_open",
+    ),
+    *(
+        path(
+            f"leads/views/<int:pk>/{action}/",
+            saved_view_pages.SavedViewActionView.as_view(action=action),
+            name=f"saved_view_{action}",
+        )
+        for action in saved_view_pages.SavedViewActionView.actions
+    ),
+    path("leads/duplicates/", duplicates.LeadDuplicatesView.as_view(), name="duplicates"),
     path("leads/<int:pk>/", views.LeadDetailView.as_view(), name="detail"),
     path("leads/<int:pk>/edit/", views.LeadUpdateView.as_view(), name="update"),
     path("leads/<int:pk>/delete/", views.LeadDeleteView.as_view(), name="delete"),

@@ -47,6 +47,7 @@ from .filters import DEFAULT_SORT, LeadFilter, user_label
 from .forms import AssignForm, LeadForm, NoteForm, StageMoveForm
 from .models import EventKind, Lead, ScoringSettings, Status, priority_rank
 from .paging import LeadPaginator
+from .saved_view_pages import SavedViewsMixin
 from .services import (
     LeadConflict,
     lead_add_note,
@@ -76,7 +77,7 @@ def page_size(params: QueryDict) -> int:
     return per_page if per_page in PAGE_SIZES else PAGE_SIZES[0]
 
 
-class LeadListView(HtmxPartialMixin, ListView):
+class LeadListView(SavedViewsMixin, HtmxPartialMixin, ListView):
     """/leads/: search, filter, sort and page through leads; totals for the filtered set."""
 
     model = Lead

@@ -26,6 +26,7 @@ def migrated_rows(request):
     leads.create_groups(apps, None)
     importlib.import_module("leads.migrations.0011_closing").seed_reasons(apps, None)
     importlib.import_module("leads.migrations.0014_scoring").seed_criteria(apps, None)
+    importlib.import_module("leads.migrations.0023_saved_views").let_managers_share(apps, None)
 
 
 @pytest.fixture(autouse=True)

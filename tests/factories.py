@@ -10,7 +10,16 @@ from factory.django import DjangoModelFactory
 
 from crm.models import AuditKind, Client, ClientEvent, Contact, ContactEvent
 from leads import scoring
-from leads.models import Lead, LeadEvent, LeadScore, LeadSource, LossReason, Priority
+from leads.models import (
+    DefaultView,
+    Lead,
+    LeadEvent,
+    LeadScore,
+    LeadSource,
+    LossReason,
+    Priority,
+    SavedView,
+)
 from pipelines.models import Pipeline, PipelineStage
 
 
@@ -236,3 +245,20 @@ class AssignmentRuleFactory(DjangoModelFactory):
         """AssignmentRuleFactory(sources=[source, …]) sets the rule's sources."""
         if create and extracted:
             self.sources.set(extracted)
+
+
+class SavedViewFactory(DjangoModelFactory):
+    class Meta:
+        model = SavedView
+
+    name = factory.Sequence(lambda n: f"View {n}")
+    owner = factory.SubFactory(RepFactory)
+    query = "priority=high"
+
+
+class DefaultViewFactory(DjangoModelFactory):
+    class Meta:
+        model = DefaultView
+
+    view = factory.SubFactory(SavedViewFactory)
+    user = factory.SelfAttribute("view.owner")

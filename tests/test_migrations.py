@@ -58,6 +58,7 @@ EXPECTED_GROUP_PERMISSIONS = {
         "leads.delete_lead",
         "leads.change_any_lead",
         "leads.assign_lead",
+        "leads.share_savedview",  # leads.migrations.0023_saved_views
     },
 }
 

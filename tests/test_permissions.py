@@ -8,7 +8,7 @@ import pytest
 from django.urls import reverse
 
 from crm.models import Client, Contact
-from leads.models import Absence, Lead, LeadEvent, Membership
+from leads.models import Absence, Lead, LeadEvent, Membership, SavedView
 from tests.factories import (
     AbsenceFactory,
     ClientFactory,
@@ -17,6 +17,7 @@ from tests.factories import (
     ManagerFactory,
     MembershipFactory,
     RepFactory,
+    SavedViewFactory,
     UserFactory,
     default_stage,
 )
@@ -44,6 +45,8 @@ def world(db):
         "contact": ContactFactory(client=client, name="Ann"),
         "membership": membership,
         "absence": AbsenceFactory(membership=membership),
+        # Everyone sees it; only its owner changes it.
+        "view": SavedViewFactory(owner=owner, name="Owner's", shared=True, query="priority=low"),
     }
 
 
@@ -152,6 +155,21 @@ WRITES = {
         lambda w: {},
         lambda w: not Absence.objects.filter(pk=w["absence"].pk).exists(),
     ),
+    "saved_view_create": (
+        lambda w: reverse("leads:saved_view_create"),
+        lambda w: {"name": "Mine", "query": "priority=high"},
+        lambda w: SavedView.objects.filter(name="Mine").exists(),
+    ),
+    "saved_view_update": (
+        lambda w: reverse("leads:saved_view_update", args=[w["view"].pk]),
+        lambda w: {"query": "priority=high"},
+        lambda w: SavedView.objects.get(pk=w["view"].pk).query == "priority=high",
+    ),
+    "saved_view_delete": (
+        lambda w: reverse("leads:saved_view_delete", args=[w["view"].pk]),
+        lambda w: {},
+        lambda w: not SavedView.objects.filter(pk=w["view"].pk).exists(),
+    ),
 }
 
 # What each role may do. Client and contact writes do not depend on who created them.
@@ -172,6 +190,11 @@ EXPECTED = {
     "team_pause": [LOGIN, FORBIDDEN, FORBIDDEN, FORBIDDEN, OK],
     "team_absence_add": [LOGIN, FORBIDDEN, FORBIDDEN, FORBIDDEN, OK],
     "team_absence_remove": [LOGIN, FORBIDDEN, FORBIDDEN, FORBIDDEN, OK],
+    # A saved view is the user's own way of reading the list, which readers do too
+    # (sharing one is the managers': tests/leads/test_saved_views.py).
+    "saved_view_create": [LOGIN, OK, OK, OK, OK],
+    "saved_view_update": [LOGIN, FORBIDDEN, OK, FORBIDDEN, FORBIDDEN],
+    "saved_view_delete": [LOGIN, FORBIDDEN, OK, FORBIDDEN, FORBIDDEN],
 }
 
 CASES = [
@@ -219,5 +242,6 @@ def test_matrix_covers_every_write_url():
         "crm:client_create", "crm:client_update", "crm:client_delete",
         "crm:contact_create", "crm:contact_update", "crm:contact_delete",
         "leads:team_pause", "leads:team_absence_add", "leads:team_absence_remove",
+        "leads:saved_view_create", "leads:saved_view_update", "leads:saved_view_delete",
     }  # fmt: skip
     assert writes == covered
