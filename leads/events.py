@@ -315,8 +315,10 @@ def _merged_sentence(data: dict) -> str:
     """ "Merged from #123 “Acme renewal” (its 4 events are in this history)"."""
     sentence = f"Merged from #{data.get('lead_id')} “{data.get('title', '')}”"
     moved = data.get("events") or 0
-    if moved:
-        sentence += f" (its {moved} event{'' if moved == 1 else 's'} are in this history)"
+    if moved == 1:
+        sentence += " (its one event is in this history)"
+    elif moved:
+        sentence += f" (its {moved} events are in this history)"
     return sentence
 
 

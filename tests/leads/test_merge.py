@@ -1,6 +1,7 @@
 """Merging two leads (issue 19): the service, and the pages that pick a lead and its values."""
 
 import datetime
+import re
 from decimal import Decimal
 
 import pytest
@@ -228,3 +229,201 @@ def test_merging_needs_the_right_to_delete_the_other_lead(pair):
 
 def lead_url(name, lead, query=""):
     return reverse(f"leads:{name}", args=[lead.pk]) + query
+
+
+# --- the pages ---------------------------------------------------------------------------------
+
+
+def merge_url(keep, other=None):
+    url = reverse("leads:merge", args=[keep.pk])
+    return f"{url}?with={other.pk}" if other else url
+
+
+def picks(form_html: str) -> dict[str, str]:
+    """The radio buttons checked on the page: {field name: "keep" | "other" | "both"}."""
+    checked = {}
+    for tag in re.findall(r"<input[^>]*type=\"radio\"[^>]*>", form_html):
+        if " checked" in tag:
+            name = re.search(r'name="([^"]+)"', tag).group(1)
+            checked[name] = re.search(r'value="([^"]+)"', tag).group(1)
+    return checked
+
+
+def post_merge(http, keep, other, defaults=True, **chosen):
+    """Post the page's picks as a browser would: those it checked, changed by ``chosen``."""
+    data = {"with": other.pk, "keep_version": keep.version, "other_version": other.version}
+    if defaults and keep.pk != other.pk:
+        data |= picks(http.get(merge_url(keep, other)).content.decode())
+    data |= {f"pick_{name}": pick for name, pick in chosen.items()}
+    return http.post(merge_url(keep), data)
+
+
+def test_the_lead_page_offers_merge_to_those_who_may_change_it(client, rep, other_rep, pair):
+    keep, _ = pair
+    client.force_login(rep)
+    assert merge_url(keep) in client.get(keep.get_absolute_url()).content.decode()
+    client.force_login(other_rep)
+    assert merge_url(keep) not in client.get(keep.get_absolute_url()).content.decode()
+    assert client.get(merge_url(keep)).status_code == 403
+
+
+def test_the_search_offers_the_clients_other_leads_and_finds_by_title_or_number(
+    rep_client, rep, other_rep, pair
+):
+    keep, other = pair
+    Lead.objects.filter(pk=other.pk).update(client=keep.client)
+    theirs = LeadFactory(title="Acme trucks", client=keep.client, created_by=other_rep)
+    page = rep_client.get(merge_url(keep)).content.decode()
+    assert f"?with={other.pk}" in page
+    assert f"?with={theirs.pk}" not in page  # not the rep's to change
+    assert f"?with={keep.pk}" not in page
+
+    found = rep_client.get(merge_url(keep), {"q": "renewal"})
+    assert f"?with={other.pk}" in found.content.decode()
+    by_number = rep_client.get(merge_url(keep), {"q": f"#{other.pk}"})
+    assert f"?with={other.pk}" in by_number.content.decode()
+    nothing = rep_client.get(merge_url(keep), {"q": "zeppelin"}).content.decode()
+    assert "No lead you may change matches “zeppelin”." in nothing
+
+
+def test_the_search_answers_htmx_with_the_results_alone(rep_client, pair):
+    keep, other = pair
+    response = rep_client.get(
+        merge_url(keep),
+        {"q": "renewal"},
+        headers={"HX-Request": "true", "HX-Target": "merge-candidates"},
+    )
+    html = response.content.decode()
+    assert "<html" not in html
+    assert 'id="merge-q"' not in html
+    assert f"?with={other.pk}" in html
+
+
+def test_the_comparison_shows_both_values_and_picks_the_filled_in_one(rep_client, pair):
+    keep, other = pair
+    response = rep_client.get(merge_url(keep, other))
+    assert response.status_code == 200
+    html = response.content.decode()
+    checked = picks(html)
+    # The kept lead's unless only the other lead has a value.
+    assert checked["pick_title"] == "keep"
+    assert checked["pick_priority"] == "keep"
+    assert checked["pick_value"] == "other"
+    assert checked["pick_expected_close_date"] == "other"
+    assert checked["pick_description"] == "keep"
+    assert "pick_stage" not in checked  # both in New at 10 %
+    assert "€25,000" in html
+    assert "31 Mar 2027" in html
+    assert "Both: this lead’s, then the other’s" in html
+    assert "(the same in both)" in html
+    assert "2 events" in html
+
+
+def test_posting_the_picks_merges_and_goes_to_the_kept_lead(rep_client, pair):
+    keep, other = pair
+    response = post_merge(
+        rep_client,
+        keep,
+        other,
+        title="other",
+        value="other",
+        priority="keep",
+        description="both",
+        client="keep",
+        assignee="other",
+        expected_close_date="other",
+        category="other",
+    )
+    assert response.status_code == 302
+    assert response["Location"] == keep.get_absolute_url()
+    merged = Lead.objects.get(pk=keep.pk)
+    assert merged.title == "Acme fleet renewal"
+    assert merged.value == 25000
+    assert merged.priority == "normal"
+    assert merged.description == "Twelve vans.\n\nLease or buy."
+    assert merged.client == keep.client
+    assert merged.category == "Vehicles"
+    assert not Lead.objects.filter(pk=other.pk).exists()
+    page = rep_client.get(response["Location"]).content.decode()
+    assert f"Merged “Acme fleet renewal” (#{other.pk}) into this lead" in page
+    assert f"Merged from #{other.pk} “Acme fleet renewal”" in page
+    assert "Called Ann: wants a quote." in page
+
+
+def test_a_missing_pick_is_refused_with_422_and_the_other_picks_kept(rep_client, pair):
+    keep, other = pair
+    response = post_merge(rep_client, keep, other, title="other", value="sideways")
+    assert response.status_code == 422
+    response = post_merge(rep_client, keep, other, defaults=False, title="other")
+    assert response.status_code == 422
+    html = response.content.decode()
+    assert "Choose which value the merged lead keeps." in html
+    assert picks(html)["pick_title"] == "other"
+    assert Lead.objects.filter(pk=other.pk).exists()
+    assert Lead.objects.get(pk=keep.pk).title == "Acme fleet"
+
+
+def test_values_the_model_refuses_are_shown_by_their_row_and_nothing_is_merged(
+    rep_client, rep, pair
+):
+    keep, other = pair
+    ann = ContactFactory(name="Ann", client=ClientFactory(name="Globex"))
+    Lead.objects.filter(pk=other.pk).update(contact=ann)
+    other = Lead.objects.get(pk=other.pk)
+    response = post_merge(rep_client, keep, other, contact="other", title="other", client="keep")
+    assert response.status_code == 422
+    html = response.content.decode()
+    assert "Ann is not a contact of Acme BV." in html
+    assert 'id="row-pick_contact"' in html
+    assert picks(html)["pick_title"] == "other"
+    untouched(keep, other)
+
+
+def test_a_lead_changed_meanwhile_answers_409_with_the_leads_as_they_are_now(rep_client, rep, pair):
+    keep, other = pair
+    lead_update(lead_id=other.pk, values={"value": Decimal(30000)}, by=rep)
+    response = post_merge(rep_client, keep, other, value="other", title="other")
+    assert response.status_code == 409
+    html = response.content.decode()
+    assert "changed by someone else since you opened this page" in html
+    assert "€30,000" in html
+    assert f'name="other_version" value="{other.version + 1}"' in html
+    assert picks(html)["pick_title"] == "other"
+    assert Lead.objects.filter(pk=other.pk).exists()
+    assert Lead.objects.get(pk=keep.pk).value is None
+
+
+def test_the_other_lead_deleted_meanwhile_answers_404_and_offers_the_search(rep_client, pair):
+    keep, other = pair
+    Lead.objects.filter(pk=other.pk).delete()
+    response = post_merge(rep_client, keep, other, title="other")
+    assert response.status_code == 404
+    html = response.content.decode()
+    assert f"The lead #{other.pk} no longer exists: nothing was merged." in html
+    assert 'id="merge-q"' in html
+    assert Lead.objects.get(pk=keep.pk).version == keep.version
+
+
+def test_merging_a_lead_with_itself_is_refused_on_the_page(rep_client, pair):
+    keep, _ = pair
+    response = rep_client.get(merge_url(keep, keep))
+    assert response.status_code == 422
+    assert "A lead cannot be merged with itself" in response.content.decode()
+    response = post_merge(rep_client, keep, keep)
+    assert response.status_code == 422
+    assert Lead.objects.get(pk=keep.pk).version == keep.version
+
+
+def test_a_rep_may_not_merge_a_lead_that_is_not_theirs(rep_client, other_rep, pair):
+    keep, other = pair
+    Lead.objects.filter(pk=other.pk).update(created_by=other_rep, assignee=other_rep)
+    other = Lead.objects.get(pk=other.pk)
+    assert rep_client.get(merge_url(keep, other)).status_code == 403
+    assert post_merge(rep_client, keep, other, title="other").status_code == 403
+    untouched(keep, other)
+
+
+def test_keeping_the_other_lead_instead_links_to_its_merge_page(rep_client, pair):
+    keep, other = pair
+    html = rep_client.get(merge_url(keep, other)).content.decode()
+    assert f'href="{merge_url(other, keep)}"' in html
