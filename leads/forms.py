@@ -16,7 +16,7 @@ from .assignees import NOT_FOUND, find_assignee
 from .assignment import person
 from .events import recorded_value, show_value
 from .filters import user_label
-from .models import CLOSING_FIELDS, Absence, Lead, LeadSource, LossReason
+from .models import CLOSING_FIELDS, Absence, Lead, LeadSource, LossReason, Priority
 
 PROBABILITY_ERROR = "Probability must be between 0 and 100."
 
@@ -357,16 +357,36 @@ class NoteForm(forms.Form):
 
 class AssignForm(forms.Form):
     """The assign picker: who was typed (``find_assignee``), as an active user; empty
-    unassigns (None)."""
+    unassigns (None). "Assign to me" (``me``) gives the lead to ``user``, whatever was
+    typed."""
 
     # Room for the longest name the picker lists, "first last (username)" (150 each).
     assignee = forms.CharField(
         required=False, max_length=500, error_messages={"max_length": NOT_FOUND}
     )
+    me = forms.BooleanField(required=False)
+
+    def __init__(self, *args, user=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.user = user
 
     def clean_assignee(self):
+        if self.data.get("me") and self.user is not None:
+            return self.user
         typed = self.cleaned_data["assignee"]
         return find_assignee(typed) if typed else None
+
+
+class PriorityForm(forms.Form):
+    """A lead's priority alone (a board card's quick action)."""
+
+    priority = forms.ChoiceField(
+        choices=Priority.choices,
+        error_messages={
+            "required": "Choose a priority.",
+            "invalid_choice": "Choose a priority: urgent, high, normal or low.",
+        },
+    )
 
 
 class AbsenceForm(forms.ModelForm):

@@ -115,6 +115,11 @@ WRITES = {
         lambda w: {"text": "hi"},
         lambda w: LeadEvent.objects.filter(lead=w["lead"], kind=LeadEvent.Kind.NOTE).exists(),
     ),
+    "lead_priority": (
+        lambda w: reverse("leads:set_priority", args=[w["lead"].pk]),
+        lambda w: {"priority": "urgent", "origin": "board"},
+        lambda w: Lead.objects.get(pk=w["lead"].pk).priority == "urgent",
+    ),
     "lead_merge": (
         lambda w: reverse("leads:merge", args=[w["lead"].pk]),
         lambda w: merge_form(w),
@@ -180,6 +185,7 @@ EXPECTED = {
     "lead_assign": [LOGIN, FORBIDDEN, OK, FORBIDDEN, OK],
     "lead_note": [LOGIN, FORBIDDEN, OK, FORBIDDEN, OK],
     "lead_merge": [LOGIN, FORBIDDEN, OK, FORBIDDEN, OK],
+    "lead_priority": [LOGIN, FORBIDDEN, OK, FORBIDDEN, OK],
     "client_create": [LOGIN, FORBIDDEN, OK, OK, OK],
     "client_update": [LOGIN, FORBIDDEN, OK, OK, OK],
     "client_delete": [LOGIN, FORBIDDEN, FORBIDDEN, FORBIDDEN, OK],
@@ -236,7 +242,7 @@ def test_matrix_covers_every_write_url():
     writes = {n for n in names if n.split(":")[1].endswith(suffixes)}
     covered = {
         "leads:create", "leads:update", "leads:delete", "leads:move_stage", "leads:assign",
-        "leads:add_note", "leads:merge",
+        "leads:add_note", "leads:merge", "leads:set_priority",
         "crm:client_create", "crm:client_update", "crm:client_delete",
         "crm:contact_create", "crm:contact_update", "crm:contact_delete",
         "leads:team_pause", "leads:team_absence_add", "leads:team_absence_remove",

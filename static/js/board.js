@@ -64,6 +64,21 @@
     if (event.detail.failed || status === 0 || status >= 400) reloadBoard();
   });
 
+  // --- quick actions: assign and priority ------------------------------------------------
+
+  // A card's quick action (in #quick-dialog) replaces the card: keyboard users keep their
+  // place on the new card's "⋯" button. A refused action (a toast) swaps nothing and
+  // leaves the dialog open with what was typed.
+  document.addEventListener("htmx:afterSettle", function (event) {
+    var config = event.detail.requestConfig;
+    var source = config && config.elt;
+    if (!source || !source.closest || !source.closest("#quick-dialog")) return;
+    var match = /^#card-(\d+)$/.exec(config.target ? "#" + config.target.id : "");
+    var leadId = match ? match[1] : null;
+    var quick = leadId ? document.querySelector("#card-" + leadId + " [data-quick]") : null;
+    if (quick) quick.focus();
+  });
+
   // --- dragging -------------------------------------------------------------------------
 
   document.addEventListener("dragstart", function (event) {
