@@ -150,7 +150,7 @@ def test_move_a_card_with_the_keyboard(page, live_server, rep, leads, login, scr
     lead = leads["chairs"]
     button = page.get_by_role("button", name="Move “Office chairs” to another stage")
     # Reach the button with Tab from the card's title link.
-    card(page, lead).get_by_role("link", name="Office chairs").focus()
+    card(page, lead).get_by_role("link", name="Office chairs", exact=True).focus()
     page.keyboard.press("Tab")
     expect(button).to_be_focused()
 

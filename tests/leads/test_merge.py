@@ -427,3 +427,25 @@ def test_keeping_the_other_lead_instead_links_to_its_merge_page(rep_client, pair
     keep, other = pair
     html = rep_client.get(merge_url(keep, other)).content.decode()
     assert f'href="{merge_url(other, keep)}"' in html
+
+
+def test_picking_the_other_leads_lost_stage_on_the_page_brings_why_it_was_lost(
+    rep_client, rep, pair
+):
+    keep, other = pair
+    lead_update(
+        lead_id=other.pk,
+        values={"stage": default_stage("Lost"), **lost("chose-competitor", competitor="Globex")},
+        by=rep,
+    )
+    other = Lead.objects.get(pk=other.pk)
+    html = rep_client.get(merge_url(keep, other)).content.decode()
+    assert "Lost (Sales), 0%; lost: Chose competitor, to Globex" in html
+    assert picks(html)["pick_stage"] == "keep"
+
+    response = post_merge(rep_client, keep, other, stage="other")
+
+    assert response.status_code == 302
+    merged = Lead.objects.get(pk=keep.pk)
+    assert (merged.stage.name, merged.probability) == ("Lost", 0)
+    assert (merged.lost_reason.slug, merged.competitor) == ("chose-competitor", "Globex")
