@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.views.generic import TemplateView
-from django_htmx.http import reswap, retarget, trigger_client_event
+from django_htmx.http import trigger_client_event
 
 from crm.web.htmx import HtmxPartialMixin, toast
 from crm.web.params import whole_number
@@ -194,26 +194,26 @@ def render_card(request, lead: Lead, message: str):
     toast saying what was done; the closing of the quick-actions dialog.
 
     A lead that no longer meets the filters of the board the user is on (assigned away
-    from a board of their own leads, say) leaves it: the board region comes back
-    instead, so that its columns count what they show.
+    from a board of their own leads, say) leaves it: "boardChanged" asks the page to
+    fetch its board region again, so that its columns count what they show.
     """
-    current = request.htmx.current_url if request.htmx else ""
-    params = QueryDict(urlsplit(current or "").query)
-    pipeline = lead.stage.pipeline
-    if any(params.getlist(name) for name in BOARD_FILTERS):
-        stages = list(pipeline.stages.all())
-        if not board_filter(params, pipeline, stages, request).qs.filter(pk=lead.pk).exists():
-            response = retarget(render_board(request, pipeline), "#board")
-            response = reswap(response, "innerHTML")
-            message += " It no longer matches the board’s filters."
-            return toast(trigger_client_event(response, "closeDialog"), message)
     card = (
-        Lead.objects.select_related("stage", "client", "assignee", "lost_reason")
+        Lead.objects.select_related("stage__pipeline", "client", "assignee", "lost_reason")
         .with_rating()
         .get(pk=lead.pk)
     )
     now = timezone.now()
     describe_card(card, request.user, now=now, today=timezone.localdate(now), days={})
     context = {"lead": card, "stage": card.stage, "leads_url": reverse("leads:list")}
-    response = TemplateResponse(request, "leads/board.html#card", context)
-    return toast(trigger_client_event(response, "closeDialog"), message)
+    response = trigger_client_event(
+        TemplateResponse(request, "leads/board.html#card", context), "closeDialog"
+    )
+    current = request.htmx.current_url if request.htmx else ""
+    params = QueryDict(urlsplit(current or "").query)
+    if any(params.getlist(name) for name in BOARD_FILTERS):
+        pipeline = card.stage.pipeline
+        filterset = board_filter(params, pipeline, list(pipeline.stages.all()), request)
+        if not filterset.qs.filter(pk=card.pk).exists():
+            response = trigger_client_event(response, "boardChanged")
+            message += " It no longer matches the board’s filters."
+    return toast(response, message)

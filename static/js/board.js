@@ -55,6 +55,9 @@
     htmx.ajax("GET", window.location.href, { target: "#board", swap: "innerHTML" });
   }
 
+  // A quick action took a card out of the board's filters: the board comes back without it.
+  document.addEventListener("boardChanged", reloadBoard);
+
   // A refused move (stage gone: 422; no permission: 403; server error; no network): the
   // card goes back. 422 is not an htmx "error" here (forms swap it), so look at the status.
   document.addEventListener("htmx:afterRequest", function (event) {

@@ -448,3 +448,24 @@ def test_quick_actions_dialog_at_phone_width(page, live_server, rep, leads, logi
     card(page, leads["fleet"]).locator("[data-quick]").click()
     expect(page.locator("#quick-dialog")).to_be_visible()
     screenshot(page, "board-quick-dialog-phone", full_page=False)
+
+
+def test_a_card_assigned_out_of_the_boards_filter_leaves_the_board(
+    page, live_server, rep, leads, login
+):
+    RepFactory(username="jan", first_name="Jan", last_name="de Boer")
+    login(page, live_server, rep, next_url="/board/?assignee=me")
+    lead = leads["fleet"]  # the rep's own: the only card on a board of their leads
+    expect(card(page, lead)).to_be_visible()
+    expect(count(page, "New")).to_have_text("1")
+    mark_document(page)
+
+    card(page, lead).locator("[data-quick]").click()
+    field = page.locator("#quick-dialog").get_by_label("Assign to someone")
+    field.fill("Jan de Boer")
+    field.press("Enter")
+
+    expect(toast(page, "It no longer matches the board’s filters.")).to_be_visible()
+    expect(card(page, lead)).to_have_count(0)
+    expect(count(page, "New")).to_have_text("0")
+    assert_same_document(page)
