@@ -104,6 +104,9 @@ def test_merge_pages_at_phone_width(page, live_server, rep, pair, login, screens
     page.set_viewport_size(PHONE)
     login(page, live_server, rep, next_url=f"/leads/{keep.pk}/merge/")
     expect(page.locator("#merge-candidates")).to_contain_text("Acme fleet renewal")
+    # The row's action fits the screen: the table folds its columns instead of scrolling.
+    compare = page.get_by_role("link", name="Compare “Acme fleet renewal” with this lead")
+    expect(compare).to_be_in_viewport(ratio=1)
     screenshot(page, "merge-search-phone")
     page.goto(f"{live_server.url}/leads/{keep.pk}/merge/?with={other.pk}")
     expect(page.get_by_role("group", name="Value")).to_contain_text(f"#{other.pk}, merged in:")
