@@ -10,8 +10,9 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.views.generic import TemplateView
+from django_htmx.http import trigger_client_event
 
-from crm.web.htmx import HtmxPartialMixin
+from crm.web.htmx import HtmxPartialMixin, toast
 from crm.web.params import whole_number
 from crm.web.templatetags.crm import initials
 from pipelines.models import Pipeline
@@ -167,6 +168,7 @@ def describe_card(lead: Lead, user, *, now, today, days: dict) -> None:
     """What a card shows, worked out once here: a board draws a hundred cards and more.
     ``days``: close date → its label, shared by the cards of a request."""
     lead.movable = lead.can_edit(user)
+    lead.assignable = lead.can_assign(user)
     lead.stage_days = lead.days_in_stage(now)
     lead.aging_level = lead.aging(now, days=lead.stage_days)
     lead.overdue = lead.days_overdue(today)
@@ -185,3 +187,33 @@ def render_board(request, pipeline: Pipeline):
     params = QueryDict(urlsplit(current).query)
     context = board_context(request, pipeline, params)
     return TemplateResponse(request, "leads/board.html#board", context)
+
+
+def render_card(request, lead: Lead, message: str):
+    """A card after a quick action (assign, priority), to replace it in place, with a
+    toast saying what was done; the closing of the quick-actions dialog.
+
+    A lead that no longer meets the filters of the board the user is on (assigned away
+    from a board of their own leads, say) leaves it: "boardChanged" asks the page to
+    fetch its board region again, so that its columns count what they show.
+    """
+    card = (
+        Lead.objects.select_related("stage__pipeline", "client", "assignee", "lost_reason")
+        .with_rating()
+        .get(pk=lead.pk)
+    )
+    now = timezone.now()
+    describe_card(card, request.user, now=now, today=timezone.localdate(now), days={})
+    context = {"lead": card, "stage": card.stage, "leads_url": reverse("leads:list")}
+    response = trigger_client_event(
+        TemplateResponse(request, "leads/board.html#card", context), "closeDialog"
+    )
+    current = request.htmx.current_url if request.htmx else ""
+    params = QueryDict(urlsplit(current or "").query)
+    if any(params.getlist(name) for name in BOARD_FILTERS):
+        pipeline = card.stage.pipeline
+        filterset = board_filter(params, pipeline, list(pipeline.stages.all()), request)
+        if not filterset.qs.filter(pk=card.pk).exists():
+            response = trigger_client_event(response, "boardChanged")
+            message += " It no longer matches the board’s filters."
+    return toast(response, message)

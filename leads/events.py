@@ -34,6 +34,7 @@ class EventKind(models.TextChoices):
     NOTE = "note", "Note"
     IMPORTED = "imported", "Imported"
     DELETED = "deleted", "Deleted"
+    MERGED = "merged", "Merged"
 
 
 class Epoch(Func):
@@ -305,6 +306,24 @@ def _closing_words(stage: str, facts: dict) -> str:
     return words
 
 
+def _deleted_sentence(data: dict) -> str:
+    sentence = f"Deleted the lead “{data.get('title', '')}”"
+    if into := data.get("merged_into"):
+        sentence += f": merged into #{into}"
+    return sentence
+
+
+def _merged_sentence(data: dict) -> str:
+    """ "Merged from #123 “Acme renewal” (its 4 events are in this history)"."""
+    sentence = f"Merged from #{data.get('lead_id')} “{data.get('title', '')}”"
+    moved = data.get("events") or 0
+    if moved == 1:
+        sentence += " (its one event is in this history)"
+    elif moved:
+        sentence += f" (its {moved} events are in this history)"
+    return sentence
+
+
 KINDS: dict[str, Kind] = {
     EventKind.CREATED: Kind(frozenset({"title"}), lambda data: "Created the lead"),
     EventKind.CHANGED: Kind(frozenset({*CHANGE_KEYS, *BULK_KEYS}), describe_change),
@@ -336,9 +355,10 @@ KINDS: dict[str, Kind] = {
         _imported_sentence,
     ),
     EventKind.DELETED: Kind(
-        frozenset({"lead_id", "title", "stage", "undo_import"}),
-        lambda data: f"Deleted the lead “{data.get('title', '')}”",
+        frozenset({"lead_id", "title", "stage", "undo_import", "merged_into"}),
+        _deleted_sentence,
     ),
+    EventKind.MERGED: Kind(frozenset({"lead_id", "title", "events"}), _merged_sentence),
 }
 
 
@@ -450,12 +470,22 @@ def note(lead, text: str, *, by, at) -> LeadEvent:
     return _event(EventKind.NOTE, lead, {"text": text}, by=by, at=at)
 
 
-def deleted(lead, *, by, at, undoing=None) -> LeadEvent:
-    """The audit record of a deleted lead (kept without it: the title says which)."""
+def deleted(lead, *, by, at, undoing=None, merged_into=None) -> LeadEvent:
+    """The audit record of a deleted lead (kept without it: the title says which), and
+    what it was merged into, when a merge deleted it."""
     data = {"lead_id": lead.pk, "title": lead.title, "stage": lead.stage.name}
     if undoing is not None:
         data["undo_import"] = undoing.pk
+    if merged_into is not None:
+        data["merged_into"] = merged_into.pk
     return _event(EventKind.DELETED, None, data, by=by, at=at)
+
+
+def merged(lead, other, *, events: int, by, at) -> LeadEvent:
+    """``other`` was merged into ``lead``: which lead it was, and how many of its events
+    (history and notes) ``lead``'s history holds now."""
+    data = {"lead_id": other.pk, "title": other.title, "events": events}
+    return _event(EventKind.MERGED, lead, data, by=by, at=at)
 
 
 def imported(lead, *, lead_import, row: int, by, at) -> LeadEvent:

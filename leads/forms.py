@@ -14,8 +14,9 @@ from pipelines.models import PipelineStage
 
 from .assignees import NOT_FOUND, find_assignee
 from .assignment import person
+from .events import recorded_value, show_value
 from .filters import user_label
-from .models import CLOSING_FIELDS, Absence, Lead, LeadSource, LossReason
+from .models import CLOSING_FIELDS, Absence, Lead, LeadSource, LossReason, Priority
 
 PROBABILITY_ERROR = "Probability must be between 0 and 100."
 
@@ -385,16 +386,36 @@ class NoteForm(forms.Form):
 
 class AssignForm(forms.Form):
     """The assign picker: who was typed (``find_assignee``), as an active user; empty
-    unassigns (None)."""
+    unassigns (None). "Assign to me" (``me``) gives the lead to ``user``, whatever was
+    typed."""
 
     # Room for the longest name the picker lists, "first last (username)" (150 each).
     assignee = forms.CharField(
         required=False, max_length=500, error_messages={"max_length": NOT_FOUND}
     )
+    me = forms.BooleanField(required=False)
+
+    def __init__(self, *args, user=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.user = user
 
     def clean_assignee(self):
+        if self.data.get("me") and self.user is not None:
+            return self.user
         typed = self.cleaned_data["assignee"]
         return find_assignee(typed) if typed else None
+
+
+class PriorityForm(forms.Form):
+    """A lead's priority alone (a board card's quick action)."""
+
+    priority = forms.ChoiceField(
+        choices=Priority.choices,
+        error_messages={
+            "required": "Choose a priority.",
+            "invalid_choice": "Choose a priority: urgent, high, normal or low.",
+        },
+    )
 
 
 class AbsenceForm(forms.ModelForm):
@@ -430,3 +451,123 @@ class AbsenceForm(forms.ModelForm):
 
     def clean_membership(self):
         return self.members[self.cleaned_data["membership"]]
+
+
+#: The fields a merge takes from either lead: the lead form's. A lead's stage comes with
+#: its probability and how it closed (the model's rules tie them).
+MERGE_FIELDS = (
+    "title",
+    "client",
+    "contact",
+    "stage",
+    "value",
+    "priority",
+    "expected_close_date",
+    "source",
+    "assignee",
+    "category",
+    "description",
+)
+
+
+def merge_shown(lead: Lead, name: str) -> str:
+    """A field of a lead as the merge page shows it: labels, names, money, dates; a
+    closed lead's stage with how it closed; "—" for nothing."""
+    value = getattr(lead, name)
+    if name == "assignee":
+        return user_label(value) if value else "—"
+    if name == "description":
+        return value or "—"
+    if name == "stage":
+        shown = (
+            f"{value.name} ({value.pipeline.name}), {show_value('probability', lead.probability)}"
+        )
+        facts = lead.closing_facts()
+        if reason := facts.get("lost_reason"):
+            shown += f"; lost: {reason}"
+            if competitor := facts.get("competitor"):
+                shown += f", to {competitor}"
+        elif won := facts.get("won_value"):
+            shown += f"; won for {show_value('won_value', won)}"
+        return shown
+    return show_value(name, recorded_value(name, value))
+
+
+def merge_compared(lead: Lead, name: str):
+    """What of a field two leads must share to be alike: a stage's probability and how
+    the lead closed too."""
+    if name == "stage":
+        return (lead.stage_id, lead.probability, lead.closing_facts())
+    return getattr(lead, Lead._meta.get_field(name).attname)
+
+
+class LeadMergeForm(forms.Form):
+    """Which of two leads each field of the merged lead comes from ("keep": the lead that
+    stays; "other": the one merged into it, and deleted), for the fields where they
+    differ; the description may take both. The versions say which state of the leads the
+    picks were made on: ``leads_merge`` refuses leads changed since."""
+
+    KEEP, OTHER, BOTH = "keep", "other", "both"
+
+    keep_version = forms.IntegerField(widget=forms.HiddenInput)
+    other_version = forms.IntegerField(widget=forms.HiddenInput)
+
+    def __init__(self, *args, keep: Lead, other: Lead, **kwargs):
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+        self.keep, self.other = keep, other
+        self.initial.setdefault("keep_version", keep.version)
+        self.initial.setdefault("other_version", other.version)
+        #: Every field, in order: its label, and its field name here where the leads
+        #: differ, else the value they share.
+        self.rows = []
+        for name in MERGE_FIELDS:
+            model_field = Lead._meta.get_field(name)
+            label = str(model_field.verbose_name).split(" (")[0]
+            label = label[:1].upper() + label[1:]
+            mine, theirs = merge_compared(keep, name), merge_compared(other, name)
+            if mine == theirs:
+                self.rows.append({"label": label, "same": merge_shown(keep, name)})
+                continue
+            choices = [(self.KEEP, merge_shown(keep, name)), (self.OTHER, merge_shown(other, name))]
+            if name == "description" and mine and theirs:
+                choices.append((self.BOTH, "Both: this lead’s, then the other’s"))
+            self.fields[f"pick_{name}"] = forms.ChoiceField(
+                label=label,
+                choices=choices,
+                widget=forms.RadioSelect,
+                # A field only one lead has filled in keeps it.
+                initial=self.OTHER if mine in (None, "") else self.KEEP,
+                error_messages={
+                    "required": f"Choose which {label.lower()} the merged lead keeps.",
+                    "invalid_choice": f"Choose which {label.lower()} the merged lead keeps.",
+                },
+            )
+            self.rows.append({"label": label, "field": f"pick_{name}"})
+
+    def comparison(self) -> list[dict]:
+        """The rows of the page: each field's label, and its choice (``bound``) or the
+        value both leads share (``same``)."""
+        return [row | {"bound": self[row["field"]]} if "field" in row else row for row in self.rows]
+
+    def values(self) -> dict:
+        """The picked values, for ``leads_merge``: only those taken from the other lead
+        (or joined), since the kept lead holds its own already. The other's stage comes
+        with its probability and how it closed."""
+        values = {}
+        for name in MERGE_FIELDS:
+            pick = self.cleaned_data.get(f"pick_{name}")
+            if pick == self.OTHER and name == "stage":
+                names = ["stage", "probability", *CLOSING_FIELDS]
+                values |= {field: getattr(self.other, field) for field in names}
+            elif pick == self.OTHER:
+                values[name] = getattr(self.other, name)
+            elif pick == self.BOTH:
+                values[name] = f"{self.keep.description}\n\n{self.other.description}"
+        return values
+
+    def versions(self) -> dict[int, int]:
+        return {
+            self.keep.pk: self.cleaned_data["keep_version"],
+            self.other.pk: self.cleaned_data["other_version"],
+        }

@@ -431,14 +431,68 @@ def lead_add_note(*, lead_id: int, text: str, by) -> LeadEvent:
 
 
 @transaction.atomic
-def lead_delete(*, lead_id: int, by) -> Lead:
-    """Delete a lead, leaving an audit record of who deleted what and when."""
+def lead_delete(*, lead_id: int, by, merged_into: Lead | None = None) -> Lead:
+    """Delete a lead, leaving an audit record of who deleted what and when (and, for a
+    merge, which lead it was merged into)."""
     lead = _lock(lead_id)
     if not lead.can_delete(by):
         raise PermissionDenied("You may not delete this lead.")
-    _save(events.deleted(lead, by=by, at=timezone.now()))
+    _save(events.deleted(lead, by=by, at=timezone.now(), merged_into=merged_into))
     lead.delete()
     return lead
+
+
+@transaction.atomic
+def leads_merge(
+    *, keep_id: int, other_id: int, values: dict, by, versions: dict[int, int] | None = None
+) -> Lead:
+    """Merge the lead ``other_id`` into the lead ``keep_id``, which stays.
+
+    The kept lead takes ``values`` (each field picked from either lead) as ``lead_update``
+    writes them: the model's rules, an event per change, the version bumped. A stage
+    picked from the other lead brings how that lead closed (its closing details) unless
+    ``values`` says otherwise, and a probability picked stands even where the new stage
+    has its own. Every event of the other lead (its history and notes) moves to the kept
+    lead, which records a "merged" event; then the other lead is deleted as
+    ``lead_delete`` deletes it, its audit record naming the kept lead.
+
+    Both rows are locked in id order (as bulk writers lock them). Refused, writing
+    nothing: the same lead twice (ValidationError); a lead gone meanwhile
+    (Lead.DoesNotExist); ``by`` may not change both leads or delete the other
+    (PermissionDenied); a lead no longer at its version in ``versions`` (LeadConflict);
+    values the model's rules refuse (ValidationError).
+    """
+    if keep_id == other_id:
+        raise ValidationError(
+            "A lead cannot be merged with itself: choose another lead.", code="same_lead"
+        )
+    leads = _lock_many([keep_id, other_id])
+    for pk in (keep_id, other_id):
+        if pk not in leads:
+            raise Lead.DoesNotExist(f"The lead #{pk} was deleted meanwhile: nothing was merged.")
+    keep, other = leads[keep_id], leads[other_id]
+    if not (keep.can_edit(by) and other.can_edit(by) and other.can_delete(by)):
+        raise PermissionDenied("You may not merge these leads: you can change only one of them.")
+    _check_versions(leads, versions)
+    stage = values.get("stage")
+    if stage is not None and stage.pk == other.stage_id != keep.stage_id and not stage.is_open:
+        values = {name: getattr(other, name) for name in CLOSING_FIELDS} | values
+    now = timezone.now()
+    criteria = scoring.criteria_for_write()
+    recorded = _apply(keep, values, by=by, now=now, criteria=criteria)
+    if "probability" in values and keep.probability != values["probability"]:
+        # The new stage set its probability; the one picked stands (a change of its own).
+        recorded += _apply(
+            keep, {"probability": values["probability"]}, by=by, now=now, criteria=criteria
+        )
+    moved = LeadEvent.objects.filter(lead_id=other_id).update(lead_id=keep_id)
+    recorded.append(events.merged(keep, other, events=moved, by=by, at=now))
+    keep.touch(now)
+    keep.save()
+    scoring.store_scores({keep.pk: keep.score})
+    LeadEvent.objects.bulk_create(recorded)
+    lead_delete(lead_id=other_id, by=by, merged_into=keep)
+    return keep
 
 
 # --- many leads at once --------------------------------------------------------------------

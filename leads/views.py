@@ -39,13 +39,13 @@ from pipelines.models import PipelineStage
 
 from . import scoring
 from .assignees import active_users, listed_names
-from .board import render_board
+from .board import render_board, render_card
 from .bulk_views import bulk_context
 from .events import recorded_value
 from .export import export_url
 from .filters import DEFAULT_SORT, LeadFilter, user_label
-from .forms import AssignForm, LeadForm, NoteForm, StageMoveForm
-from .models import EventKind, Lead, ScoringSettings, Status, priority_rank
+from .forms import AssignForm, LeadForm, NoteForm, PriorityForm, StageMoveForm
+from .models import EventKind, Lead, Priority, ScoringSettings, Status, priority_rank
 from .paging import LeadPaginator
 from .saved_view_pages import SavedViewsMixin
 from .services import (
@@ -715,7 +715,7 @@ class LeadAssignView(LeadActionView):
     def act(self, request, lead):
         if request.POST.get("by_rules"):
             return self.by_rules(request, lead)
-        form = AssignForm(request.POST)
+        form = AssignForm(request.POST, user=request.user)
         if not form.is_valid():
             return refuse(request, form.errors["assignee"][0], back=lead.get_absolute_url())
         assignee = form.cleaned_data["assignee"]
@@ -723,6 +723,12 @@ class LeadAssignView(LeadActionView):
         message = (
             f"Assigned to {user_label(assignee)}." if assignee else "The lead is now unassigned."
         )
+        if on_board(request):  # a board has many cards: the toast says which
+            message = (
+                f"Assigned “{lead.title}” to {user_label(assignee)}."
+                if assignee
+                else f"“{lead.title}” is now unassigned."
+            )
         return self.assigned(request, lead, message)
 
     def by_rules(self, request, lead):
@@ -740,8 +746,92 @@ class LeadAssignView(LeadActionView):
         return self.assigned(request, lead, message)
 
     def assigned(self, request, lead, message):
+        if on_board(request):
+            return board_done(request, lead, message)
         region = None
         if request.htmx:  # the assignment is in the history: the timeline fetches itself
+            region = trigger_client_event(render_detail_region(request, lead), "timelineChanged")
+        return self.done(request, lead, message, region)
+
+
+def on_board(request) -> bool:
+    """Whether a quick action came from the board (its card is answered, not the page)."""
+    return request.POST.get("origin") == "board"
+
+
+def board_done(request, lead, message):
+    """A quick action done from the board: its card (htmx), or back to the board."""
+    if request.htmx:
+        return render_card(request, lead, message)
+    messages.success(request, message)
+    return HttpResponseRedirect(reverse("leads:board", args=[lead.stage.pipeline_id]))
+
+
+class LeadQuickActionsView(DeletedMeanwhileIs404, DetailView):
+    """/leads/<pk>/quick/: a board card's quick actions, assign (to me, to someone, to
+    nobody) and set the priority; in the board's dialog with htmx, a page without. Each
+    action posts to its own URL (``leads:assign``, ``leads:set_priority``), which answers
+    the board with the card updated in place."""
+
+    model = Lead
+    template_name = "leads/lead_quick.html"
+    context_object_name = "lead"
+
+    def get_queryset(self):
+        return Lead.objects.select_related("assignee", "stage__pipeline")
+
+    def get_object(self, queryset=None):
+        lead = super().get_object(queryset)
+        if not lead.can_assign(self.request.user):
+            raise PermissionDenied("You may not change this lead.")
+        return lead
+
+    def get_template_names(self):
+        htmx = self.request.htmx
+        if htmx and htmx.target == QUICK_DIALOG:
+            return [f"{self.template_name}#quick_form"]
+        return [self.template_name]
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        lead, user = self.object, self.request.user
+        context.update(
+            can_edit=lead.can_edit(user),
+            priorities=Priority.choices,
+            assignee_names=[name for name, _ in listed_names(active_users())],
+            board_url=reverse("leads:board", args=[lead.stage.pipeline_id]),
+        )
+        return context
+
+    def render_to_response(self, context, **response_kwargs):
+        response = super().render_to_response(context, **response_kwargs)
+        patch_vary_headers(response, ("HX-Request", "HX-Target"))
+        return response
+
+
+#: The id of the element the quick actions are shown in (templates/leads/board.html).
+QUICK_DIALOG = "quick-dialog-body"
+
+
+class LeadPriorityView(LeadActionView):
+    """POST /leads/<pk>/priority/: set the lead's priority (a board card's quick action).
+
+    An unknown priority is refused (422, a toast for htmx), changing nothing.
+    """
+
+    refusal = "You may not change this lead."
+
+    def act(self, request, lead):
+        form = PriorityForm(request.POST)
+        if not form.is_valid():
+            return refuse(request, form.errors["priority"][0], back=lead.get_absolute_url())
+        priority = form.cleaned_data["priority"]
+        lead = fresh(lead_update(lead_id=lead.pk, values={"priority": priority}, by=request.user))
+        message = f"“{lead.title}” is {lead.get_priority_display().lower()} priority now."
+        if on_board(request):
+            return board_done(request, lead, message)
+        region = None
+        if request.htmx:  # the change is in the history: the timeline fetches itself
             region = trigger_client_event(render_detail_region(request, lead), "timelineChanged")
         return self.done(request, lead, message, region)
 

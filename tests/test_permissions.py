@@ -8,6 +8,7 @@ import pytest
 from django.urls import reverse
 
 from crm.models import Client, Contact
+from leads.forms import MERGE_FIELDS
 from leads.models import Absence, Lead, LeadEvent, Membership, SavedView
 from tests.factories import (
     AbsenceFactory,
@@ -74,6 +75,17 @@ def lead_form(world, **overrides):
     return data
 
 
+def merge_form(world):
+    """Merge a second lead of the owner's into theirs, keeping every value of the first."""
+    twin = world["twin"] = LeadFactory(created_by=world["owner"], title="Original too")
+    lead = world["lead"]
+    return {
+        "with": twin.pk,
+        "keep_version": lead.version,
+        "other_version": twin.version,
+    } | {f"pick_{name}": "keep" for name in MERGE_FIELDS}
+
+
 # (name, url, data, changed?) — `changed(world)` tells whether the write took effect.
 WRITES = {
     "lead_create": (
@@ -105,6 +117,16 @@ WRITES = {
         lambda w: reverse("leads:add_note", args=[w["lead"].pk]),
         lambda w: {"text": "hi"},
         lambda w: LeadEvent.objects.filter(lead=w["lead"], kind=LeadEvent.Kind.NOTE).exists(),
+    ),
+    "lead_priority": (
+        lambda w: reverse("leads:set_priority", args=[w["lead"].pk]),
+        lambda w: {"priority": "urgent", "origin": "board"},
+        lambda w: Lead.objects.get(pk=w["lead"].pk).priority == "urgent",
+    ),
+    "lead_merge": (
+        lambda w: reverse("leads:merge", args=[w["lead"].pk]),
+        lambda w: merge_form(w),
+        lambda w: not Lead.objects.filter(pk=w["twin"].pk).exists(),
     ),
     "client_create": (
         lambda w: reverse("crm:client_create"),
@@ -180,6 +202,8 @@ EXPECTED = {
     "lead_move_stage": [LOGIN, FORBIDDEN, OK, FORBIDDEN, OK],
     "lead_assign": [LOGIN, FORBIDDEN, OK, FORBIDDEN, OK],
     "lead_note": [LOGIN, FORBIDDEN, OK, FORBIDDEN, OK],
+    "lead_merge": [LOGIN, FORBIDDEN, OK, FORBIDDEN, OK],
+    "lead_priority": [LOGIN, FORBIDDEN, OK, FORBIDDEN, OK],
     "client_create": [LOGIN, FORBIDDEN, OK, OK, OK],
     "client_update": [LOGIN, FORBIDDEN, OK, OK, OK],
     "client_delete": [LOGIN, FORBIDDEN, FORBIDDEN, FORBIDDEN, OK],
@@ -234,11 +258,14 @@ def test_matrix_covers_every_write_url():
         for name in get_resolver().namespace_dict[namespace][1].reverse_dict:
             if isinstance(name, str):
                 names.add(f"{namespace}:{name}")
-    suffixes = ("create", "update", "delete", "stage", "assign", "note", "pause", "_add", "_remove")
+    suffixes = (
+        "create", "update", "delete", "stage", "assign", "note", "pause", "_add", "_remove",
+        "merge", "priority",
+    )  # fmt: skip
     writes = {n for n in names if n.split(":")[1].endswith(suffixes)}
     covered = {
         "leads:create", "leads:update", "leads:delete", "leads:move_stage", "leads:assign",
-        "leads:add_note",
+        "leads:add_note", "leads:merge", "leads:set_priority",
         "crm:client_create", "crm:client_update", "crm:client_delete",
         "crm:contact_create", "crm:contact_update", "crm:contact_delete",
         "leads:team_pause", "leads:team_absence_add", "leads:team_absence_remove",

@@ -10,6 +10,7 @@ from django.contrib.auth.models import Group
 from django.urls import reverse
 
 from leads import imports
+from leads.forms import MERGE_FIELDS
 from leads.models import Lead, LeadEvent, LeadImport
 from tests.factories import ClientFactory, LeadFactory, RepFactory, default_stage
 from tests.leads.test_import import csv_bytes, detail_url, mapping_data, text, uploaded
@@ -68,6 +69,26 @@ PAGE_WRITES = {
         HTMX,
     ),
     "note": lambda lead: (reverse("leads:add_note", args=[lead.pk]), {"text": "Mine"}, HTMX),
+    "board assign to me": lambda lead: (
+        reverse("leads:assign", args=[lead.pk]),
+        {"me": "1", "origin": "board"},
+        HTMX | {"HX-Target": f"card-{lead.pk}"},
+    ),
+    "board priority": lambda lead: (
+        reverse("leads:set_priority", args=[lead.pk]),
+        {"priority": "urgent", "origin": "board"},
+        HTMX | {"HX-Target": f"card-{lead.pk}"},
+    ),
+    "merge": lambda lead: (
+        reverse("leads:merge", args=[lead.pk]),
+        {
+            "with": LeadFactory(created_by=lead.created_by).pk,
+            "keep_version": lead.version,
+            "other_version": 1,
+        }
+        | {f"pick_{name}": "keep" for name in MERGE_FIELDS},
+        {},
+    ),
     "delete": lambda lead: (reverse("leads:delete", args=[lead.pk]), {}, {}),
 }
 

@@ -55,6 +55,9 @@
     htmx.ajax("GET", window.location.href, { target: "#board", swap: "innerHTML" });
   }
 
+  // A quick action took a card out of the board's filters: the board comes back without it.
+  document.addEventListener("boardChanged", reloadBoard);
+
   // A refused move (stage gone: 422; no permission: 403; server error; no network): the
   // card goes back. 422 is not an htmx "error" here (forms swap it), so look at the status.
   document.addEventListener("htmx:afterRequest", function (event) {
@@ -62,6 +65,21 @@
     if (!source || !source.classList || !source.classList.contains("board-card")) return;
     var status = event.detail.xhr ? event.detail.xhr.status : 0;
     if (event.detail.failed || status === 0 || status >= 400) reloadBoard();
+  });
+
+  // --- quick actions: assign and priority ------------------------------------------------
+
+  // A card's quick action (in #quick-dialog) replaces the card: keyboard users keep their
+  // place on the new card's "⋯" button. A refused action (a toast) swaps nothing and
+  // leaves the dialog open with what was typed.
+  document.addEventListener("htmx:afterSettle", function (event) {
+    var config = event.detail.requestConfig;
+    var source = config && config.elt;
+    if (!source || !source.closest || !source.closest("#quick-dialog")) return;
+    var match = /^#card-(\d+)$/.exec(config.target ? "#" + config.target.id : "");
+    var leadId = match ? match[1] : null;
+    var quick = leadId ? document.querySelector("#card-" + leadId + " [data-quick]") : null;
+    if (quick) quick.focus();
   });
 
   // --- dragging -------------------------------------------------------------------------

@@ -150,7 +150,7 @@ def test_move_a_card_with_the_keyboard(page, live_server, rep, leads, login, scr
     lead = leads["chairs"]
     button = page.get_by_role("button", name="Move “Office chairs” to another stage")
     # Reach the button with Tab from the card's title link.
-    card(page, lead).get_by_role("link", name="Office chairs").focus()
+    card(page, lead).get_by_role("link", name="Office chairs", exact=True).focus()
     page.keyboard.press("Tab")
     expect(button).to_be_focused()
 
@@ -358,3 +358,114 @@ def test_board_at_desktop_and_phone_widths(page, live_server, rep, login, screen
     screenshot(page, "board-phone")
     # The board scrolls sideways inside itself; the page does not.
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+
+
+# --- quick actions: assign and priority ------------------------------------------------------
+
+
+def test_quick_actions_assign_and_set_priority_with_the_keyboard(
+    page, live_server, rep, leads, login, screenshot
+):
+    RepFactory(username="jan", first_name="Jan", last_name="de Boer")
+    open_board(page, live_server, login, rep)
+    lead = leads["chairs"]
+    quick = card(page, lead).get_by_role(
+        "link", name="Assign or set the priority of “Office chairs”"
+    )
+    # Reach it with Tab from the card's "Move to…" button, open it with Enter.
+    card(page, lead).get_by_role("button", name=re.compile("^Move")).focus()
+    page.keyboard.press("Tab")
+    expect(quick).to_be_focused()
+    page.keyboard.press("Enter")
+
+    dialog = page.locator("#quick-dialog")
+    expect(dialog).to_be_visible()
+    expect(dialog.get_by_role("heading", level=2)).to_have_text("“Office chairs”")
+    expect(dialog.get_by_role("button", name="Assign to me")).to_be_focused()
+    expect(dialog.get_by_role("button", name="Normal")).to_have_attribute("aria-pressed", "true")
+    screenshot(page, "board-quick-dialog", full_page=False)
+
+    page.keyboard.press("Enter")  # "Assign to me"
+
+    expect(dialog).to_be_hidden()
+    expect(toast(page, "Assigned “Office chairs” to Rita Visser.")).to_be_visible()
+    expect(card(page, lead).locator(".avatar")).to_contain_text("RV")
+    # The card was replaced in place: keyboard users are back on its "⋯".
+    expect(card(page, lead).locator("[data-quick]")).to_be_focused()
+    assert Lead.objects.get(pk=lead.pk).assignee == rep
+    assert_same_document(page)
+
+    # A name nobody has is refused; the dialog stays open with what was typed.
+    page.keyboard.press("Enter")
+    expect(dialog).to_be_visible()
+    field = dialog.get_by_label("Assign to someone")
+    expect(field).to_be_focused()  # already the rep's: no "Assign to me"
+    field.fill("Jan de Bore")
+    field.press("Enter")
+    expect(toast(page, "User not found.")).to_be_visible()
+    expect(dialog).to_be_visible()
+    expect(field).to_have_value("Jan de Bore")
+    field.fill("Jan de Boer")
+    field.press("Enter")
+    expect(dialog).to_be_hidden()
+    expect(card(page, lead).locator(".avatar")).to_contain_text("Assigned to Jan de Boer")
+
+    # Priority: one button each, the current one pressed.
+    card(page, lead).locator("[data-quick]").press("Enter")
+    expect(dialog).to_be_visible()
+    dialog.get_by_role("button", name="Urgent").click()
+    expect(dialog).to_be_hidden()
+    expect(toast(page, "“Office chairs” is urgent priority now.")).to_be_visible()
+    expect(card(page, lead).locator(".badge-urgent")).to_be_visible()
+    expect(card_in(page, "New", lead)).to_have_class(re.compile(r"\bis-urgent\b"))
+    saved = Lead.objects.get(pk=lead.pk)
+    assert (saved.priority, saved.assignee.username) == ("urgent", "jan")
+    assert_same_document(page)
+    screenshot(page, "board-after-quick-actions")
+
+
+def test_a_refused_quick_action_keeps_the_card_and_says_why(page, live_server, rep, leads, login):
+    open_board(page, live_server, login, rep)
+    lead = leads["chairs"]
+    card(page, lead).locator("[data-quick]").click()
+    dialog = page.locator("#quick-dialog")
+    expect(dialog).to_be_visible()
+    # Someone else takes the lead over while the dialog is open.
+    bob = RepFactory(username="bob", first_name="Bob", last_name="Bakker")
+    Lead.objects.filter(pk=lead.pk).update(created_by=bob, assignee=bob)
+
+    dialog.get_by_role("button", name="High").click()
+
+    expect(toast(page, "You don't have permission to do that.")).to_be_visible()
+    expect(card_in(page, "New", lead)).to_be_visible()
+    assert Lead.objects.get(pk=lead.pk).priority == "normal"
+    assert_same_document(page)
+
+
+def test_quick_actions_dialog_at_phone_width(page, live_server, rep, leads, login, screenshot):
+    page.set_viewport_size(PHONE)
+    open_board(page, live_server, login, rep)
+    card(page, leads["fleet"]).locator("[data-quick]").click()
+    expect(page.locator("#quick-dialog")).to_be_visible()
+    screenshot(page, "board-quick-dialog-phone", full_page=False)
+
+
+def test_a_card_assigned_out_of_the_boards_filter_leaves_the_board(
+    page, live_server, rep, leads, login
+):
+    RepFactory(username="jan", first_name="Jan", last_name="de Boer")
+    login(page, live_server, rep, next_url="/board/?assignee=me")
+    lead = leads["fleet"]  # the rep's own: the only card on a board of their leads
+    expect(card(page, lead)).to_be_visible()
+    expect(count(page, "New")).to_have_text("1")
+    mark_document(page)
+
+    card(page, lead).locator("[data-quick]").click()
+    field = page.locator("#quick-dialog").get_by_label("Assign to someone")
+    field.fill("Jan de Boer")
+    field.press("Enter")
+
+    expect(toast(page, "It no longer matches the board’s filters.")).to_be_visible()
+    expect(card(page, lead)).to_have_count(0)
+    expect(count(page, "New")).to_have_text("0")
+    assert_same_document(page)

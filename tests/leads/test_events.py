@@ -15,6 +15,7 @@ from leads.services import (
     lead_delete,
     lead_update,
     leads_delete_bulk,
+    leads_merge,
     leads_restore_bulk,
     leads_update_bulk,
 )
@@ -57,6 +58,10 @@ def made_by_every_constructor(rep) -> list[LeadEvent]:
         events.note(lead, "Called", by=rep, at=AT),
         events.deleted(lead, by=rep, at=AT),
         events.deleted(lead, by=rep, at=AT, undoing=lead_import),
+        events.deleted(
+            Lead(pk=12, title="Old deal", stage=lead.stage), by=rep, at=AT, merged_into=lead
+        ),
+        events.merged(lead, Lead(pk=12, title="Old deal"), events=3, by=rep, at=AT),
         events.imported(lead, lead_import=lead_import, row=2, by=rep, at=AT),
         events.import_updated(
             lead,
@@ -108,6 +113,8 @@ def test_each_constructor_writes_only_its_kinds_keys_and_reads_back_as_a_sentenc
         "Added a note",
         "Deleted the lead “Deal”",
         "Deleted the lead “Deal”",
+        f"Deleted the lead “Old deal”: merged into #{made[0].lead.pk}",
+        "Merged from #12 “Old deal” (its 3 events are in this history)",
         "Imported from q3.csv",
         "Updated by the import of q3.csv. Value: €25,000 → €30,000",
         "Undid the import of q3.csv: the earlier values are back. Value: €30,000 → €25,000",
@@ -179,6 +186,8 @@ def test_every_event_the_services_write_is_of_its_kinds_shape(rep, manager):
     )
     other = LeadFactory()
     leads_delete_bulk(lead_ids=[other.pk], by=manager, undoing=lead_import)
+    twin = LeadFactory(title="Made twice")
+    leads_merge(keep_id=lead.pk, other_id=twin.pk, values={"value": twin.value}, by=manager)
     lead_delete(lead_id=lead.pk, by=manager)
 
     written = list(LeadEvent.objects.order_by("id"))
@@ -188,6 +197,7 @@ def test_every_event_the_services_write_is_of_its_kinds_shape(rep, manager):
         assert event.describe()
     assert [event.data["title"] for event in written if event.kind == "deleted"] == [
         other.title,
+        "Made twice",
         "Made here",
     ]
 
