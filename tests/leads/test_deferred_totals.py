@@ -35,7 +35,9 @@ HTMX_RESULTS = {"HX-Request": "true", "HX-Target": "lead-results"}
 
 
 def text(match) -> str:
-    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", match["text"])).split())
+    """The text as it is seen: without what only screen readers hear."""
+    seen = re.sub(r'<span class="visually-hidden">.*?</span>', "", match["text"])
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", seen)).split())
 
 
 def summary(response) -> str:
