@@ -295,6 +295,11 @@ def test_card_shows_title_client_value_priority_due_date_assignee_and_days_in_st
     aging = node.find(cls="badge-aging")
     assert aging.text == "3d in stage"
     assert aging.visible_text() == "3d"
+    # A card that entered its stage today says so, not "0d".
+    Lead.objects.filter(pk=lead.pk).update(stage_entered_at=timezone.now())
+    aging = card(get_board(rep_client).content, lead).find(cls="badge-aging")
+    assert aging.text == "In the stage since Today"
+    assert aging.visible_text() == "Today"
     # The card sits in its stage's column.
     assert columns(get_board(rep_client).content)["Contacted"]["cards"] == ["Fleet renewal"]
 
