@@ -1161,7 +1161,8 @@ def skip_reason(message: str) -> str:
 
 
 def skip_reasons(report: str) -> dict[str, int]:
-    """{reason: rows} of an error report, each row by its first error, most rows first."""
+    """{reason: rows} of an error report, each row by its first error, most rows first
+    (then alphabetically)."""
     first_errors = {}
     for number, message in list(csv.reader(io.StringIO(report)))[1:]:
         first_errors.setdefault(number, message)
@@ -1169,7 +1170,7 @@ def skip_reasons(report: str) -> dict[str, int]:
     for message in first_errors.values():
         reason = skip_reason(message)
         counts[reason] = counts.get(reason, 0) + 1
-    return dict(sorted(counts.items(), key=lambda item: -item[1]))
+    return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
 
 
 def error_report(rows: list[Row]) -> str:

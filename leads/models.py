@@ -801,7 +801,8 @@ class LeadImport(models.Model):
     def skip_reasons_said(self, most: int = 3) -> str:
         """ "missing title", or "2 missing title, 1 invalid value": why rows were skipped,
         the ``most`` commonest reasons and how many rows the others account for."""
-        reasons = list((self.skip_reasons or {}).items())
+        # Ordered here: PostgreSQL's jsonb keeps its keys in an order of its own.
+        reasons = sorted((self.skip_reasons or {}).items(), key=lambda item: (-item[1], item[0]))
         if len(reasons) == 1 and reasons[0][1] == self.skipped_count:
             return reasons[0][0]
         said = [f"{rows} {reason}" for reason, rows in reasons[:most]]
