@@ -1,5 +1,7 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_not_required
+from django.templatetags.static import static
 from django.urls import include, path
 from django.views.generic import RedirectView
 
@@ -11,6 +13,15 @@ class LoginView(auth_views.LoginView):
         return self.render_to_response(self.get_context_data(form=form), status=422)
 
 
+class FaviconView(RedirectView):
+    """/favicon.ico: the icon, for pages without our <link rel="icon"> (the admin's)."""
+
+    permanent = True
+
+    def get_redirect_url(self, *args, **kwargs):
+        return static("img/favicon.svg")  # when asked: the manifest is read at run time
+
+
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="leads:my_work", permanent=False), name="home"),
     path(
@@ -19,6 +30,11 @@ urlpatterns = [
         name="login",
     ),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path(
+        "favicon.ico",
+        login_not_required(FaviconView.as_view()),
+        name="favicon",
+    ),
     path("admin/", admin.site.urls),
     path("", include("leads.urls")),
     path("", include("crm.urls_app")),

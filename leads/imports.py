@@ -1118,6 +1118,7 @@ def _finish(lead_import, token, *, skipped=0, report="", failure=""):
     LeadImport.objects.filter(pk=lead_import.pk, run_token=token).update(
         status=LeadImport.Status.FAILED if failed else LeadImport.Status.DONE,
         skipped_count=skipped,
+        skip_reasons=skip_reasons(report),
         error_report=report,
         failure=failure,
         processed_rows=F("total_rows") if not failed else 0,
@@ -1126,6 +1127,50 @@ def _finish(lead_import, token, *, skipped=0, report="", failure=""):
     )
     lead_import.refresh_from_db()
     return lead_import
+
+
+#: Why a row was skipped, in a few words, from the first of its errors: the summary's
+#: "3 rows skipped (missing title)". Most errors name their field first ("Value must be
+#: non-negative", "Priority “x” is not …"): those read "invalid value", "invalid priority".
+SKIP_REASONS = [
+    (re.compile(r"(?P<field>.+) is required$"), "missing {field}"),
+    (re.compile(r"Duplicate of lead #"), "duplicate"),
+    (re.compile(r"Unknown (?P<field>[^“]+?) “"), "unknown {field}"),
+    (re.compile(r"You may not change this lead"), "not yours to change"),
+    (re.compile(r"Lead #\d+ was deleted meanwhile"), "lead deleted meanwhile"),
+    (re.compile(r"Row \d+ already updates lead"), "lead updated by an earlier row"),
+    (re.compile(r"The row has \d+ values"), "too many values"),
+    (re.compile(r"Currency “"), "not in EUR"),
+    (re.compile(r"Choose why the lead was lost"), "missing loss reason"),
+    (re.compile(r"Say what happened"), "missing loss note"),
+    (re.compile(r"The close date cannot be in the future"), "close date in the future"),
+    (re.compile(r"(?P<field>.+) is longer than"), "{field} too long"),
+    (
+        re.compile(r"(?P<field>\w+(?: \w+){0,2}) (?:“|is |must |has |cannot |should )"),
+        "invalid {field}",
+    ),
+]
+
+
+def skip_reason(message: str) -> str:
+    """A row error's reason in a few words ("missing title"), or "other errors"."""
+    for pattern, reason in SKIP_REASONS:
+        if match := pattern.match(message):
+            return reason.format(field=match.groupdict().get("field", "").lower())
+    return "other errors"
+
+
+def skip_reasons(report: str) -> dict[str, int]:
+    """{reason: rows} of an error report, each row by its first error, most rows first
+    (then alphabetically)."""
+    first_errors = {}
+    for number, message in list(csv.reader(io.StringIO(report)))[1:]:
+        first_errors.setdefault(number, message)
+    counts = {}
+    for message in first_errors.values():
+        reason = skip_reason(message)
+        counts[reason] = counts.get(reason, 0) + 1
+    return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
 
 
 def error_report(rows: list[Row]) -> str:

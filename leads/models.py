@@ -748,6 +748,9 @@ class LeadImport(models.Model):
     created_count = models.PositiveIntegerField(default=0)
     updated_count = models.PositiveIntegerField(default=0)
     skipped_count = models.PositiveIntegerField(default=0)
+    skip_reasons = models.JSONField(
+        default=dict, blank=True, help_text="Why rows were skipped: {reason: rows}."
+    )
     error_report = models.TextField(blank=True, help_text="CSV: row, message.")
     failure = models.TextField(blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -790,17 +793,30 @@ class LeadImport(models.Model):
 
     @property
     def summary(self) -> str:
-        """ "Imported 12 leads. 3 rows skipped." — what the import did, in a sentence or two."""
+        """ "Imported 12 leads. 3 rows skipped (missing title)." — what the import did, in a
+        sentence or two."""
         parts = [f"Imported {self.created_count} lead{'' if self.created_count == 1 else 's'}."]
         if self.updated_count:
             parts.append(
                 f"Updated {self.updated_count} lead{'' if self.updated_count == 1 else 's'}."
             )
         if self.skipped_count:
-            parts.append(
-                f"{self.skipped_count} row{'' if self.skipped_count == 1 else 's'} skipped."
-            )
+            skipped = f"{self.skipped_count} row{'' if self.skipped_count == 1 else 's'} skipped"
+            why = self.skip_reasons_said()
+            parts.append(f"{skipped} ({why})." if why else f"{skipped}.")
         return " ".join(parts)
+
+    def skip_reasons_said(self, most: int = 3) -> str:
+        """ "missing title", or "2 missing title, 1 invalid value": why rows were skipped,
+        the ``most`` commonest reasons and how many rows the others account for."""
+        # Ordered here: PostgreSQL's jsonb keeps its keys in an order of its own.
+        reasons = sorted((self.skip_reasons or {}).items(), key=lambda item: (-item[1], item[0]))
+        if len(reasons) == 1 and reasons[0][1] == self.skipped_count:
+            return reasons[0][0]
+        said = [f"{rows} {reason}" for reason, rows in reasons[:most]]
+        if rest := sum(rows for _, rows in reasons[most:]):
+            said.append(f"{rest} for other reasons")
+        return ", ".join(said)
 
 
 class ScoreRecompute(models.Model):

@@ -3,7 +3,8 @@
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 
-PUBLIC = {"login"}  # Django's login view, and the admin's own login/logout views
+# Django's login view (the admin has its own login/logout views), and the icon a tab shows.
+PUBLIC = {"login", "favicon"}
 
 
 def app_routes(patterns=None, prefix="", namespace=""):
@@ -47,3 +48,12 @@ def test_admin_requires_staff_sign_in(client):
     response = client.get("/admin/leads/lead/")
     assert response.status_code == 302
     assert response["Location"] == "/accounts/login/?next=/admin/leads/lead/"
+
+
+@pytest.mark.django_db
+def test_the_favicon_is_public_and_every_page_links_it(client):
+    response = client.get("/favicon.ico")
+    assert response.status_code == 301
+    assert response["Location"].endswith("/img/favicon.svg")
+    login_page = client.get("/accounts/login/").text
+    assert '<link rel="icon" href="/static/img/favicon.svg" type="image/svg+xml">' in login_page

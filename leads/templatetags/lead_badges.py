@@ -26,13 +26,13 @@ BADGED_KINDS = frozenset({PipelineStage.Kind.WON, PipelineStage.Kind.LOST})
 # The aging badge by level: the colour shows it, the hidden note says it to screen readers.
 # Whole format strings, so the notes stay our own markup rather than escaped values.
 AGING_BADGES = {
-    None: '<span class="badge badge-aging" title="{title}">{days}d{in_stage}</span>',
+    None: '<span class="badge badge-aging" title="{title}">{shown}</span>',
     "warn": (
-        '<span class="badge badge-aging badge-aging-warn" title="{title}">{days}d{in_stage}'
+        '<span class="badge badge-aging badge-aging-warn" title="{title}">{shown}'
         '<span class="visually-hidden"> (getting old)</span></span>'
     ),
     "alert": (
-        '<span class="badge badge-aging badge-aging-alert" title="{title}">{days}d{in_stage}'
+        '<span class="badge badge-aging badge-aging-alert" title="{title}">{shown}'
         '<span class="visually-hidden"> (long past the stage\'s limit)</span></span>'
     ),
 }
@@ -51,6 +51,8 @@ def badge(looks: str, text: str) -> str:
 MUTED_DASH = format_html('<span class="muted">{}</span>', "—")
 DUE_TODAY = badge("due-today", "Due today")
 HIDDEN_IN_STAGE = format_html('<span class="visually-hidden">{}</span>', " in stage")
+# A lead that entered its stage today: "Today", not "0d in stage".
+IN_STAGE_TODAY = format_html('<span class="visually-hidden">{}</span>Today', "In the stage since ")
 
 
 @register.simple_tag
@@ -127,16 +129,21 @@ def due_date(lead) -> str:
 def aging_badge(lead, compact=False) -> str:
     """Days in the current stage of an open lead; warning and alert looks from the stage.
 
-    ``compact`` shows only "12d" and leaves "in stage" to screen readers.
+    ``compact`` shows only "12d" and leaves "in stage" to screen readers; a lead that
+    entered its stage today says "Today" either way.
     """
     if not lead.is_open:
         return ""
     now = timezone.now()
+    days = lead.days_in_stage(now)
+    if not days:
+        shown = IN_STAGE_TODAY
+    else:
+        shown = format_html("{}d{}", days, HIDDEN_IN_STAGE if compact else " in stage")
     return format_html(
         AGING_BADGES[lead.aging(now)],
         title=f"In {lead.stage.name} since {format_day(lead.stage_entered_at)}",
-        days=lead.days_in_stage(now),
-        in_stage=HIDDEN_IN_STAGE if compact else " in stage",
+        shown=shown,
     )
 
 

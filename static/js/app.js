@@ -12,6 +12,7 @@
  * - Whole-row links (tr.row-link[data-href]).
  * - Focus on the first invalid field after a failed submit.
  * - Filter dropdowns (details.filter-menu) close on Escape or a click outside.
+ * - Filter toggles (button.filter-toggle): on a phone the filter bar folds behind them.
  * - data-autosubmit controls submit their form on change.
  * - #global-indicator shows while any htmx request is in flight.
  *
@@ -360,6 +361,30 @@
     if (summary) summary.focus();
   });
 
+  /* --------------------------------------------------------- filter toggle */
+
+  // <button class="filter-toggle" aria-controls="…" hidden> folds the filter bar it controls
+  // on a phone (app.css hides the bar while aria-expanded is "false", and the button on
+  // wider screens). It comes hidden and expanded, so that without this script the
+  // filters are simply there; here it starts folded.
+  function initFilterToggles(root) {
+    var selector = "button.filter-toggle[hidden]";
+    var toggles = Array.prototype.slice.call(root.querySelectorAll(selector));
+    if (root.matches && root.matches(selector)) toggles.push(root); // swapped in itself
+    toggles.forEach(function (toggle) {
+      toggle.setAttribute("aria-expanded", "false");
+      toggle.hidden = false;
+    });
+  }
+
+  document.addEventListener("click", function (evt) {
+    var toggle = evt.target.closest && evt.target.closest("button.filter-toggle");
+    if (!toggle) return;
+    // The bar follows the button, so Tab goes on into it: focus stays where it is.
+    var open = toggle.getAttribute("aria-expanded") === "true";
+    toggle.setAttribute("aria-expanded", open ? "false" : "true");
+  });
+
   /* ------------------------------------------------------------ autosubmit */
 
   // <select data-autosubmit> submits its form on change: for forms htmx doesn't drive.
@@ -393,6 +418,7 @@
 
   function onLoad() {
     initServerToasts(document);
+    initFilterToggles(document);
     focusFirstInvalid(document);
   }
 
@@ -402,8 +428,11 @@
     onLoad();
   }
 
-  // Toasts rendered into swapped content (e.g. an out-of-band #toasts swap).
+  // Toasts rendered into swapped content (e.g. an out-of-band #toasts swap), and a list's
+  // filter toggle when the whole list is swapped (Clear filters).
   document.addEventListener("htmx:load", function (evt) {
-    if (evt.target && evt.target.querySelectorAll) initServerToasts(evt.target);
+    if (!evt.target || !evt.target.querySelectorAll) return;
+    initServerToasts(evt.target);
+    initFilterToggles(evt.target);
   });
 })();

@@ -33,8 +33,9 @@ HTMX_RESULTS = {"HX-Request": "true", "HX-Target": "lead-results"}
 ROW = re.compile(r'<tr class="row-link" data-href="/leads/(?P<pk>\d+)/">(?P<body>.*?)</tr>', re.S)
 TITLE = re.compile(r'<td class="cell-title"><a href="/leads/\d+/">(?P<title>[^<]*)</a>')
 AGING = re.compile(
-    r'<span class="badge badge-aging(?: badge-aging-(?P<level>\w+))?"[^>]*>(?P<days>\d+)d'
-    r"(?:<span class=\"visually-hidden\">)? in stage"
+    r'<span class="badge badge-aging(?: badge-aging-(?P<level>\w+))?"[^>]*>'
+    r'(?:(?P<days>\d+)d(?:<span class="visually-hidden">)? in stage'
+    r'|<span class="visually-hidden">In the stage since </span>Today)'  # 0 days
 )
 STALE = re.compile(r'<span class="badge badge-stale">(?P<text>[^<]*)</span>')
 WORK_ITEM = re.compile(
@@ -81,7 +82,7 @@ def detail_page(client, lead) -> str:
 def aging(fragment: str) -> tuple[int, str | None] | None:
     """(days, "warn" | "alert" | None) of the aging badge in a piece of HTML, or None."""
     match = AGING.search(fragment)
-    return (int(match["days"]), match["level"]) if match else None
+    return (int(match["days"] or 0), match["level"]) if match else None
 
 
 def stale(fragment: str) -> str | None:

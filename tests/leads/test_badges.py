@@ -97,6 +97,21 @@ def test_aging_badge_compact_leaves_in_stage_to_screen_readers():
 
 
 @time_machine.travel(NOW, tick=False)
+def test_a_lead_that_entered_its_stage_today_says_today_not_0d():
+    lead = LeadFactory(stage=default_stage("Qualified"))
+    lead.stage_entered_at = NOW - datetime.timedelta(hours=2)
+    full = render("{% aging_badge lead %}", lead=lead)
+    compact = render("{% aging_badge lead compact=True %}", lead=lead)
+    expected = (
+        '<span class="badge badge-aging" title="In Qualified since 26 Nov 2026">'
+        '<span class="visually-hidden">In the stage since </span>Today</span>'
+    )
+    assert full == compact == expected
+    lead.stage_entered_at = NOW - datetime.timedelta(days=1)
+    assert "1d in stage" in render("{% aging_badge lead %}", lead=lead)
+
+
+@time_machine.travel(NOW, tick=False)
 def test_stale_badge_counts_days_since_the_last_activity():
     lead = LeadFactory()
     lead.last_activity_at = timezone.now() - datetime.timedelta(days=20)

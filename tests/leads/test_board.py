@@ -75,6 +75,15 @@ class Node:
     def text(self) -> str:
         return " ".join(self.raw_text.split())
 
+    def seen_text(self) -> str:
+        """Text as it is seen: without what only screen readers hear (visually-hidden)."""
+        parts = [
+            child if isinstance(child, str) else child.seen_text()
+            for child in self.children
+            if isinstance(child, str) or "visually-hidden" not in child.classes()
+        ]
+        return " ".join("".join(parts).split())
+
     def visible_text(self) -> str:
         """Text without visually-hidden and aria-hidden parts."""
         parts = []
@@ -124,12 +133,16 @@ def columns(html) -> dict[str, dict]:
     """{stage name: count, total, weighted, collapsed, cards (titles), node} in page order."""
     result = {}
     for section in parse(html).find_all("section", cls="board-column"):
-        stats = section.find("p", cls="board-column-stats").find_all("span")
+        stats = [
+            child
+            for child in section.find("p", cls="board-column-stats").children
+            if isinstance(child, Node) and child.tag == "span"
+        ]
         result[section.attrs["data-name"]] = {
             "id": int(section.attrs["data-stage"]),
             "count": int(section.find("span", cls="board-count").text),
-            "total": stats[0].text,
-            "weighted": stats[1].text.removeprefix("· weighted "),
+            "total": stats[0].seen_text(),
+            "weighted": stats[1].seen_text().removeprefix("· weighted "),
             "collapsed": "is-collapsed" in section.classes(),
             "cards": [card.find("a", cls="board-card-title").text for card in cards_of(section)],
             "node": section,
@@ -282,6 +295,11 @@ def test_card_shows_title_client_value_priority_due_date_assignee_and_days_in_st
     aging = node.find(cls="badge-aging")
     assert aging.text == "3d in stage"
     assert aging.visible_text() == "3d"
+    # A card that entered its stage today says so, not "0d".
+    Lead.objects.filter(pk=lead.pk).update(stage_entered_at=timezone.now())
+    aging = card(get_board(rep_client).content, lead).find(cls="badge-aging")
+    assert aging.text == "In the stage since Today"
+    assert aging.visible_text() == "Today"
     # The card sits in its stage's column.
     assert columns(get_board(rep_client).content)["Contacted"]["cards"] == ["Fleet renewal"]
 

@@ -250,3 +250,17 @@ def test_move_answers_get_with_the_closing_form_and_refuses_other_methods(rep_cl
     assert "Mark “Lead" in page.text
     assert 'name="lost_reason"' in page.text
     assert rep_client.put(url).status_code == 405
+
+
+@pytest.mark.parametrize(
+    ("priority", "shown"),
+    [
+        ("high", '<span class="badge badge-high">High</span>'),
+        ("urgent", '<span class="badge badge-urgent">Urgent</span>'),
+        ("normal", "Normal"),  # no badge: the word
+    ],
+)
+def test_the_info_grid_names_the_priority_once(rep_client, priority, shown):
+    lead = LeadFactory(priority=priority)
+    html = detail(rep_client, lead).content.decode()
+    assert f"<dt>Priority</dt><dd>{shown}</dd>" in html

@@ -15,7 +15,7 @@ from django.urls import NoReverseMatch, reverse
 
 from crm.models import Client, ClientEvent, Contact
 from leads import imports, services, tasks
-from leads.imports import PREVIEW_ROWS
+from leads.imports import PREVIEW_ROWS, skip_reason, skip_reasons
 from leads.models import EventKind, Lead, LeadEvent, LeadImport, LeadSource, LossReason, Priority
 from leads.tasks import run_lead_import
 from tests.factories import (
@@ -463,6 +463,12 @@ def twelve_good_three_bad() -> bytes:
     return csv_bytes(rows)
 
 
+#: The summary of twelve_good_three_bad(): why the rows were skipped (ties alphabetically).
+SKIPPED_THREE = (
+    "Imported 12 leads. 3 rows skipped (1 invalid priority, 1 invalid value, 1 missing title)."
+)
+
+
 def test_skip_invalid_rows_imports_the_rest_with_a_summary_and_error_report(
     rep_client, rep, imported
 ):
@@ -470,7 +476,7 @@ def test_skip_invalid_rows_imports_the_rest_with_a_summary_and_error_report(
     assert lead_import.status == LeadImport.Status.DONE
     assert (lead_import.created_count, lead_import.skipped_count) == (12, 3)
     assert lead_import.total_rows == 15
-    assert lead_import.summary == "Imported 12 leads. 3 rows skipped."
+    assert lead_import.summary == SKIPPED_THREE
     leads = Lead.objects.filter(import_batch=lead_import)
     assert leads.count() == Lead.objects.count() == 12
     assert not Lead.objects.filter(title__in=["Bad value", "Bad priority"]).exists()
@@ -483,9 +489,9 @@ def test_skip_invalid_rows_imports_the_rest_with_a_summary_and_error_report(
     assert deal.version == 1
 
     page = text(rep_client.get(detail_url(lead_import)))
-    assert "Imported 12 leads. 3 rows skipped." in page
+    assert SKIPPED_THREE in page
     assert "Download the error report" in page
-    assert "Imported 12 leads. 3 rows skipped." in text(rep_client.get(import_url()))
+    assert SKIPPED_THREE in text(rep_client.get(import_url()))
 
     report = rep_client.get(errors_url(lead_import))
     assert report.status_code == 200
@@ -686,7 +692,10 @@ def test_unresolved_references_are_row_errors(rep_client, imported):
     assert "Row 6: Unknown client “Nope BV” (choose to create missing clients)" in page
     assert "Row 7: Contact “Zed” is not a contact of Acme" in page
     lead_import = imported(rep_client, raw)
-    assert lead_import.summary == "Imported 1 lead. 5 rows skipped."
+    assert lead_import.summary == (
+        "Imported 1 lead. 5 rows skipped "
+        "(1 invalid contact, 1 unknown client, 1 unknown source, 2 for other reasons)."
+    )
     assert Lead.objects.get().client == acme
     assert not Client.objects.filter(name="Nope BV").exists()
 
@@ -777,7 +786,7 @@ def test_preview_flags_duplicates(rep_client, existing):
 
 def test_duplicates_skip(rep_client, existing, imported):
     lead_import = imported(rep_client, csv_bytes(DUPLICATE_FILE), duplicates="skip")
-    assert lead_import.summary == "Imported 2 leads. 1 row skipped."
+    assert lead_import.summary == "Imported 2 leads. 1 row skipped (duplicate)."
     existing.refresh_from_db()
     assert (existing.value, existing.version, existing.priority) == (Decimal(1000), 1, "normal")
     assert Lead.objects.filter(title="Acme deal", client__name="Acme").count() == 1
@@ -943,7 +952,7 @@ def test_history_lists_each_import_with_its_summary(rep_client, rep, imported):
     assert "second.csv" in rows[2]
     assert "Imported 1 lead." in rows[2]
     assert "first.csv" in rows[3]
-    assert "Imported 12 leads. 3 rows skipped." in rows[3]
+    assert SKIPPED_THREE in rows[3]
     assert rep.get_full_name() in rows[3]
 
 
@@ -1465,3 +1474,58 @@ def test_an_import_update_and_its_undo_say_what_changed_so_the_history_stays_one
     assert f"Updated by the import of {lead_import.file_name}. Value: €1,000 → €2,500" in page
     assert "Stage: New → Proposal" in page
     assert "Stage: Proposal → New" in page
+
+
+def test_the_summary_says_why_rows_were_skipped(rep_client, imported):
+    raw = csv_bytes([["Title", "Value"], ["Ok", "1"], ["", "2"], ["", "3"], ["", "4"]])
+    lead_import = imported(rep_client, raw)
+    assert lead_import.summary == "Imported 1 lead. 3 rows skipped (missing title)."
+    assert lead_import.skip_reasons == {"missing title": 3}
+    assert "3 rows skipped (missing title)." in text(rep_client.get(detail_url(lead_import)))
+
+
+@pytest.mark.parametrize(
+    ("message", "reason"),
+    [
+        ("Title is required", "missing title"),
+        ("Value must be non-negative", "invalid value"),
+        ("Priority “whenever” is not low, normal, high or urgent", "invalid priority"),
+        ("Expected close date “soon” is not a date", "invalid expected close date"),
+        ("Duplicate of lead #12; skipped", "duplicate"),
+        ("Unknown client “Nope BV” (choose to create missing clients)", "unknown client"),
+        ("Unknown loss reason “Too pricey”", "unknown loss reason"),
+        ("You may not change this lead (#4)", "not yours to change"),
+        ("Lead #4 was deleted meanwhile", "lead deleted meanwhile"),
+        ("The row has 5 values but the header names 3 columns; …", "too many values"),
+        ("Currency “USD” is not EUR", "not in EUR"),
+        ("Description is longer than 5000 characters", "description too long"),
+        ("Something nobody foresaw happened to this row", "other errors"),
+    ],
+)
+def test_a_skipped_rows_reason_is_its_first_error_in_a_few_words(message, reason):
+    assert skip_reason(message) == reason
+
+
+def test_the_commonest_reasons_are_named_and_the_rest_counted():
+    report = (
+        "row,message\n2,Title is required\n2,Value must be non-negative\n3,Title is required\n"
+        "4,Duplicate of lead #1; skipped\n5,Currency “USD” is not EUR\n"
+        "6,Lead #9 was deleted meanwhile\n"
+    )
+    reasons = skip_reasons(report)
+    assert reasons == {
+        "missing title": 2,  # row 2 counts once, by its first error
+        "duplicate": 1,
+        "not in EUR": 1,
+        "lead deleted meanwhile": 1,
+    }
+    lead_import = LeadImport(skipped_count=5, skip_reasons=reasons, created_count=3)
+    assert lead_import.summary == (
+        "Imported 3 leads. 5 rows skipped (2 missing title, 1 duplicate, "
+        "1 lead deleted meanwhile, 1 for other reasons)."
+    )
+
+
+def test_an_import_from_before_reasons_were_kept_says_only_how_many(rep_client):
+    lead_import = LeadImport(skipped_count=2, created_count=1)
+    assert lead_import.summary == "Imported 1 lead. 2 rows skipped."

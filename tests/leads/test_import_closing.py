@@ -158,7 +158,7 @@ def test_a_file_of_open_leads_has_no_notices(rep_client):
 def test_an_unknown_reason_is_refused_not_replaced_by_other(rep_client, imported):
     raw = csv_bytes([["Title", "Stage", "Loss reason"], ["A", "Lost", "Too pricey"]])
     lead_import = imported(rep_client, raw)
-    assert lead_import.summary == "Imported 0 leads. 1 row skipped."
+    assert lead_import.summary == "Imported 0 leads. 1 row skipped (unknown loss reason)."
     assert lead_import.error_report.splitlines()[1:] == ["2,Unknown loss reason “Too pricey”"]
 
 
@@ -233,7 +233,15 @@ def test_bad_closing_cells_are_row_errors_and_the_row_is_not_written(
         ]
     )
     lead_import = imported(rep_client, raw)
-    assert lead_import.summary == "Imported 1 lead. 1 row skipped."
+    why = {
+        "Won value must be non-negative": "invalid won value",
+        "Won value “lots” is not an amount": "invalid won value",
+        "The close date cannot be in the future": "close date in the future",
+        "Loss note is longer than 500 characters": "loss note too long",
+        "Competitor is longer than 100 characters": "competitor too long",
+        NOTE_WANTED: "missing loss note",
+    }[message]
+    assert lead_import.summary == f"Imported 1 lead. 1 row skipped ({why})."
     assert lead_import.error_report.splitlines()[1:] == [f"2,{message}"]
     assert list(Lead.objects.values_list("title", flat=True)) == ["Good"]
 
@@ -330,7 +338,7 @@ def test_an_update_with_an_empty_stage_is_checked_in_the_leads_own_stage(rep_cli
     lead = LeadFactory(title="Gone", stage=default_stage("Lost"), created_by=rep)
     raw = csv_bytes([["Title", "Stage", "Loss reason"], ["Gone", "", "Other"]])
     lead_import = imported(rep_client, raw, duplicates="update")
-    assert lead_import.summary == "Imported 0 leads. 1 row skipped."
+    assert lead_import.summary == "Imported 0 leads. 1 row skipped (missing loss note)."
     assert lead_import.error_report.splitlines()[1:] == [f"2,{NOTE_WANTED}"]
     lead.refresh_from_db()
     assert (lead.lost_reason, lead.version) == (loss_reason("price-too-high"), 1)

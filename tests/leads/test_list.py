@@ -70,9 +70,11 @@ def chips(response) -> dict[str, dict[str, list[str]]]:
 
 
 def summary(response) -> str:
+    """The result summary as it is seen: without what only screen readers hear."""
     match = SUMMARY.search(response.text)
     assert match, "no result summary rendered"
-    return " ".join(html.unescape(match["text"]).split())
+    seen = re.sub(r'<span class="visually-hidden">.*?</span>', "", match["text"])
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", "", seen)).split())
 
 
 def empty_state(response) -> str:
@@ -1078,3 +1080,14 @@ def test_sort_and_page_links_keep_the_filters_through_djangos_querystring(rep_cl
     assert html.unescape(next_link[1]).startswith(
         "?q=widget&priority=high&priority=normal&page=2&after="  # where it seeks from
     )
+
+
+def test_the_rounded_totals_carry_the_exact_amounts_for_hover_and_screen_readers(rep_client):
+    LeadFactory(value=Decimal(1_734_250), probability=10)
+
+    line = SUMMARY.search(rep_client.get(list_url()).text)["text"]
+
+    assert summary(rep_client.get(list_url())).endswith("Total €1.7M · Weighted €173.4K")
+    assert '<span class="money-compact" title="€1,734,250">' in line
+    assert '<span class="visually-hidden">€1,734,250</span>' in line
+    assert '<span class="visually-hidden">€173,425</span>' in line

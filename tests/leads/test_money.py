@@ -8,7 +8,14 @@ from django.template import engines
 from django.urls import reverse
 from django.utils import translation
 
-from crm.web.templatetags.formatting import format_money, money, money_compact, percent
+from crm.web.templatetags.formatting import (
+    format_money,
+    format_money_compact,
+    money,
+    money_compact,
+    money_compact_text,
+    percent,
+)
 from tests.factories import LeadFactory
 
 NBSP = "\u00a0"
@@ -76,15 +83,30 @@ def test_unknown_percent_is_a_dash():
 
 
 def test_money_compact_shortens_millions():
-    assert money_compact(Decimal("1234567")) == "€1.2M"
+    assert format_money_compact(Decimal("1234567")) == "€1.2M"
 
 
 def test_money_compact_keeps_small_amounts_whole():
-    assert money_compact(Decimal("9000.40")) == "€9,000"
+    assert format_money_compact(Decimal("9000.40")) == "€9,000"
 
 
 def test_money_compact_of_nothing_is_zero_euros():
     assert money_compact(None) == "€0"
+
+
+def test_a_rounded_amount_shows_the_exact_one_on_hover_and_says_it_to_screen_readers():
+    shown = money_compact(Decimal("1734250"))
+    assert shown == (
+        '<span class="money-compact" title="€1,734,250"><span aria-hidden="true">€1.7M</span>'
+        '<span class="visually-hidden">€1,734,250</span></span>'
+    )
+    # Cents survive in the exact figure that rounding dropped.
+    assert 'title="€9,000.40"' in money_compact(Decimal("9000.40"))
+
+
+def test_an_amount_rounding_leaves_alone_is_plain_text():
+    assert money_compact(Decimal(4800)) == "€4,800"
+    assert money_compact_text(Decimal("1734250")) == "€1.7M"
 
 
 @pytest.mark.django_db

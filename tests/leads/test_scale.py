@@ -33,7 +33,11 @@ TITLE = re.compile(r'<td class="cell-title"><a href="/leads/\d+/">(?P<title>.*?)
 
 
 def summary(response) -> str:
-    return " ".join(html.unescape(SUMMARY.search(response.text)["text"]).split())
+    """The result summary as it is seen: without what only screen readers hear."""
+    seen = re.sub(
+        r'<span class="visually-hidden">.*?</span>', "", SUMMARY.search(response.text)["text"]
+    )
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", "", seen)).split())
 
 
 def titles(response) -> list[str]:

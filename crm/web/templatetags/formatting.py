@@ -10,6 +10,7 @@ from babel.numbers import format_compact_currency, format_currency, format_decim
 from django import template
 from django.utils import timezone, translation
 from django.utils.formats import date_format
+from django.utils.html import format_html
 
 register = template.Library()
 
@@ -60,15 +61,39 @@ def money(value) -> str:
     return format_money(value)
 
 
-@register.filter
-def money_compact(value) -> str:
-    """{{ total|money_compact }} → €1.2M; for totals lines where space is short."""
+def format_money_compact(value) -> str:
+    """€1.2M, €617.3K, €9,000: an amount rounded to fit where space is short; None is €0."""
     if value is None:
         return format_money(0)
     amount = Decimal(value)
     if abs(amount) < 10000:
         return format_money(amount.quantize(Decimal(1)))
     return format_compact_currency(amount, CURRENCY, locale=_babel_locale(), fraction_digits=1)
+
+
+@register.filter
+def money_compact(value) -> str:
+    """{{ total|money_compact }} → €1.7M, with the exact amount (€1,734,250) on hover and
+    for screen readers, who hear it instead of the rounded one; an amount that rounding
+    leaves alone is just itself. For totals lines where space is short."""
+    compact = format_money_compact(value)
+    exact = format_money(0 if value is None else value)
+    if compact == exact:
+        return compact
+    return format_html(
+        '<span class="money-compact" title="{}"><span aria-hidden="true">{}</span>'
+        '<span class="visually-hidden">{}</span></span>',
+        exact,
+        compact,
+        exact,
+    )
+
+
+@register.filter
+def money_compact_text(value) -> str:
+    """{{ total|money_compact_text }} → €1.7M as plain text, for SVG labels (a chart says
+    its exact figures in its description)."""
+    return format_money_compact(value)
 
 
 def format_day(value) -> str:
