@@ -80,10 +80,16 @@ def test_moving_ticked_leads_to_lost_asks_the_reason_once(
 
 
 def test_the_bulk_toolbar_on_a_phone(page, live_server, rep, login, screenshot):
-    LeadFactory.create_batch(4, created_by=rep)
+    leads = LeadFactory.create_batch(4, created_by=rep)
     page.set_viewport_size(PHONE)
     login(page, live_server, rep, next_url="/leads/")
 
+    # Each lead's card keeps its own checkbox on a phone.
+    one = page.get_by_label(f"Select {leads[0].title}")
+    expect(one).to_be_visible()
+    one.check()
+    expect(page.locator("[data-bulk-count]")).to_have_text("1 lead ticked")
+    screenshot(page, "bulk-card-ticked-phone")
     page.get_by_label("Select all leads on this page").check()
     expect(page.locator("[data-bulk-count]")).to_have_text("4 leads ticked")
     bar = page.locator("#bulk-form")
