@@ -189,7 +189,15 @@ def _sql_cell(lookup: str | None):
         if field.choices:
             return Func(F(lookup), Value(""), function="NULLIF", output_field=field)
         return Inert(F(lookup))
-    return F(lookup)
+    if isinstance(field, models.IntegerField | models.DecimalField):
+        return F(lookup)
+    # PostgreSQL writes true as "t", csv.writer as "True": say how a new type is written.
+    raise TypeError(f"The export cannot write {field!r} in SQL as csv.writer writes it")
+
+
+#: The cells in SQL, in the order of COLUMNS: made once, so that a field the export cannot
+#: write stops this module from loading rather than an export halfway.
+SQL_CELLS = [_sql_cell(lookup) for lookup in COLUMNS.values()]
 
 
 def export_rows(queryset: QuerySet[Lead]) -> Iterator[bytes]:
@@ -236,7 +244,7 @@ def copied_rows(queryset: QuerySet[Lead]) -> Iterator[bytes]:
     on leaving it).
     """
     using, connection = queryset.db, connections[queryset.db]
-    query = queryset.values_list(*map(_sql_cell, COLUMNS.values())).query
+    query = queryset.values_list(*SQL_CELLS).query
     select, params = query.get_compiler(using=using).as_sql()
     # compose_sql: psycopg quotes the parameters into the statement, as a client-side
     # cursor does (COPY takes no bound parameters).

@@ -593,6 +593,12 @@ def test_copy_export_reads_back_as_the_leads_are(rep_client, tricky_leads):
     assert rows[0]["created_at"] == "2025-07-01T21:59:59Z"
 
 
+def test_a_field_the_sql_export_cannot_write_as_python_does_is_refused():
+    # A boolean: PostgreSQL writes "t", csv.writer "True".
+    with pytest.raises(TypeError, match="cannot write"):
+        export._sql_cell("source__active")
+
+
 @on_postgresql
 def test_a_copied_export_is_not_cut_off_by_the_statement_timeout(db):
     LeadFactory(title="Slow to find")
