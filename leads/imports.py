@@ -379,13 +379,19 @@ class Lookups:
         self.clients = {}
         for pk, name in Client.objects.alive().order_by("-pk").values_list("pk", "name"):
             self.clients[name.strip().lower()] = pk
-        self.contacts: dict[tuple[int, str], int] = {}
+
+    @functools.cached_property
+    def contacts(self) -> dict[tuple[int, str], int]:
+        """Every contact by (client, name or email), read when a row first names one: a
+        file without a contact column reads none of them."""
+        contacts = {}
         for pk, client_id, name, email in (
             Contact.objects.alive().order_by("-pk").values_list("pk", "client_id", "name", "email")
         ):
-            self.contacts[(client_id, name.strip().lower())] = pk
+            contacts[(client_id, name.strip().lower())] = pk
             if email:
-                self.contacts[(client_id, email.strip().lower())] = pk
+                contacts[(client_id, email.strip().lower())] = pk
+        return contacts
 
     @functools.cached_property
     def fallback_reason(self) -> LossReason:

@@ -29,6 +29,7 @@ from django.db.models import Case, IntegerField, Q, Subquery, Value, When
 from django.db.models.functions import Cast, Coalesce, Least
 from django.utils import timezone
 
+from crm.web.bulk import bulk_insert
 from crm.web.templatetags.formatting import format_money
 
 PRIORITY_LABELS = {"low": "low", "normal": "normal", "high": "high", "urgent": "urgent"}
@@ -302,6 +303,12 @@ def store_scores(scores: dict[int, int | None]) -> None:
         update_fields=["score"],
         batch_size=1000,
     )
+
+
+def store_new_scores(scores: dict[int, int | None]) -> None:
+    """Write the scores of leads just created (lead id → score), which have no row yet:
+    inserted in bulk (COPY on PostgreSQL), without ``store_scores``' check for one."""
+    bulk_insert(LeadScore, ["lead_id", "score"], scores.items(), count=len(scores))
 
 
 # --- the kinds -------------------------------------------------------------------------------

@@ -297,7 +297,7 @@ def leads_create_bulk(
     today = timezone.localdate(now)
     stages = PipelineStage.objects.in_bulk()  # a handful of rows
     criteria = scoring.criteria_for_write()
-    leads, scores, unassigned = [], [], []
+    leads = []
     for row in rows:
         stage = stages[row["stage_id"]]
         given = {name: row.get(attname) for name, attname in CLOSING_ATTNAMES.items()}
@@ -307,19 +307,17 @@ def leads_create_bulk(
             | {attname: closing[name] for name, attname in CLOSING_ATTNAMES.items()}
             | new_lead_record(stage=stage, probability=row.get("probability"), by_id=by.pk, now=now)
         )
-        lead = Lead(**values)
-        scores.append(scoring.score(lead, criteria, today))
+        values.setdefault("assignee_id", None)  # every row's dict alike (``_insert``)
         leads.append(values)
-        if lead.assignee_id is None:
-            unassigned.append((len(leads) - 1, lead))
+    unsaved = _unsaved_leads(leads)
+    scores = [scoring.score(lead, criteria, today) for lead in unsaved]
+    unassigned = [(index, lead) for index, lead in enumerate(unsaved) if lead.assignee_id is None]
     assignments = Assigner(today=today).assign([lead for _, lead in unassigned])
-    for values in leads:  # every row's dict alike (``_insert``)
-        values.setdefault("assignee_id", None)
     for (index, _), assignment in zip(unassigned, assignments, strict=True):
         if assignment is not None and assignment.user is not None:
             leads[index]["assignee_id"] = assignment.user.pk
     ids = _insert(Lead, leads)
-    scoring.store_scores(dict(zip(ids, scores, strict=True)))
+    scoring.store_new_scores(dict(zip(ids, scores, strict=True)))
     recorded = events.imported_rows(ids, lead_import=lead_import, rows=row_numbers, by=by, at=now)
     bulk_insert(LeadEvent, events.COLUMNS, recorded, count=len(ids))
     by_rule = [
@@ -370,6 +368,19 @@ def leads_assign_by_rules(*, lead_ids: Iterable[int], by, tags: dict | None = No
         _save_many(result.assigned, ["assignee", *RECORD_FIELDS])
     LeadEvent.objects.bulk_create(events.tagged(recorded, **(tags or {})))
     return result
+
+
+def _unsaved_leads(rows: list[dict]) -> list[Lead]:
+    """A Lead for each dict of attnames (built alike), for scoring and the assignment
+    rules: built as the database builds them, by position in field order, which takes
+    half the time keyword arguments take (an import builds 100,000). A field no row
+    names holds its default."""
+    if not rows:
+        return []
+    fields = Lead._meta.concrete_fields
+    missing = [(f.attname, f.get_default()) for f in fields if f.attname not in rows[0]]
+    names = [f.attname for f in fields]
+    return [Lead(*map(dict(missing, **row).__getitem__, names)) for row in rows]
 
 
 def _insert(model, rows: list[dict]) -> list[int]:

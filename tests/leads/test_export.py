@@ -12,12 +12,15 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import time_machine
 from django.db import connection
+from django.db.models import BooleanField
+from django.db.models.expressions import RawSQL
 from django.http import StreamingHttpResponse
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from leads.export import COLUMNS, neutralise
-from leads.models import Priority
+from leads import export
+from leads.export import COLUMNS, export_rows, neutralise
+from leads.models import Lead, Priority
 from tests.factories import (
     ClientFactory,
     ContactFactory,
@@ -373,6 +376,8 @@ def test_plain_numbers_stay_numbers(rep_client, category):
         ("-5 ", "'-5 "),
         ("=1+2", "'=1+2"),
         ("a=1", "a=1"),
+        # Only ASCII digits make a plain number, as PostgreSQL's COPY export reads them.
+        ("-٣", "'-٣"),
     ],
 )
 def test_neutralise(cell, expected):
@@ -401,8 +406,9 @@ def test_query_count_does_not_grow_with_the_rows(rep_client):
     LeadFactory.create_batch(190, **make)
     many = export_queries(rep_client, 200)
 
-    # Session, user and the export itself: nothing per row.
-    assert len(few) == len(many) <= 6, many
+    # Session, user and the export itself (on PostgreSQL: its transaction, the statement
+    # timeout lifted, the COPY): nothing per row.
+    assert len(few) == len(many) <= 7, many
 
 
 # --- access ----------------------------------------------------------------------------
@@ -470,3 +476,167 @@ def test_unfiltered_list_links_to_the_plain_export(rep_client):
     LeadFactory()
 
     assert export_link(rep_client.get(reverse("leads:list"))) == ("/leads/export.csv", {})
+
+
+# --- the same file from PostgreSQL's COPY ----------------------------------------------
+
+on_postgresql = pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="COPY … TO STDOUT is PostgreSQL's"
+)
+
+TRICKY_TEXTS = [
+    '=HYPERLINK("http://evil.example","Click")',
+    "+31 20 123 4567",
+    "-cmd|' /C calc'!A0",
+    "@SUM(1+1)",
+    "\tTab first",
+    "\rReturn first",
+    "-5",
+    "+5",
+    "-12.50",
+    "1234.50",
+    "-5e3",
+    "- 5",
+    "-.5",
+    "-",
+    "'=already quoted",
+    "-٣",  # an Arabic-Indic digit: no plain number to either path
+    "Comma, inside",
+    'A "quoted" word',
+    "Two\nlines",
+    "Windows\r\nlines",
+    "Old Mac\rline",
+    "\\.",
+    "  padded  ",
+    "😀 Café – Straße ✓ עברית e\u0301",
+    "",
+]
+
+
+@pytest.fixture
+def tricky_leads(db):
+    """Leads whose every text column, number and date is one a CSV writer can get wrong."""
+    amsterdam = zoneinfo.ZoneInfo("Europe/Amsterdam")
+    for number, text in enumerate(TRICKY_TEXTS):
+        client = ClientFactory(name=text or "Plain client")
+        stage = default_stage(["New", "Won", "Lost", "Qualified"][number % 4])
+        LeadFactory(
+            title=text or "Untitled",
+            description=text,
+            category=text[:100],
+            value=[None, Decimal("0"), Decimal("1234.5"), Decimal("999999999999.99")][number % 4],
+            probability=[None, 0, 55, 100][number % 4],
+            expected_close_date=[None, datetime.date(2, 3, 4), datetime.date(2026, 12, 31)][
+                number % 3
+            ],
+            source=LeadSourceFactory(slug=f"-source-{number}") if number % 5 == 0 else None,
+            assignee=UserFactory(username=f"@user{number}") if number % 2 else None,
+            client=client if number % 6 else None,
+            contact=ContactFactory(client=client, name=text or "x") if number % 3 == 1 else None,
+            stage=stage,
+            won_value=Decimal("24500.50") if stage.kind == "won" else None,
+            actual_close_date=None if stage.is_open else datetime.date(2026, 3, 31),
+            lost_reason=(
+                LossReasonFactory(name=f"={number} reason", slug=f"formula-{number}")
+                if stage.kind == "lost"
+                else None
+            ),
+            competitor=text if stage.kind == "lost" else "",
+            lost_note=text if stage.kind == "lost" else "",
+            score=None if number % 7 == 0 else number,
+            created_at=datetime.datetime(2025, 7, 1, 23, 59, 59, 999999, tzinfo=amsterdam),
+            updated_at=datetime.datetime(2026, 1, 31, 14, 5, 9, 123456, tzinfo=datetime.UTC),
+        )
+
+
+def copied_and_written(client, monkeypatch, params) -> tuple[bytes, bytes]:
+    """The view's file as PostgreSQL's COPY writes it, and as csv.writer writes it."""
+    copied = content(client.get(export_url(), params))
+    monkeypatch.setattr(export, "copied_rows", export.written_rows)
+    written = content(client.get(export_url(), params))
+    monkeypatch.undo()
+    return copied, written
+
+
+@on_postgresql
+@pytest.mark.usefixtures("tricky_leads")
+@pytest.mark.parametrize(
+    ("params", "rows"),
+    [
+        ({"status": "all"}, len(TRICKY_TEXTS)),
+        ({"status": "all", "sort": "client"}, len(TRICKY_TEXTS)),
+        ({"status": "all", "sort": "-value"}, len(TRICKY_TEXTS)),
+        ({"status": "all", "q": 'a "quoted" WORD'}, 1),
+        ({"status": "all", "q": "100%_'"}, 0),  # quotes, % and _ reach COPY as values
+        ({"status": "lost", "sort": "-expected_close_date"}, 6),
+        ({"status": "won", "assignee": "none"}, 0),
+        ({}, 13),
+    ],
+)
+def test_copy_writes_the_same_file_as_python_byte_for_byte(rep_client, monkeypatch, params, rows):
+    copied, written = copied_and_written(rep_client, monkeypatch, params)
+
+    assert copied == written
+    assert len(list(csv.reader(io.StringIO(written.decode("utf-8-sig"), newline="")))) == rows + 1
+
+
+@on_postgresql
+def test_copy_export_reads_back_as_the_leads_are(rep_client, tricky_leads):
+    rows = sorted(
+        read_csv(rep_client.get(export_url(), {"status": "all"})), key=lambda r: int(r["id"])
+    )
+
+    assert [row["description"] for row in rows] == [neutralise(text) for text in TRICKY_TEXTS]
+    assert rows[1]["expected_close_date"] == "0002-03-04"
+    assert rows[3]["value"] == "999999999999.99"
+    assert rows[1]["won_value"] == "24500.50"
+    assert rows[0]["created_at"] == "2025-07-01T21:59:59Z"
+
+
+def test_a_field_the_sql_export_cannot_write_as_python_does_is_refused():
+    # A boolean: PostgreSQL writes "t", csv.writer "True".
+    with pytest.raises(TypeError, match="cannot write"):
+        export._sql_cell("source__active")
+
+
+@on_postgresql
+def test_a_copied_export_is_not_cut_off_by_the_statement_timeout(db):
+    LeadFactory(title="Slow to find")
+    # A query that takes longer than the timeout: COPY is one statement for the whole
+    # download, which may take minutes on a slow line.
+    slow = Lead.objects.filter(
+        RawSQL("pg_sleep(%s) IS NOT NULL", [0.3], output_field=BooleanField())
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("SET statement_timeout = '100ms'")
+    try:
+        data = b"".join(export_rows(slow))
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("RESET statement_timeout")
+
+    assert b"Slow to find" in data
+
+
+def test_rows_end_in_crlf_and_a_line_break_in_a_value_stays_in_its_quotes(rep_client):
+    lead = LeadFactory(title="Two", description="line one\nline two", category="")
+    lead.refresh_from_db()
+
+    data = content(rep_client.get(export_url()))
+
+    lines = data.split(b"\r\n")
+    assert len(lines) == 3
+    assert lines[2] == b""
+    assert lines[1].startswith(f'{lead.pk},Two,"line one\nline two",1000.00,EUR,'.encode())
+
+
+def test_a_download_stopped_halfway_leaves_the_connection_usable(db, monkeypatch):
+    monkeypatch.setattr(export, "ROWS_PER_WRITE", 2)
+    LeadFactory.create_batch(7)
+    chunks = export_rows(Lead.objects.order_by("id"))
+
+    next(chunks)  # the header
+    assert next(chunks).count(b"\r\n") == 2
+    chunks.close()
+
+    assert Lead.objects.count() == 7

@@ -5,6 +5,8 @@ from decimal import Decimal
 from unittest import mock
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from leads.imports import (
     FIELDS,
@@ -530,6 +532,28 @@ def test_contact_by_email_or_name_within_the_client():
     assert row.errors == ["Contact “Bob Smit” is not a contact of Acme"]
     row = convert(title="A", client="Acme", contact="bob@other.example")
     assert row.errors == ["Contact “bob@other.example” is not a contact of Acme"]
+
+
+@pytest.mark.django_db
+def test_contacts_are_read_only_once_a_row_names_one():
+    acme = ClientFactory(name="Acme")
+    ann = ContactFactory(client=acme, name="Ann Jansen")
+
+    with CaptureQueriesContext(connection) as queries:
+        lookups = Lookups()
+        without = convert_row(2, cells(title="A", client="Acme"), MAPPING, lookups)
+    with CaptureQueriesContext(connection) as later:
+        named = convert_row(
+            3, cells(title="B", client="Acme", contact="Ann Jansen"), MAPPING, lookups
+        )
+        again = convert_row(
+            4, cells(title="C", client="Acme", contact="Ann Jansen"), MAPPING, lookups
+        )
+
+    assert not [query for query in queries if "crm_contact" in query["sql"]]
+    assert without.values["contact_id"] is None
+    assert (named.values["contact_id"], again.values["contact_id"]) == (ann.pk, ann.pk)
+    assert len([query for query in later if "crm_contact" in query["sql"]]) == 1
 
 
 @pytest.mark.django_db
