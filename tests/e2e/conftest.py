@@ -29,6 +29,9 @@ import shutil
 from pathlib import Path
 
 import pytest
+from django.conf import settings
+from django.core.servers.basehttp import WSGIServer
+from django.test.testcases import LiveServerThread
 
 # Playwright's sync API runs an event loop in this thread, which makes Django refuse
 # ORM calls from the test body ("You cannot call this from an async context").
@@ -42,6 +45,22 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
 ]
 RESULTS = Path(__file__).resolve().parents[2] / "test-results"
+
+
+class OneRequestAtATime(WSGIServer):
+    """The live server for SQLite's in-memory test database, which the server's threads
+    would share: one SQLite connection cannot serve two requests at once ("bad parameter
+    or other API misuse"), and a page may send two together (the lead form's duplicate
+    notice as the contact choices reload; a board card's dialog as the board reloads).
+    Served in turn, each answered with "Connection: close". PostgreSQL gives each thread
+    its own connection and keeps Django's threaded server."""
+
+    def __init__(self, *args, connections_override=None, **kwargs):
+        super().__init__(*args, **kwargs)
+
+
+if settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    LiveServerThread.server_class = OneRequestAtATime
 DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
 
