@@ -410,6 +410,9 @@ def test_quick_actions_assign_and_set_priority_with_the_keyboard(
     field.press("Enter")
     expect(dialog).to_be_hidden()
     expect(card(page, lead).locator(".avatar")).to_contain_text("Assigned to Jan de Boer")
+    # Back on the new card's "⋯" once htmx has settled it (before that, Enter would
+    # follow the link to the page without JavaScript).
+    expect(card(page, lead).locator("[data-quick]")).to_be_focused()
 
     # Priority: one button each, the current one pressed.
     card(page, lead).locator("[data-quick]").press("Enter")
