@@ -14,11 +14,13 @@ from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 
+from .progress import LeasedProgress
+
 #: How long a bulk change can be undone.
 UNDO_WINDOW = datetime.timedelta(hours=24)
 
 
-class BulkChange(models.Model):
+class BulkChange(LeasedProgress, models.Model):
     """One bulk action on a selection of leads: its progress, what came of it, its undo."""
 
     class Action(models.TextChoices):
@@ -70,25 +72,6 @@ class BulkChange(models.Model):
 
     def get_absolute_url(self):
         return reverse("leads:bulk_detail", args=[self.pk])
-
-    @property
-    def is_active(self) -> bool:
-        """Waiting for a worker or running, and not past its lease: the page polls."""
-        return self.status in (self.Status.QUEUED, self.Status.RUNNING) and not self.is_stale
-
-    @property
-    def is_stale(self) -> bool:
-        return (
-            self.status in (self.Status.QUEUED, self.Status.RUNNING)
-            and self.lease_until is not None
-            and self.lease_until < timezone.now()
-        )
-
-    @property
-    def progress_percent(self) -> int:
-        if not self.total:
-            return 100 if self.status == self.Status.DONE else 0
-        return min(100, self.done * 100 // self.total)
 
     @property
     def undo_until(self) -> datetime.datetime:

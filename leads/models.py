@@ -30,6 +30,7 @@ from .events import LeadEvent as LeadEvent
 from .events import epoch, recorded_value, visited
 
 # Saved views of the list are defined in .saved_views; found here too.
+from .progress import LeasedProgress
 from .saved_views import DefaultView as DefaultView
 from .saved_views import SavedView as SavedView
 
@@ -819,7 +820,7 @@ class LeadImport(models.Model):
         return ", ".join(said)
 
 
-class ScoreRecompute(models.Model):
+class ScoreRecompute(LeasedProgress, models.Model):
     """One recomputation of stored scores after the criteria changed (or the daily
     refresh): its progress, for the admin's progress bar.
 
@@ -854,22 +855,3 @@ class ScoreRecompute(models.Model):
 
     def __str__(self):
         return f"Score recompute {self.pk} ({self.get_status_display()})"
-
-    @property
-    def is_active(self) -> bool:
-        """Waiting for a worker or running, and not past its lease: the page keeps polling."""
-        return self.status in (self.Status.QUEUED, self.Status.RUNNING) and not self.is_stale
-
-    @property
-    def is_stale(self) -> bool:
-        return (
-            self.status in (self.Status.QUEUED, self.Status.RUNNING)
-            and self.lease_until is not None
-            and self.lease_until < timezone.now()
-        )
-
-    @property
-    def progress_percent(self) -> int:
-        if not self.total:
-            return 100 if self.status == self.Status.DONE else 0
-        return min(100, self.done * 100 // self.total)
