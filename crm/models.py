@@ -239,3 +239,23 @@ class ContactEvent(AuditEvent):
         indexes = [
             models.Index(fields=["contact", "-at", "-id"], name="contactevent_contact_at_idx")
         ]
+
+
+class RateWindow(models.Model):
+    """How many times ``key`` was counted in the window that began at ``start``.
+
+    Written only by ``crm.ratelimit``. The counts live in the database, not in a
+    process, so a limit holds across every app server and survives a restart.
+    """
+
+    key = models.CharField(max_length=200)
+    start = models.DateTimeField()
+    hits = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["key", "start"], name="ratewindow_key_start_uniq")
+        ]
+
+    def __str__(self):
+        return f"{self.key} @ {self.start:%Y-%m-%d %H:%M:%S}: {self.hits}"
