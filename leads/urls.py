@@ -24,6 +24,7 @@ app_name = "leads"
 urlpatterns = [
     path("leads/", views.LeadListView.as_view(), name="list"),
     path("leads/totals/", views.LeadListTotalsView.as_view(), name="list_totals"),
+    path("leads/competitors/", views.CompetitorOptionsView.as_view(), name="competitors"),
     path("leads/new/", views.LeadCreateView.as_view(), name="create"),
     path("leads/import/", import_views.LeadImportView.as_view(), name="import"),
     path(

@@ -273,6 +273,25 @@ def test_back_button_restores_the_filter_form_too(page, live_server, rep, thirty
     assert query(page).get("q") == ["widget"]
 
 
+def test_the_competitor_filter_suggests_competitors_once_focused(page, live_server, rep, login):
+    lost = default_stage("Lost")
+    for title, competitor in [("A", "Globex"), ("B", "Initech"), ("C", "Initech")]:
+        LeadFactory(title=title, stage=lost, competitor=competitor)
+    login(page, live_server, rep, next_url="/leads/")
+    mark_document(page)
+    options = page.locator("#competitor-options option")
+    expect(options).to_have_count(0)
+
+    page.get_by_text("More filters", exact=True).click()
+    page.get_by_label("Competitor", exact=True).focus()
+
+    expect(options).to_have_count(2)
+    assert options.evaluate_all("els => els.map(e => e.value)") == ["Initech", "Globex"]
+    # Asked on the side: the rows, the URL and the page stay as they were.
+    expect(page).to_have_url(re.compile(r"/leads/$"))
+    assert_same_document(page)
+
+
 # --- 3. the stage tracker --------------------------------------------------------------------
 
 

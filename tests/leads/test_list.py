@@ -439,7 +439,7 @@ def test_client_or_contact_filter_lists_their_leads_with_a_chip_that_stays(
     LeadFactory(title="Someone else's", client=ClientFactory(), contact=None)
     ClientFactory.create_batch(3)  # the chip names the one chosen, never lists them all
 
-    # The whole page: the filter bar reads its choices (loss reasons and competitors too).
+    # The whole page: the filter bar reads its choices (loss reasons too).
     # And the rating thresholds, once for every badge.
     # And the bulk toolbar: the user's permissions (two), the people and the stages.
     # 23: on PostgreSQL a filter the running totals cannot answer asks the planner how

@@ -7,6 +7,9 @@ import re
 from decimal import Decimal
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
 
 from leads.filters import SORTS
 from leads.models import Lead
@@ -133,14 +136,37 @@ def test_competitor_input_suggests_the_competitors_named_most_first(rep_client):
     lost_lead("B", competitor="Initech & Co")
     lost_lead("C", competitor="Initech & Co")
 
-    response = rep_client.get(list_url())
+    page = rep_client.get(list_url()).text
+    # The list asks for them when the field is first focused, not with every page.
+    assert 'list="competitor-options"' in page
+    datalist = re.search(r'<datalist id="competitor-options"([^>]*)>(.*?)</datalist>', page, re.S)
+    assert datalist[2] == ""
+    assert f'hx-get="{reverse("leads:competitors")}"' in datalist[1]
+    assert 'hx-trigger="focus once from:#id_competitor"' in datalist[1]
+    assert 'hx-target="this"' in datalist[1]
 
-    assert 'list="competitor-options"' in response.text
-    datalist = re.search(r'<datalist id="competitor-options">(.*?)</datalist>', response.text)
-    assert re.findall(r'<option value="([^"]*)">', datalist[1]) == [
+    options = rep_client.get(reverse("leads:competitors"), headers={"HX-Request": "true"})
+
+    assert options.status_code == 200
+    assert re.findall(r'<option value="([^"]*)">', options.text) == [
         "Initech &amp; Co",
         "Globex",
     ]
+
+
+def test_the_list_page_does_not_look_up_the_competitors(rep_client):
+    lost_lead("A", competitor="Globex")
+
+    with CaptureQueriesContext(connection) as queries:
+        rep_client.get(list_url())
+
+    assert not [q for q in queries if "competitor" in q["sql"] and "GROUP BY" in q["sql"]]
+
+
+def test_competitor_options_need_a_sign_in(client):
+    response = client.get(reverse("leads:competitors"))
+
+    assert response.status_code == 302
 
 
 def test_results_alone_do_not_look_up_the_competitors(rep_client):
