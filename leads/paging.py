@@ -97,6 +97,12 @@ class LeadPage:
         return self.start_index() + len(self.object_list) - 1 if self.object_list else 0
 
 
+def page_count(count: int, per_page: int) -> int:
+    """How many pages ``count`` leads fill, ``per_page`` a page: at least one, for the
+    page that says there are none."""
+    return max(1, math.ceil(count / per_page))
+
+
 class LeadPaginator:
     """Pages of ``leads`` (filtered and sorted), ``per_page`` each, shown as ``rows``."""
 
@@ -111,7 +117,7 @@ class LeadPaginator:
     def num_pages(self) -> int | None:
         if self.count is None:
             return None
-        return max(1, math.ceil(self.count / self.per_page))
+        return page_count(self.count, self.per_page)
 
     def get_page(self, number, *, after: str = "", before: str = "") -> LeadPage:
         """The page ``number`` (1 if not a page number; the last if past it), read after

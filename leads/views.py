@@ -2,7 +2,6 @@
 
 import datetime
 import logging
-import math
 from dataclasses import dataclass
 
 from django.contrib import messages
@@ -46,7 +45,7 @@ from .export import export_url
 from .filters import DEFAULT_SORT, LeadFilter, user_label
 from .forms import AssignForm, LeadForm, NoteForm, PriorityForm, StageMoveForm
 from .models import EventKind, Lead, Priority, ScoringSettings, Status, priority_rank
-from .paging import LeadPaginator
+from .paging import LeadPaginator, page_count
 from .saved_view_pages import SavedViewsMixin
 from .services import (
     LeadConflict,
@@ -182,7 +181,7 @@ class LeadListTotalsView(View):
             filterset.qs, params=totals_params(request, filterset), user=request.user
         )
         per_page = page_size(request.GET)
-        pages = max(1, math.ceil(totals["count"] / per_page))
+        pages = page_count(totals["count"], per_page)
         number = min(whole_number(request.GET.get("page", ""), default=1, minimum=1), pages)
         start = (number - 1) * per_page + 1
         context = {
