@@ -25,6 +25,28 @@ def check_connection(conn) -> None:
         raise
 
 
+def prepared_statements(threshold: str) -> dict:
+    """The database OPTIONS for psycopg to prepare the statements a connection runs
+    ``threshold`` times (a whole number; 0 prepares at once), or none ("off").
+
+    Preparing needs server-side binding: parameters travel apart from the SQL text, so
+    that one text serves every lead's page. Django keeps both off by default, for
+    connection poolers that cannot carry prepared statements from one transaction to
+    the next.
+    """
+    if threshold.strip().lower() in {"off", "none", "no", ""}:
+        return {}
+    try:
+        uses = int(threshold)
+    except ValueError:
+        raise ValueError(
+            f"DB_PREPARE_THRESHOLD must be a whole number or 'off', not {threshold!r}"
+        ) from None
+    if uses < 0:
+        raise ValueError(f"DB_PREPARE_THRESHOLD must not be negative, not {uses}")
+    return {"server_side_binding": True, "prepare_threshold": uses}
+
+
 @contextmanager
 def without_statement_timeout(connection):
     """Lift the statement timeout while the block runs, for commands rather than requests.
