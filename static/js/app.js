@@ -402,18 +402,27 @@
 
   /* ---------------------------------------------------- in-flight indicator */
 
-  // The page-wide #global-indicator shows while any htmx request is in flight.
+  // The page-wide #global-indicator shows while any htmx request is in flight. Each
+  // request is counted off when its XMLHttpRequest ends (answered, failed or aborted),
+  // not on htmx:afterRequest: that event is fired on the element that asked, and one
+  // swapped out meanwhile (the duplicate notice inside a form whose answer came first)
+  // is no longer in the document for it to reach this listener; the bar ran on for good.
   var inFlight = 0;
   function setBusy(delta) {
     inFlight = Math.max(0, inFlight + delta);
     var indicator = document.getElementById("global-indicator");
     if (indicator) indicator.classList.toggle("htmx-request", inFlight > 0);
   }
-  document.addEventListener("htmx:beforeRequest", function (evt) {
-    if (!evt.defaultPrevented) setBusy(1);
-  });
-  document.addEventListener("htmx:afterRequest", function () {
-    setBusy(-1);
+  document.addEventListener("htmx:beforeSend", function (evt) {
+    var xhr = evt.detail.xhr;
+    if (!xhr) return;
+    // Counted once sent (a listener may still cancel the request), off however it ends.
+    xhr.addEventListener("loadstart", function () {
+      setBusy(1);
+    });
+    xhr.addEventListener("loadend", function () {
+      setBusy(-1);
+    });
   });
 
   /* ------------------------------------------------------ scrolling tables */
