@@ -27,6 +27,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.utils import timezone
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from playwright.sync_api import expect
 
 from crm.models import Client, Contact
@@ -84,7 +85,14 @@ class Audit:
         # Nothing htmx asked for still on its way (a region that loads itself, such as
         # the lead form's duplicate notice); an element carries .htmx-request until its
         # answer is swapped in, and the page-wide indicator while any request is out.
-        page.wait_for_function("() => !document.querySelector('.htmx-request')")
+        try:
+            page.wait_for_function("() => !document.querySelector('.htmx-request')")
+        except PlaywrightTimeoutError:
+            busy = page.evaluate(
+                "() => [...document.querySelectorAll('.htmx-request')].map((el) => el.outerHTML"
+                ".slice(0, 120))"
+            )
+            pytest.fail(f"{what}: htmx requests never settled: {busy}", pytrace=False)
         served = page.evaluate("document.documentElement.lang")
         assert served == self.language, f"{what}: served in {served!r}, not {self.language!r}"
         if not page.evaluate("typeof window.axe === 'object'"):
