@@ -15,6 +15,8 @@
  * - Filter toggles (button.filter-toggle): on a phone the filter bar folds behind them.
  * - data-autosubmit controls submit their form on change.
  * - #global-indicator shows while any htmx request is in flight.
+ * - A table that scrolls sideways with nothing in it to focus can take the focus, so the
+ *   keyboard scrolls it.
  *
  * Loaded with defer after htmx, so `htmx` exists (unless it failed to load: then the
  * page still works as plain HTML and only the htmx parts are skipped).
@@ -400,18 +402,63 @@
 
   /* ---------------------------------------------------- in-flight indicator */
 
-  // The page-wide #global-indicator shows while any htmx request is in flight.
+  // The page-wide #global-indicator shows while any htmx request is in flight. Each
+  // request is counted off when its XMLHttpRequest ends (answered, failed or aborted),
+  // not on htmx:afterRequest: that event is fired on the element that asked, and one
+  // swapped out meanwhile (the duplicate notice inside a form whose answer came first)
+  // is no longer in the document for it to reach this listener; the bar ran on for good.
   var inFlight = 0;
   function setBusy(delta) {
     inFlight = Math.max(0, inFlight + delta);
     var indicator = document.getElementById("global-indicator");
     if (indicator) indicator.classList.toggle("htmx-request", inFlight > 0);
   }
-  document.addEventListener("htmx:beforeRequest", function (evt) {
-    if (!evt.defaultPrevented) setBusy(1);
+  document.addEventListener("htmx:beforeSend", function (evt) {
+    var xhr = evt.detail.xhr;
+    if (!xhr) return;
+    // Counted once sent (a listener may still cancel the request), off however it ends.
+    xhr.addEventListener("loadstart", function () {
+      setBusy(1);
+    });
+    xhr.addEventListener("loadend", function () {
+      setBusy(-1);
+    });
   });
-  document.addEventListener("htmx:afterRequest", function () {
-    setBusy(-1);
+
+  /* ------------------------------------------------------ scrolling tables */
+
+  // A table wider than its .table-wrap (a report on a phone) scrolls sideways inside it.
+  // Keyboard users scroll it with the arrow keys once something in it has the focus; a
+  // table without links has nothing, so its wrap becomes a focusable region named by the
+  // table's caption (WCAG 2.1.1) while it scrolls, and leaves the tab order once it fits.
+  var FOCUSABLE = "a[href], button, input, select, textarea, summary, [tabindex]:not([tabindex='-1'])";
+
+  function initScrollingTables(root) {
+    root.querySelectorAll(".table-wrap").forEach(function (wrap) {
+      var scrolls =
+        wrap.scrollWidth > wrap.clientWidth && getComputedStyle(wrap).overflowX !== "visible";
+      var needsFocus = scrolls && !wrap.querySelector(FOCUSABLE);
+      if (needsFocus && !wrap.hasAttribute("data-scroll-focus")) {
+        var caption = wrap.querySelector("caption");
+        wrap.setAttribute("data-scroll-focus", "");
+        wrap.setAttribute("tabindex", "0");
+        wrap.setAttribute("role", "region");
+        if (caption) wrap.setAttribute("aria-label", caption.textContent.trim());
+      } else if (!needsFocus && wrap.hasAttribute("data-scroll-focus")) {
+        ["data-scroll-focus", "tabindex", "role", "aria-label"].forEach(function (name) {
+          wrap.removeAttribute(name);
+        });
+      }
+    });
+  }
+
+  var resizeFrame = null;
+  window.addEventListener("resize", function () {
+    if (resizeFrame) return;
+    resizeFrame = window.requestAnimationFrame(function () {
+      resizeFrame = null;
+      initScrollingTables(document);
+    });
   });
 
   /* ------------------------------------------------------------------ load */
@@ -419,6 +466,7 @@
   function onLoad() {
     initServerToasts(document);
     initFilterToggles(document);
+    initScrollingTables(document);
     focusFirstInvalid(document);
   }
 
@@ -428,11 +476,12 @@
     onLoad();
   }
 
-  // Toasts rendered into swapped content (e.g. an out-of-band #toasts swap), and a list's
-  // filter toggle when the whole list is swapped (Clear filters).
+  // Toasts rendered into swapped content (e.g. an out-of-band #toasts swap), a list's
+  // filter toggle when the whole list is swapped (Clear filters), and swapped tables.
   document.addEventListener("htmx:load", function (evt) {
     if (!evt.target || !evt.target.querySelectorAll) return;
     initServerToasts(evt.target);
     initFilterToggles(evt.target);
+    initScrollingTables(evt.target);
   });
 })();

@@ -149,7 +149,7 @@ def test_drag_a_card_to_another_column(page, live_server, rep, leads, login, scr
 def test_move_a_card_with_the_keyboard(page, live_server, rep, leads, login, screenshot):
     open_board(page, live_server, login, rep)
     lead = leads["chairs"]
-    button = page.get_by_role("button", name="Move “Office chairs” to another stage")
+    button = page.get_by_role("button", name="Move to another stage: “Office chairs”")
     # Reach the button with Tab from the card's title link.
     card(page, lead).get_by_role("link", name="Office chairs", exact=True).focus()
     page.keyboard.press("Tab")

@@ -226,3 +226,30 @@ def test_a_toast_does_not_cover_the_pages_main_buttons(
 def test_the_list_fits_a_1280_px_screen(page, live_server, rep, some_leads, login):
     login(page, live_server, rep, next_url="/leads/")
     assert page_width(page) <= DESKTOP["width"]
+
+
+def test_a_table_that_scrolls_sideways_scrolls_from_the_keyboard(page, live_server, login):
+    """The calibration's tables hold no links: on a phone each scrolls inside its frame,
+    which takes the focus (named by the table's caption) so the arrow keys scroll it; on
+    a wide screen, where it fits, the frame is no stop on the way through the page."""
+    LeadFactory(stage=default_stage("Won"), actual_close_date=timezone.localdate())
+    page.set_viewport_size(PHONE)
+    login(page, live_server, ManagerFactory(username="mara"), next_url="/reports/calibration/")
+    section = page.locator("section[aria-labelledby='buckets-heading']")
+    frame = section.locator(".table-wrap")
+    caption = section.locator("caption").text_content().strip()
+    expect(frame).to_have_attribute("tabindex", "0")
+    region = page.get_by_role("region", name=caption)
+    expect(region).to_have_count(1)
+
+    section.get_by_role("link").last.focus()  # "Download CSV", just before the table
+    page.keyboard.press("Tab")
+    expect(region).to_be_focused()
+    assert frame.evaluate("(el) => el.scrollLeft") == 0
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("ArrowRight")
+    page.wait_for_function("(el) => el.scrollLeft > 0", arg=frame.element_handle(), timeout=2000)
+
+    page.set_viewport_size(DESKTOP)
+    expect(frame).not_to_have_attribute("tabindex", "0")
+    expect(page.get_by_role("region", name=caption)).to_have_count(0)

@@ -81,6 +81,39 @@ def test_a_client_found_by_the_client_search_is_heard_too(
     expect(page.locator("#duplicate-notice")).to_contain_text("Possible duplicate")
 
 
+def test_the_busy_bar_stops_when_the_form_is_answered_before_the_duplicate_check(
+    page, live_server, rep, login
+):
+    """The page-wide bar along the top shows while a request is out, and stops once none
+    is, even when the notice that asked was swapped out with the form before its answer
+    came (the bar ran on for good: moving content nobody could stop, WCAG 2.2.2)."""
+    lead = LeadFactory(title="Website redesign", created_by=rep)
+    login(page, live_server, rep, next_url=f"/leads/{lead.pk}/edit/")
+    bar = page.locator("#global-indicator")
+    expect(bar).not_to_have_class("htmx-indicator htmx-request")
+    held = []  # the duplicate checks, answered only after the form's own answer
+
+    def hold(route):
+        if held is not None:
+            held.append(route)
+        else:
+            route.continue_()
+
+    page.route("**/leads/duplicates/**", hold)
+    page.get_by_label("Title", exact=True).fill("")  # asks for duplicates after 400 ms
+    page.wait_for_function("() => document.querySelector('#global-indicator.htmx-request')")
+    page.get_by_role("button", name="Save changes").click()
+    expect(page.locator("#id_title_error")).to_be_visible()  # the 422 form, swapped in
+
+    routes, held = held, None
+    assert routes
+    for route in routes:
+        route.continue_()
+    expect(bar).not_to_have_class("htmx-indicator htmx-request")
+    page.wait_for_timeout(300)
+    expect(bar).not_to_have_class("htmx-indicator htmx-request")
+
+
 def test_save_the_filters_as_a_default_view_that_then_opens_with_leads(
     page, live_server, login, screenshot
 ):

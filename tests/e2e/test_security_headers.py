@@ -123,7 +123,7 @@ def test_pages_and_admin_run_without_a_policy_violation(
 
     # The board: "Move to…" opens its dialog and moves the card.
     visit(page, live_server, "/board/")
-    page.get_by_role("button", name="Move “Fleet renewal” to another stage").click()
+    page.get_by_role("button", name="Move to another stage: “Fleet renewal”").click()
     dialog = page.locator("#move-dialog")
     expect(dialog).to_be_visible()
     dialog.get_by_role("button", name="Proposal", exact=True).click()
