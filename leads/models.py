@@ -743,6 +743,18 @@ class LeadImport(models.Model):
         max_length=10, choices=Duplicates.choices, default=Duplicates.SKIP
     )
     create_clients = models.BooleanField(default=False)
+    create_contacts = models.BooleanField(default=False)
+    stage_map = models.JSONField(
+        default=dict, blank=True, help_text="A stage name in the file → our stage's id."
+    )
+    template = models.ForeignKey(
+        "leads.ImportTemplate",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="The saved mapping the file's header was recognised by.",
+    )
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.UPLOADED)
     total_rows = models.PositiveIntegerField(default=0)
     processed_rows = models.PositiveIntegerField(default=0)
@@ -818,6 +830,33 @@ class LeadImport(models.Model):
         if rest := sum(rows for _, rows in reasons[most:]):
             said.append(f"{rest} for other reasons")
         return ", ".join(said)
+
+
+class ImportTemplate(models.Model):
+    """A confirmed mapping saved under a name ("Pipedrive export"): the next file with the
+    same header (matched without case or punctuation) arrives mapped as this one was."""
+
+    name = models.CharField(max_length=100)
+    #: The header's normalised column names, joined: how a later file is recognised.
+    header_key = models.TextField(db_index=True)
+    headers = models.JSONField(default=list)
+    mapping = models.JSONField(default=dict, help_text="CSV column index → lead field.")
+    stage_map = models.JSONField(
+        default=dict, blank=True, help_text="A stage name in the file → our stage's id."
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["name"], name="import_template_name_unique"),
+        ]
+
+    def __str__(self):
+        return self.name
 
 
 class ScoreRecompute(LeasedProgress, models.Model):
