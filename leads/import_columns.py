@@ -153,7 +153,8 @@ ALIASES: dict[str, dict[str, list[str]]] = {
 #: peers write them: Pipedrive's won/lost, HubSpot's "Closed Won" (closedwon),
 #: Salesforce's "Closed Won", Odoo's "Won"; anything else is open.
 STATUS_WORDS = {
-    "won": ["won", "closed won", "closedwon", "gewonnen", "gesloten gewonnen"],
+    # Twenty's last stage, "Customer", is a won deal.
+    "won": ["won", "closed won", "closedwon", "gewonnen", "gesloten gewonnen", "customer"],
     "lost": ["lost", "closed lost", "closedlost", "verloren", "gesloten verloren"],
     "open": ["open", "active", "in progress", "actief"],
 }
@@ -192,7 +193,32 @@ KNOWN_STAGE_PROBABILITY = {
     "screening": 20,
     "meeting": 40,
     "proposal": 60,
-    "customer": 100,
+}
+
+
+#: The peers' default lead sources, as their exports write them → our source's slug
+#: (used where that source exists here): Salesforce's picklist, HubSpot's original
+#: source types, Pipedrive's source channels.
+SOURCE_VALUES = {
+    "web": "website",
+    "website": "website",
+    "organic search": "website",
+    "direct traffic": "website",
+    "phone inquiry": "phone",
+    "partner referral": "partner",
+    "employee referral": "referral",
+    "external referral": "referral",
+    "referrals": "referral",
+    "word of mouth": "referral",
+    "purchased list": "campaign",
+    "paid search": "campaign",
+    "other campaigns": "campaign",
+    "email marketing": "email",
+    "social media": "social_media",
+    "paid social": "social_media",
+    "trade show": "event",
+    "seminar partner": "event",
+    "offline sources": "other",
 }
 
 

@@ -402,6 +402,28 @@ def stage_names(lead_import: LeadImport, mapping: dict[str, str]) -> list[StageS
     return sorted(seen.values(), key=lambda entry: (-entry.rows, entry.name.lower()))
 
 
+def _similar_stage(name: str, stages: list[PipelineStage]) -> PipelineStage | None:
+    """Our stage whose name is theirs misspelt ("Qualifed") or shares its first word's
+    stem ("Proposal Made", "Negotiations started", "Contact made" → Contacted); not a
+    mere likeness of letters ("Contract sent" is no "Contacted")."""
+    words = normalise(name).split()
+    if not words:
+        return None
+    for stage in stages:
+        ours = normalise(stage.name)
+        if difflib.SequenceMatcher(None, normalise(name), ours).ratio() >= 0.85:
+            return stage
+    for stage in stages:
+        first = (normalise(stage.name).split() or [""])[0]
+        shared = next(
+            (n for n, (a, b) in enumerate(zip(words[0], first, strict=False)) if a != b),
+            min(len(words[0]), len(first)),
+        )
+        if shared >= 5 and shared >= 0.75 * min(len(words[0]), len(first)):
+            return stage
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class StageProposal:
     stage: PipelineStage | None
@@ -431,12 +453,11 @@ def propose_stage(seen: StageSeen, stages: list[PipelineStage]) -> StageProposal
         for stage in default:
             if stage.kind == status:
                 return StageProposal(stage, gettext("a %(kind)s stage") % {"kind": status})
-    names = {name_key(stage.name): stage for stage in stages}
-    if similar := difflib.get_close_matches(key, list(names), n=1, cutoff=0.75):
-        return StageProposal(names[similar[0]], gettext("similar name"))
+    if (similar := _similar_stage(seen.name, stages)) is not None:
+        return StageProposal(similar, gettext("similar name"))
     probability = seen.probability
     if probability is None:
-        probability = import_columns.KNOWN_STAGE_PROBABILITY.get(key)
+        probability = import_columns.KNOWN_STAGE_PROBABILITY.get(normalise(seen.name))
     open_stages = [s for s in default if s.is_open and s.probability is not None]
     if probability is not None and open_stages:
         nearest = min(open_stages, key=lambda stage: abs(stage.probability - probability))
@@ -455,8 +476,11 @@ CHOICE_ALIASES = {
         "laag": Priority.LOW,
         "normaal": Priority.NORMAL,
         "medium": Priority.NORMAL,
+        "gemiddeld": Priority.NORMAL,  # Odoo's stars, in Dutch: Laag, Gemiddeld, Hoog, Zeer hoog
         "hoog": Priority.HIGH,
         "dringend": Priority.URGENT,
+        "very high": Priority.URGENT,
+        "zeer hoog": Priority.URGENT,
     },
 }
 
@@ -486,9 +510,10 @@ class Row:
 
 
 def name_key(name: str) -> str:
-    """How a client's, contact's or owner's name is matched: without case, accents or
-    punctuation ("Acme B.V." is "ACME BV"); a name of punctuation only, as typed."""
-    return normalise(name) or name.strip().lower()
+    """How a client's, contact's or owner's name is matched: without case, accents,
+    punctuation or spaces ("Acme B.V." is "ACME BV"); a name of punctuation only, as
+    typed."""
+    return normalise(name).replace(" ", "") or name.strip().lower()
 
 
 class Lookups:
@@ -519,6 +544,10 @@ class Lookups:
         for source in LeadSource.objects.all():
             self.sources[source.slug.lower()] = source
             self.sources.setdefault(source.label.lower(), source)
+        # The peers' own names for sources we have ("Phone Inquiry" is our phone).
+        for name, slug in import_columns.SOURCE_VALUES.items():
+            if slug in self.sources:
+                self.sources.setdefault(name, self.sources[slug])
         # Inactive reasons too, as inactive sources: an export of leads lost for a reason
         # since retired imports again.
         self.loss_reasons = {}
@@ -749,7 +778,8 @@ def _by_name(field: str, names: str, kind: str):
     def resolve(row, text, raw, lookups) -> None:
         row.values[field] = None
         if text:
-            row.values[field] = getattr(lookups, names).get(text.lower())
+            found = getattr(lookups, names)
+            row.values[field] = found.get(text.lower()) or found.get(normalise(text))
             if row.values[field] is None:
                 raise RowError(f"Unknown {kind} “{text}”")
 

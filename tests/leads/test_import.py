@@ -88,6 +88,7 @@ def mapping_data(
     mode="skip_invalid",
     duplicates="skip",
     create_clients=False,
+    create_contacts=False,
     mapping=None,
 ) -> dict:
     mapping = lead_import.mapping if mapping is None else mapping
@@ -97,6 +98,8 @@ def mapping_data(
     data.update(action=action, mode=mode, duplicates=duplicates)
     if create_clients:
         data["create_clients"] = "on"
+    if create_contacts:
+        data["create_contacts"] = "on"
     return data
 
 
