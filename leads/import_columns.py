@@ -149,6 +149,114 @@ ALIASES: dict[str, dict[str, list[str]]] = {
     },
 }
 
+#: The same for an organizations export (our clients): Pipedrive's "Organization - …",
+#: HubSpot's companies, Salesforce's accounts, Odoo's companies (res.partner), Twenty's
+#: companies. "postcode", "city" and "country" are parts the address is made of.
+CLIENT_ALIASES: dict[str, dict[str, list[str]]] = {
+    "name": {
+        GENERIC: ["name", "naam", "organization", "organisation", "company", "bedrijf", "client"],
+        "Pipedrive": ["Organization - Name", "Organisatie - Naam"],
+        "HubSpot": ["Company name", "Bedrijfsnaam"],
+        "Salesforce": ["Account Name", "Accountnaam"],
+    },
+    "kind": {GENERIC: ["kind", "soort", "type"]},
+    "email": {
+        GENERIC: ["email", "e mail", "email address", "e mailadres"],
+        "Twenty": ["Emails Primary Email"],
+    },
+    "phone": {
+        GENERIC: ["phone", "telefoon", "phone number", "telefoonnummer"],
+        "Pipedrive": ["Organization - Phone", "Organisatie - Telefoon"],
+        "Salesforce": ["Account Phone"],
+        "Twenty": ["Phones Primary Phone Number"],
+    },
+    "website": {
+        GENERIC: ["website", "web site", "url", "webadres"],
+        "Pipedrive": ["Organization - Website", "Organisatie - Website"],
+        "HubSpot": ["Website URL", "Company Domain Name", "Domeinnaam bedrijf"],
+        "Odoo": ["Website Link"],
+        "Twenty": ["Domain Name", "Domain Name Primary Link Url"],
+    },
+    "address": {
+        GENERIC: ["address", "adres", "street", "straat", "street address"],
+        "Pipedrive": ["Organization - Address", "Organisatie - Adres"],
+        "HubSpot": ["Straatadres"],
+        "Salesforce": ["Billing Street", "Factuurstraat"],
+        "Twenty": ["Address Address Street1"],
+    },
+    "postcode": {
+        GENERIC: ["postcode", "postal code", "zip", "zip code"],
+        "Salesforce": ["Billing Zip/Postal Code"],
+        "Twenty": ["Address Address Postcode"],
+    },
+    "city": {
+        GENERIC: ["city", "plaats", "stad", "woonplaats"],
+        "Salesforce": ["Billing City"],
+        "Twenty": ["Address Address City"],
+    },
+    "country": {
+        GENERIC: ["country", "land", "country region"],
+        "Salesforce": ["Billing Country"],
+        "Twenty": ["Address Address Country"],
+    },
+    "notes": {
+        GENERIC: ["notes", "notities", "description", "omschrijving", "opmerkingen"],
+        "Odoo": ["Internal Notes", "Interne notities"],
+    },
+}
+
+#: The same for a people export (our contacts): Pipedrive's "Person - …", HubSpot's and
+#: Salesforce's contacts, Odoo's individual contacts, Twenty's people. A first and a last
+#: name column make the name together.
+CONTACT_ALIASES: dict[str, dict[str, list[str]]] = {
+    "name": {
+        GENERIC: ["name", "naam", "full name", "volledige naam", "contact name", "contact"],
+        "Pipedrive": ["Person - Name", "Persoon - Naam"],
+    },
+    "first_name": {
+        GENERIC: ["first name", "voornaam", "given name"],
+        "Twenty": ["Name First Name"],
+    },
+    "last_name": {
+        GENERIC: ["last name", "achternaam", "surname", "family name"],
+        "Twenty": ["Name Last Name"],
+    },
+    "client": {
+        GENERIC: [
+            "organization",
+            "organisation",
+            "company",
+            "company name",
+            "bedrijf",
+            "client",
+            "klant",
+            "organisatie",
+        ],
+        "Pipedrive": ["Person - Organization", "Persoon - Organisatie"],
+        "HubSpot": ["Associated Company", "Gekoppeld bedrijf"],
+        "Salesforce": ["Account Name", "Accountnaam"],
+        "Odoo": ["Related Company", "Gerelateerd bedrijf"],
+    },
+    "email": {
+        GENERIC: ["email", "e mail", "email address", "e mailadres"],
+        "Pipedrive": ["Person - Email", "Person - Email - Work", "Persoon - E-mail"],
+        "Twenty": ["Emails Primary Email"],
+    },
+    "phone": {
+        GENERIC: ["phone", "telefoon", "phone number", "telefoonnummer", "mobile", "mobiel"],
+        "Pipedrive": ["Person - Phone", "Person - Phone - Work", "Persoon - Telefoon"],
+        "Twenty": ["Phones Primary Phone Number"],
+    },
+    "job_title": {
+        GENERIC: ["job title", "functie", "title", "function", "position"],
+        "Pipedrive": ["Person - Job title", "Persoon - Functie"],
+        "Odoo": ["Job Position"],
+    },
+}
+
+#: Each table by what a file holds (``LeadImport.Kind``).
+ALIASES_BY_KIND = {"leads": ALIASES, "clients": CLIENT_ALIASES, "contacts": CONTACT_ALIASES}
+
 #: Words of a status column (or a stage's name) that say a deal was won or lost, as the
 #: peers write them: Pipedrive's won/lost, HubSpot's "Closed Won" (closedwon),
 #: Salesforce's "Closed Won", Odoo's "Won"; anything else is open.
@@ -238,16 +346,16 @@ def status_of(text: str) -> str | None:
     return None
 
 
-def names(labels: dict[str, str]) -> dict[str, tuple[str, str]]:
-    """{normalised header: (field, product)} for every name in ``ALIASES`` and every
-    field's own name and label (``labels``: field → label); the first claim wins, our
-    own names first."""
+def names(labels: dict[str, str], kind: str = "leads") -> dict[str, tuple[str, str]]:
+    """{normalised header: (field, product)} for every name in the kind's table and
+    every field's own name and label (``labels``: field → label); the first claim wins,
+    our own names first."""
     found: dict[str, tuple[str, str]] = {}
     for key, label in labels.items():
         for name in (key, key.replace("_", " "), label):
             if normalised := normalise(name):
                 found.setdefault(normalised, (key, GENERIC))
-    for key, by_product in ALIASES.items():
+    for key, by_product in ALIASES_BY_KIND[kind].items():
         if key not in labels:
             continue  # a field the lead form no longer offers
         for product, aliases in by_product.items():

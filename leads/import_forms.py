@@ -23,8 +23,19 @@ from .models import LeadImport
 
 
 class ImportUploadForm(forms.Form):
-    """Step 1 of an import: the CSV file."""
+    """Step 1 of an import: what the file holds, and the CSV file."""
 
+    kind = forms.ChoiceField(
+        label=gettext_lazy("The file holds"),
+        choices=LeadImport.Kind.choices,
+        initial=LeadImport.Kind.LEADS,
+        required=False,  # a plain upload (an older page, a script) holds deals
+        widget=forms.RadioSelect,
+        help_text=gettext_lazy(
+            "Switching from another CRM? Import its organizations and people first, then "
+            "its deals: they find their clients and contacts by name."
+        ),
+    )
     file = forms.FileField(
         label="CSV file",
         help_text="Comma- or semicolon-separated, with a header row; at most 50 MB. "
@@ -37,13 +48,16 @@ class ImportUploadForm(forms.Form):
         kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
 
+    def clean_kind(self):
+        return self.cleaned_data["kind"] or LeadImport.Kind.LEADS
+
     def clean_file(self):
         upload = self.cleaned_data["file"]
         if upload.size > MAX_FILE_BYTES:
             raise ValidationError("The file is larger than 50 MB. Split it into smaller files.")
         raw = upload.read()
         try:
-            self.csv_file = read_csv_upload(raw)
+            self.csv_file = read_csv_upload(raw, self.cleaned_data.get("kind", "leads"))
         except ImportFileError as error:
             raise ValidationError(str(error)) from None
         self.raw = raw
@@ -87,12 +101,25 @@ class ImportMappingForm(forms.Form):
         samples: list[list[str]],
         recognised: dict[str, Recognised] | None = None,
         template=None,
+        kind: str = LeadImport.Kind.LEADS,
         **kwargs,
     ):
         kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
+        self.kind = kind
+        if kind != LeadImport.Kind.LEADS:
+            del self.fields["create_contacts"]
+            self.fields["create_clients"].required = False
+            self.fields["duplicates"].label = gettext(
+                "A row naming an organization or person that exists already"
+            )
+            self.fields["duplicates"].choices = [
+                (LeadImport.Duplicates.SKIP, gettext("Skip the row")),
+                (LeadImport.Duplicates.UPDATE, gettext("Update the existing record")),
+                (LeadImport.Duplicates.CREATE, gettext("Create a new record anyway")),
+            ]
         self.columns = []
-        labels = field_labels()
+        labels = field_labels(kind)
         choices = [("", gettext("— Ignore this column —")), *labels.items()]
         recognised = recognised or {}
         for index, header in enumerate(headers):
@@ -139,8 +166,16 @@ class ImportMappingForm(forms.Form):
         cleaned = super().clean()
         chosen = [cleaned.get(column["field"]) for column in self.columns]
         used = [key for key in chosen if key]
-        if "title" not in used:
+        if self.kind == LeadImport.Kind.LEADS and "title" not in used:
             raise ValidationError("Choose the column that holds the lead's title.")
+        if self.kind != LeadImport.Kind.LEADS and not {"name", "first_name", "last_name"} & set(
+            used
+        ):
+            raise ValidationError(gettext("Choose the column that holds the name."))
+        if self.kind == LeadImport.Kind.CONTACTS and "client" not in used:
+            raise ValidationError(
+                gettext("Choose the column that holds each person's organization.")
+            )
         twice = sorted({key for key in used if used.count(key) > 1})
         if twice:
             raise ValidationError(

@@ -15,6 +15,7 @@ from django.views.generic import DetailView, FormView, View
 
 from crm.web.htmx import HtmxPartialMixin
 
+from .address_imports import can_undo_records, check_records, records_import_undo
 from .import_forms import ImportMappingForm, ImportStageForm, ImportUploadForm
 from .imports import (
     PREVIEW_ROWS,
@@ -23,6 +24,7 @@ from .imports import (
     UndoRefused,
     can_undo,
     check_rows,
+    field_labels,
     file_product,
     import_template_save,
     initial_mapping,
@@ -65,8 +67,10 @@ class LeadImportView(PermissionRequiredMixin, HtmxPartialMixin, FormView):
 
     def form_valid(self, form):
         csv_file = form.csv_file
-        mapping, stage_map, template = initial_mapping(csv_file.headers)
+        kind = form.cleaned_data["kind"]
+        mapping, stage_map, template = initial_mapping(csv_file.headers, kind)
         lead_import = LeadImport.objects.create(
+            kind=kind,
             created_by=self.request.user,
             file_name=form.cleaned_data["file"].name[:255],
             content=form.raw,
@@ -100,10 +104,15 @@ class LeadImportDetailView(ImportAccessMixin, HtmxPartialMixin, DetailView):
             context.setdefault("form", self.mapping_form())
             if "stage_form" not in context:
                 context["stage_form"] = self.stage_form(lead_import.mapping)
-            recognised = recognise(lead_import.headers)
+            recognised = recognise(lead_import.headers, lead_import.kind)
             context["product"] = "" if lead_import.template_id else file_product(recognised)
         if lead_import.status in UNDOABLE:
-            context["can_undo"] = can_undo(lead_import) and self.may_change(lead_import)
+            undoable = (
+                can_undo(lead_import)
+                if lead_import.kind == LeadImport.Kind.LEADS
+                else can_undo_records(lead_import)
+            )
+            context["can_undo"] = undoable and self.may_change(lead_import)
         context["may_change"] = self.may_change(lead_import)
         return context
 
@@ -131,12 +140,15 @@ class LeadImportDetailView(ImportAccessMixin, HtmxPartialMixin, DetailView):
             initial=initial,
             headers=lead_import.headers,
             samples=self.samples(),
-            recognised=recognise(lead_import.headers),
+            recognised=recognise(lead_import.headers, lead_import.kind),
             template=lead_import.template,
+            kind=lead_import.kind,
         )
 
     def stage_form(self, mapping, data=None) -> ImportStageForm | None:
         """The stage step for the file's stage column (None without one)."""
+        if self.object.kind != LeadImport.Kind.LEADS:
+            return None
         try:
             seen = stage_names(self.object, mapping)
         except ImportFileError:
@@ -176,7 +188,7 @@ class LeadImportDetailView(ImportAccessMixin, HtmxPartialMixin, DetailView):
                 obj.mode = form.cleaned_data["mode"]
                 obj.duplicates = form.cleaned_data["duplicates"]
                 obj.create_clients = form.cleaned_data["create_clients"]
-                obj.create_contacts = form.cleaned_data["create_contacts"]
+                obj.create_contacts = form.cleaned_data.get("create_contacts", False)
             current.save(
                 update_fields=[
                     "mapping",
@@ -209,8 +221,9 @@ class LeadImportDetailView(ImportAccessMixin, HtmxPartialMixin, DetailView):
     def preview(self, lead_import) -> dict:
         """The dry run: the first rows as they will be imported, every row error, and
         what will import other than the file says."""
+        check = check_rows if lead_import.kind == LeadImport.Kind.LEADS else check_records
         try:
-            result = check_rows(lead_import)
+            result = check(lead_import)
         except ImportFileError as error:
             return {"failure": str(error)}
         errors = [
@@ -223,6 +236,24 @@ class LeadImportDetailView(ImportAccessMixin, HtmxPartialMixin, DetailView):
         notices = [
             (row.number, message) for row in result.rows if row.is_valid for message in row.notices
         ]
+        shown = [row for row in result.rows if row.is_valid][:PREVIEW_ROWS]
+        columns, record_rows = [], []
+        if lead_import.kind != LeadImport.Kind.LEADS:
+            # An address book's preview shows its own fields, as its form names them.
+            labels = field_labels(lead_import.kind)
+            columns = (
+                [(key, labels[key]) for key in labels if key in shown[0].values] if shown else []
+            )
+            record_rows = [
+                (
+                    row,
+                    [
+                        row.client_name or "" if key == "client" else row.values.get(key)
+                        for key, _ in columns
+                    ],
+                )
+                for row in shown
+            ]
         return {
             "total": result.total,
             "invalid": result.invalid,
@@ -230,7 +261,9 @@ class LeadImportDetailView(ImportAccessMixin, HtmxPartialMixin, DetailView):
             "duplicates": result.duplicates,
             "new_clients": result.new_clients,
             "new_contacts": result.new_contacts,
-            "rows": [row for row in result.rows if row.is_valid][:PREVIEW_ROWS],
+            "rows": shown,
+            "columns": columns,
+            "record_rows": record_rows,
             "errors": errors[:ERRORS_SHOWN],
             "more_errors": max(0, len(errors) - ERRORS_SHOWN),
             "notices": notices[:ERRORS_SHOWN],
@@ -253,12 +286,18 @@ class LeadImportDetailView(ImportAccessMixin, HtmxPartialMixin, DetailView):
     def undo(self, lead_import):
         LeadImport.objects.filter(pk=lead_import.pk).mark_interrupted()
         try:
-            count = lead_import_undo(lead_import=lead_import, by=self.request.user)
+            undo = (
+                lead_import_undo
+                if lead_import.kind == LeadImport.Kind.LEADS
+                else records_import_undo
+            )
+            count = undo(lead_import=lead_import, by=self.request.user)
         except UndoRefused as refusal:
             messages.error(self.request, str(refusal))
         else:
             messages.success(
-                self.request, f"Import undone: {count} lead{'' if count == 1 else 's'} reverted."
+                self.request,
+                f"Import undone: {count} {lead_import.noun(count)} reverted.",
             )
         return HttpResponseRedirect(reverse("leads:import"))
 

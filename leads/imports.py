@@ -30,8 +30,9 @@ from django.db.models import F, Lookup, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.text import capfirst
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_lazy
 
+from crm.forms import ClientForm, ContactForm
 from crm.models import Client, Contact
 from crm.services import clients_create_bulk, contacts_create_bulk
 from pipelines.models import Pipeline, PipelineStage
@@ -89,7 +90,7 @@ class CsvFile:
     notice: str = ""
 
 
-def read_csv_upload(raw: bytes) -> CsvFile:
+def read_csv_upload(raw: bytes, kind: str = LeadImport.Kind.LEADS) -> CsvFile:
     """Decode and sniff an uploaded file, refusing what is not a usable CSV."""
     if len(raw) > MAX_FILE_BYTES:
         raise ImportFileError("The file is larger than 50 MB. Split it into smaller files.")
@@ -124,7 +125,7 @@ def read_csv_upload(raw: bytes) -> CsvFile:
         raise ImportFileError("This does not look like a CSV file: it contains binary data.")
     header_line = next((line for line in text.splitlines() if line.strip()), "")
     delimiter, headers = _sniff(header_line)
-    if len(headers) < 2 and not _known_field(headers[0] if headers else ""):
+    if len(headers) < 2 and not _known_field(headers[0] if headers else "", kind):
         raise ImportFileError(
             "Could not find columns in the first row. Use a comma- or semicolon-separated "
             "file whose first row names the columns (for example Title;Value;Stage)."
@@ -140,7 +141,7 @@ def read_csv_upload(raw: bytes) -> CsvFile:
                 f"Line {number} is longer than {MAX_LINE_CHARS:,} characters; "
                 "this does not look like a CSV file of leads."
             )
-    if not any(_known_field(name) for name in headers):
+    if not any(_known_field(name, kind) for name in headers):
         raise ImportFileError(
             "The first row does not name any column we know, so there seems to be no header "
             "row. Add one that names the columns, for example Title, Value, Stage, Client."
@@ -239,8 +240,36 @@ def importable_fields() -> list[str]:
     return list(LeadForm.Meta.fields)
 
 
-def field_labels() -> dict[str, str]:
-    """What the mapping step calls each field: the lead form's labels, then the extras."""
+#: The forms whose fields an address book's import fills (clients' and contacts' own
+#: pages use them), and the columns it reads beside them.
+RECORD_FORMS = {LeadImport.Kind.CLIENTS: ClientForm, LeadImport.Kind.CONTACTS: ContactForm}
+RECORD_EXTRAS = {
+    LeadImport.Kind.CLIENTS: {
+        "postcode": gettext_lazy("Postcode (part of the address)"),
+        "city": gettext_lazy("City (part of the address)"),
+        "country": gettext_lazy("Country (part of the address)"),
+    },
+    LeadImport.Kind.CONTACTS: {
+        "first_name": gettext_lazy("First name (part of the name)"),
+        "last_name": gettext_lazy("Last name (part of the name)"),
+    },
+}
+
+
+def field_labels(kind: str = LeadImport.Kind.LEADS) -> dict[str, str]:
+    """What the mapping step calls each field: the form's labels, then the extras."""
+    if kind != LeadImport.Kind.LEADS:
+        form = RECORD_FORMS[kind]
+        labels = {
+            name: capfirst(
+                str(
+                    form.base_fields[name].label
+                    or form._meta.model._meta.get_field(name).verbose_name
+                )
+            )
+            for name in form.Meta.fields
+        }
+        return labels | RECORD_EXTRAS[kind]
     labels = {}
     for name in importable_fields():
         # A field the form declares itself may leave its label to the model's name.
@@ -250,13 +279,13 @@ def field_labels() -> dict[str, str]:
 
 
 @functools.cache
-def _header_names() -> dict[str, tuple[str, str]]:
+def _header_names(kind: str = LeadImport.Kind.LEADS) -> dict[str, tuple[str, str]]:
     """{normalised header: (field, product)}, from the one alias table (``import_columns``)."""
-    return import_columns.names(field_labels())
+    return import_columns.names(field_labels(kind), str(kind))
 
 
-def _known_field(header: str) -> str | None:
-    found = _header_names().get(normalise(header))
+def _known_field(header: str, kind: str = LeadImport.Kind.LEADS) -> str | None:
+    found = _header_names(kind).get(normalise(header))
     return found[0] if found else None
 
 
@@ -269,12 +298,12 @@ class Recognised:
     product: str
 
 
-def recognise(headers: list[str]) -> dict[str, Recognised]:
+def recognise(headers: list[str], kind: str = LeadImport.Kind.LEADS) -> dict[str, Recognised]:
     """{column index: what it holds} for the headers we recognise; each field is used
     once (a column under one of our own names wins over a peer product's name, then the
     first column), and an unknown column is left out, so that it is ignored rather than
     read into a wrong field."""
-    names = _header_names()
+    names = _header_names(kind)
     claims = [
         (str(index), Recognised(*match))
         for index, header in enumerate(headers)
@@ -290,9 +319,9 @@ def recognise(headers: list[str]) -> dict[str, Recognised]:
     return dict(sorted(found.items(), key=lambda item: int(item[0])))
 
 
-def auto_mapping(headers: list[str]) -> dict[str, str]:
+def auto_mapping(headers: list[str], kind: str = LeadImport.Kind.LEADS) -> dict[str, str]:
     """{column index: field} for the headers we recognise; each field is used once."""
-    return {index: seen.field for index, seen in recognise(headers).items()}
+    return {index: seen.field for index, seen in recognise(headers, kind).items()}
 
 
 def file_product(recognised: dict[str, Recognised]) -> str:
@@ -315,22 +344,24 @@ def header_key(headers: list[str]) -> str:
     return "|".join(normalise(header) for header in headers)
 
 
-def template_for(headers: list[str]) -> ImportTemplate | None:
-    """The saved mapping of a file with this header (the latest saved), if any."""
+def template_for(headers: list[str], kind: str) -> ImportTemplate | None:
+    """The saved mapping of a file of this kind with this header (the latest saved)."""
     return (
-        ImportTemplate.objects.filter(header_key=header_key(headers))
+        ImportTemplate.objects.filter(header_key=header_key(headers), kind=kind)
         .order_by("-updated_at", "-id")
         .first()
     )
 
 
-def initial_mapping(headers: list[str]) -> tuple[dict[str, str], dict, ImportTemplate | None]:
+def initial_mapping(
+    headers: list[str], kind: str = LeadImport.Kind.LEADS
+) -> tuple[dict[str, str], dict, ImportTemplate | None]:
     """How a new upload arrives mapped: as its saved mapping if its header has one (only
     fields that still import), else as its columns are recognised; and its stage map."""
-    template = template_for(headers)
+    template = template_for(headers, kind)
     if template is None:
-        return auto_mapping(headers), {}, None
-    known = set(field_labels())
+        return auto_mapping(headers, kind), {}, None
+    known = set(field_labels(kind))
     mapping = {
         index: key
         for index, key in template.mapping.items()
@@ -344,6 +375,7 @@ def import_template_save(*, name: str, lead_import: LeadImport, by) -> ImportTem
     template, _ = ImportTemplate.objects.update_or_create(
         name=name,
         defaults={
+            "kind": lead_import.kind,
             "header_key": header_key(lead_import.headers),
             "headers": lead_import.headers,
             "mapping": lead_import.mapping,
@@ -493,6 +525,7 @@ class Row:
     values: dict = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
     client_name: str = ""  # a client to create, when the user allows it
+    client_ref: str = ""  # the client as the row names it (an address book's person)
     contact_ref: str = ""
     contact_name: str = ""  # a contact of the row's client to create, when allowed
     duplicate_of: int | None = None
@@ -1173,13 +1206,16 @@ def lease_seconds() -> int:
     return settings.IMPORT_LEASE_SECONDS
 
 
-def lead_import_run(*, lead_import: LeadImport) -> LeadImport:
+def lead_import_run(*, lead_import: LeadImport, write=None) -> LeadImport:
     """Import the checked rows in batches; record progress, a summary and an error report.
 
     Each batch commits with the progress it made, so a run that dies (a killed worker)
     leaves a true count and the last row written: ``queue_lead_import`` resumes it
     after that row, and undo removes what it wrote. Only the run holding the import's
     token writes: one that lost it stops at its next batch.
+
+    ``write(lead_import, token)``, when given, checks and writes the rows of an import of
+    another kind (an address book: ``leads.address_imports``) under the same lease.
     """
     now = timezone.now()
     claimed = LeadImport.objects.filter(pk=lead_import.pk, status=LeadImport.Status.QUEUED)
@@ -1199,6 +1235,8 @@ def lead_import_run(*, lead_import: LeadImport) -> LeadImport:
             return _finish(
                 lead_import, token, failure="The user who uploaded this file was removed."
             )
+        if write is not None:
+            return write(lead_import, token)
         result = check_rows(lead_import)
         skipped = [row for row in result.rows if not row.is_valid]
         if lead_import.duplicates == LeadImport.Duplicates.SKIP:
@@ -1489,6 +1527,11 @@ SKIP_REASONS = [
     (re.compile(r"Say what happened"), "missing loss note"),
     (re.compile(r"The close date cannot be in the future"), "close date in the future"),
     (re.compile(r"(?P<field>.+) is longer than"), "{field} too long"),
+    (re.compile(r"Exists already"), "duplicate"),
+    (re.compile(r"The same as row \d+"), "repeated in the file"),
+    (re.compile(r"A person needs an organization"), "missing organization"),
+    # The clients' and contacts' model messages, after their field: "Email: Enter a …".
+    (re.compile(r"(?P<field>\w+(?: \w+){0,2}): "), "invalid {field}"),
     (
         re.compile(r"(?P<field>\w+(?: \w+){0,2}) (?:“|is |must |has |cannot |should )"),
         "invalid {field}",
