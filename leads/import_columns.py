@@ -346,19 +346,23 @@ def status_of(text: str) -> str | None:
     return None
 
 
-def names(labels: dict[str, str], kind: str = "leads") -> dict[str, tuple[str, str]]:
-    """{normalised header: (field, product)} for every name in the kind's table and
-    every field's own name and label (``labels``: field → label); the first claim wins,
-    our own names first."""
-    found: dict[str, tuple[str, str]] = {}
+def names(labels: dict[str, str], kind: str = "leads") -> dict[str, tuple[str, tuple[str, ...]]]:
+    """{normalised header: (field, products)} for every name in the kind's table and
+    every field's own name and label (``labels``: field → label). Our own names come
+    first and keep their field; a name two products share ("Deal Stage" is HubSpot's
+    and, without its dash, Pipedrive's) lists both, in the table's order."""
+    found: dict[str, tuple[str, tuple[str, ...]]] = {}
     for key, label in labels.items():
         for name in (key, key.replace("_", " "), label):
             if normalised := normalise(name):
-                found.setdefault(normalised, (key, GENERIC))
+                found.setdefault(normalised, (key, (GENERIC,)))
     for key, by_product in ALIASES_BY_KIND[kind].items():
         if key not in labels:
-            continue  # a field the lead form no longer offers
+            continue  # a field the form no longer offers
         for product, aliases in by_product.items():
             for name in aliases:
-                found.setdefault(normalise(name), (key, product))
+                normalised = normalise(name)
+                field, products = found.setdefault(normalised, (key, ()))
+                if field == key and product not in products and GENERIC not in products:
+                    found[normalised] = (key, (*products, product))
     return found

@@ -241,14 +241,15 @@ class LeadImportDetailView(ImportAccessMixin, HtmxPartialMixin, DetailView):
         if lead_import.kind != LeadImport.Kind.LEADS:
             # An address book's preview shows its own fields, as its form names them.
             labels = field_labels(lead_import.kind)
-            columns = (
-                [(key, labels[key]) for key in labels if key in shown[0].values] if shown else []
-            )
+            named = {*shown[0].values, "client"} if shown else set()
+            if lead_import.kind == LeadImport.Kind.CLIENTS:
+                named.discard("client")
+            columns = [(key, label) for key, label in labels.items() if key in named]
             record_rows = [
                 (
                     row,
                     [
-                        row.client_name or "" if key == "client" else row.values.get(key)
+                        row.client_ref if key == "client" else row.values.get(key)
                         for key, _ in columns
                     ],
                 )

@@ -279,7 +279,7 @@ def field_labels(kind: str = LeadImport.Kind.LEADS) -> dict[str, str]:
 
 
 @functools.cache
-def _header_names(kind: str = LeadImport.Kind.LEADS) -> dict[str, tuple[str, str]]:
+def _header_names(kind: str = LeadImport.Kind.LEADS) -> dict[str, tuple[str, tuple]]:
     """{normalised header: (field, product)}, from the one alias table (``import_columns``)."""
     return import_columns.names(field_labels(kind), str(kind))
 
@@ -302,20 +302,26 @@ def recognise(headers: list[str], kind: str = LeadImport.Kind.LEADS) -> dict[str
     """{column index: what it holds} for the headers we recognise; each field is used
     once (a column under one of our own names wins over a peer product's name, then the
     first column), and an unknown column is left out, so that it is ignored rather than
-    read into a wrong field."""
+    read into a wrong field. A name several products share is said to be the file's
+    product's: the one most of its columns name."""
     names = _header_names(kind)
     claims = [
-        (str(index), Recognised(*match))
+        (str(index), *match)
         for index, header in enumerate(headers)
         if (match := names.get(normalise(header)))
     ]
+    counts: dict[str, int] = {}
+    for _, _, products in claims:
+        for product in products:
+            counts[product] = counts.get(product, 0) + (product != GENERIC)
     # Our own names first ("Titel" over Twenty's "Naam"), then from left to right.
-    claims.sort(key=lambda claim: claim[1].product != GENERIC)
+    claims.sort(key=lambda claim: GENERIC not in claim[2])
     found, used = {}, set()
-    for index, seen in claims:
-        if seen.field not in used:
-            found[index] = seen
-            used.add(seen.field)
+    for index, key, products in claims:
+        if key not in used:
+            product = max(products, key=lambda product: counts[product])
+            found[index] = Recognised(key, product)
+            used.add(key)
     return dict(sorted(found.items(), key=lambda item: int(item[0])))
 
 

@@ -139,6 +139,13 @@ def test_people_import_as_contacts_of_their_organizations(rep_client, run):
     assert (
         "Row 3: Unknown client “Globex Corporation” (choose to create missing clients)" in preview
     )
+    response = rep_client.post(
+        detail_url(lead_import), mapping_data(lead_import, "preview", create_clients=True)
+    )
+    columns = [label for _, label in response.context["preview"]["columns"]]
+    assert columns == ["Name", "Client", "Job title", "Email", "Phone"]
+    rows = [cells for _, cells in response.context["preview"]["record_rows"]]
+    assert rows[1] == ["Bob Baker", "Globex Corporation", "CTO", "bob@globex.example", ""]
     lead_import = run(rep_client, lead_import, create_clients=True)
     assert lead_import.summary.startswith("Imported 2 contacts. 2 rows skipped")
     ann = Contact.objects.get(name="Ann Jansen")

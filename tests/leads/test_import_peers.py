@@ -206,6 +206,11 @@ def test_each_products_export_arrives_mapped_and_unknown_columns_ignored(rep_cli
     mapped = {lead_import.headers[int(index)]: key for index, key in lead_import.mapping.items()}
     assert mapped == expected
     assert file_product(recognise(lead_import.headers)) == product
+    # A name two products share ("Deal Stage") is said to be this file's product's.
+    assert {seen.product for seen in recognise(lead_import.headers).values()} <= {
+        product,
+        GENERIC,
+    }
     page = rep_client.get(detail_url(lead_import))
     said = text(page)
     assert f"This looks like an export from {product}" in said
