@@ -548,6 +548,7 @@ class Row:
         return not self.errors
 
 
+@functools.lru_cache(maxsize=65536)  # a file names its clients and stages over and over
 def name_key(name: str) -> str:
     """How a client's, contact's or owner's name is matched: without case, accents,
     punctuation or spaces ("Acme B.V." is "ACME BV"); a name of punctuation only, as
