@@ -377,11 +377,12 @@ def initial_mapping(
 
 
 def import_template_save(*, name: str, lead_import: LeadImport, by) -> ImportTemplate:
-    """Save (or replace, by name) an import's confirmed mapping and stage map."""
+    """Save (or replace, by name among mappings of its kind) an import's confirmed
+    mapping and stage map; saved mappings are the team's, as its pipelines are."""
     template, _ = ImportTemplate.objects.update_or_create(
         name=name,
+        kind=lead_import.kind,
         defaults={
-            "kind": lead_import.kind,
             "header_key": header_key(lead_import.headers),
             "headers": lead_import.headers,
             "mapping": lead_import.mapping,
@@ -594,7 +595,7 @@ class Lookups:
         for reason in LossReason.objects.all():
             self.loss_reasons[reason.slug.lower()] = reason
             self.loss_reasons.setdefault(reason.name.lower(), reason)
-            self.loss_reasons.setdefault(name_key(reason.name), reason)
+            self.loss_reasons.setdefault(normalise(reason.name), reason)
         # Owners by email, username or full name ("Jan de Vries", as other CRMs export
         # them); an email or username wins over another user's full name.
         self.users = {}

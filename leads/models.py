@@ -866,7 +866,7 @@ class ImportTemplate(models.Model):
     class Meta:
         ordering = ["name", "id"]
         constraints = [
-            models.UniqueConstraint(fields=["name"], name="import_template_name_unique"),
+            models.UniqueConstraint(fields=["kind", "name"], name="import_template_name_unique"),
         ]
 
     def __str__(self):

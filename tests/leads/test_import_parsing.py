@@ -688,3 +688,17 @@ def test_clients_match_without_case_or_punctuation():
     assert convert(title="A", client="ACME BV").values["client_id"] == acme.pk
     assert convert(title="A", client="acme b.v").values["client_id"] == acme.pk
     assert convert(title="A", client="Acme Holding").values["client_id"] is None
+
+
+@pytest.mark.django_db
+def test_a_loss_reason_matches_without_case_or_punctuation():
+    mapping = {"0": "title", "1": "stage", "2": "lost_reason"}
+    row = convert_row(2, ["A", "Lost", "price too high!"], mapping, Lookups())
+    assert row.values["lost_reason"].name == "Price too high"
+
+
+@pytest.mark.django_db
+def test_the_peers_default_sources_are_ours():
+    row = convert(title="A", source="Phone Inquiry")
+    assert row.values["source"].slug == "phone"
+    assert convert(title="A", source="Web").values["source"].slug == "website"
