@@ -159,7 +159,8 @@ CLIENT_ALIASES: dict[str, dict[str, list[str]]] = {
         "HubSpot": ["Company name", "Bedrijfsnaam"],
         "Salesforce": ["Account Name", "Accountnaam"],
     },
-    "kind": {GENERIC: ["kind", "soort", "type"]},
+    # Not "type": HubSpot's and Salesforce's company type (Prospect, Partner) is no kind.
+    "kind": {GENERIC: ["kind", "soort"]},
     "email": {
         GENERIC: ["email", "e mail", "email address", "e mailadres"],
         "Twenty": ["Emails Primary Email"],

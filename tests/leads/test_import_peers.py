@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from crm.models import Client, Contact
-from leads.import_columns import ALIASES, GENERIC, normalise
+from leads.import_columns import ALIASES_BY_KIND, GENERIC, normalise
 from leads.imports import (
     StageSeen,
     auto_mapping,
@@ -84,13 +84,22 @@ def run(django_capture_on_commit_callbacks):
 # --- the alias table ---------------------------------------------------------------------------
 
 
-def test_no_name_in_the_alias_table_is_given_to_two_fields():
+@pytest.mark.parametrize("kind", ALIASES_BY_KIND)
+def test_no_name_in_the_alias_table_is_given_to_two_fields(kind):
     owners = {}
-    for key, by_product in ALIASES.items():
+    for key, by_product in ALIASES_BY_KIND[kind].items():
         for names in by_product.values():
             for name in names:
                 owners.setdefault(normalise(name), set()).add(key)
     assert {name: keys for name, keys in owners.items() if len(keys) > 1} == {}
+
+
+@pytest.mark.parametrize("kind", ALIASES_BY_KIND)
+def test_every_name_in_each_alias_table_is_recognised_as_its_field(kind):
+    for key, by_product in ALIASES_BY_KIND[kind].items():
+        for names in by_product.values():
+            for name in names:
+                assert auto_mapping([name], kind) == {"0": key}, name
 
 
 def test_headers_match_without_case_accents_or_punctuation():
