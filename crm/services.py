@@ -18,7 +18,8 @@ An event's time is the record's: ``created_at``, ``updated_at``, or ``deleted_at
 
 from collections.abc import Iterable
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.validators import validate_email
 from django.db import models, transaction
 from django.utils import timezone
 
@@ -72,41 +73,54 @@ def clients_restore_bulk(*, client_ids: Iterable[int], by) -> int:
 
 @transaction.atomic
 def clients_create_bulk(*, names: list[str], by, event_data: dict | None = None) -> list[int]:
-    """Create many clients by name (a CSV import), each with a "created" event holding
-    ``event_data`` (which import made it); returns the new ids in order.
+    """Create many clients by name (a CSV import of leads), each with a "created" event
+    holding ``event_data`` (which import made it); returns the new ids in order.
 
     A few queries whatever the number of clients (COPY on PostgreSQL, bulk_create in
     batches elsewhere). The names come checked by the caller; every other field takes
     its default.
     """
-    if not names:
-        return []
-    _require(by, "add", Client)
-    now = timezone.now()
-    defaults = {
-        field.attname: field.get_default()
-        for field in Client._meta.concrete_fields
-        if not field.primary_key
-    }
-    defaults.update(created_at=now, updated_at=now)
-    rows = (
-        tuple(name if column == "name" else value for column, value in defaults.items())
-        for name in names
+    return _create_many(
+        Client, ClientEvent, [{"name": name} for name in names], by=by, event_data=event_data
     )
-    ids = bulk_insert(Client, list(defaults), rows, count=len(names), want_ids=True)
-    bulk_insert(
-        ClientEvent,
-        ["client_id", "actor_id", "at", "kind", "data"],
-        (
-            (pk, by.pk, now, AuditKind.CREATED, {"name": name, **(event_data or {})})
-            for pk, name in zip(ids, names, strict=True)
-        ),
-        count=len(ids),
-    )
-    return ids
+
+
+@transaction.atomic
+def clients_create_many(*, rows: list[dict], by, event_data: dict | None = None) -> list[int]:
+    """Create many clients from their values (an address book's import), each checked by
+    the caller with the model's rules (``clean_fields``); returns the new ids in order."""
+    return _create_many(Client, ClientEvent, rows, by=by, event_data=event_data)
 
 
 # --- contacts ------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def contacts_create_bulk(
+    *, contacts: list[tuple[int, str]], by, event_data: dict | None = None
+) -> list[int]:
+    """Create many contacts, each (client id, name), for a CSV import of leads; a name
+    that is an email address is its email too. Returns the new ids in order."""
+    rows = [
+        {"client_id": client_id, "name": name, "email": _email_or_blank(name)}
+        for client_id, name in contacts
+    ]
+    return _create_many(Contact, ContactEvent, rows, by=by, event_data=event_data)
+
+
+@transaction.atomic
+def contacts_create_many(*, rows: list[dict], by, event_data: dict | None = None) -> list[int]:
+    """Create many contacts from their values (``client_id`` among them), each checked by
+    the caller with the model's rules; returns the new ids in order."""
+    return _create_many(Contact, ContactEvent, rows, by=by, event_data=event_data)
+
+
+def _email_or_blank(text: str) -> str:
+    try:
+        validate_email(text)
+    except ValidationError:
+        return ""
+    return text
 
 
 @transaction.atomic
@@ -146,6 +160,36 @@ def contacts_restore_bulk(*, contact_ids: Iterable[int], by) -> int:
 
 
 # --- shared by both ------------------------------------------------------------------------
+
+
+def _create_many(model, event_model, rows: list[dict], *, by, event_data) -> list[int]:
+    """Insert rows of values (attnames; the rest take their defaults) and a "created"
+    event for each holding ``event_data``; a few queries however many rows."""
+    if not rows:
+        return []
+    _require(by, "add", model)
+    now = timezone.now()
+    defaults = {
+        field.attname: field.get_default()
+        for field in model._meta.concrete_fields
+        if not field.primary_key
+    }
+    defaults.update(created_at=now, updated_at=now)
+    unknown = {name for row in rows for name in row} - set(defaults)
+    if unknown:
+        raise ValueError(f"Not columns of {model.__name__}: {', '.join(sorted(unknown))}")
+    values = (tuple(row.get(column, value) for column, value in defaults.items()) for row in rows)
+    ids = bulk_insert(model, list(defaults), values, count=len(rows), want_ids=True)
+    bulk_insert(
+        event_model,
+        [f"{event_model.record_field}_id", "actor_id", "at", "kind", "data"],
+        (
+            (pk, by.pk, now, AuditKind.CREATED, {"name": row["name"], **(event_data or {})})
+            for pk, row in zip(ids, rows, strict=True)
+        ),
+        count=len(ids),
+    )
+    return ids
 
 
 def _require(by, action: str, model: type[models.Model]) -> None:

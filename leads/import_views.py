@@ -10,21 +10,28 @@ from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.views.generic import DetailView, FormView, View
 
 from crm.web.htmx import HtmxPartialMixin
 
-from .import_forms import ImportMappingForm, ImportUploadForm
+from .address_imports import can_undo_records, check_records, records_import_undo
+from .import_forms import ImportMappingForm, ImportStageForm, ImportUploadForm
 from .imports import (
     PREVIEW_ROWS,
     UNDOABLE,
     ImportFileError,
     UndoRefused,
-    auto_mapping,
     can_undo,
     check_rows,
+    field_labels,
+    file_product,
+    import_template_save,
+    initial_mapping,
     iter_rows,
     lead_import_undo,
+    recognise,
+    stage_names,
 )
 from .models import LeadImport
 from .tasks import queue_lead_import
@@ -60,7 +67,10 @@ class LeadImportView(PermissionRequiredMixin, HtmxPartialMixin, FormView):
 
     def form_valid(self, form):
         csv_file = form.csv_file
+        kind = form.cleaned_data["kind"]
+        mapping, stage_map, template = initial_mapping(csv_file.headers, kind)
         lead_import = LeadImport.objects.create(
+            kind=kind,
             created_by=self.request.user,
             file_name=form.cleaned_data["file"].name[:255],
             content=form.raw,
@@ -68,7 +78,9 @@ class LeadImportView(PermissionRequiredMixin, HtmxPartialMixin, FormView):
             delimiter=csv_file.delimiter,
             notice=csv_file.notice,
             headers=csv_file.headers,
-            mapping=auto_mapping(csv_file.headers),
+            mapping=mapping,
+            stage_map=stage_map,
+            template=template,
         )
         return HttpResponseRedirect(lead_import.get_absolute_url())
 
@@ -90,8 +102,17 @@ class LeadImportDetailView(ImportAccessMixin, HtmxPartialMixin, DetailView):
         lead_import = self.object
         if lead_import.status == LeadImport.Status.UPLOADED:
             context.setdefault("form", self.mapping_form())
+            if "stage_form" not in context:
+                context["stage_form"] = self.stage_form(lead_import.mapping)
+            recognised = recognise(lead_import.headers, lead_import.kind)
+            context["product"] = "" if lead_import.template_id else file_product(recognised)
         if lead_import.status in UNDOABLE:
-            context["can_undo"] = can_undo(lead_import) and self.may_change(lead_import)
+            undoable = (
+                can_undo(lead_import)
+                if lead_import.kind == LeadImport.Kind.LEADS
+                else can_undo_records(lead_import)
+            )
+            context["can_undo"] = undoable and self.may_change(lead_import)
         context["may_change"] = self.may_change(lead_import)
         return context
 
@@ -112,10 +133,29 @@ class LeadImportDetailView(ImportAccessMixin, HtmxPartialMixin, DetailView):
             mode=lead_import.mode,
             duplicates=lead_import.duplicates,
             create_clients=lead_import.create_clients,
+            create_contacts=lead_import.create_contacts,
         )
         return ImportMappingForm(
-            data, initial=initial, headers=lead_import.headers, samples=self.samples()
+            data,
+            initial=initial,
+            headers=lead_import.headers,
+            samples=self.samples(),
+            recognised=recognise(lead_import.headers, lead_import.kind),
+            template=lead_import.template,
+            kind=lead_import.kind,
         )
+
+    def stage_form(self, mapping, data=None) -> ImportStageForm | None:
+        """The stage step for the file's stage column (None without one)."""
+        if self.object.kind != LeadImport.Kind.LEADS:
+            return None
+        try:
+            seen = stage_names(self.object, mapping)
+        except ImportFileError:
+            return None
+        if not seen:
+            return None
+        return ImportStageForm(data, seen=seen, stage_map=self.object.stage_map)
 
     def post(self, request, *args, **kwargs):
         self.object = lead_import = self.get_object()
@@ -128,7 +168,13 @@ class LeadImportDetailView(ImportAccessMixin, HtmxPartialMixin, DetailView):
             return self.resume(lead_import)
         form = self.mapping_form(request.POST)
         if not form.is_valid():
-            return self.render_to_response(self.get_context_data(form=form), status=422)
+            stage_form = self.stage_form(lead_import.mapping, request.POST)
+            context = self.get_context_data(form=form, stage_form=stage_form)
+            return self.render_to_response(context, status=422)
+        stage_form = self.stage_form(form.mapping(), request.POST)
+        if stage_form is not None and not stage_form.is_valid():
+            context = self.get_context_data(form=form, stage_form=stage_form)
+            return self.render_to_response(context, status=422)
         with transaction.atomic():
             # Locked and read again: two clicks on "Import" (or a preview beside a run)
             # must not both find it uploaded.
@@ -138,22 +184,46 @@ class LeadImportDetailView(ImportAccessMixin, HtmxPartialMixin, DetailView):
                 return HttpResponseRedirect(lead_import.get_absolute_url())
             for obj in (current, lead_import):
                 obj.mapping = form.mapping()
+                obj.stage_map = stage_form.stage_map() if stage_form is not None else {}
                 obj.mode = form.cleaned_data["mode"]
                 obj.duplicates = form.cleaned_data["duplicates"]
                 obj.create_clients = form.cleaned_data["create_clients"]
-            current.save(update_fields=["mapping", "mode", "duplicates", "create_clients"])
+                obj.create_contacts = form.cleaned_data.get("create_contacts", False)
+            current.save(
+                update_fields=[
+                    "mapping",
+                    "stage_map",
+                    "mode",
+                    "duplicates",
+                    "create_clients",
+                    "create_contacts",
+                ]
+            )
+            if name := form.cleaned_data["template_name"].strip():
+                import_template_save(name=name, lead_import=current, by=request.user)
+                messages.success(
+                    request,
+                    gettext(
+                        "Mapping saved as “%(name)s”: a file with these columns will "
+                        "arrive mapped like this."
+                    )
+                    % {"name": name},
+                )
             if action == "run":
                 queue_lead_import(current)
                 return HttpResponseRedirect(lead_import.get_absolute_url())
         return self.render_to_response(
-            self.get_context_data(form=form, preview=self.preview(lead_import))
+            self.get_context_data(
+                form=form, stage_form=stage_form, preview=self.preview(lead_import)
+            )
         )
 
     def preview(self, lead_import) -> dict:
         """The dry run: the first rows as they will be imported, every row error, and
         what will import other than the file says."""
+        check = check_rows if lead_import.kind == LeadImport.Kind.LEADS else check_records
         try:
-            result = check_rows(lead_import)
+            result = check(lead_import)
         except ImportFileError as error:
             return {"failure": str(error)}
         errors = [
@@ -166,13 +236,35 @@ class LeadImportDetailView(ImportAccessMixin, HtmxPartialMixin, DetailView):
         notices = [
             (row.number, message) for row in result.rows if row.is_valid for message in row.notices
         ]
+        shown = [row for row in result.rows if row.is_valid][:PREVIEW_ROWS]
+        columns, record_rows = [], []
+        if lead_import.kind != LeadImport.Kind.LEADS:
+            # An address book's preview shows its own fields, as its form names them.
+            labels = field_labels(lead_import.kind)
+            named = {*shown[0].values, "client"} if shown else set()
+            if lead_import.kind == LeadImport.Kind.CLIENTS:
+                named.discard("client")
+            columns = [(key, label) for key, label in labels.items() if key in named]
+            record_rows = [
+                (
+                    row,
+                    [
+                        row.client_ref if key == "client" else row.values.get(key)
+                        for key, _ in columns
+                    ],
+                )
+                for row in shown
+            ]
         return {
             "total": result.total,
             "invalid": result.invalid,
             "valid": result.total - result.invalid,
             "duplicates": result.duplicates,
             "new_clients": result.new_clients,
-            "rows": [row for row in result.rows if row.is_valid][:PREVIEW_ROWS],
+            "new_contacts": result.new_contacts,
+            "rows": shown,
+            "columns": columns,
+            "record_rows": record_rows,
             "errors": errors[:ERRORS_SHOWN],
             "more_errors": max(0, len(errors) - ERRORS_SHOWN),
             "notices": notices[:ERRORS_SHOWN],
@@ -195,12 +287,18 @@ class LeadImportDetailView(ImportAccessMixin, HtmxPartialMixin, DetailView):
     def undo(self, lead_import):
         LeadImport.objects.filter(pk=lead_import.pk).mark_interrupted()
         try:
-            count = lead_import_undo(lead_import=lead_import, by=self.request.user)
+            undo = (
+                lead_import_undo
+                if lead_import.kind == LeadImport.Kind.LEADS
+                else records_import_undo
+            )
+            count = undo(lead_import=lead_import, by=self.request.user)
         except UndoRefused as refusal:
             messages.error(self.request, str(refusal))
         else:
             messages.success(
-                self.request, f"Import undone: {count} lead{'' if count == 1 else 's'} reverted."
+                self.request,
+                f"Import undone: {count} {lead_import.noun(count)} reverted.",
             )
         return HttpResponseRedirect(reverse("leads:import"))
 

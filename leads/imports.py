@@ -12,6 +12,7 @@ The steps, each a plain function:
 import bisect
 import csv
 import datetime
+import difflib
 import functools
 import io
 import logging
@@ -29,15 +30,19 @@ from django.db.models import F, Lookup, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.text import capfirst
+from django.utils.translation import gettext, gettext_lazy
 
+from crm.forms import ClientForm, ContactForm
 from crm.models import Client, Contact
-from crm.services import clients_create_bulk
+from crm.services import clients_create_bulk, contacts_create_bulk
 from pipelines.models import Pipeline, PipelineStage
 
-from . import events
+from . import events, import_columns
 from .forms import LeadForm, normalise_amount
+from .import_columns import GENERIC, normalise
 from .models import (
     CLOSING_FIELDS,
+    ImportTemplate,
     Lead,
     LeadEvent,
     LeadImport,
@@ -85,7 +90,7 @@ class CsvFile:
     notice: str = ""
 
 
-def read_csv_upload(raw: bytes) -> CsvFile:
+def read_csv_upload(raw: bytes, kind: str = LeadImport.Kind.LEADS) -> CsvFile:
     """Decode and sniff an uploaded file, refusing what is not a usable CSV."""
     if len(raw) > MAX_FILE_BYTES:
         raise ImportFileError("The file is larger than 50 MB. Split it into smaller files.")
@@ -120,7 +125,7 @@ def read_csv_upload(raw: bytes) -> CsvFile:
         raise ImportFileError("This does not look like a CSV file: it contains binary data.")
     header_line = next((line for line in text.splitlines() if line.strip()), "")
     delimiter, headers = _sniff(header_line)
-    if len(headers) < 2 and not _known_field(headers[0] if headers else ""):
+    if len(headers) < 2 and not _known_field(headers[0] if headers else "", kind):
         raise ImportFileError(
             "Could not find columns in the first row. Use a comma- or semicolon-separated "
             "file whose first row names the columns (for example Title;Value;Stage)."
@@ -136,7 +141,7 @@ def read_csv_upload(raw: bytes) -> CsvFile:
                 f"Line {number} is longer than {MAX_LINE_CHARS:,} characters; "
                 "this does not look like a CSV file of leads."
             )
-    if not any(_known_field(name) for name in headers):
+    if not any(_known_field(name, kind) for name in headers):
         raise ImportFileError(
             "The first row does not name any column we know, so there seems to be no header "
             "row. Add one that names the columns, for example Title, Value, Stage, Client."
@@ -222,48 +227,12 @@ def _unreadable(error: csv.Error, *, line: int) -> str:
 
 # --- mapping columns to fields ----------------------------------------------------------------
 
-#: The other names (English and Dutch) a header may give a column; a column named after a
-#: field, or after its label, is recognised without being listed here.
-FIELDS = {
-    "title": ["title", "titel", "lead", "lead title", "onderwerp", "deal", "opportunity"],
-    "description": [
-        "description",
-        "omschrijving",
-        "beschrijving",
-        "notes",
-        "notities",
-        "notitie",
-        "opmerking",
-        "opmerkingen",
-    ],
-    "value": ["value", "waarde", "amount", "bedrag", "deal value", "value eur", "waarde eur"],
-    "probability": ["probability", "kans", "waarschijnlijkheid", "probability %", "kans %"],
-    "expected_close_date": [
-        "expected close date",
-        "expected close",
-        "close date",
-        "due",
-        "verwachte sluitdatum",
-        "sluitdatum",
-        "deadline",
-    ],
-    "source": ["source", "bron", "lead source", "herkomst"],
-    "priority": ["priority", "prioriteit"],
-    "stage": ["stage", "fase", "stadium"],
-    "pipeline": ["pipeline", "trechter"],
-    "assignee": ["assignee", "owner", "eigenaar", "toegewezen aan", "verantwoordelijke"],
-    "client": ["client", "klant", "company", "bedrijf", "organisation", "organization", "account"],
-    "contact": ["contact", "contactpersoon", "contact person", "contact email"],
-    "category": ["category", "categorie"],
-    "currency": ["currency", "valuta", "munteenheid"],
-    "lost_reason": ["reason lost", "lost because", "verliesreden", "reden verlies"],
-    "competitor": ["concurrent", "won by", "gewonnen door"],
-    "lost_note": ["verliesnotitie", "toelichting verlies"],
-    "won_value": ["won amount", "gewonnen waarde", "gewonnen bedrag"],
-    "actual_close_date": ["closed on", "date closed", "gesloten op", "werkelijke sluitdatum"],
-}
 #: Columns a file may have that are not lead fields: they say how to read the others.
-EXTRA_COLUMNS = {"pipeline": "Pipeline", "currency": "Currency (must be EUR)"}
+EXTRA_COLUMNS = {
+    "pipeline": "Pipeline",
+    "currency": "Currency (must be EUR)",
+    "status": "Status (open, won or lost)",
+}
 
 
 def importable_fields() -> list[str]:
@@ -271,8 +240,36 @@ def importable_fields() -> list[str]:
     return list(LeadForm.Meta.fields)
 
 
-def field_labels() -> dict[str, str]:
-    """What the mapping step calls each field: the lead form's labels, then the extras."""
+#: The forms whose fields an address book's import fills (clients' and contacts' own
+#: pages use them), and the columns it reads beside them.
+RECORD_FORMS = {LeadImport.Kind.CLIENTS: ClientForm, LeadImport.Kind.CONTACTS: ContactForm}
+RECORD_EXTRAS = {
+    LeadImport.Kind.CLIENTS: {
+        "postcode": gettext_lazy("Postcode (part of the address)"),
+        "city": gettext_lazy("City (part of the address)"),
+        "country": gettext_lazy("Country (part of the address)"),
+    },
+    LeadImport.Kind.CONTACTS: {
+        "first_name": gettext_lazy("First name (part of the name)"),
+        "last_name": gettext_lazy("Last name (part of the name)"),
+    },
+}
+
+
+def field_labels(kind: str = LeadImport.Kind.LEADS) -> dict[str, str]:
+    """What the mapping step calls each field: the form's labels, then the extras."""
+    if kind != LeadImport.Kind.LEADS:
+        form = RECORD_FORMS[kind]
+        labels = {
+            name: capfirst(
+                str(
+                    form.base_fields[name].label
+                    or form._meta.model._meta.get_field(name).verbose_name
+                )
+            )
+            for name in form.Meta.fields
+        }
+        return labels | RECORD_EXTRAS[kind]
     labels = {}
     for name in importable_fields():
         # A field the form declares itself may leave its label to the model's name.
@@ -282,32 +279,231 @@ def field_labels() -> dict[str, str]:
 
 
 @functools.cache
-def _header_names() -> dict[str, str]:
-    names = {}
-    for key, label in field_labels().items():
-        for name in (key, key.replace("_", " "), label, *FIELDS.get(key, ())):
-            if normalised := _normalise_header(name):
-                names.setdefault(normalised, key)
-    return names
+def _header_names(kind: str = LeadImport.Kind.LEADS) -> dict[str, tuple[str, tuple]]:
+    """{normalised header: (field, product)}, from the one alias table (``import_columns``)."""
+    return import_columns.names(field_labels(kind), str(kind))
 
 
-def _normalise_header(name: str) -> str:
-    return re.sub(r"[\s_\-.:()]+", " ", name.strip().lower()).strip()
+def _known_field(header: str, kind: str = LeadImport.Kind.LEADS) -> str | None:
+    found = _header_names(kind).get(normalise(header))
+    return found[0] if found else None
 
 
-def _known_field(header: str) -> str | None:
-    return _header_names().get(_normalise_header(header))
+@dataclass(frozen=True, slots=True)
+class Recognised:
+    """A column the importer recognised: the field it fills and the product whose name it
+    bears (``GENERIC`` for our own and spreadsheets' names)."""
+
+    field: str
+    product: str
 
 
-def auto_mapping(headers: list[str]) -> dict[str, str]:
-    """{column index: field} for the headers we recognise; each field is used once."""
-    mapping, used = {}, set()
-    for index, header in enumerate(headers):
-        key = _known_field(header)
-        if key and key not in used:
-            mapping[str(index)] = key
+def recognise(headers: list[str], kind: str = LeadImport.Kind.LEADS) -> dict[str, Recognised]:
+    """{column index: what it holds} for the headers we recognise; each field is used
+    once (a column under one of our own names wins over a peer product's name, then the
+    first column), and an unknown column is left out, so that it is ignored rather than
+    read into a wrong field. A name several products share is said to be the file's
+    product's: the one most of its columns name."""
+    names = _header_names(kind)
+    claims = [
+        (str(index), *match)
+        for index, header in enumerate(headers)
+        if (match := names.get(normalise(header)))
+    ]
+    counts: dict[str, int] = {}
+    for _, _, products in claims:
+        for product in products:
+            counts[product] = counts.get(product, 0) + (product != GENERIC)
+    # Our own names first ("Titel" over Twenty's "Naam"), then from left to right.
+    claims.sort(key=lambda claim: GENERIC not in claim[2])
+    found, used = {}, set()
+    for index, key, products in claims:
+        if key not in used:
+            product = max(products, key=lambda product: counts[product])
+            found[index] = Recognised(key, product)
             used.add(key)
-    return mapping
+    return dict(sorted(found.items(), key=lambda item: int(item[0])))
+
+
+def auto_mapping(headers: list[str], kind: str = LeadImport.Kind.LEADS) -> dict[str, str]:
+    """{column index: field} for the headers we recognise; each field is used once."""
+    return {index: seen.field for index, seen in recognise(headers, kind).items()}
+
+
+def file_product(recognised: dict[str, Recognised]) -> str:
+    """The product whose export the file looks like: the one most recognised columns were
+    named by (at least two of them), else ""."""
+    counts: dict[str, int] = {}
+    for seen in recognised.values():
+        if seen.product != GENERIC:
+            counts[seen.product] = counts.get(seen.product, 0) + 1
+    best = max(counts.items(), key=lambda item: item[1], default=("", 0))
+    return best[0] if best[1] >= 2 else ""
+
+
+# --- saved mappings --------------------------------------------------------------------------
+
+
+def header_key(headers: list[str]) -> str:
+    """A header as a saved mapping recognises it: its columns' names without case or
+    punctuation, in order."""
+    return "|".join(normalise(header) for header in headers)
+
+
+def template_for(headers: list[str], kind: str) -> ImportTemplate | None:
+    """The saved mapping of a file of this kind with this header (the latest saved)."""
+    return (
+        ImportTemplate.objects.filter(header_key=header_key(headers), kind=kind)
+        .order_by("-updated_at", "-id")
+        .first()
+    )
+
+
+def initial_mapping(
+    headers: list[str], kind: str = LeadImport.Kind.LEADS
+) -> tuple[dict[str, str], dict, ImportTemplate | None]:
+    """How a new upload arrives mapped: as its saved mapping if its header has one (only
+    fields that still import), else as its columns are recognised; and its stage map."""
+    template = template_for(headers, kind)
+    if template is None:
+        return auto_mapping(headers, kind), {}, None
+    known = set(field_labels(kind))
+    mapping = {
+        index: key
+        for index, key in template.mapping.items()
+        if key in known and int(index) < len(headers)
+    }
+    return mapping, dict(template.stage_map), template
+
+
+def import_template_save(*, name: str, lead_import: LeadImport, by) -> ImportTemplate:
+    """Save (or replace, by name among mappings of its kind) an import's confirmed
+    mapping and stage map; saved mappings are the team's, as its pipelines are."""
+    template, _ = ImportTemplate.objects.update_or_create(
+        name=name,
+        kind=lead_import.kind,
+        defaults={
+            "header_key": header_key(lead_import.headers),
+            "headers": lead_import.headers,
+            "mapping": lead_import.mapping,
+            "stage_map": lead_import.stage_map,
+            "created_by": by,
+            "updated_at": timezone.now(),
+        },
+    )
+    return template
+
+
+# --- their stages to ours -------------------------------------------------------------------
+
+#: The stage step lists at most this many names; a column with more is not a stage column.
+MAX_STAGE_NAMES = 60
+
+
+@dataclass(slots=True)
+class StageSeen:
+    """A stage name as the file writes it, how many rows have it, and their mean
+    probability when the file has a probability column."""
+
+    name: str
+    rows: int = 0
+    probability: float | None = None
+    _sum: float = 0
+    _counted: int = 0
+
+
+def stage_names(lead_import: LeadImport, mapping: dict[str, str]) -> list[StageSeen]:
+    """Every distinct stage name in the mapped stage column, the commonest first (names
+    that differ only in case or punctuation are one); [] without a stage column."""
+    columns = {key: int(index) for index, key in mapping.items() if key}
+    if "stage" not in columns:
+        return []
+    stage_at, probability_at = columns["stage"], columns.get("probability")
+    seen: dict[str, StageSeen] = {}
+    for record in iter_rows(lead_import):
+        cells = record.cells
+        if stage_at >= len(cells) or not (name := cells[stage_at].strip()):
+            continue
+        entry = seen.get(key := name_key(name))
+        if entry is None:
+            if len(seen) >= MAX_STAGE_NAMES:
+                continue
+            entry = seen[key] = StageSeen(name)
+        entry.rows += 1
+        if probability_at is not None and probability_at < len(cells):
+            number = _number(cells[probability_at].strip().rstrip("%").strip().replace(",", "."))
+            if number is not None:
+                entry._sum += float(number)
+                entry._counted += 1
+    for entry in seen.values():
+        if entry._counted:
+            entry.probability = entry._sum / entry._counted
+    return sorted(seen.values(), key=lambda entry: (-entry.rows, entry.name.lower()))
+
+
+def _similar_stage(name: str, stages: list[PipelineStage]) -> PipelineStage | None:
+    """Our stage whose name is theirs misspelt ("Qualifed") or shares its first word's
+    stem ("Proposal Made", "Negotiations started", "Contact made" → Contacted); not a
+    mere likeness of letters ("Contract sent" is no "Contacted")."""
+    words = normalise(name).split()
+    if not words:
+        return None
+    for stage in stages:
+        ours = normalise(stage.name)
+        if difflib.SequenceMatcher(None, normalise(name), ours).ratio() >= 0.85:
+            return stage
+    for stage in stages:
+        first = (normalise(stage.name).split() or [""])[0]
+        shared = next(
+            (n for n, (a, b) in enumerate(zip(words[0], first, strict=False)) if a != b),
+            min(len(words[0]), len(first)),
+        )
+        if shared >= 5 and shared >= 0.75 * min(len(words[0]), len(first)):
+            return stage
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class StageProposal:
+    stage: PipelineStage | None
+    why: str
+
+
+def stage_choices() -> list[PipelineStage]:
+    """Our stages the stage step offers, the default pipeline's first, in order."""
+    return list(
+        PipelineStage.objects.select_related("pipeline").order_by(
+            "-pipeline__is_default", "pipeline__name", "order"
+        )
+    )
+
+
+def propose_stage(seen: StageSeen, stages: list[PipelineStage]) -> StageProposal:
+    """Our stage for one of theirs: the same name (default pipeline first); a won or lost
+    word to that kind of stage; a similar name; else the open stage nearest its
+    probability (the file's mean, or the product's default stage's); else none."""
+    key = name_key(seen.name)
+    for stage in stages:
+        if name_key(stage.name) == key:
+            return StageProposal(stage, gettext("same name"))
+    default = [stage for stage in stages if stage.pipeline.is_default] or stages
+    status = import_columns.status_of(seen.name)
+    if status in (PipelineStage.Kind.WON, PipelineStage.Kind.LOST):
+        for stage in default:
+            if stage.kind == status:
+                return StageProposal(stage, gettext("a %(kind)s stage") % {"kind": status})
+    if (similar := _similar_stage(seen.name, stages)) is not None:
+        return StageProposal(similar, gettext("similar name"))
+    probability = seen.probability
+    if probability is None:
+        probability = import_columns.KNOWN_STAGE_PROBABILITY.get(normalise(seen.name))
+    open_stages = [s for s in default if s.is_open and s.probability is not None]
+    if probability is not None and open_stages:
+        nearest = min(open_stages, key=lambda stage: abs(stage.probability - probability))
+        return StageProposal(
+            nearest, gettext("probability %(value)s %%") % {"value": round(probability)}
+        )
+    return StageProposal(None, "")
 
 
 # --- checking rows ---------------------------------------------------------------------------
@@ -319,8 +515,11 @@ CHOICE_ALIASES = {
         "laag": Priority.LOW,
         "normaal": Priority.NORMAL,
         "medium": Priority.NORMAL,
+        "gemiddeld": Priority.NORMAL,  # Odoo's stars, in Dutch: Laag, Gemiddeld, Hoog, Zeer hoog
         "hoog": Priority.HIGH,
         "dringend": Priority.URGENT,
+        "very high": Priority.URGENT,
+        "zeer hoog": Priority.URGENT,
     },
 }
 
@@ -333,7 +532,9 @@ class Row:
     values: dict = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
     client_name: str = ""  # a client to create, when the user allows it
+    client_ref: str = ""  # the client as the row names it (an address book's person)
     contact_ref: str = ""
+    contact_name: str = ""  # a contact of the row's client to create, when allowed
     duplicate_of: int | None = None
     #: Mapped columns this row leaves empty: updating an existing lead keeps its value.
     blank: frozenset = frozenset()
@@ -348,37 +549,67 @@ class Row:
         return not self.errors
 
 
-class Lookups:
-    """Everything rows refer to, loaded once per import rather than once per row."""
+@functools.lru_cache(maxsize=65536)  # a file names its clients and stages over and over
+def name_key(name: str) -> str:
+    """How a client's, contact's or owner's name is matched: without case, accents,
+    punctuation or spaces ("Acme B.V." is "ACME BV"); a name of punctuation only, as
+    typed."""
+    return normalise(name).replace(" ", "") or name.strip().lower()
 
-    def __init__(self):
+
+class Lookups:
+    """Everything rows refer to, loaded once per import rather than once per row.
+
+    ``stage_map`` is the stage step's answer: {a stage name in the file: our stage id}.
+    """
+
+    def __init__(self, *, stage_map: dict[str, int] | None = None):
         self.default_pipeline = Pipeline.objects.default()
         self.pipelines = {p.name.lower(): p for p in Pipeline.objects.all()}
         self.stages = {
             (stage.pipeline_id, stage.name.lower()): stage
             for stage in PipelineStage.objects.select_related("pipeline")
         }
+        by_id = {stage.pk: stage for stage in self.stages.values()}
+        self.stage_map = {
+            name_key(name): by_id[pk] for name, pk in (stage_map or {}).items() if pk in by_id
+        }
         self.first_open = {
             pipeline.pk: pipeline.first_open_stage() for pipeline in self.pipelines.values()
         }
+        #: A pipeline's first won and first lost stage, where a status column sends a row.
+        self.closing = {}
+        for stage in sorted(self.stages.values(), key=lambda stage: stage.order):
+            self.closing.setdefault((stage.pipeline_id, stage.kind), stage)
         self.sources = {}
         for source in LeadSource.objects.all():
             self.sources[source.slug.lower()] = source
             self.sources.setdefault(source.label.lower(), source)
+        # The peers' own names for sources we have ("Phone Inquiry" is our phone).
+        for name, slug in import_columns.SOURCE_VALUES.items():
+            if slug in self.sources:
+                self.sources.setdefault(name, self.sources[slug])
         # Inactive reasons too, as inactive sources: an export of leads lost for a reason
         # since retired imports again.
         self.loss_reasons = {}
         for reason in LossReason.objects.all():
             self.loss_reasons[reason.slug.lower()] = reason
             self.loss_reasons.setdefault(reason.name.lower(), reason)
+            self.loss_reasons.setdefault(normalise(reason.name), reason)
+        # Owners by email, username or full name ("Jan de Vries", as other CRMs export
+        # them); an email or username wins over another user's full name.
         self.users = {}
-        for user in get_user_model().objects.filter(is_active=True).order_by("-pk"):
+        users = get_user_model().objects.filter(is_active=True).order_by("-pk")
+        for user in users:
+            if full_name := name_key(user.get_full_name()):
+                self.users[full_name] = user
+        for user in users:
             if user.email:
                 self.users[user.email.lower()] = user
             self.users[user.get_username().lower()] = user
         self.clients = {}
         for pk, name in Client.objects.alive().order_by("-pk").values_list("pk", "name"):
-            self.clients[name.strip().lower()] = pk
+            self.clients[name_key(name)] = pk
 
     @functools.cached_property
     def contacts(self) -> dict[tuple[int, str], int]:
@@ -388,7 +619,7 @@ class Lookups:
         for pk, client_id, name, email in (
             Contact.objects.alive().order_by("-pk").values_list("pk", "client_id", "name", "email")
         ):
-            contacts[(client_id, name.strip().lower())] = pk
+            contacts[(client_id, name_key(name))] = pk
             if email:
                 contacts[(client_id, email.strip().lower())] = pk
         return contacts
@@ -519,6 +750,8 @@ def _reader(field):
         def read(text):
             if not text:
                 return empty
+            if (currency := foreign_currency(text)) is not None:
+                raise RowError(f"Currency “{currency}” is not EUR ({label.lower()} “{text}”)")
             if (amount := _number(normalise_amount(text))) is None:
                 raise RowError(f"{label} “{text}” is not an amount")
             return amount
@@ -586,7 +819,8 @@ def _by_name(field: str, names: str, kind: str):
     def resolve(row, text, raw, lookups) -> None:
         row.values[field] = None
         if text:
-            row.values[field] = getattr(lookups, names).get(text.lower())
+            found = getattr(lookups, names)
+            row.values[field] = found.get(text.lower()) or found.get(normalise(text))
             if row.values[field] is None:
                 raise RowError(f"Unknown {kind} “{text}”")
 
@@ -594,52 +828,80 @@ def _by_name(field: str, names: str, kind: str):
 
 
 def _resolve_stage(row, text, raw, lookups) -> None:
-    """A stage by name in the row's pipeline (the default one unless a column names it)."""
-    pipeline = lookups.default_pipeline
-    if name := raw.get("pipeline", ""):
-        pipeline = lookups.pipelines.get(name.lower())
-        if pipeline is None:
-            row.errors.append(f"Unknown pipeline “{name}”")
-            pipeline = lookups.default_pipeline
-    if not text:
-        row.values["stage"] = lookups.first_open.get(pipeline.pk)
-        return
-    row.values["stage"] = lookups.stages.get((pipeline.pk, text.lower()))
-    if row.values["stage"] is None:
-        raise RowError(f"Unknown stage “{text}” in pipeline {pipeline.name}")
+    """A stage as the stage step matched the file's name to ours, else by name in the
+    row's pipeline (the default one unless a column names it); a status column (won,
+    lost) then moves the row to its pipeline's won or lost stage.
+
+    A stage the stage step chose names its pipeline, so the file's pipeline column is
+    not read for it (another CRM's pipelines have names of their own).
+    """
+    status = raw.get("status", "")
+    said = import_columns.status_of(status) if status else None
+    if status and said is None:
+        row.errors.append(f"Status “{status}” is not open, won or lost")
+    stage = lookups.stage_map.get(name_key(text)) if text else None
+    if stage is None:
+        pipeline = lookups.default_pipeline
+        if name := raw.get("pipeline", ""):
+            pipeline = lookups.pipelines.get(name.lower())
+            if pipeline is None:
+                row.errors.append(f"Unknown pipeline “{name}”")
+                pipeline = lookups.default_pipeline
+        if not text:
+            stage = lookups.first_open.get(pipeline.pk)
+        elif (stage := lookups.stages.get((pipeline.pk, text.lower()))) is None:
+            row.values["stage"] = None
+            raise RowError(f"Unknown stage “{text}” in pipeline {pipeline.name}")
+    if said in ("won", "lost") and stage.kind != said:
+        stage = lookups.closing.get((stage.pipeline_id, said), stage)
+    row.values["stage"] = stage
+
+
+def _resolve_assignee(row, text, raw, lookups) -> None:
+    """An owner by email, username or full name; one who is not a user here leaves the
+    lead unassigned, which the preview says (refusing the row would lose the deal)."""
+    row.values["assignee"] = None
+    if text:
+        user = lookups.users.get(text.lower()) or lookups.users.get(name_key(text))
+        if user is None:
+            row.notices.append(f"Owner “{text}” is not a user here: imported unassigned")
+        row.values["assignee"] = user
 
 
 def _resolve_client(row, text, raw, lookups) -> None:
-    """A client by name; an unknown one is created when the import allows it."""
+    """A client by name, without case or punctuation; an unknown one is created when the
+    import allows it."""
     row.values["client_id"] = None
     if text:
-        row.values["client_id"] = lookups.clients.get(text.lower())
+        row.values["client_id"] = lookups.clients.get(name_key(text))
         if row.values["client_id"] is None:
             row.client_name = text[:255]
 
 
 def _resolve_contact(row, text, raw, lookups) -> None:
-    """A contact by name or email, among the row's client's contacts."""
+    """A contact by name or email among the row's client's contacts; an unknown one of a
+    named client is created when the import allows it (``check_rows``)."""
     row.values["contact_id"] = None
     if not text:
         return
     row.contact_ref = text
     if row.values.get("client_id") is not None:
-        row.values["contact_id"] = lookups.contacts.get((row.values["client_id"], text.lower()))
-    if row.values["contact_id"] is None:
-        client = raw.get("client", "")
-        raise RowError(
-            f"Contact “{text}” is not a contact of {client}"
-            if client
-            else f"Contact “{text}” needs a client"
+        contacts = lookups.contacts
+        client_id = row.values["client_id"]
+        row.values["contact_id"] = contacts.get((client_id, text.lower())) or contacts.get(
+            (client_id, name_key(text))
         )
+    if row.values["contact_id"] is None:
+        if not raw.get("client", ""):
+            raise RowError(f"Contact “{text}” needs a client")
+        row.contact_name = text[:255]
 
 
 #: How a cell names a related row, by the related model.
 RESOLVERS = {
     LeadSource: _by_name("source", "sources", "source"),
     PipelineStage: _resolve_stage,
-    get_user_model(): _by_name("assignee", "users", "user"),
+    get_user_model(): _resolve_assignee,
     Client: _resolve_client,
     Contact: _resolve_contact,
     LossReason: _by_name("lost_reason", "loss_reasons", "loss reason"),
@@ -648,6 +910,13 @@ RESOLVERS = {
 
 _ISO_DATE = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})")
 _DAY_FIRST = re.compile(r"(\d{1,2})[-/.](\d{1,2})[-/.](\d{4}|\d{2})")
+#: A time after a date, as exports write it: "00:00", "10:30:00", "T10:30:00.000Z",
+#: "T10:30:00+01:00".
+_TIME = re.compile(r"[T ]\s*(\d{1,2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?\s*(Z|[+-]\d{2}:?\d{2})?")
+#: An amount with a currency before or after it: "$ 1,200.00", "1.200,00 USD", "£500".
+_AMOUNT_CURRENCY = re.compile(
+    r"(?P<before>[A-Za-z]{3}|[$£¥₹₽]|US\$)?\s*[-+]?\d[\d.,\s\u00a0']*?\s*(?P<after>[A-Za-z]{3}|[$£¥₹₽])?"
+)
 
 
 def _number(text: str) -> Decimal | None:
@@ -666,20 +935,53 @@ def _unneutralise(text: str) -> str:
     return text
 
 
+def foreign_currency(text: str) -> str | None:
+    """The currency an amount is written in when it is not EUR ("USD", "$"), else None."""
+    match = _AMOUNT_CURRENCY.fullmatch(text.strip())
+    if match is None:
+        return None
+    currency = match["before"] or match["after"]
+    if currency is None or currency.upper() == "EUR":
+        return None
+    return currency
+
+
 def parse_date(text: str) -> datetime.date | None:
-    """ISO, or day first as Dutch and English spreadsheets write it (31-12-2026, 31/12/2026)."""
-    if match := _ISO_DATE.fullmatch(text):
+    """ISO, or day first as Dutch and English spreadsheets write it (31-12-2026, 31/12/2026),
+    with or without a time after it, as other CRMs export dates: "2027-02-15 00:00",
+    "2027-02-15T10:30:00Z". A time with a zone gives the day it is here."""
+    text = text.strip()
+    date_part, time_part = text, ""
+    if (split := _TIME.search(text)) and split.end() == len(text) and split.start() > 0:
+        date_part, time_part = text[: split.start()], text[split.start() :]
+    if match := _ISO_DATE.fullmatch(date_part):
         year, month, day = match.groups()
-    elif match := _DAY_FIRST.fullmatch(text):
+    elif match := _DAY_FIRST.fullmatch(date_part):
         day, month, year = match.groups()
         if len(year) == 2:
             year = f"20{year}"
     else:
         return None
     try:
-        return datetime.date(int(year), int(month), int(day))
+        day = datetime.date(int(year), int(month), int(day))
     except ValueError:
         return None
+    if time_part:
+        hour, minute, second, zone = _TIME.fullmatch(time_part).groups()
+        try:
+            moment = datetime.datetime.combine(
+                day, datetime.time(int(hour), int(minute), int(second or 0))
+            )
+        except ValueError:
+            return None
+        if zone:
+            offset = datetime.UTC
+            if zone != "Z":
+                sign = -1 if zone[0] == "-" else 1
+                hours, minutes = int(zone[1:3]), int(zone[-2:])
+                offset = datetime.timezone(sign * datetime.timedelta(hours=hours, minutes=minutes))
+            day = timezone.localtime(moment.replace(tzinfo=offset)).date()
+    return day
 
 
 @dataclass
@@ -689,11 +991,13 @@ class CheckResult:
     invalid: int
     duplicates: int
     new_clients: list[str]
+    #: (client name, contact name) of the contacts the import will create.
+    new_contacts: list[tuple[str, str]] = field(default_factory=list)
 
 
 def check_rows(lead_import: LeadImport) -> CheckResult:
     """The dry run: every row converted and checked against the database; nothing written."""
-    lookups = Lookups()
+    lookups = Lookups(stage_map=lead_import.stage_map)
     mapping = {index: key for index, key in lead_import.mapping.items() if key}
     columns = len(lead_import.headers)
     rows = [
@@ -705,7 +1009,7 @@ def check_rows(lead_import: LeadImport) -> CheckResult:
     first_spelling = {}
     for row in rows:
         if row.client_name:
-            first_spelling.setdefault(row.client_name.lower(), row.client_name)
+            first_spelling.setdefault(name_key(row.client_name), row.client_name)
     new_clients = sorted(first_spelling.values(), key=str.lower)
     if not lead_import.create_clients:
         for row in rows:
@@ -713,6 +1017,7 @@ def check_rows(lead_import: LeadImport) -> CheckResult:
                 row.errors.append(
                     f"Unknown client “{row.client_name}” (choose to create missing clients)"
                 )
+    new_contacts = _check_new_contacts(rows, lead_import, lookups)
     _find_duplicates(rows, lead_import)
     updated = {}
     if lead_import.duplicates == LeadImport.Duplicates.UPDATE:
@@ -725,7 +1030,39 @@ def check_rows(lead_import: LeadImport) -> CheckResult:
         invalid=sum(1 for row in rows if not row.is_valid),
         duplicates=sum(1 for row in rows if row.duplicate_of),
         new_clients=new_clients if lead_import.create_clients else [],
+        new_contacts=new_contacts,
     )
+
+
+def _client_name_of(row: Row, client_names: dict[int, str]) -> str:
+    return row.client_name or client_names.get(row.values.get("client_id"), "")
+
+
+def _check_new_contacts(rows: list[Row], lead_import: LeadImport, lookups) -> list:
+    """The contacts rows name that their client lacks: created when the import allows it
+    (each once, under its client), else each such row is refused."""
+    naming = [row for row in rows if row.contact_name]
+    if not naming:
+        return []
+    client_names = dict(
+        Client.objects.filter(pk__in={row.values.get("client_id") for row in naming}).values_list(
+            "pk", "name"
+        )
+    )
+    new = {}
+    for row in naming:
+        if row.client_name and not lead_import.create_clients:
+            continue  # refused for its client already
+        client = _client_name_of(row, client_names)
+        if not lead_import.create_contacts:
+            row.errors.append(
+                f"Contact “{row.contact_name}” is not a contact of {client} "
+                "(choose to create missing contacts)"
+            )
+        else:
+            key = (name_key(client), name_key(row.contact_name))
+            new.setdefault(key, (client, row.contact_name))
+    return sorted(new.values(), key=lambda pair: (pair[0].lower(), pair[1].lower()))
 
 
 def _find_duplicates(rows: list[Row], lead_import: LeadImport) -> None:
@@ -877,13 +1214,16 @@ def lease_seconds() -> int:
     return settings.IMPORT_LEASE_SECONDS
 
 
-def lead_import_run(*, lead_import: LeadImport) -> LeadImport:
+def lead_import_run(*, lead_import: LeadImport, write=None) -> LeadImport:
     """Import the checked rows in batches; record progress, a summary and an error report.
 
     Each batch commits with the progress it made, so a run that dies (a killed worker)
     leaves a true count and the last row written: ``queue_lead_import`` resumes it
     after that row, and undo removes what it wrote. Only the run holding the import's
     token writes: one that lost it stops at its next batch.
+
+    ``write(lead_import, token)``, when given, checks and writes the rows of an import of
+    another kind (an address book: ``leads.address_imports``) under the same lease.
     """
     now = timezone.now()
     claimed = LeadImport.objects.filter(pk=lead_import.pk, status=LeadImport.Status.QUEUED)
@@ -903,6 +1243,8 @@ def lead_import_run(*, lead_import: LeadImport) -> LeadImport:
             return _finish(
                 lead_import, token, failure="The user who uploaded this file was removed."
             )
+        if write is not None:
+            return write(lead_import, token)
         result = check_rows(lead_import)
         skipped = [row for row in result.rows if not row.is_valid]
         if lead_import.duplicates == LeadImport.Duplicates.SKIP:
@@ -927,10 +1269,12 @@ def lead_import_run(*, lead_import: LeadImport) -> LeadImport:
         try:
             with transaction.atomic() if atomic else nullcontext():
                 client_ids = _create_clients(lead_import, result.new_clients)
+                contact_ids = _create_contacts(lead_import, result.new_contacts, client_ids)
                 skipped += _write(
                     lead_import,
                     valid,
                     client_ids,
+                    contact_ids,
                     token=token,
                     atomic=atomic,
                     numbers=[row.number for row in result.rows],
@@ -994,11 +1338,41 @@ def _create_clients(lead_import, names: list[str]) -> dict[str, int]:
         by=lead_import.created_by,
         event_data={"import_id": lead_import.pk, "file": lead_import.file_name},
     )
-    return {name.lower(): pk for name, pk in zip(names, ids, strict=True)}
+    return {name_key(name): pk for name, pk in zip(names, ids, strict=True)}
+
+
+def _create_contacts(lead_import, pairs, client_ids) -> dict:
+    """The missing contacts, each under its client (one this import made, or one found by
+    name), created as the import's user; {(client id, name key): contact id}."""
+    if not pairs:
+        return {}
+    known_clients = {}
+    for pk, name in Client.objects.alive().order_by("-pk").values_list("pk", "name"):
+        known_clients[name_key(name)] = pk
+    wanted = []
+    for client, name in pairs:
+        client_id = client_ids.get(name_key(client)) or known_clients.get(name_key(client))
+        if client_id is not None:
+            wanted.append((client_id, name))
+    ids = contacts_create_bulk(
+        contacts=wanted,
+        by=lead_import.created_by,
+        event_data={"import_id": lead_import.pk, "file": lead_import.file_name},
+    )
+    return {
+        (client_id, name_key(name)): pk for (client_id, name), pk in zip(wanted, ids, strict=True)
+    }
 
 
 def _write(
-    lead_import, rows: list[Row], client_ids, *, token, atomic: bool, numbers: list[int]
+    lead_import,
+    rows: list[Row],
+    client_ids,
+    contact_ids,
+    *,
+    token,
+    atomic: bool,
+    numbers: list[int],
 ) -> list[Row]:
     """Create (or update duplicates of) the leads, a batch of rows per transaction.
 
@@ -1021,9 +1395,17 @@ def _write(
             if not held.filter(run_token=token).exists():
                 raise ImportSuperseded
             to_update = [row for row in batch if updating and row.duplicate_of]
+            for row in to_update:
+                if row.contact_name:  # a contact this import created
+                    row.values["contact_id"] = contact_ids.get(
+                        (row.values["client_id"], name_key(row.contact_name))
+                    )
             to_create = [row for row in batch if not (updating and row.duplicate_of)]
             leads_create_bulk(
-                rows=[_lead_columns(row, fields, client_ids, lead_import) for row in to_create],
+                rows=[
+                    _lead_columns(row, fields, client_ids, contact_ids, lead_import)
+                    for row in to_create
+                ],
                 by=by,
                 lead_import=lead_import,
                 row_numbers=[row.number for row in to_create],
@@ -1060,7 +1442,7 @@ def _lead_fields() -> list:
     return [Lead._meta.get_field(name) for name in importable_fields()]
 
 
-def _lead_columns(row: Row, fields: list, client_ids, lead_import) -> dict:
+def _lead_columns(row: Row, fields: list, client_ids, contact_ids, lead_import) -> dict:
     """The row's new lead as columns (attnames) for the bulk insert."""
     columns = {}
     for model_field in fields:
@@ -1073,7 +1455,9 @@ def _lead_columns(row: Row, fields: list, client_ids, lead_import) -> dict:
         else:
             columns[model_field.name] = row.values[model_field.name]
     if columns["client_id"] is None and row.client_name:  # created by this import
-        columns["client_id"] = client_ids.get(row.client_name.lower())
+        columns["client_id"] = client_ids.get(name_key(row.client_name))
+    if columns.get("contact_id") is None and row.contact_name:  # created by this import
+        columns["contact_id"] = contact_ids.get((columns["client_id"], name_key(row.contact_name)))
     columns["import_batch_id"] = lead_import.pk
     return columns
 
@@ -1151,6 +1535,11 @@ SKIP_REASONS = [
     (re.compile(r"Say what happened"), "missing loss note"),
     (re.compile(r"The close date cannot be in the future"), "close date in the future"),
     (re.compile(r"(?P<field>.+) is longer than"), "{field} too long"),
+    (re.compile(r"Exists already"), "duplicate"),
+    (re.compile(r"The same as row \d+"), "repeated in the file"),
+    (re.compile(r"A person needs an organization"), "missing organization"),
+    # The clients' and contacts' model messages, after their field: "Email: Enter a …".
+    (re.compile(r"(?P<field>\w+(?: \w+){0,2}): "), "invalid {field}"),
     (
         re.compile(r"(?P<field>\w+(?: \w+){0,2}) (?:“|is |must |has |cannot |should )"),
         "invalid {field}",

@@ -721,6 +721,11 @@ class LeadImport(models.Model):
         SKIP_INVALID = "skip_invalid", "Skip invalid rows and import the rest"
         ALL_OR_NOTHING = "all_or_nothing", "All or nothing: import nothing if any row has an error"
 
+    class Kind(models.TextChoices):
+        LEADS = "leads", "Deals (leads)"
+        CLIENTS = "clients", "Organizations (clients)"
+        CONTACTS = "contacts", "People (contacts)"
+
     class Duplicates(models.TextChoices):
         SKIP = "skip", "Skip the row"
         UPDATE = "update", "Update the existing lead"
@@ -731,6 +736,9 @@ class LeadImport(models.Model):
     )
     created_at = models.DateTimeField(default=timezone.now)
     file_name = models.CharField(max_length=255)
+    kind = models.CharField(
+        max_length=10, choices=Kind.choices, default=Kind.LEADS, help_text="What the file holds."
+    )
     # The file lives in the database so that any app server or worker can read it.
     content = models.BinaryField(editable=False)
     encoding = models.CharField(max_length=20)
@@ -743,6 +751,18 @@ class LeadImport(models.Model):
         max_length=10, choices=Duplicates.choices, default=Duplicates.SKIP
     )
     create_clients = models.BooleanField(default=False)
+    create_contacts = models.BooleanField(default=False)
+    stage_map = models.JSONField(
+        default=dict, blank=True, help_text="A stage name in the file → our stage's id."
+    )
+    template = models.ForeignKey(
+        "leads.ImportTemplate",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="The saved mapping the file's header was recognised by.",
+    )
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.UPLOADED)
     total_rows = models.PositiveIntegerField(default=0)
     processed_rows = models.PositiveIntegerField(default=0)
@@ -796,16 +816,21 @@ class LeadImport(models.Model):
     def summary(self) -> str:
         """ "Imported 12 leads. 3 rows skipped (missing title)." — what the import did, in a
         sentence or two."""
-        parts = [f"Imported {self.created_count} lead{'' if self.created_count == 1 else 's'}."]
+        parts = [f"Imported {self.created_count} {self.noun(self.created_count)}."]
         if self.updated_count:
-            parts.append(
-                f"Updated {self.updated_count} lead{'' if self.updated_count == 1 else 's'}."
-            )
+            parts.append(f"Updated {self.updated_count} {self.noun(self.updated_count)}.")
         if self.skipped_count:
             skipped = f"{self.skipped_count} row{'' if self.skipped_count == 1 else 's'} skipped"
             why = self.skip_reasons_said()
             parts.append(f"{skipped} ({why})." if why else f"{skipped}.")
         return " ".join(parts)
+
+    def noun(self, count: int) -> str:
+        """What the import brings, as many as ``count``: "lead", "clients", "contact"."""
+        singular = {self.Kind.CLIENTS: "client", self.Kind.CONTACTS: "contact"}.get(
+            self.kind, "lead"
+        )
+        return singular if count == 1 else f"{singular}s"
 
     def skip_reasons_said(self, most: int = 3) -> str:
         """ "missing title", or "2 missing title, 1 invalid value": why rows were skipped,
@@ -818,6 +843,34 @@ class LeadImport(models.Model):
         if rest := sum(rows for _, rows in reasons[most:]):
             said.append(f"{rest} for other reasons")
         return ", ".join(said)
+
+
+class ImportTemplate(models.Model):
+    """A confirmed mapping saved under a name ("Pipedrive export"): the next file with the
+    same header (matched without case or punctuation) arrives mapped as this one was."""
+
+    name = models.CharField(max_length=100)
+    kind = models.CharField(max_length=10, choices=LeadImport.Kind.choices, default="leads")
+    #: The header's normalised column names, joined: how a later file is recognised.
+    header_key = models.TextField(db_index=True)
+    headers = models.JSONField(default=list)
+    mapping = models.JSONField(default=dict, help_text="CSV column index → lead field.")
+    stage_map = models.JSONField(
+        default=dict, blank=True, help_text="A stage name in the file → our stage's id."
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "name"], name="import_template_name_unique"),
+        ]
+
+    def __str__(self):
+        return self.name
 
 
 class ScoreRecompute(LeasedProgress, models.Model):

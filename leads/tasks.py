@@ -8,6 +8,7 @@ from django.db import transaction
 from django.tasks import task
 from django.utils import timezone
 
+from .address_imports import records_import_run
 from .bulk import bulk_change_run
 from .imports import lead_import_run
 from .models import BulkChange, LeadImport, ScoreRecompute
@@ -17,7 +18,10 @@ from .rescoring import score_recompute_run
 @task
 def run_lead_import(import_id: int) -> None:
     """Run a CSV import that the user started; progress and results land on the LeadImport."""
-    lead_import_run(lead_import=LeadImport.objects.get(pk=import_id))
+    lead_import = LeadImport.objects.get(pk=import_id)
+    # An address book (organizations, people) is checked and written by its own module.
+    write = None if lead_import.kind == LeadImport.Kind.LEADS else records_import_run
+    lead_import_run(lead_import=lead_import, write=write)
 
 
 def queue_lead_import(lead_import: LeadImport) -> None:

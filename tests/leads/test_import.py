@@ -88,6 +88,7 @@ def mapping_data(
     mode="skip_invalid",
     duplicates="skip",
     create_clients=False,
+    create_contacts=False,
     mapping=None,
 ) -> dict:
     mapping = lead_import.mapping if mapping is None else mapping
@@ -97,6 +98,8 @@ def mapping_data(
     data.update(action=action, mode=mode, duplicates=duplicates)
     if create_clients:
         data["create_clients"] = "on"
+    if create_contacts:
+        data["create_contacts"] = "on"
     return data
 
 
@@ -688,15 +691,16 @@ def test_unresolved_references_are_row_errors(rep_client, imported):
     page = text(preview(rep_client, lead_import))
     assert "Row 3: Unknown stage “Dreaming” in pipeline Sales" in page
     assert "Row 4: Unknown source “pigeon”" in page
-    assert "Row 5: Unknown user “nobody@example.com”" in page
+    assert "Row 5: Owner “nobody@example.com” is not a user here: imported unassigned" in page
     assert "Row 6: Unknown client “Nope BV” (choose to create missing clients)" in page
     assert "Row 7: Contact “Zed” is not a contact of Acme" in page
     lead_import = imported(rep_client, raw)
     assert lead_import.summary == (
-        "Imported 1 lead. 5 rows skipped "
-        "(1 invalid contact, 1 unknown client, 1 unknown source, 2 for other reasons)."
+        "Imported 2 leads. 4 rows skipped "
+        "(1 invalid contact, 1 unknown client, 1 unknown source, 1 for other reasons)."
     )
-    assert Lead.objects.get().client == acme
+    assert Lead.objects.get(title="Ok").client == acme
+    assert Lead.objects.get(title="Bad user").assignee is None
     assert not Client.objects.filter(name="Nope BV").exists()
 
 
@@ -1217,6 +1221,7 @@ def test_round_trip_preview_maps_every_exported_field(rep_client, rep):
     lead_import = uploaded(rep_client, export_csv(rep_client))
     mapped = set(lead_import.mapping.values())
     assert mapped == {
+        "status",
         "title",
         "description",
         "value",
@@ -1237,10 +1242,11 @@ def test_round_trip_preview_maps_every_exported_field(rep_client, rep):
         "competitor",
         "lost_note",
     }
-    # The export's own columns (id, status, score, timestamps) are ignored.
+    # The export's own columns (id, score, timestamps) are ignored; its status is read
+    # as other CRMs' status columns are, and agrees with the stage.
     headers = dict(enumerate(lead_import.headers))
     ignored = {headers[i] for i in range(len(headers)) if str(i) not in lead_import.mapping}
-    assert ignored == {"id", "status", "score", "created_at", "updated_at"}
+    assert ignored == {"id", "score", "created_at", "updated_at"}
     # Re-importing next to the originals: every row is a duplicate.
     page = text(preview(rep_client, lead_import))
     assert "4 rows: 4 ready to import, 4 duplicates of existing leads" in page
