@@ -879,7 +879,7 @@ class CaptureFormAdmin(NoBulkDeleteMixin, admin.ModelAdmin):
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
         obj = self.get_object(request, unquote(object_id)) if object_id else None
         if obj is not None:
-            endpoint = request.build_absolute_uri(obj.get_absolute_url())
+            endpoint = request.build_absolute_uri(obj.endpoint())
             extra_context = {
                 "capture_endpoint": endpoint,
                 "capture_snippet": render_to_string(

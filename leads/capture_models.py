@@ -39,7 +39,8 @@ class CaptureForm(models.Model):
     """A website form that creates leads: where they land, who gets them, who may post."""
 
     name = models.CharField(
-        max_length=100, help_text="Shown in the lead's history: “Captured from <name>”."
+        max_length=100,
+        help_text="The lead's history names it: “Captured from Website contact form”.",
     )
     public_key = models.CharField(
         max_length=64, unique=True, default=new_public_key, editable=False
@@ -107,7 +108,9 @@ class CaptureForm(models.Model):
     def __str__(self):
         return self.name
 
-    def get_absolute_url(self):
+    def endpoint(self) -> str:
+        """The path websites post to. (Not ``get_absolute_url``: the admin would link it
+        as "View on site", and it answers only POST.)"""
         return reverse("leads:capture", args=[self.public_key])
 
     def clean(self):

@@ -150,4 +150,7 @@ class CaptureView(View):
         return JsonResponse({"errors": errors}, status=422)
 
     def refuse(self, status: int, message: str):
+        if self.wants_html():
+            context = {"form": self.capture_form, "refusal": message}
+            return render(self.request, "leads/capture_result.html", context, status=status)
         return JsonResponse({"error": message}, status=status)

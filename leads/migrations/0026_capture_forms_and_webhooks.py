@@ -38,7 +38,7 @@ class Migration(migrations.Migration):
             name='CaptureForm',
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(help_text="Shown in the lead's history: “Captured from <name>”.", max_length=100)),
+                ('name', models.CharField(help_text="The lead's history names it: “Captured from Website contact form”.", max_length=100)),
                 ('public_key', models.CharField(default=leads.capture_models.new_public_key, editable=False, max_length=64, unique=True)),
                 ('active', models.BooleanField(default=True, help_text='Switch off to revoke the key: posts to it answer 401.')),
                 ('allowed_origins', models.TextField(blank=True, help_text="The websites whose pages post to this form, one a line, for example https://www.example.com. A browser's post from any other site is refused (403); posts from servers (no Origin header) are accepted.")),

@@ -356,3 +356,19 @@ def test_allowed_origins_are_origins(capture_form, origins, ok):
     else:
         with pytest.raises(Exception, match="is not an origin"):
             capture_form.full_clean()
+
+
+def test_a_plain_html_form_refused_gets_a_page_saying_so(anonymous, capture_form):
+    response = post_form(anonymous, capture_form, JANE, Origin="https://evil.example")
+
+    assert response.status_code == 403
+    assert response["Content-Type"].startswith("text/html")
+    assert "Your message was not sent" in response.text
+    assert "This website may not post to this form." in response.text
+    assert Lead.objects.count() == 0
+
+
+def test_the_capture_form_has_no_view_on_site_link(admin_client, capture_form):
+    page = admin_client.get(f"/admin/leads/captureform/{capture_form.pk}/change/").text
+
+    assert "View on site" not in page
