@@ -11,10 +11,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import time_machine
+from django.core.management import call_command
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
+from django_tasks_db.models import DBTaskResult
 
+from crm.checks import webhooks_are_sent_outside_requests
 from leads import services, webhooks
 from leads.capture import check, lead_capture
 from leads.models import Lead, LeadImport, WebhookDelivery
@@ -28,6 +31,7 @@ from tests.factories import (
     default_stage,
     lost,
 )
+from tests.leads.test_import_queue import reset_task_backends
 
 pytestmark = pytest.mark.django_db
 
@@ -552,16 +556,10 @@ def test_an_attempt_at_an_internal_address_is_refused_without_a_request(
 
 @pytest.mark.django_db(transaction=True)
 def test_with_a_worker_deliveries_are_tasks_and_a_retry_waits_its_turn(settings, receiver):
-    from django.core.management import call_command
-
-    from tests.leads.test_import_queue import reset_task_backends
-
     settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
     settings.WEBHOOKS_QUEUED = True
     reset_task_backends()
     try:
-        from django_tasks_db.models import DBTaskResult
-
         WebhookFactory(url=receiver.url)
         receiver.status = 503
         manager = ManagerFactory(username="boss")
@@ -581,3 +579,13 @@ def test_with_a_worker_deliveries_are_tasks_and_a_retry_waits_its_turn(settings,
             "default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"}
         }
         reset_task_backends()
+
+
+def test_queued_webhooks_with_the_immediate_backend_are_warned_of(settings):
+    settings.WEBHOOKS_QUEUED = True
+    assert [w.id for w in webhooks_are_sent_outside_requests(None)] == ["crm.W002"]
+    settings.WEBHOOKS_QUEUED = False
+    assert webhooks_are_sent_outside_requests(None) == []
+    settings.WEBHOOKS_QUEUED = True
+    settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+    assert webhooks_are_sent_outside_requests(None) == []
