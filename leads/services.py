@@ -888,6 +888,12 @@ def stage_delete(*, stage: PipelineStage, move_to: PipelineStage | None, by) -> 
     stage = PipelineStage.objects.select_for_update().select_related("pipeline").get(pk=stage.pk)
     if stage.is_last_open():
         raise ValidationError(LAST_OPEN_STAGE_MESSAGE, code="last_open")
+    if forms := list(stage.capture_forms.values_list("name", flat=True)):
+        raise ValidationError(
+            f"Websites' leads land in {stage.name} (capture form {', '.join(forms)}): give "
+            "the form another stage first. Nothing was changed.",
+            code="capture_form",
+        )
     if move_to is not None and (move_to.pipeline_id != stage.pipeline_id or move_to == stage):
         raise ValidationError(
             f"Choose another stage of the pipeline {stage.pipeline.name}.", code="invalid_target"
