@@ -301,6 +301,16 @@ def test_the_assignment_rules_tell_of_the_assignment(hook, manager, rep, committ
     assert kinds() == ["lead.assigned"]
 
 
+#: What the importer gives every row of a lead's text fields (COPY writes no defaults).
+TEXT_DEFAULTS = {
+    "description": "",
+    "category": "",
+    "priority": "normal",
+    "competitor": "",
+    "lost_note": "",
+}
+
+
 def test_an_import_tells_of_each_lead_it_created(hook, manager, committed):
     lead_import = LeadImport.objects.create(
         created_by=manager, file_name="leads.csv", content=b"", encoding="utf-8", delimiter=","
@@ -308,7 +318,7 @@ def test_an_import_tells_of_each_lead_it_created(hook, manager, committed):
     stage = default_stage()
     ids = committed(
         lambda: services.leads_create_bulk(
-            rows=[{"title": f"Row {n}", "stage_id": stage.pk} for n in (1, 2)],
+            rows=[{"title": f"Row {n}", "stage_id": stage.pk} | TEXT_DEFAULTS for n in (1, 2)],
             by=manager,
             lead_import=lead_import,
             row_numbers=[2, 3],
