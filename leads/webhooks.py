@@ -22,6 +22,7 @@ Each attempt is signed: ``X-CRM-Signature: t=<unix time>,v1=<hex HMAC-SHA256 of
 import datetime
 import hashlib
 import hmac
+import http.client
 import ipaddress
 import json
 import logging
@@ -85,15 +86,6 @@ class Occurrence:
     gone: dict | None = None  # a deleted lead: what its audit record says of it
 
 
-def emit(rows: Iterable[tuple]) -> None:
-    """Send webhooks for these history events (rows of ``events.COLUMNS``) once the
-    transaction that writes them commits; nothing when it rolls back."""
-    rows = [row for row in rows if row[3] in WATCHED]
-    if rows:
-        # robust: a failure here is logged, never the user's request's.
-        transaction.on_commit(lambda: dispatch(rows), robust=True)
-
-
 #: The history event kinds that webhooks tell of (a note or a merge's own event do not).
 WATCHED = {
     EventKind.CREATED,
@@ -103,6 +95,15 @@ WATCHED = {
     EventKind.ASSIGNED,
     EventKind.DELETED,
 }
+
+
+def emit(rows: Iterable[tuple]) -> None:
+    """Send webhooks for these history events (rows of ``events.COLUMNS``) once the
+    transaction that writes them commits; nothing when it rolls back."""
+    rows = [row for row in rows if row[3] in WATCHED]
+    if rows:
+        # robust: a failure here is logged, never the user's request's.
+        transaction.on_commit(lambda: dispatch(rows), robust=True)
 
 
 def occurrences(rows: list[tuple], closing_kinds: dict[int, str]) -> list[Occurrence]:
@@ -375,7 +376,7 @@ def post(url: str, body: str, headers: dict[str, str]) -> Attempt:
         return Attempt(ok=False, status_code=error.code, error=f"HTTP {error.code}: {reason}")
     except UnsafeAddress as error:
         return Attempt(ok=False, error=str(error))
-    except (urllib.error.URLError, OSError, ValueError) as error:
+    except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as error:
         reason = getattr(error, "reason", error)
         return Attempt(ok=False, error=f"{type(reason).__name__}: {reason}"[:ERROR_MAX])
 

@@ -57,6 +57,7 @@ class Receiver:
         self.status = 200
         self.delay = 0.0
         self.headers: dict[str, str] = {}
+        self.raw: bytes | None = None  # sent instead of an HTTP answer
 
 
 @pytest.fixture
@@ -70,6 +71,9 @@ def receiver(settings):
             body = self.rfile.read(int(self.headers["Content-Length"])).decode()
             state.received.append((dict(self.headers), body))
             time.sleep(state.delay)
+            if state.raw is not None:
+                self.wfile.write(state.raw)
+                return
             try:
                 self.send_response(state.status)
                 for name, value in state.headers.items():
@@ -482,6 +486,18 @@ def test_the_wait_stops_doubling_at_its_longest(settings):
     assert webhooks.retry_delay(1) == datetime.timedelta(minutes=1)
     assert webhooks.retry_delay(5) == datetime.timedelta(minutes=16)
     assert webhooks.retry_delay(12) == datetime.timedelta(hours=1)
+
+
+def test_an_answer_that_is_not_http_is_a_failed_attempt(receiver, hook, manager, committed):
+    receiver.raw = b"SMTP ready\r\n\r\n"
+    lead = LeadFactory()
+    committed(lambda: services.lead_update(lead_id=lead.pk, values={"title": "X"}, by=manager))
+
+    assert webhooks.send_due() == 1
+
+    delivery = WebhookDelivery.objects.get()
+    assert (delivery.status, delivery.attempts) == ("pending", 1)
+    assert "BadStatusLine" in delivery.last_error
 
 
 def test_a_redirect_is_not_followed(receiver, hook, manager, committed):
