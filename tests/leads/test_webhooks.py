@@ -617,3 +617,22 @@ def test_queued_webhooks_with_the_immediate_backend_are_warned_of(settings):
     settings.WEBHOOKS_QUEUED = True
     settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
     assert webhooks_are_sent_outside_requests(None) == []
+
+
+def test_making_the_deliveries_of_a_bulk_change_reads_a_few_queries_however_many_leads(
+    manager, django_capture_on_commit_callbacks, django_assert_max_num_queries
+):
+    WebhookFactory.create_batch(2)
+    leads = LeadFactory.create_batch(30)
+    with django_capture_on_commit_callbacks() as callbacks:
+        services.leads_update_bulk(
+            changes={lead.pk: {"stage": default_stage("Won"), "title": "Done"} for lead in leads},
+            by=manager,
+        )
+
+    # The endpoints, the closing stages, the leads, the actors, one INSERT.
+    with django_assert_max_num_queries(5):
+        for callback in callbacks:
+            callback()
+
+    assert WebhookDelivery.objects.count() == 30 * 3 * 2  # changed, stage changed, won
