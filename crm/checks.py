@@ -19,3 +19,21 @@ def sign_in_throttling_sees_clients(app_configs, **kwargs):
             )
         ]
     return []
+
+
+@register(Tags.compatibility)
+def webhooks_are_sent_outside_requests(app_configs, **kwargs):
+    """Queued webhook deliveries must be queued for a worker: the immediate backend runs a
+    task at once, inside the request that queued it."""
+    backend = settings.TASKS.get("default", {}).get("BACKEND", "")
+    if settings.WEBHOOKS_QUEUED and backend.endswith(".ImmediateBackend"):
+        return [
+            Warning(
+                "WEBHOOKS_QUEUED is on with the immediate task backend: every lead write "
+                "would wait for the webhook endpoints to answer.",
+                hint="Use TASKS_BACKEND=database with manage.py db_worker, or turn "
+                "WEBHOOKS_QUEUED off and run manage.py send_webhooks from cron.",
+                id="crm.W002",
+            )
+        ]
+    return []

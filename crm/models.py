@@ -175,6 +175,8 @@ class AuditEvent(models.Model):
             case AuditKind.CREATED:
                 if data.get("file"):
                     return f"Created the {noun} by the import of {data['file']}"
+                if data.get("capture"):
+                    return f"Created the {noun} from the website form {data['capture']}"
                 return f"Created the {noun}"
             case AuditKind.DELETED:
                 return f"Deleted the {noun}"

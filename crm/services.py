@@ -36,9 +36,13 @@ LOCK_CHUNK = 2000
 
 
 @transaction.atomic
-def client_create(*, client: Client, by) -> Client:
-    """Save a new client built by a form; record its creation."""
-    return _create(client, ClientEvent, by=by)
+def client_create(*, client: Client, by, origin: dict | None = None) -> Client:
+    """Save a new client built by a form; record its creation.
+
+    ``origin``: what made it when no one signed in did (``by`` None): a website's post
+    to a capture form, ``{"capture": <form name>}``, which the event records.
+    """
+    return _create(client, ClientEvent, by=by, origin=origin)
 
 
 @transaction.atomic
@@ -124,9 +128,10 @@ def _email_or_blank(text: str) -> str:
 
 
 @transaction.atomic
-def contact_create(*, contact: Contact, by) -> Contact:
-    """Save a new contact built by a form; record its creation."""
-    return _create(contact, ContactEvent, by=by)
+def contact_create(*, contact: Contact, by, origin: dict | None = None) -> Contact:
+    """Save a new contact built by a form; record its creation (``origin``: as for
+    ``client_create``)."""
+    return _create(contact, ContactEvent, by=by, origin=origin)
 
 
 @transaction.atomic
@@ -195,7 +200,7 @@ def _create_many(model, event_model, rows: list[dict], *, by, event_data) -> lis
 def _require(by, action: str, model: type[models.Model]) -> None:
     """``by`` holds the model permission for the action (restoring needs "delete")."""
     opts = model._meta
-    if not by.has_perm(f"{opts.app_label}.{action}_{opts.model_name}"):
+    if by is None or not by.has_perm(f"{opts.app_label}.{action}_{opts.model_name}"):
         raise PermissionDenied(f"You may not {action} {opts.verbose_name_plural}.")
 
 
@@ -230,12 +235,13 @@ def _record(
     )
 
 
-def _create(obj, event_model: type[AuditEvent], *, by):
+def _create(obj, event_model: type[AuditEvent], *, by, origin: dict | None = None):
     model = type(obj)
-    _require(by, "add", model)
+    if by is not None or not origin:  # no one signed in: only for a named origin
+        _require(by, "add", model)
     _check(obj, _editable(model))
     obj.save()
-    created = [{"name": obj.name}]
+    created = [{"name": obj.name, **(origin or {})}]
     _record(event_model, obj, by=by, kind=AuditKind.CREATED, at=obj.created_at, data=created)
     return obj
 

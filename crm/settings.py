@@ -235,7 +235,21 @@ TASKS_BACKENDS = {
     "immediate": "django.tasks.backends.immediate.ImmediateBackend",
     "database": "django_tasks_db.DatabaseBackend",
 }
-TASKS = {"default": {"BACKEND": TASKS_BACKENDS[os.environ.get("TASKS_BACKEND", "immediate")]}}
+TASKS_BACKEND = os.environ.get("TASKS_BACKEND", "immediate")
+TASKS = {"default": {"BACKEND": TASKS_BACKENDS[TASKS_BACKEND]}}
+# Webhook deliveries are sent by tasks only where a worker runs them: the immediate
+# backend would send them inside the user's request. Without one they wait for
+# `manage.py send_webhooks` (cron, or `--every 10` in development).
+WEBHOOKS_QUEUED = env_bool("WEBHOOKS_QUEUED", TASKS_BACKEND == "database")
+# One attempt's time limit in seconds; attempts in all; the first wait after a failure
+# and the longest (each wait doubles: 1, 2, 4 … minutes, at most 6 hours).
+WEBHOOK_TIMEOUT = float(os.environ.get("WEBHOOK_TIMEOUT", "5"))
+WEBHOOK_MAX_ATTEMPTS = int(os.environ.get("WEBHOOK_MAX_ATTEMPTS", "10"))
+WEBHOOK_RETRY_FIRST = int(os.environ.get("WEBHOOK_RETRY_FIRST", "60"))
+WEBHOOK_RETRY_MAX = int(os.environ.get("WEBHOOK_RETRY_MAX", str(6 * 3600)))
+# Webhooks to loopback, private and link-local addresses are refused unless this is on
+# (a receiver inside the same network as the app servers).
+WEBHOOK_ALLOW_PRIVATE = env_bool("WEBHOOK_ALLOW_PRIVATE", False)
 # A worker running an import reports after every batch; an import whose worker has not
 # reported for this long (killed, or its machine gone) shows as interrupted, to be resumed
 # or undone.

@@ -1,6 +1,8 @@
-"""Admin for leads, their sources and their history (read-only), teams and assignment rules."""
+"""Admin for leads, their sources and their history (read-only), teams and assignment rules,
+capture forms, webhooks and the webhooks' deliveries."""
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.options import csrf_protect_m
 from django.contrib.admin.utils import unquote
@@ -10,6 +12,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Count, Q
 from django.http import HttpResponseRedirect
+from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
@@ -22,14 +25,16 @@ from crm.web.admin_utils import (
     ReadOnlyAdmin,
 )
 from crm.web.templatetags.formatting import format_money
-from leads import events
+from leads import events, webhooks
 from leads.assignment import person
+from leads.capture_models import HONEYPOT_FIELD
 from leads.filters import search_condition
 from leads.forms import LeadForm
 from leads.models import (
     CLOSING_FIELDS,
     Absence,
     AssignmentRule,
+    CaptureForm,
     Lead,
     LeadEvent,
     LeadImport,
@@ -43,6 +48,8 @@ from leads.models import (
     ScoringSettings,
     Status,
     Team,
+    Webhook,
+    WebhookDelivery,
 )
 from leads.scoring import KINDS
 from leads.services import (
@@ -55,6 +62,7 @@ from leads.services import (
     stage_delete,
 )
 from leads.tasks import queue_score_recompute
+from leads.webhook_models import WebhookEventKind
 from pipelines.admin import count_leads, leads_url
 from pipelines.models import PipelineStage
 
@@ -825,3 +833,203 @@ class AssignmentRuleAdmin(admin.ModelAdmin):
         if obj.team_id:
             return f"{obj.team.name} (in turn)"
         return person(obj.user) if obj.user_id else "—"
+
+
+# --- capture forms and webhooks --------------------------------------------------------------
+
+
+class CaptureFormAdminForm(forms.ModelForm):
+    class Meta:
+        model = CaptureForm
+        fields = [
+            "name",
+            "active",
+            "stage",
+            "source",
+            "default_assignee",
+            "allowed_origins",
+            "thank_you_url",
+            "rate_limit",
+        ]
+        widgets = {"allowed_origins": forms.Textarea(attrs={"rows": 3})}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        stage = self.fields["stage"]
+        stage.queryset = (
+            PipelineStage.objects.filter(kind=PipelineStage.Kind.OPEN)
+            .select_related("pipeline")
+            .order_by("-pipeline__is_default", "pipeline__name", "order")
+        )
+        stage.label_from_instance = lambda s: f"{s.pipeline.name} › {s.name}"
+        self.fields["default_assignee"].queryset = User.objects.filter(is_active=True)
+
+
+@admin.register(CaptureForm)
+class CaptureFormAdmin(NoBulkDeleteMixin, admin.ModelAdmin):
+    """Website forms that create leads; the page shows the HTML to put on the site."""
+
+    form = CaptureFormAdminForm
+    list_display = ["name", "active", "stage", "source", "default_assignee", "spam_caught"]
+    list_filter = ["active"]
+    list_select_related = ["stage__pipeline", "source", "default_assignee"]
+    readonly_fields = ["public_key", "spam_caught", "created_at"]
+    actions = ["issue_new_key"]
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        obj = self.get_object(request, unquote(object_id)) if object_id else None
+        if obj is not None:
+            endpoint = request.build_absolute_uri(obj.endpoint())
+            extra_context = {
+                "capture_endpoint": endpoint,
+                "capture_snippet": render_to_string(
+                    "leads/capture_snippet.html",
+                    {"action": endpoint, "honeypot": HONEYPOT_FIELD},
+                ).strip(),
+                "capture_curl": (
+                    f"curl -X POST {endpoint} -H 'Content-Type: application/json' \\\n"
+                    '  -d \'{"name": "Jane Doe", "email": "jane@example.com", '
+                    '"company": "Acme", "description": "Please call me back."}\''
+                ),
+                **(extra_context or {}),
+            }
+        return super().changeform_view(request, object_id, form_url, extra_context)
+
+    @admin.action(description="Issue a new key (the old one stops working)")
+    def issue_new_key(self, request, queryset):
+        for capture_form in queryset:
+            capture_form.rotate_key()
+        self.message_user(
+            request,
+            f"Issued {len(queryset)} new key(s): update the forms on your website.",
+            messages.SUCCESS,
+        )
+
+
+class WebhookAdminForm(forms.ModelForm):
+    events = forms.MultipleChoiceField(
+        choices=WebhookEventKind.choices,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="The kinds of events this endpoint is sent.",
+        error_messages={"required": "Choose at least one kind of event."},
+    )
+
+    class Meta:
+        model = Webhook
+        fields = ["name", "url", "events", "active"]
+        widgets = {"url": forms.URLInput(attrs={"size": 60})}
+
+    def clean_url(self):
+        url = self.cleaned_data["url"]
+        webhooks.validate_url(url)
+        return url
+
+
+@admin.register(Webhook)
+class WebhookAdmin(NoBulkDeleteMixin, admin.ModelAdmin):
+    """Endpoints told of lead events. The secret that signs their deliveries is shown once,
+    when made (and when rotated)."""
+
+    form = WebhookAdminForm
+    list_display = ["name", "url", "active", "event_kinds", "deliveries_link"]
+    list_filter = ["active"]
+    readonly_fields = ["secret_hint", "created_by", "created_at"]
+    actions = ["rotate_secret"]
+
+    @admin.display(description="events")
+    def event_kinds(self, obj) -> str:
+        labels = dict(WebhookEventKind.choices)
+        return ", ".join(str(labels.get(kind, kind)) for kind in obj.events)
+
+    @admin.display(description="secret")
+    def secret_hint(self, obj) -> str:
+        return obj.secret_hint() if obj.pk else "Made when you save; shown once."
+
+    @admin.display(description="deliveries")
+    def deliveries_link(self, obj):
+        url = reverse("admin:leads_webhookdelivery_changelist") + f"?webhook__id__exact={obj.pk}"
+        return format_html('<a href="{}">Deliveries</a>', url)
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.created_by = request.user
+        super().save_model(request, obj, form, change)
+        if not change:
+            self.message_user(
+                request,
+                format_html(
+                    "The secret that signs this endpoint's deliveries, shown this once: "
+                    "<code>{}</code>. Copy it into the receiving system now.",
+                    obj.secret,
+                ),
+                messages.WARNING,
+            )
+
+    @admin.action(description="Rotate the secret (shown once)")
+    def rotate_secret(self, request, queryset):
+        for hook in queryset:
+            self.message_user(
+                request,
+                format_html(
+                    "New secret of {}, shown this once: <code>{}</code>",
+                    hook.name,
+                    hook.rotate_secret(),
+                ),
+                messages.WARNING,
+            )
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(ReadOnlyAdmin):
+    """The deliveries' log: what was sent where, how it went, and when it is tried again."""
+
+    list_display = [
+        "created_at",
+        "webhook",
+        "event",
+        "lead_id",
+        "status",
+        "attempts",
+        "last_status_code",
+        "short_error",
+        "next_attempt_at",
+    ]
+    list_filter = ["status", "event", "webhook"]
+    list_select_related = ["webhook"]
+    search_fields = ["=lead_id", "=event_id"]
+    date_hierarchy = "created_at"
+    paginator = CappedCountPaginator
+    show_full_result_count = False
+    actions = ["retry_now"]
+    fields = [
+        "webhook",
+        "event",
+        "event_id",
+        "lead_id",
+        "status",
+        "attempts",
+        "last_attempt_at",
+        "last_status_code",
+        "last_error",
+        "next_attempt_at",
+        "delivered_at",
+        "created_at",
+        "body",
+    ]
+
+    @admin.display(description="last error")
+    def short_error(self, obj) -> str:
+        return obj.last_error[:80]
+
+    def has_retry_permission(self, request):
+        return request.user.has_perm("leads.change_webhookdelivery")
+
+    @admin.action(description="Retry now", permissions=["retry"])
+    def retry_now(self, request, queryset):
+        count = webhooks.retry_now(queryset.values_list("pk", flat=True))
+        how = (
+            "queued to be sent now"
+            if settings.WEBHOOKS_QUEUED
+            else "due now: the next run of manage.py send_webhooks sends them"
+        )
+        self.message_user(request, f"{count} deliveries {how}.", messages.SUCCESS)

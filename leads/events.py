@@ -306,6 +306,17 @@ def _closing_words(stage: str, facts: dict) -> str:
     return words
 
 
+def _created_sentence(data: dict) -> str:
+    """ "Created the lead", or for a website's post "Captured from Contact form (Jane Doe,
+    jane@example.com, Acme)"."""
+    capture = data.get("capture")
+    if not capture:
+        return "Created the lead"
+    sentence = f"Captured from {capture.get('form')}"
+    said = [capture[key] for key in ("name", "email", "phone", "company") if capture.get(key)]
+    return f"{sentence} ({', '.join(said)})" if said else sentence
+
+
 def _deleted_sentence(data: dict) -> str:
     sentence = f"Deleted the lead “{data.get('title', '')}”"
     if into := data.get("merged_into"):
@@ -325,7 +336,7 @@ def _merged_sentence(data: dict) -> str:
 
 
 KINDS: dict[str, Kind] = {
-    EventKind.CREATED: Kind(frozenset({"title"}), lambda data: "Created the lead"),
+    EventKind.CREATED: Kind(frozenset({"title", "capture"}), _created_sentence),
     EventKind.CHANGED: Kind(frozenset({*CHANGE_KEYS, *BULK_KEYS}), describe_change),
     EventKind.STAGE_CHANGED: Kind(
         frozenset(
@@ -385,9 +396,14 @@ def _event(kind: EventKind, lead, data: dict, *, by, at) -> LeadEvent:
     return LeadEvent(lead=lead, actor=by, at=at, kind=kind, data=data)
 
 
-def created(lead, *, by, at) -> LeadEvent:
-    """The lead was created (by a form, the admin, or a seed command)."""
-    return _event(EventKind.CREATED, lead, {"title": lead.title}, by=by, at=at)
+def created(lead, *, by, at, captured: dict | None = None) -> LeadEvent:
+    """The lead was created (by a form, the admin, or a seed command), or captured from
+    a website's post (``captured``: the capture form's ``form_id`` and ``form`` name, and
+    the ``name``, ``email``, ``phone`` and ``company`` the visitor gave)."""
+    data = {"title": lead.title}
+    if captured:
+        data["capture"] = captured
+    return _event(EventKind.CREATED, lead, data, by=by, at=at)
 
 
 def field_changed(lead, field: str, new, *, by, at) -> LeadEvent:

@@ -19,6 +19,7 @@ from .filters import user_label
 from .models import CLOSING_FIELDS, Absence, Lead, LeadSource, LossReason, Priority
 
 PROBABILITY_ERROR = "Probability must be between 0 and 100."
+DESCRIPTION_ERROR = "Description must be at most 5000 characters."
 
 
 class MoneyField(forms.DecimalField):
@@ -174,9 +175,7 @@ class LeadForm(forms.ModelForm):
         kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
         self.fields["title"].widget.attrs.update({"autofocus": True, "maxlength": 255})
-        self.fields["description"].error_messages["max_length"] = (
-            "Description must be at most 5000 characters."
-        )
+        self.fields["description"].error_messages["max_length"] = DESCRIPTION_ERROR
         instance = self.instance
 
         stage = self.fields["stage"]
@@ -316,6 +315,23 @@ class LeadForm(forms.ModelForm):
         if close and not self.instance.pk and close < timezone.localdate():
             warnings["expected_close_date"] = "Expected close date is in the past."
         return warnings
+
+
+class LeadCaptureForm(forms.ModelForm):
+    """What a website's post says of a new lead (``leads.capture``): its title and
+    description, by the lead form's rules and in its words. Where it lands and who gets
+    it are the capture form's, set on the instance before validation."""
+
+    clean_title = LeadForm.clean_title
+
+    class Meta:
+        model = Lead
+        fields = ["title", "description"]
+        error_messages = {"title": LeadForm.Meta.error_messages["title"]}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["description"].error_messages["max_length"] = DESCRIPTION_ERROR
 
 
 class StageMoveForm(forms.ModelForm):

@@ -25,6 +25,9 @@ from .assignment import Team as Team
 # A lead's history is defined in .events, with every kind of event; found here too.
 from .bulk_models import BulkChange as BulkChange
 from .bulk_models import BulkChangeItem as BulkChangeItem
+
+# Capture forms (.capture_models) and webhooks (.webhook_models, below) are found here too.
+from .capture_models import CaptureForm as CaptureForm
 from .events import EventKind as EventKind
 from .events import LeadEvent as LeadEvent
 from .events import epoch, recorded_value, visited
@@ -43,6 +46,8 @@ from .scoring import rating_expression
 # The running totals PostgreSQL keeps of the leads are defined in .tally; found here too.
 from .tally import LeadCloseTally as LeadCloseTally
 from .tally import LeadTally as LeadTally
+from .webhook_models import Webhook as Webhook
+from .webhook_models import WebhookDelivery as WebhookDelivery
 
 
 def default_stage_id() -> int | None:

@@ -31,7 +31,7 @@ from crm.web.bulk import bulk_insert
 from crm.web.fields import stored, unchanged
 from pipelines.models import LAST_OPEN_STAGE_MESSAGE, PipelineStage
 
-from . import events, scoring
+from . import events, scoring, webhooks
 from .assignment import Assigner
 from .models import CLOSING_FIELDS, LOST_FIELDS, WON_FIELDS, Lead, LeadEvent, LossReason
 
@@ -214,11 +214,37 @@ def _check(lead: Lead, names: list[str]) -> None:
         lead.clean_closing()
 
 
+# --- the history's writers: every event a write records goes through one of these three,
+# which also hand it to the webhooks (sent once the transaction commits).
+
+
 def _save(event: LeadEvent) -> LeadEvent:
     """Write one event that ``events`` made, as the manager creates any row."""
-    return LeadEvent.objects.create(
+    saved = LeadEvent.objects.create(
         lead=event.lead, actor=event.actor, at=event.at, kind=event.kind, data=event.data
     )
+    webhooks.emit([events.as_row(saved)])
+    return saved
+
+
+def _save_all(recorded: Iterable[LeadEvent], *, batch_size: int | None = None) -> None:
+    """Write the events of a write (one INSERT for a few, in batches for many)."""
+    recorded = list(recorded)
+    LeadEvent.objects.bulk_create(recorded, batch_size=batch_size)
+    webhooks.emit(map(events.as_row, recorded))
+
+
+def _insert_rows(rows: list[tuple]) -> None:
+    """Insert many events given as rows of ``events.COLUMNS`` (PostgreSQL's COPY: 10,000
+    events of a bulk move in a fraction of the time ``bulk_create`` builds its
+    statements in)."""
+    bulk_insert(LeadEvent, events.COLUMNS, rows, count=len(rows))
+    webhooks.emit(rows)
+
+
+def _save_events(recorded: list[LeadEvent]) -> None:
+    """Insert many events at once (``_insert_rows``)."""
+    _insert_rows([events.as_row(event) for event in recorded])
 
 
 def _lock(lead_id: int) -> Lead:
@@ -246,18 +272,26 @@ def new_lead_record(*, stage, probability, by_id: int | None, now) -> dict:
 
 
 def _require_add(by) -> None:
-    if not by.has_perm("leads.add_lead"):
+    if by is None or not by.has_perm("leads.add_lead"):
         raise PermissionDenied("You may not add leads.")
 
 
 @transaction.atomic
-def lead_create(*, lead: Lead, by) -> Lead:
+def lead_create(*, lead: Lead, by, captured: dict | None = None) -> Lead:
     """Save a new lead built by a form; record its creation. A lead without an assignee
-    gets one from the assignment rules, which its history says."""
-    _require_add(by)
+    gets one from the assignment rules, which its history says.
+
+    ``captured``: a website posted it to a capture form (``leads.capture``; what the
+    history records of it, ``events.created``). Nobody is signed in then (``by`` is
+    None): the form's key was the permission, and the history says "Captured from
+    <form>" with no one as its actor.
+    """
+    if captured is None or by is not None:
+        _require_add(by)
     now = timezone.now()
     today = timezone.localdate(now)
-    record = new_lead_record(stage=lead.stage, probability=lead.probability, by_id=by.pk, now=now)
+    by_id = by.pk if by is not None else None
+    record = new_lead_record(stage=lead.stage, probability=lead.probability, by_id=by_id, now=now)
     given = {name: getattr(lead, name) for name in CLOSING_FIELDS}
     given["value"] = lead.value
     closing = closing_values(lead.stage, given, current=None, today=today)
@@ -272,7 +306,7 @@ def lead_create(*, lead: Lead, by) -> Lead:
             lead.assignee = assignment.user
     lead.save()
     scoring.store_scores({lead.pk: lead.score})
-    _save(events.created(lead, by=by, at=now))
+    _save(events.created(lead, by=by, at=now, captured=captured))
     if assignment is not None:
         _save(events.assigned_by_rule(lead, assignment, by=by, at=now))
     return lead
@@ -318,14 +352,15 @@ def leads_create_bulk(
             leads[index]["assignee_id"] = assignment.user.pk
     ids = _insert(Lead, leads)
     scoring.store_new_scores(dict(zip(ids, scores, strict=True)))
-    recorded = events.imported_rows(ids, lead_import=lead_import, rows=row_numbers, by=by, at=now)
-    bulk_insert(LeadEvent, events.COLUMNS, recorded, count=len(ids))
+    _insert_rows(
+        list(events.imported_rows(ids, lead_import=lead_import, rows=row_numbers, by=by, at=now))
+    )
     by_rule = [
         events.as_row(events.assigned_by_rule(Lead(pk=ids[index]), assignment, by=by, at=now))
         for (index, _), assignment in zip(unassigned, assignments, strict=True)
         if assignment is not None
     ]
-    bulk_insert(LeadEvent, events.COLUMNS, by_rule, count=len(by_rule))
+    _insert_rows(by_rule)
     return ids
 
 
@@ -366,7 +401,7 @@ def leads_assign_by_rules(*, lead_ids: Iterable[int], by, tags: dict | None = No
         result.assigned.append(lead)
     if result.assigned:
         _save_many(result.assigned, ["assignee", *RECORD_FIELDS])
-    LeadEvent.objects.bulk_create(events.tagged(recorded, **(tags or {})))
+    _save_all(events.tagged(recorded, **(tags or {})))
     return result
 
 
@@ -411,7 +446,7 @@ def lead_update(*, lead_id: int, values: dict, expected_version: int | None = No
     lead.touch(now)
     lead.save()
     scoring.store_scores({lead.pk: lead.score})
-    LeadEvent.objects.bulk_create(recorded)
+    _save_all(recorded)
     return lead
 
 
@@ -501,7 +536,7 @@ def leads_merge(
     keep.touch(now)
     keep.save()
     scoring.store_scores({keep.pk: keep.score})
-    LeadEvent.objects.bulk_create(recorded)
+    _save_all(recorded)
     lead_delete(lead_id=other_id, by=by, merged_into=keep)
     return keep
 
@@ -608,12 +643,6 @@ def leads_update_bulk(
     return result
 
 
-def _save_events(recorded: list[LeadEvent]) -> None:
-    """Insert many events at once (PostgreSQL's COPY: 10,000 events of a bulk move in a
-    fraction of the time ``bulk_create`` builds its statements in)."""
-    bulk_insert(LeadEvent, events.COLUMNS, map(events.as_row, recorded), count=len(recorded))
-
-
 def _save_many(leads: list[Lead], fields: list[str]) -> None:
     """Write these fields of locked leads, whose ``touch`` added one to their version.
 
@@ -689,7 +718,7 @@ def leads_restore_bulk(
             result.changed, [*attnames, *RECORD_FIELDS], batch_size=BULK_UPDATE
         )
         scoring.store_scores({lead.pk: lead.score for lead in result.changed})
-        LeadEvent.objects.bulk_create(
+        _save_all(
             events.import_undone(
                 lead,
                 lead_import=lead_import,
@@ -821,7 +850,7 @@ def leads_delete_bulk(
         refused.append(lead.pk)
         del leads[lead.pk]
     now = timezone.now()
-    LeadEvent.objects.bulk_create(
+    _save_all(
         (events.deleted(lead, by=by, at=now, undoing=undoing) for lead in leads.values()),
         batch_size=LOCK_CHUNK,
     )
@@ -859,6 +888,12 @@ def stage_delete(*, stage: PipelineStage, move_to: PipelineStage | None, by) -> 
     stage = PipelineStage.objects.select_for_update().select_related("pipeline").get(pk=stage.pk)
     if stage.is_last_open():
         raise ValidationError(LAST_OPEN_STAGE_MESSAGE, code="last_open")
+    if forms := list(stage.capture_forms.values_list("name", flat=True)):
+        raise ValidationError(
+            f"Websites' leads land in {stage.name} (capture form {', '.join(forms)}): give "
+            "the form another stage first. Nothing was changed.",
+            code="capture_form",
+        )
     if move_to is not None and (move_to.pipeline_id != stage.pipeline_id or move_to == stage):
         raise ValidationError(
             f"Choose another stage of the pipeline {stage.pipeline.name}.", code="invalid_target"

@@ -14,6 +14,9 @@ from .imports import lead_import_run
 from .models import BulkChange, LeadImport, ScoreRecompute
 from .rescoring import score_recompute_run
 
+# Webhook deliveries are sent by a task defined beside them; found here too.
+from .webhooks import send_webhook_deliveries as send_webhook_deliveries
+
 
 @task
 def run_lead_import(import_id: int) -> None:

@@ -5,6 +5,7 @@ from . import (
     board,
     bulk_views,
     calibration,
+    capture_views,
     duplicates,
     export,
     forecast,
@@ -22,6 +23,8 @@ from . import (
 app_name = "leads"
 
 urlpatterns = [
+    # Public: a website's form posts here (its key is its credential).
+    path("capture/<str:key>/", capture_views.CaptureView.as_view(), name="capture"),
     path("leads/", views.LeadListView.as_view(), name="list"),
     path("leads/totals/", views.LeadListTotalsView.as_view(), name="list_totals"),
     path("leads/competitors/", views.CompetitorOptionsView.as_view(), name="competitors"),

@@ -20,6 +20,7 @@ from leads.models import (
     Priority,
     SavedView,
 )
+from leads.webhook_models import WebhookEventKind
 from pipelines.models import Pipeline, PipelineStage
 
 
@@ -262,3 +263,28 @@ class DefaultViewFactory(DjangoModelFactory):
 
     view = factory.SubFactory(SavedViewFactory)
     user = factory.SelfAttribute("view.owner")
+
+
+# Capture forms and webhooks.
+
+
+class CaptureFormFactory(DjangoModelFactory):
+    """A website form landing its leads in the default pipeline's first stage."""
+
+    class Meta:
+        model = "leads.CaptureForm"
+
+    name = factory.Sequence(lambda n: f"Website form {n}")
+    stage = factory.LazyFunction(lambda: default_stage("New"))
+    allowed_origins = "https://www.example.com"
+
+
+class WebhookFactory(DjangoModelFactory):
+    """An endpoint listening to every kind of event (``events=[…]`` for fewer)."""
+
+    class Meta:
+        model = "leads.Webhook"
+
+    name = factory.Sequence(lambda n: f"Endpoint {n}")
+    url = "https://hooks.example.com/crm"
+    events = factory.LazyFunction(lambda: [kind.value for kind in WebhookEventKind])

@@ -19,12 +19,14 @@ from leads.models import (
     LossReason,
     SavedView,
     ScoringSettings,
+    WebhookDelivery,
 )
 from leads.services import lead_assign, lead_move_stage
 from pipelines.models import Pipeline, PipelineStage
 from tests.factories import (
     AbsenceFactory,
     AssignmentRuleFactory,
+    CaptureFormFactory,
     ClientEventFactory,
     ClientFactory,
     ContactEventFactory,
@@ -36,6 +38,7 @@ from tests.factories import (
     PipelineStageFactory,
     RepFactory,
     SavedViewFactory,
+    WebhookFactory,
     default_stage,
     loss_reason,
     lost,
@@ -48,7 +51,7 @@ REGISTERED = sorted(
     (m for m in admin.site._registry if m._meta.app_label in {"auth", "crm", "leads", "pipelines"}),
     key=lambda model: model._meta.label,
 )
-READ_ONLY = {LeadEvent, LeadImport, ClientEvent, ContactEvent}
+READ_ONLY = {LeadEvent, LeadImport, ClientEvent, ContactEvent, WebhookDelivery}
 #: One row, changed in place: no add page, and its list is its change page.
 SINGLETONS = {ScoringSettings}
 #: Made on the site's pages only (a saved view, with the list's filters).
@@ -79,6 +82,10 @@ def sample_data(rep):
     AbsenceFactory(membership=membership, note="Acme trade fair")
     AssignmentRuleFactory(name="Acme leads", team=membership.team, category="Acme")
     SavedViewFactory(name="Acme's open deals", owner=rep, query="q=Acme")
+    CaptureFormFactory(name="Acme website")
+    WebhookDelivery.objects.create(
+        webhook=WebhookFactory(name="Acme ERP"), event="lead.created", lead_id=lead.pk, body="{}"
+    )
     return {"client": client, "contact": contact, "lead": lead}
 
 

@@ -6,6 +6,7 @@ field and the importer's reading and value parsing. CI runs a fixed, reproducibl
 of examples (``derandomize``); ``FUZZ_SCALE=10`` runs ten times as many, at random.
 """
 
+import json
 import os
 import string
 
@@ -17,12 +18,15 @@ from hypothesis import strategies as st
 from crm.filters import ClientFilter, ContactFilter
 from crm.forms import ClientForm, ContactForm
 from crm.models import Client, Contact
+from leads import capture
 from leads.board import BOARD_FILTERS
+from leads.capture_models import HONEYPOT_FIELD
 from leads.filters import LeadFilter
 from leads.forms import LeadForm
 from leads.imports import ImportFileError, Lookups, convert_row, iter_rows, read_csv_upload
 from leads.models import Lead, LeadEvent, LeadImport
 from tests.factories import (
+    CaptureFormFactory,
     ClientFactory,
     ContactFactory,
     LeadEventFactory,
@@ -296,3 +300,40 @@ def test_any_header_row_is_read_or_refused_with_a_message(header):
     except ImportFileError as error:
         outcome = str(error)
     assert outcome
+
+
+# --- a website's post to a capture form -------------------------------------------------------
+
+#: What a JSON body may hold where text belongs: text, numbers, and what is not text.
+JSON_VALUE = st.one_of(
+    VALUE,
+    TEXT,
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=False),
+    st.lists(TEXT, max_size=2),
+    st.dictionaries(TEXT, TEXT, max_size=2),
+)
+
+
+@fuzz(80)
+@given(params=st.data())
+def test_capture_posts_never_give_a_server_error_nor_half_a_write(client, params):
+    capture_form = CaptureFormFactory(rate_limit=100_000)
+    names = st.sampled_from([*capture.FIELDS, HONEYPOT_FIELD, "other"])
+    as_json = params.draw(st.booleans())
+    data = params.draw(
+        st.dictionaries(names, JSON_VALUE if as_json else VALUE, max_size=len(capture.FIELDS))
+    )
+    before = snapshot()
+    url = f"/capture/{capture_form.public_key}/"
+    if as_json:
+        response = client.post(url, json.dumps(data), content_type="application/json")
+    else:
+        response = client.post(url, data)
+    assert_no_server_error(response)
+    if response.status_code >= 400 or response.json()["id"] is None:
+        assert snapshot() == before, "a refused post changed something"
+    else:
+        assert Lead.objects.filter(pk=response.json()["id"]).exists()

@@ -3,8 +3,9 @@
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 
-# Django's login view (the admin has its own login/logout views), and the icon a tab shows.
-PUBLIC = {"login", "favicon"}
+# Django's login view (the admin has its own login/logout views), the icon a tab shows, and
+# where websites post leads (its key is its credential: tests/leads/test_capture.py).
+PUBLIC = {"login", "favicon", "leads:capture"}
 
 
 def app_routes(patterns=None, prefix="", namespace=""):

@@ -9,6 +9,7 @@ from leads.models import Lead, LeadEvent
 from leads.services import stage_delete
 from pipelines.models import Pipeline, PipelineStage
 from tests.factories import (
+    CaptureFormFactory,
     LeadFactory,
     PipelineFactory,
     PipelineStageFactory,
@@ -318,4 +319,14 @@ def test_a_lead_moved_in_just_before_the_delete_refuses_it_and_changes_nothing(
     with pytest.raises(ValidationError, match="moved into Proposal meanwhile"):
         stage_delete(stage=proposal, move_to=default_stage("Qualified"), by=admin_user)
     monkeypatch.undo()
+    assert nothing_changed(proposal, 3)
+
+
+def test_a_stage_a_capture_form_lands_leads_in_is_kept_and_says_why(admin_client, proposal):
+    CaptureFormFactory(name="Website", stage=proposal)
+
+    response = admin_client.post(delete_url(proposal), {"move_to": default_stage("Won").pk})
+
+    assert response.status_code == 422
+    assert "capture form Website" in response.text
     assert nothing_changed(proposal, 3)
