@@ -71,8 +71,8 @@ class Unauthenticated(Exception):
 
 
 #: The error responses every operation may answer, for the OpenAPI schema.
-COMMON = {401: ErrorOut, 429: ErrorOut}
+COMMON = {400: ErrorOut, 401: ErrorOut, 429: ErrorOut}
 #: And those of every operation that reads one row by its id, or writes.
 READ_ONE = {**COMMON, 404: ErrorOut}
-WRITE = {**COMMON, 400: ErrorOut, 403: ErrorOut, 422: InvalidOut}
+WRITE = {**COMMON, 403: ErrorOut, 422: InvalidOut}
 WRITE_ONE = {**WRITE, 404: ErrorOut}

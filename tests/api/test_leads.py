@@ -148,7 +148,8 @@ def test_a_lead_reads_with_what_it_points_at(api, rep):
     assert data["client"] == {"id": contact.client.pk, "name": "Acme", "deleted": False}
     assert data["contact"]["name"] == "Ann"
     assert data["assignee"]["username"] == rep.username
-    assert data["stage"]["name"] == "New" and data["status"] == "open"
+    assert data["stage"]["name"] == "New"
+    assert data["status"] == "open"
     assert data["value"] == "1000.00"
     assert data["version"] == lead.version
     assert data["url"] == f"/leads/{lead.pk}/"
@@ -172,8 +173,10 @@ def test_create_makes_the_lead_as_the_form_does(api, rep):
     lead = Lead.objects.get(pk=response.json()["id"])
     assert lead.title == "Website redesign"  # stripped, as the form strips it
     assert lead.value == Decimal("25000.50")
-    assert lead.stage == default_stage("New") and lead.probability == 10  # the stage's
-    assert lead.created_by == rep and lead.version == 1
+    assert lead.stage == default_stage("New")
+    assert lead.probability == 10
+    assert lead.created_by == rep
+    assert lead.version == 1
     assert lead.events.get().kind == EventKind.CREATED
     assert response.json()["title"] == "Website redesign"
 
@@ -275,7 +278,8 @@ def test_update_refuses_bad_values_with_the_forms_messages(api, rep):
         "probability": ["Probability must be between 0 and 100."],
     }
     lead.refresh_from_db()
-    assert lead.title == "Kept" and lead.version == 1
+    assert lead.title == "Kept"
+    assert lead.version == 1
 
 
 def test_a_contact_sent_alone_brings_its_client(api, rep):
@@ -318,8 +322,10 @@ def test_move_to_lost_needs_a_reason_as_the_dialog_does(api, rep):
     )
     assert done.status_code == 200, done.content
     data = done.json()
-    assert data["status"] == "lost" and data["lost_reason"]["id"] == reason.pk
-    assert data["competitor"] == "Acme" and data["actual_close_date"] is not None
+    assert data["status"] == "lost"
+    assert data["lost_reason"]["id"] == reason.pk
+    assert data["competitor"] == "Acme"
+    assert data["actual_close_date"] is not None
 
 
 def test_move_to_won_closes_at_the_leads_value(api, rep):
@@ -327,7 +333,8 @@ def test_move_to_won_closes_at_the_leads_value(api, rep):
     data = (
         api(rep).post(f"/api/v1/leads/{lead.pk}/move/", {"stage": default_stage("Won").pk}).json()
     )
-    assert data["status"] == "won" and data["won_value"] == "1200.00"
+    assert data["status"] == "won"
+    assert data["won_value"] == "1200.00"
 
 
 def test_move_refuses_a_stage_of_another_pipeline_and_a_stale_version(api, rep):
@@ -336,11 +343,13 @@ def test_move_refuses_a_stage_of_another_pipeline_and_a_stale_version(api, rep):
     lead = LeadFactory(created_by=rep)
     elsewhere = PipelineStageFactory()
     refused = api(rep).post(f"/api/v1/leads/{lead.pk}/move/", {"stage": elsewhere.pk})
-    assert refused.status_code == 422 and "stage" in refused.json()["errors"]
+    assert refused.status_code == 422
+    assert "stage" in refused.json()["errors"]
     stale = api(rep).post(
         f"/api/v1/leads/{lead.pk}/move/", {"stage": default_stage("Proposal").pk, "version": 9}
     )
-    assert stale.status_code == 409 and stale.json()["current_version"] == 1
+    assert stale.status_code == 409
+    assert stale.json()["current_version"] == 1
     assert Lead.objects.get(pk=lead.pk).stage == default_stage("New")
 
 
@@ -366,7 +375,8 @@ def test_a_note_goes_on_the_timeline(api, rep):
     lead = LeadFactory(created_by=rep)
     response = api(rep).post(f"/api/v1/leads/{lead.pk}/notes/", {"text": "Called them."})
     assert response.status_code == 201
-    assert response.json()["kind"] == "note" and response.json()["data"] == {"text": "Called them."}
+    assert response.json()["kind"] == "note"
+    assert response.json()["data"] == {"text": "Called them."}
     empty = api(rep).post(f"/api/v1/leads/{lead.pk}/notes/", {"text": ""})
     assert empty.status_code == 422
     assert empty.json()["errors"] == {"text": ["A note cannot be empty."]}
