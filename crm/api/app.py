@@ -62,6 +62,10 @@ FORM_MESSAGES = ("invalid", "invalid_choice", "invalid_pk_value")
 
 
 class Api(NinjaAPI):
+    def get_openapi_operation_id(self, operation) -> str:
+        """The operation's function name ("list_leads"): what generated clients call it."""
+        return operation.view_func.__name__
+
     def validation_error_from_error_contexts(self, error_contexts) -> Invalid:
         """pydantic's refusals (a wrong JSON type, a missing or unknown field) in our
         shape, worded as the operation's form words them where it has a message."""

@@ -191,7 +191,7 @@ def add_note(request, lead_id: int, payload: schemas.NoteIn):
     "/{int:lead_id}/timeline/",
     response={200: schemas.EventPage, 422: InvalidOut, **READ_ONE},
 )
-def timeline(request, lead_id: int, params: Query[TimelineQuery]):
+def lead_timeline(request, lead_id: int, params: Query[TimelineQuery]):
     """The lead's history and notes, newest first."""
     lead = get_object_or_404(Lead.objects.only("pk"), pk=lead_id)
     events = lead.events.select_related("actor").order_by("-at", "-id")

@@ -62,7 +62,7 @@ def list_users(request):
 
 
 @router.get("/users/me/", response={200: schemas.UserOut, **COMMON}, tags=["Users"])
-def me(request):
+def get_me(request):
     """Who the token or the session stands for."""
     return users().get(pk=request.user.pk)
 
