@@ -113,3 +113,22 @@ def test_a_reader_reads_but_does_not_write(api, reader):
     assert client.post("/api/v1/clients/", {"name": "Nope"}).status_code == 403
     assert client.patch(f"/api/v1/clients/{acme.pk}/", {"name": "Nope"}).status_code == 403
     assert Client.objects.get().name == "Acme"
+
+
+def test_a_page_of_clients_or_contacts_costs_the_same_queries_however_many(
+    api, rep, django_assert_max_num_queries
+):
+    client = api(rep)
+    client.get("/api/v1/sources/")  # the token's first use is recorded once
+    ContactFactory.create_batch(2)
+    counts = {}
+    for path in ("/api/v1/clients/", "/api/v1/contacts/"):
+        with django_assert_max_num_queries(6) as few:
+            client.get(path, {"q": "a", "sort": "-open_leads"})
+        counts[path] = len(few.captured_queries)
+    for _ in range(30):
+        LeadFactory(client=ContactFactory().client)
+    for path, count in counts.items():
+        with django_assert_max_num_queries(count):
+            response = client.get(path, {"limit": 50, "sort": "-open_leads"})
+        assert len(response.json()["results"]) >= 30
