@@ -25,6 +25,7 @@ NO_CREDENTIALS = (
     "API tokens in the CRM), or sign in."
 )
 BAD_TOKEN = "This token is unknown or revoked: make a new one under API tokens in the CRM."
+NOT_BEARER = "Send the token as 'Authorization: Bearer <token>'."
 
 
 def count(request: HttpRequest, key: str) -> None:
@@ -47,7 +48,7 @@ class TokenAuth(HttpBearer):
     def __call__(self, request: HttpRequest):
         header = request.headers.get(self.header, "")
         if header and header.split(" ")[0].lower() != self.openapi_scheme:
-            raise Unauthenticated(BAD_TOKEN)
+            raise Unauthenticated(NOT_BEARER)
         return super().__call__(request)
 
     def authenticate(self, request: HttpRequest, token: str):

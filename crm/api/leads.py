@@ -26,7 +26,7 @@ from .lists import filtered, paged, query_of
 router = Router(tags=["Leads"])
 
 LeadQuery = query_of(LeadFilter, "LeadQuery")
-TimelineQuery = query_of(type("NoFilters", (), {"base_filters": {}}), "TimelineQuery")
+TimelineQuery = query_of(None, "TimelineQuery")
 #: What a chosen stage, client, contact, source or person gone meanwhile answers.
 GONE_MEANWHILE = (
     "Something you chose (a stage, client, contact or person) was deleted meanwhile: choose again."

@@ -27,16 +27,15 @@ def _described(name: str, filter_) -> str:
     return f"{label}."
 
 
-def query_of(filterset_class, name: str, extra: dict | None = None) -> type[Schema]:
+def query_of(filterset_class, name: str) -> type[Schema]:
     """A query schema with a parameter per filter of ``filterset_class`` (a list for one
-    that takes several values), ``cursor`` and ``limit``."""
+    that takes several values; None: no filters), ``cursor`` and ``limit``."""
     annotations, fields = {}, {}
-    for key, filter_ in filterset_class.base_filters.items():
+    filters = filterset_class.base_filters if filterset_class is not None else {}
+    for key, filter_ in filters.items():
         several = isinstance(filter_, MultipleChoiceFilter | ModelMultipleChoiceFilter)
         annotations[key] = list[str] if several else str | None
         fields[key] = Field([] if several else None, description=_described(key, filter_))
-    for key, (annotation, field) in (extra or {}).items():
-        annotations[key], fields[key] = annotation, field
     annotations["cursor"] = str | None
     fields["cursor"] = Field(None, description="The `next_cursor` of the page before.")
     annotations["limit"] = int

@@ -171,9 +171,9 @@ class MoveIn(Input):
 
 class AssignIn(Input):
     FORM = LeadForm
-    model_config = ConfigDict(json_schema_extra=requires("assignee"))
 
-    assignee: int | None = Field(None, description="An active user's id; null: nobody.")
+    # Required by pydantic itself: the form takes a missing assignee for nobody.
+    assignee: int | None = Field(..., description="An active user's id; null: nobody.")
     version: int | None = Field(None, description="The version you read: 409 if it moved on.")
 
 

@@ -363,6 +363,11 @@ def test_assign_gives_the_lead_to_an_active_user_or_nobody(api, rep, manager):
     assert response.json()["assignee"]["username"] == "other"
     response = client.post(f"/api/v1/leads/{lead.pk}/assign/", {"assignee": None})
     assert response.json()["assignee"] is None
+    lead.refresh_from_db()
+    assert lead.assignee is None
+    missing = client.post(f"/api/v1/leads/{lead.pk}/assign/", {})  # not "nobody"
+    assert missing.status_code == 422
+    assert missing.json()["errors"] == {"assignee": ["This field is required."]}
     other.is_active = False
     other.save()
     refused = client.post(f"/api/v1/leads/{lead.pk}/assign/", {"assignee": other.pk})
