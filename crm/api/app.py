@@ -62,6 +62,8 @@ FORM_MESSAGES = ("invalid", "invalid_choice", "invalid_pk_value")
 
 
 class Api(NinjaAPI):
+    """django-ninja's API with our operation ids and our 422 (``Invalid``)."""
+
     def get_openapi_operation_id(self, operation) -> str:
         """The operation's function name ("list_leads"): what generated clients call it."""
         return operation.view_func.__name__
