@@ -3,7 +3,7 @@
 from django import forms
 from django.db.models import Q
 
-from .models import Client, Contact
+from .models import ApiToken, Client, Contact
 
 PHONE_HELP = "International numbers welcome, for example +31 20 123 4567."
 
@@ -64,3 +64,24 @@ class ContactForm(forms.ModelForm):
             Q(deleted_at__isnull=True) | Q(pk=self.instance.client_id)
         )
         client.empty_label = "Choose a client"
+
+
+class ApiTokenForm(forms.ModelForm):
+    """Name a new personal API token."""
+
+    class Meta:
+        model = ApiToken
+        fields = ["name"]
+        widgets = {"name": forms.TextInput(attrs={"maxlength": 100, "autocomplete": "off"})}
+        labels = {"name": "Token name"}
+        help_texts = {"name": "What it is for, so you know which to revoke: “Website sync”."}
+        error_messages = {
+            "name": {
+                "required": "Name the token.",
+                "max_length": "A name can be at most 100 characters (it has %(show_value)d).",
+            }
+        }
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)

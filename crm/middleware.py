@@ -14,7 +14,7 @@ import sys
 from django.conf import settings
 from django.core.exceptions import BadRequest, PermissionDenied, SuspiciousOperation
 from django.db.utils import InterfaceError, OperationalError
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseServerError
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseServerError, JsonResponse
 from django.shortcuts import resolve_url
 from django.template import loader
 from django.utils.translation import gettext as _
@@ -224,3 +224,41 @@ class RejectNulCharactersMiddleware:
                 if "\x00" in key or any("\x00" in value for value in values):
                     raise SuspiciousOperation("A NUL character in the request's parameters.")
         return self.get_response(request)
+
+
+#: Where the REST API lives: its errors are JSON, whichever layer answers them.
+API_PREFIX = "/api/"
+
+
+class ApiErrorMiddleware:
+    """Under /api/, an error page that something other than the API wrote (a URL that
+    matches no operation, a NUL character refused by the middleware below, a server
+    error) becomes JSON in the API's shape: ``{"detail": "…"}`` with the same status.
+
+    The API's own operations answer JSON already; Django's debug page (DEBUG on) is left
+    as it is, for the developer reading it.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if not request.path.startswith(API_PREFIX) or response.status_code < 400:
+            return response
+        if response.get("Content-Type", "").startswith("application/json"):
+            return response
+        if settings.DEBUG and response.status_code >= 500:
+            return response
+        reference = getattr(request, "error_reference", None)
+        detail = {
+            400: "Bad request.",
+            403: _("You don't have permission to do that."),
+            404: _("Not found. It may have been deleted."),
+            405: "This method is not allowed here.",
+        }.get(response.status_code) or toast_message(response.status_code, reference)
+        json_response = JsonResponse({"detail": str(detail)}, status=response.status_code)
+        for header in ("Retry-After", "Allow"):
+            if header in response:
+                json_response[header] = response[header]
+        return json_response

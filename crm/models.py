@@ -1,4 +1,9 @@
-"""The relationship core: clients and their contacts. Both are soft-deleted and audited."""
+"""The relationship core: clients and their contacts. Both are soft-deleted and audited.
+Also what the project keeps beside them: rate-limit windows and personal API tokens."""
+
+import hashlib
+import secrets
+from datetime import timedelta
 
 from django.conf import settings
 from django.core.exceptions import FieldDoesNotExist
@@ -261,3 +266,95 @@ class RateWindow(models.Model):
 
     def __str__(self):
         return f"{self.key} @ {self.start:%Y-%m-%d %H:%M:%S}: {self.hits}"
+
+
+#: What every API token starts with: a secret pasted into the wrong place is recognisable
+#: (and secret scanners can be taught the pattern).
+API_TOKEN_PREFIX = "crm_"
+
+
+def api_token_digest(secret: str) -> str:
+    """The SHA-256 of a token, hex: what is stored and looked up. A token is 256 random
+    bits, so a plain hash is enough (no salt or slow hash: nothing to guess)."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+class ApiTokenQuerySet(models.QuerySet):
+    def active(self):
+        return self.filter(revoked_at__isnull=True)
+
+    def issue(self, *, user, name: str) -> tuple["ApiToken", str]:
+        """A new token for ``user``: the row, and the secret, shown once and never stored."""
+        secret = API_TOKEN_PREFIX + secrets.token_urlsafe(32)
+        token = ApiToken(user=user, name=name, digest=api_token_digest(secret), hint=secret[-4:])
+        token.full_clean()
+        token.save()
+        return token, secret
+
+    def authenticate(self, secret: str) -> "ApiToken | None":
+        """The active token of an active user that ``secret`` is, with its user; else None."""
+        if not secret.startswith(API_TOKEN_PREFIX) or len(secret) > 200:
+            return None
+        return (
+            self.active()
+            .select_related("user")
+            .filter(digest=api_token_digest(secret), user__is_active=True)
+            .first()
+        )
+
+
+class ApiToken(models.Model):
+    """A personal API token: its user's rights, for scripts and other systems.
+
+    Only the SHA-256 of the secret is kept; the secret is shown once, when the token is
+    made (``ApiToken.objects.issue``). Revoking keeps the row, so that the settings page
+    can say when a token stopped working.
+    """
+
+    #: How long a use may go unrecorded: ``last_used_at`` is written at most this often.
+    USE_RESOLUTION = timedelta(minutes=1)
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
+    )
+    name = models.CharField(max_length=100, help_text="What the token is for.")
+    digest = models.CharField(max_length=64, unique=True, editable=False)
+    #: The secret's last four characters, to tell tokens apart on the settings page.
+    hint = models.CharField(max_length=4, editable=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    objects = ApiTokenQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "API token"
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(name=""),
+                name="apitoken_name_not_empty",
+                violation_error_message="Name the token.",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.name} (…{self.hint})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+    def revoke(self) -> None:
+        """Stop the token from working; a revoked token stays revoked when it was."""
+        if self.revoked_at is None:
+            self.revoked_at = timezone.now()
+            self.save(update_fields=["revoked_at"])
+
+    def record_use(self, now=None) -> None:
+        """Note that the token was used, at most once per ``USE_RESOLUTION`` (a write per
+        request would cost every call of a busy script a query)."""
+        now = now or timezone.now()
+        if self.last_used_at is None or now - self.last_used_at >= self.USE_RESOLUTION:
+            ApiToken.objects.filter(pk=self.pk).update(last_used_at=now)
+            self.last_used_at = now

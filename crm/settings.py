@@ -53,6 +53,8 @@ INSTALLED_APPS = [
     "django_htmx",
     "django_filters",
     "django_tasks_db",
+    # django-ninja: the REST API (crm/api/); listed for its Swagger UI files and template.
+    "ninja",
     "crm.web",
     "crm",
     "pipelines",
@@ -65,6 +67,8 @@ MIDDLEWARE = [
     # every response, static files included, carries both policies.
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django_permissions_policy.PermissionsPolicyMiddleware",
+    # Outside everything that can answer an error page: under /api/ it is JSON instead.
+    "crm.middleware.ApiErrorMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -256,6 +260,13 @@ WEBHOOK_ALLOW_PRIVATE = env_bool("WEBHOOK_ALLOW_PRIVATE", False)
 IMPORT_LEASE_SECONDS = int(os.environ.get("IMPORT_LEASE_SECONDS", "120"))
 # An import no worker has started this long after it was queued shows as interrupted too.
 IMPORT_QUEUE_SECONDS = int(os.environ.get("IMPORT_QUEUE_SECONDS", "900"))
+
+# The REST API (/api/v1/, crm/api/): each token, and each signed-in browser session, may
+# make API_RATE_LIMIT requests per API_RATE_PERIOD seconds; past that it gets 429 with
+# Retry-After until the window ends. Counted in the database (crm.ratelimit), so the limit
+# holds across every app server.
+API_RATE_LIMIT = int(os.environ.get("API_RATE_LIMIT", "120"))
+API_RATE_PERIOD = int(os.environ.get("API_RATE_PERIOD", "60"))
 
 # Security. Production runs behind a TLS-terminating proxy.
 SESSION_COOKIE_HTTPONLY = True

@@ -5,6 +5,8 @@ from django.templatetags.static import static
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from crm.api.app import urls as api_urls
+
 
 class LoginView(auth_views.LoginView):
     """Django's login view, answering 422 to a failed sign-in like every other form."""
@@ -36,6 +38,7 @@ urlpatterns = [
         name="favicon",
     ),
     path("admin/", admin.site.urls),
+    path("api/v1/", api_urls()),
     path("", include("leads.urls")),
     path("", include("crm.urls_app")),
 ]

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import views
+from . import token_views, views
 
 app_name = "crm"
 
@@ -17,4 +17,15 @@ urlpatterns = [
     path("contacts/<int:pk>/", views.ContactDetailView.as_view(), name="contact_detail"),
     path("contacts/<int:pk>/edit/", views.ContactUpdateView.as_view(), name="contact_update"),
     path("contacts/<int:pk>/delete/", views.ContactDeleteView.as_view(), name="contact_delete"),
+    path("settings/api-tokens/", token_views.ApiTokenListView.as_view(), name="api_tokens"),
+    path(
+        "settings/api-tokens/new/",
+        token_views.ApiTokenCreateView.as_view(),
+        name="api_token_create",
+    ),
+    path(
+        "settings/api-tokens/<int:pk>/revoke/",
+        token_views.ApiTokenRevokeView.as_view(),
+        name="api_token_revoke",
+    ),
 ]

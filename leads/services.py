@@ -450,19 +450,37 @@ def lead_update(*, lead_id: int, values: dict, expected_version: int | None = No
     return lead
 
 
-def lead_move_stage(*, lead_id: int, stage, by, closing: dict | None = None) -> Lead:
+def lead_move_stage(
+    *,
+    lead_id: int,
+    stage,
+    by,
+    closing: dict | None = None,
+    expected_version: int | None = None,
+) -> Lead:
     """Move a lead to a stage (its probability follows); moving to its own stage is a no-op.
 
     ``closing`` says how it closed, for a won or lost stage: the close date and won
     value (defaults: today, the lead's value), or the loss reason (required: a
-    ValidationError otherwise, nothing moved), competitor and note.
+    ValidationError otherwise, nothing moved), competitor and note. With
+    ``expected_version``, LeadConflict when the lead moved on from it (the API's move).
     """
-    return lead_update(lead_id=lead_id, values={"stage": stage, **(closing or {})}, by=by)
+    return lead_update(
+        lead_id=lead_id,
+        values={"stage": stage, **(closing or {})},
+        expected_version=expected_version,
+        by=by,
+    )
 
 
-def lead_assign(*, lead_id: int, assignee, by) -> Lead:
-    """Give a lead to a user, or to nobody."""
-    return lead_update(lead_id=lead_id, values={"assignee": assignee}, by=by)
+def lead_assign(*, lead_id: int, assignee, by, expected_version: int | None = None) -> Lead:
+    """Give a lead to a user, or to nobody (LeadConflict as ``lead_move_stage``)."""
+    return lead_update(
+        lead_id=lead_id,
+        values={"assignee": assignee},
+        expected_version=expected_version,
+        by=by,
+    )
 
 
 @transaction.atomic

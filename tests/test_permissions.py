@@ -4,10 +4,12 @@ Roles: anonymous, a signed-in user in no group (reader), a sales rep acting on t
 lead, a sales rep acting on someone else's lead, and a sales manager.
 """
 
+import re
+
 import pytest
 from django.urls import reverse
 
-from crm.models import Client, Contact
+from crm.models import ApiToken, Client, Contact
 from leads.forms import MERGE_FIELDS
 from leads.models import Absence, Lead, LeadEvent, Membership, SavedView
 from tests.factories import (
@@ -192,6 +194,11 @@ WRITES = {
         lambda w: {},
         lambda w: not SavedView.objects.filter(pk=w["view"].pk).exists(),
     ),
+    "api_token_create": (
+        lambda w: reverse("crm:api_token_create"),
+        lambda w: {"name": "Sync"},
+        lambda w: ApiToken.objects.filter(name="Sync").exists(),
+    ),
 }
 
 # What each role may do. Client and contact writes do not depend on who created them.
@@ -219,6 +226,8 @@ EXPECTED = {
     "saved_view_create": [LOGIN, OK, OK, OK, OK],
     "saved_view_update": [LOGIN, FORBIDDEN, OK, FORBIDDEN, FORBIDDEN],
     "saved_view_delete": [LOGIN, FORBIDDEN, OK, FORBIDDEN, FORBIDDEN],
+    # A token has its user's rights, no more: anyone signed in may have one.
+    "api_token_create": [LOGIN, OK, OK, OK, OK],
 }
 
 CASES = [
@@ -238,7 +247,7 @@ def test_write_permission_matrix(client, world, write, role, outcome, htmx):
     headers = {"HX-Request": "true"} if htmx else {}
     response = client.post(url(world), data(world), headers=headers)
     if outcome == OK:
-        assert response.status_code in (200, 302), response.content[:500]
+        assert response.status_code in (200, 201, 302), response.content[:500]
         assert changed(world), f"{role} should be able to {write}"
     else:
         expected_status = {FORBIDDEN: 403, LOGIN: 401 if htmx else 302}[outcome]
@@ -270,5 +279,134 @@ def test_matrix_covers_every_write_url():
         "crm:contact_create", "crm:contact_update", "crm:contact_delete",
         "leads:team_pause", "leads:team_absence_add", "leads:team_absence_remove",
         "leads:saved_view_create", "leads:saved_view_update", "leads:saved_view_delete",
+        "crm:api_token_create",
     }  # fmt: skip
     assert writes == covered
+
+
+# --- the REST API: the same rules through /api/v1/ with each role's token ---------------------
+
+
+def api_lead(w, **values):
+    lead = w["lead"]
+    return {**values, "version": lead.version}
+
+
+# (method, path, JSON body, changed?) — the API's counterpart of each page's write.
+API_WRITES = {
+    "lead_create": (
+        "post",
+        lambda w: "/api/v1/leads/",
+        lambda w: {"title": "Brand new"},
+        WRITES["lead_create"][2],
+    ),
+    "lead_update": (
+        "patch",
+        lambda w: f"/api/v1/leads/{w['lead'].pk}/",
+        lambda w: api_lead(w, title="Changed"),
+        WRITES["lead_update"][2],
+    ),
+    "lead_delete": (
+        "delete",
+        lambda w: f"/api/v1/leads/{w['lead'].pk}/",
+        lambda w: None,
+        WRITES["lead_delete"][2],
+    ),
+    "lead_move_stage": (
+        "post",
+        lambda w: f"/api/v1/leads/{w['lead'].pk}/move/",
+        lambda w: {"stage": default_stage("Proposal").pk},
+        WRITES["lead_move_stage"][2],
+    ),
+    "lead_assign": (
+        "post",
+        lambda w: f"/api/v1/leads/{w['lead'].pk}/assign/",
+        lambda w: {"assignee": w["other"].pk},
+        WRITES["lead_assign"][2],
+    ),
+    "lead_note": (
+        "post",
+        lambda w: f"/api/v1/leads/{w['lead'].pk}/notes/",
+        lambda w: {"text": "hi"},
+        WRITES["lead_note"][2],
+    ),
+    "client_create": (
+        "post",
+        lambda w: "/api/v1/clients/",
+        lambda w: {"name": "Newco"},
+        WRITES["client_create"][2],
+    ),
+    "client_update": (
+        "patch",
+        lambda w: f"/api/v1/clients/{w['client'].pk}/",
+        lambda w: {"name": "Acme Renamed"},
+        WRITES["client_update"][2],
+    ),
+    "client_delete": (
+        "delete",
+        lambda w: f"/api/v1/clients/{w['client'].pk}/",
+        lambda w: None,
+        WRITES["client_delete"][2],
+    ),
+    "contact_create": (
+        "post",
+        lambda w: "/api/v1/contacts/",
+        lambda w: {"name": "Bert", "client": w["client"].pk},
+        WRITES["contact_create"][2],
+    ),
+    "contact_update": (
+        "patch",
+        lambda w: f"/api/v1/contacts/{w['contact'].pk}/",
+        lambda w: {"name": "Ann Renamed"},
+        WRITES["contact_update"][2],
+    ),
+    "contact_delete": (
+        "delete",
+        lambda w: f"/api/v1/contacts/{w['contact'].pk}/",
+        lambda w: None,
+        WRITES["contact_delete"][2],
+    ),
+}
+
+API_CASES = [
+    (write, role, outcome)
+    for write in API_WRITES
+    for role, outcome in zip(ROLES, EXPECTED[write], strict=True)
+]
+
+
+@pytest.mark.parametrize(("write", "role", "outcome"), API_CASES)
+def test_api_write_permission_matrix(world, write, role, outcome):
+    """The API decides as the pages do: the same outcome for each role (signing in is a
+    token there: 401 without one)."""
+    from tests.api.conftest import ApiClient, token_for
+
+    method, path, body, changed = API_WRITES[write]
+    user = actor(world, role)
+    api = ApiClient(token_for(user) if user is not None else None)
+    call = getattr(api, method)
+    response = call(path(world)) if method == "delete" else call(path(world), body(world))
+    if outcome == OK:
+        assert response.status_code in (200, 201, 204), response.content[:500]
+        assert changed(world), f"{role} should be able to {write} through the API"
+    else:
+        assert response.status_code == {FORBIDDEN: 403, LOGIN: 401}[outcome]
+        assert not changed(world), f"{role} must not be able to {write} through the API"
+
+
+def test_api_matrix_covers_every_api_write():
+    """A new write operation of the API must be added to the matrix."""
+    from crm.api.app import api
+
+    writes = {
+        (method, path)
+        for path, operations in api.get_openapi_schema()["paths"].items()
+        for method in operations
+        if method in ("post", "patch", "put", "delete")
+    }
+    world = {"lead": LeadFactory.build(pk=1), "client": Client(pk=1), "contact": Contact(pk=1)}
+    covered = {
+        (method, path(world).replace("/1/", "/{id}/")) for method, path, *_ in API_WRITES.values()
+    }
+    named = {(method, re.sub(r"\{\w+_id\}", "{id}", path)) for method, path in writes}
+    assert named == covered

@@ -1,5 +1,7 @@
 """Every route of the app requires sign-in: found by walking the URL map, not listed by hand."""
 
+import re
+
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 
@@ -19,14 +21,22 @@ def app_routes(patterns=None, prefix="", namespace=""):
             )
         elif isinstance(entry, URLPattern):
             route = prefix + str(entry.pattern)
-            for converter in ("<int:pk>", "<int:pipeline_pk>"):
-                route = route.replace(converter, "1")
+            route = re.sub(r"<int:\w+>", "1", route)
             name = f"{namespace}:{entry.name}" if namespace else entry.name
             yield name, "/" + route
 
 
 ROUTES = sorted(
-    (name, path) for name, path in app_routes() if name not in PUBLIC and name != "logout"
+    (name, path)
+    for name, path in app_routes()
+    if name not in PUBLIC and name != "logout" and not name.startswith("api:")
+)
+# The REST API answers for itself: 401 (JSON), never a redirect to the sign-in page; its
+# docs are a page like the others. Its root (/api/v1/) is no operation: 404.
+API_ROUTES = sorted(
+    (name, path)
+    for name, path in app_routes()
+    if name.startswith("api:") and name not in ("api:openapi-view", "api:api-root")
 )
 
 
@@ -41,6 +51,30 @@ def test_the_walk_finds_the_pages():
 def test_anonymous_requests_are_sent_to_sign_in(client, name, path, method):
     response = getattr(client, method)(path)
     assert response.status_code == 302, f"{name} answered {response.status_code}"
+    assert response["Location"].startswith("/accounts/login/?next=")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("name", "path"), API_ROUTES, ids=[name for name, _ in API_ROUTES])
+@pytest.mark.parametrize("method", ["get", "post", "patch", "delete"])
+def test_anonymous_api_requests_answer_401_not_a_redirect(client, name, path, method):
+    response = getattr(client, method)(path)
+    if response.status_code == 405:  # an operation of another method at this path
+        return
+    assert response.status_code == 401, f"{name} answered {response.status_code}"
+    assert response.json()["detail"].startswith("Authentication required")
+
+
+def test_the_walk_finds_the_api():
+    names = {name for name, _ in API_ROUTES}
+    assert {"api:list_leads", "api:openapi-json", "api:get_me"} <= names
+    assert len(API_ROUTES) >= 15
+
+
+@pytest.mark.django_db
+def test_the_api_docs_are_a_page_for_people_signed_in(client):
+    response = client.get("/api/v1/docs/")
+    assert response.status_code == 302
     assert response["Location"].startswith("/accounts/login/?next=")
 
 

@@ -14,6 +14,8 @@
  * - Filter dropdowns (details.filter-menu) close on Escape or a click outside.
  * - Filter toggles (button.filter-toggle): on a phone the filter bar folds behind them.
  * - data-autosubmit controls submit their form on change.
+ * - [data-copy="#id"] buttons copy that field's text (a new API token); a field with
+ *   data-select-on-focus selects all of itself when focused.
  * - #global-indicator shows while any htmx request is in flight.
  * - A table that scrolls sideways with nothing in it to focus can take the focus, so the
  *   keyboard scrolls it.
@@ -459,6 +461,28 @@
       resizeFrame = null;
       initScrollingTables(document);
     });
+  });
+
+  /* ------------------------------------------------------------------- copy */
+
+  document.addEventListener("click", function (evt) {
+    var button = evt.target.closest("[data-copy]");
+    if (!button) return;
+    var field = document.querySelector(button.getAttribute("data-copy"));
+    if (!field) return;
+    field.focus();
+    field.select();
+    var done = function () {
+      button.textContent = button.getAttribute("data-copied-label") || "Copied";
+    };
+    if (navigator.clipboard && navigator.clipboard.writeText) {
+      // Selected above, so a refused clipboard still leaves the text ready for Ctrl+C.
+      navigator.clipboard.writeText(field.value).then(done, function () {});
+    }
+  });
+
+  document.addEventListener("focusin", function (evt) {
+    if (evt.target.matches && evt.target.matches("[data-select-on-focus]")) evt.target.select();
   });
 
   /* ------------------------------------------------------------------ load */
