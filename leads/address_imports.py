@@ -38,6 +38,7 @@ from .imports import (
     Row,
     UndoRefused,
     _finish,
+    _finish_nothing_imported,
     _renew,
     error_report,
     iter_rows,
@@ -219,14 +220,7 @@ def records_import_run(lead_import: LeadImport, token) -> LeadImport:
                 )
                 skipped.append(row)
     if lead_import.mode == LeadImport.Mode.ALL_OR_NOTHING and result.invalid:
-        return _finish(
-            lead_import,
-            token,
-            skipped=result.total,
-            report=error_report(skipped),
-            failure=f"Nothing was imported: {result.invalid} of {result.total} rows have "
-            "errors, and the import was set to all or nothing.",
-        )
+        return _finish_nothing_imported(lead_import, token, result, skipped)
     valid = [row for row in result.rows if row.is_valid and row.number > lead_import.last_row]
     _renew(lead_import, token, total=result.total, rows=len(valid))
     by = lead_import.created_by

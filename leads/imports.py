@@ -1253,14 +1253,7 @@ def lead_import_run(*, lead_import: LeadImport, write=None) -> LeadImport:
                     row.errors.append(f"Duplicate of lead #{row.duplicate_of}; skipped")
                     skipped.append(row)
         if lead_import.mode == LeadImport.Mode.ALL_OR_NOTHING and result.invalid:
-            return _finish(
-                lead_import,
-                token,
-                skipped=result.total,
-                report=error_report(skipped),
-                failure=f"Nothing was imported: {result.invalid} of {result.total} rows have "
-                "errors, and the import was set to all or nothing.",
-            )
+            return _finish_nothing_imported(lead_import, token, result, skipped)
         # Rows up to last_row were written by an earlier run of this import.
         valid = [row for row in result.rows if row.is_valid and row.number > lead_import.last_row]
         atomic = lead_import.mode == LeadImport.Mode.ALL_OR_NOTHING
@@ -1497,6 +1490,19 @@ def _update_values(rows: list[Row], mapped: set[str]) -> dict[int, dict]:
                 values[name] = row.values.get(name)
         changes[row.duplicate_of] = values | row.filled_in
     return changes
+
+
+def _finish_nothing_imported(lead_import, token, result, skipped: list):
+    """End an all-or-nothing import whose file has errors: nothing written, every row
+    skipped, the report listing ``skipped``."""
+    return _finish(
+        lead_import,
+        token,
+        skipped=result.total,
+        report=error_report(skipped),
+        failure=f"Nothing was imported: {result.invalid} of {result.total} rows have "
+        "errors, and the import was set to all or nothing.",
+    )
 
 
 def _finish(lead_import, token, *, skipped=0, report="", failure=""):

@@ -204,7 +204,24 @@ class EventOut(Schema):
 # --- clients and contacts --------------------------------------------------------------------
 
 
-class ClientOut(Schema):
+class PeopleOut(Schema):
+    """What a client and a contact both answer with: soft deletion, the open leads a
+    list counted, and the page's address."""
+
+    @staticmethod
+    def resolve_deleted(obj) -> bool:
+        return obj.deleted_at is not None
+
+    @staticmethod
+    def resolve_open_leads(obj):
+        return getattr(obj, "open_leads", None)
+
+    @staticmethod
+    def resolve_url(obj) -> str:
+        return obj.get_absolute_url()
+
+
+class ClientOut(PeopleOut):
     id: int
     name: str
     kind: Literal["organization", "person"]
@@ -218,18 +235,6 @@ class ClientOut(Schema):
     updated_at: datetime.datetime
     deleted: bool
     url: str
-
-    @staticmethod
-    def resolve_deleted(obj) -> bool:
-        return obj.deleted_at is not None
-
-    @staticmethod
-    def resolve_open_leads(obj):
-        return getattr(obj, "open_leads", None)
-
-    @staticmethod
-    def resolve_url(obj) -> str:
-        return obj.get_absolute_url()
 
 
 class ClientFields(Input):
@@ -248,7 +253,7 @@ class ClientCreate(ClientFields):
     model_config = ConfigDict(json_schema_extra=requires("name"))
 
 
-class ContactOut(Schema):
+class ContactOut(PeopleOut):
     id: int
     name: str
     client: RemovableRef
@@ -260,18 +265,6 @@ class ContactOut(Schema):
     updated_at: datetime.datetime
     deleted: bool
     url: str
-
-    @staticmethod
-    def resolve_deleted(obj) -> bool:
-        return obj.deleted_at is not None
-
-    @staticmethod
-    def resolve_open_leads(obj):
-        return getattr(obj, "open_leads", None)
-
-    @staticmethod
-    def resolve_url(obj) -> str:
-        return obj.get_absolute_url()
 
 
 class ContactFields(Input):
