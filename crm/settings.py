@@ -212,6 +212,9 @@ LOGOUT_REDIRECT_URL = "login"
 
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English"), ("nl", "Nederlands")]
+# The Dutch catalogue: locale/nl/LC_MESSAGES/django.po, compiled by `make run` and
+# `make test` (manage.py compile_translations); docs/TRANSLATING.md says how to add strings.
+LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = os.environ.get("TIME_ZONE", "Europe/Amsterdam")
 USE_I18N = True
 USE_TZ = True
