@@ -10,16 +10,21 @@ PORT   ?= 8000
 PYTEST_ARGS ?=
 LOAD_VENV := .venv-load
 LOAD_ARGS ?=
+# What makemessages reads: our code and templates, not the venvs, tests or benchmarks.
+MAKEMESSAGES_ARGS := --add-location file --no-obsolete -i ".venv*" -i "tests/*" -i "bench/*" -i "staticfiles/*" -i "docs/*"
 
-.PHONY: run test install lint format check-deploy bench bench-list loadtest lock clean
+.PHONY: run test install lint format messages check-deploy bench bench-list loadtest lock clean
 
 run: $(STAMP)  ## Migrate, load demo data (idempotent) and serve at http://127.0.0.1:8000
+	$(BIN)/python manage.py compile_translations
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py seed_demo
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
 
 test: $(STAMP)  ## Install what the tests need (chromium too) and run the whole suite
 	bash .ci/ensure-chromium
+	bash .ci/ensure-gettext
+	$(BIN)/python manage.py compile_translations
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 install: $(STAMP)
@@ -38,6 +43,10 @@ lint: $(STAMP)
 format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+messages: $(STAMP)  ## Bring locale/nl/LC_MESSAGES/django.po up to date with the code (docs/TRANSLATING.md)
+	$(BIN)/python manage.py makemessages -l nl $(MAKEMESSAGES_ARGS)
+	$(BIN)/python manage.py compile_translations
 
 check-deploy: $(STAMP)  ## Django's deployment checklist under production-like settings
 	DEBUG=0 SECRET_KEY=$$(head -c 48 /dev/urandom | base64) ALLOWED_HOSTS=crm.example.com TRUSTED_PROXY_COUNT=1 \

@@ -8,4 +8,4 @@ class CrmConfig(AppConfig):
     verbose_name = "Clients and contacts"
 
     def ready(self):
-        from . import checks  # noqa: F401 - registers itself
+        from . import checks, language  # noqa: F401 - they register themselves

@@ -13,6 +13,7 @@ from django.db.models import Q
 from django.db.models.functions import Lower
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 phone_validator = RegexValidator(
     r"^\+?[0-9 ()./-]{5,30}$",
@@ -358,3 +359,26 @@ class ApiToken(models.Model):
         if self.last_used_at is None or now - self.last_used_at >= self.USE_RESOLUTION:
             ApiToken.objects.filter(pk=self.pk).update(last_used_at=now)
             self.last_used_at = now
+
+
+class LanguagePreference(models.Model):
+    """The language a user chose in the user menu, remembered across devices.
+
+    Without a row, the browser's Accept-Language decides. Read once, when the user signs in
+    (into the session, ``crm.language``): requests pay nothing for it.
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="language_preference",
+    )
+    language = models.CharField(max_length=8, choices=settings.LANGUAGES)
+
+    class Meta:
+        verbose_name = _("language preference")
+        verbose_name_plural = _("language preferences")
+
+    def __str__(self):
+        return f"{self.user}: {self.language}"

@@ -77,6 +77,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    # The user's own language over the cookie and Accept-Language that LocaleMiddleware read.
+    "crm.language.UserLanguageMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -215,6 +217,8 @@ LANGUAGES = [("en", "English"), ("nl", "Nederlands")]
 # The Dutch catalogue: locale/nl/LC_MESSAGES/django.po, compiled by `make run` and
 # `make test` (manage.py compile_translations); docs/TRANSLATING.md says how to add strings.
 LOCALE_PATHS = [BASE_DIR / "locale"]
+# "31 Dec 2026" and "31 dec. 2026": our date formats per language, Django's for the rest.
+FORMAT_MODULE_PATH = ["crm.formats"]
 TIME_ZONE = os.environ.get("TIME_ZONE", "Europe/Amsterdam")
 USE_I18N = True
 USE_TZ = True
@@ -274,6 +278,8 @@ API_RATE_PERIOD = int(os.environ.get("API_RATE_PERIOD", "60"))
 # Security. Production runs behind a TLS-terminating proxy.
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False  # htmx reads nothing from it; the token is rendered on <body>
+LANGUAGE_COOKIE_HTTPONLY = True  # only the server reads it (crm.language)
+LANGUAGE_COOKIE_SAMESITE = "Lax"
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
@@ -282,6 +288,7 @@ if not DEBUG:
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
+    LANGUAGE_COOKIE_SECURE = True
     SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", "31536000"))
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True

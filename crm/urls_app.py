@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import token_views, views
+from . import language, token_views, views
 
 app_name = "crm"
 
@@ -17,6 +17,7 @@ urlpatterns = [
     path("contacts/<int:pk>/", views.ContactDetailView.as_view(), name="contact_detail"),
     path("contacts/<int:pk>/edit/", views.ContactUpdateView.as_view(), name="contact_update"),
     path("contacts/<int:pk>/delete/", views.ContactDeleteView.as_view(), name="contact_delete"),
+    path("settings/language/", language.LanguageView.as_view(), name="language"),
     path("settings/api-tokens/", token_views.ApiTokenListView.as_view(), name="api_tokens"),
     path(
         "settings/api-tokens/new/",

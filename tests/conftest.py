@@ -29,6 +29,14 @@ def migrated_rows(request):
     importlib.import_module("leads.migrations.0023_saved_views").let_managers_share(apps, None)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def dutch_catalogue():
+    """The Dutch .mo, compiled from the .po as `make test` does, for a plain `pytest` too."""
+    from crm.management.commands.compile_translations import compile_catalogues
+
+    compile_catalogues()
+
+
 @pytest.fixture(autouse=True)
 def fast_password_hashing(settings):
     """PBKDF2 is slow on purpose; tests need no protection from brute force."""

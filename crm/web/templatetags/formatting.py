@@ -97,7 +97,8 @@ def money_compact_text(value) -> str:
 
 
 def format_day(value) -> str:
-    """A date, or a datetime's local date, as "20 Nov 2026" in the active language."""
+    """A date, or a datetime's local date, as "20 Nov 2026" (en) or "20 nov. 2026" (nl):
+    the active language's DATE_FORMAT (crm/formats)."""
     if value is None or value == "":
         return ""
     if isinstance(value, datetime.datetime):
@@ -108,13 +109,40 @@ def format_day(value) -> str:
 @lru_cache(maxsize=4096)
 def _format_day(day: datetime.date, language: str | None) -> str:
     # The same few hundred days recur down every list; date_format costs some 20 µs each.
-    return date_format(day, "j M Y")
+    return date_format(day)
 
 
 @register.filter
 def day(value) -> str:
     """{{ lead.updated_at|day }} → 20 Nov 2026 (a datetime shows its local date)."""
     return format_day(value)
+
+
+@register.filter
+def moment(value) -> str:
+    """{{ event.at|moment }} → 20 Nov 2026 14:05 (en), 20 nov. 2026 14:05 (nl): a datetime
+    in local time, in the active language's DATETIME_FORMAT."""
+    if value is None or value == "":
+        return ""
+    if isinstance(value, datetime.datetime) and timezone.is_aware(value):
+        value = timezone.localtime(value)
+    return date_format(value, "DATETIME_FORMAT")
+
+
+@register.filter
+def iso(value) -> str:
+    """{{ lead.updated_at|iso }} → 2026-11-20T14:05:09+01:00, for ``<time datetime>``:
+    whole seconds, since the HTML standard's checker rejects microseconds; a date is
+    2026-11-20."""
+    if value is None or value == "":
+        return ""
+    if isinstance(value, datetime.datetime):
+        if timezone.is_aware(value):
+            value = timezone.localtime(value)
+        return value.replace(microsecond=0).isoformat()
+    if isinstance(value, datetime.date):
+        return value.isoformat()
+    return ""
 
 
 @register.filter
