@@ -10,8 +10,6 @@ PORT   ?= 8000
 PYTEST_ARGS ?=
 LOAD_VENV := .venv-load
 LOAD_ARGS ?=
-# What makemessages reads: our code and templates, not the venvs, tests or benchmarks.
-MAKEMESSAGES_ARGS := --add-location file --no-obsolete -i ".venv*" -i "tests/*" -i "bench/*" -i "staticfiles/*" -i "docs/*"
 
 .PHONY: run test install lint format messages check-deploy bench bench-list loadtest lock clean
 
@@ -45,7 +43,7 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 
 messages: $(STAMP)  ## Bring locale/nl/LC_MESSAGES/django.po up to date with the code (docs/TRANSLATING.md)
-	$(BIN)/python manage.py makemessages -l nl $(MAKEMESSAGES_ARGS)
+	$(BIN)/python manage.py makemessages -l nl
 	$(BIN)/python manage.py compile_translations
 
 check-deploy: $(STAMP)  ## Django's deployment checklist under production-like settings
