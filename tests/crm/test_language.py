@@ -11,6 +11,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone, translation
+from django.utils.html import escape
 
 from crm.models import LanguagePreference
 from crm.web.templatetags.formatting import day, iso, moment, money
@@ -149,3 +150,38 @@ class TestFormatsPerLanguage:
         assert iso(datetime.date(2026, 12, 31)) == "2026-12-31"
         assert iso(None) == ""
         assert "." not in iso(timezone.now())
+
+
+@pytest.mark.django_db
+class TestFormsInDutch:
+    """The forms read what a Dutch user types, and answer in Dutch keeping it."""
+
+    def test_a_dutch_amount_is_read_as_dutch(self, rep_client):
+        from leads.models import Lead
+        from tests.leads.test_form import valid_data
+
+        response = rep_client.post(
+            reverse("leads:create"),
+            valid_data(value="€ 1.234,56"),
+            HTTP_ACCEPT_LANGUAGE="nl",
+        )
+        assert response.status_code == 302
+        assert Lead.objects.get().value == Decimal("1234.56")
+
+    def test_an_error_is_said_in_dutch_and_loses_nothing(self, rep_client):
+        from tests.leads.test_form import valid_data
+
+        response = rep_client.post(
+            reverse("leads:create"),
+            valid_data(value="veel geld", description="Alles wat ik typte"),
+            HTTP_ACCEPT_LANGUAGE="nl",
+        )
+        assert response.status_code == 422
+        html = response.content.decode()
+        english = "Enter an amount, for example 25000 or 25.000,50."
+        with translation.override("nl"):
+            dutch = translation.gettext(english)
+        assert dutch != english
+        assert escape(dutch) in html
+        assert 'value="veel geld"' in html
+        assert "Alles wat ik typte" in html
