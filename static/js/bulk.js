@@ -1,7 +1,9 @@
 /*
  * The lead list's bulk selection (templates/leads/includes/bulk_bar.html):
  * - "Select all on this page" ([data-bulk-page]) ticks or clears every row's box;
- * - the count ([data-bulk-count]) says how many are ticked, or that all matching are;
+ * - the count ([data-bulk-count]) says how many are ticked, or that all matching are,
+ *   in the page's language: its data-text-* attributes hold the translated sentences
+ *   ("{n}" stands for the number), one and other chosen by the language's plural rule;
  * - "Select all N matching" ([data-bulk-all]) ticks the page's boxes too, and a row
  *   cleared by hand clears it (the selection is then the ticked rows again).
  * Without this script the form still works: tick rows, or "Select all matching".
@@ -12,6 +14,15 @@
 
   function rows() {
     return Array.prototype.slice.call(document.querySelectorAll('input[name="lead"][form="bulk-form"]'));
+  }
+
+  // The page's language decides "1 lead" or "2 leads"; without Intl, English's rule.
+  var pluralRules = window.Intl && Intl.PluralRules ? new Intl.PluralRules(document.documentElement.lang || "en") : null;
+
+  function tickedText(count, ticked) {
+    var form = pluralRules ? pluralRules.select(ticked) : ticked === 1 ? "one" : "other";
+    var text = count.getAttribute("data-text-" + form) || count.getAttribute("data-text-other");
+    return text.replace("{n}", ticked);
   }
 
   function update() {
@@ -29,11 +40,11 @@
       page.indeterminate = ticked > 0 && ticked < boxes.length;
     }
     if (all && all.checked) {
-      count.textContent = "All matching leads selected";
+      count.textContent = count.getAttribute("data-text-all");
     } else if (ticked === 0) {
-      count.textContent = "No leads ticked";
+      count.textContent = count.getAttribute("data-text-none");
     } else {
-      count.textContent = ticked + (ticked === 1 ? " lead ticked" : " leads ticked");
+      count.textContent = tickedText(count, ticked);
     }
     form.classList.toggle("has-selection", ticked > 0 || (all && all.checked));
   }
