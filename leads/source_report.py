@@ -264,6 +264,7 @@ class SourceReportView(CsvDownloadMixin, ReportView):
             pgettext("status", "Won"),
             pgettext("status", "Lost"),
             _("Still open"),
+            # Translators: xgettext:no-python-format
             _("Conversion (% of created)"),
             _("Average won value (EUR)"),
             _("Average days to win"),

@@ -270,6 +270,7 @@ class TeamReportView(CsvDownloadMixin, ReportView):
             _("Stale"),
             pgettext("status", "Won"),
             pgettext("status", "Lost"),
+            # Translators: xgettext:no-python-format
             _("Win rate (% of won and lost)"),
         ]
         rows = [
