@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 
 from django.db.models import Count
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 
 from pipelines.models import PipelineStage
 
@@ -37,7 +39,9 @@ def bucket_bounds(bucket: tuple[int, int | None]) -> dict:
 
 
 def bucket_label(first: int, last: int | None) -> str:
-    return f"{first}–{last} days" if last is not None else f"Over {first - 1} days"
+    if last is None:
+        return _("Over %(days)s days") % {"days": first - 1}
+    return _("%(first)s–%(last)s days") % {"first": first, "last": last}
 
 
 # --- the query ---------------------------------------------------------------------------
@@ -142,7 +146,7 @@ def stage_rows(stages: list[PipelineStage], figures: dict, link: Callable[..., s
     """Each open stage with its buckets, per pipeline; and the row of all of them."""
     groups: dict[int, PipelineGroup] = {}
     labels = [bucket_label(*bucket) for bucket in BUCKETS]
-    total = StageRow("All open stages", None, cells=[Cell(0, label) for label in labels])
+    total = StageRow(_("All open stages"), None, cells=[Cell(0, label) for label in labels])
     for stage in stages:
         *buckets, in_stage, stale = figures["stages"].get(stage.pk, [0] * (len(BUCKETS) + 2))
         row = StageRow(
@@ -183,7 +187,8 @@ def chart(groups: list[PipelineGroup]) -> dict:
             Bar(
                 label=f"{group.pipeline} · {row.label}" if several else row.label,
                 total=row.total,
-                summary=f"{count(row.total)} open · {count(row.stale)} stale",
+                summary=_("%(open)s open · %(stale)s stale")
+                % {"open": count(row.total), "stale": count(row.stale)},
                 segments=[
                     Segment(cell.count, bucket_label(first, last), f"chart-age-{index}")
                     for index, ((first, last), cell) in enumerate(
@@ -210,19 +215,17 @@ class AgingReportView(CsvDownloadMixin, ReportView):
     template_name = "leads/reports/aging.html"
     partials = {"aging-report": "report"}
     csv_name = "aging-report"
+    period = False  # now, not over a period: see get_context_data
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         filters, shown = self.report_context()
         context.update(shown)
-        # Now, not over a period: the months are neither asked, nor part of the cache
-        # key, nor worth a word when a URL names ones that are not understood.
-        for name in ("from", "to"):
-            shown["form"].fields.pop(name)
+        # Now, not over a period: the months are neither asked (``period``), nor part of
+        # the cache key, nor worth a word when a URL names ones that are not understood.
         params = filters.params()
         for name in ("from", "to"):
             params.pop(name)
-        filters.problems = [text for text in filters.problems if "period" not in text]
         stages = open_stages(filters)
         figures = cached_for_filters(
             "aging",
@@ -247,7 +250,13 @@ class AgingReportView(CsvDownloadMixin, ReportView):
         return context
 
     def csv_table(self, context):
-        header = ["Pipeline", "Stage", *context["buckets"], "Open", "Stale"]
+        header = [
+            _("Pipeline"),
+            _("Stage"),
+            *context["buckets"],
+            pgettext("status", "Open"),
+            _("Stale"),
+        ]
         rows = [
             [group.pipeline, row.label, *(cell.count for cell in row.cells), row.total, row.stale]
             for group in context["groups"]

@@ -23,13 +23,15 @@ from dataclasses import dataclass
 from django.db.models import Count, Q
 from django.db.models.fields.json import KT
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 
 from pipelines.models import PipelineStage
 
 from . import totals
 from .models import LeadEvent, Status
 from .reports import Filters, ListLinks, ReportView, closed_leads, csv_response, csv_urls
-from .scoring import ScoringSettings
+from .scoring import Rating, ScoringSettings
 from .totals import cached_for_filters
 
 #: Fewer closed leads than this say too little to compare a rate with its prediction.
@@ -39,7 +41,6 @@ MIN_SAMPLE = 50
 #: moves of a year's closed leads takes seconds at a million leads (docs/PERFORMANCE.md).
 HOLD_SECONDS = 10 * 60
 BUCKET = 10
-RATINGS = (("hot", "Hot"), ("warm", "Warm"), ("cold", "Cold"))
 
 
 # --- the queries -------------------------------------------------------------------------
@@ -133,7 +134,8 @@ class Row:
             return "—"
         points = math.floor(self.difference * 100 + 0.5)  # half up, as ``share`` rounds
         sign = "+" if points > 0 else "−" if points < 0 else "±"
-        return f"{sign}{abs(points)} pts"
+        # Translators: percentage points, as in "+5 pts" (the sign comes with the number).
+        return _("%(sign)s%(points)s pts") % {"sign": sign, "points": abs(points)}
 
 
 def _add(row: Row, score: int | None, won: bool, count: int) -> None:
@@ -149,8 +151,8 @@ def _mean(rows: list[Row]) -> None:
 
 
 def bands(figures: dict, settings: ScoringSettings, filters: Filters, link: ListLinks):
-    rows = {rating: Row(label) for rating, label in RATINGS}
-    unscored = Row("Unscored")
+    rows = {rating: Row(str(label)) for rating, label in Rating.choices}
+    unscored = Row(_("Unscored"))
     for score, won, count in figures["scores"]:
         _add(rows[settings.rating(score)] if score is not None else unscored, score, won, count)
     _mean(list(rows.values()))
@@ -293,14 +295,20 @@ def calibration_csv(context: dict, table: str):
     predicted win rate (the actual empty where too few leads closed to say); the stages
     with their pipeline."""
     if table == "stages":
-        header = ["Pipeline", "Stage passed"]
+        header = [_("Pipeline"), _("Stage passed")]
         rows = [([group.pipeline], row) for group in context["stages"] for row in group.rows]
     else:
-        header = ["Rating" if table == "bands" else "Score"]
+        header = [_("Rating") if table == "bands" else _("Score")]
         rows = [([], row) for row in context[table]]
     return csv_response(
         f"calibration-{table}",
-        [*header, "Closed", "Won", "Actual win rate", "Predicted win rate"],
+        [
+            *header,
+            pgettext("status", "Closed"),
+            pgettext("status", "Won"),
+            _("Actual win rate"),
+            _("Predicted win rate"),
+        ],
         (
             [
                 *lead_cells,

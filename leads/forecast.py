@@ -33,6 +33,9 @@ from django import forms
 from django.db.models import Count, DecimalField, F, Q, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext, pgettext
 
 from pipelines.models import PipelineStage
 
@@ -75,8 +78,8 @@ def read_months(data, filters: Filters) -> int:
     if given.isascii() and given.isdigit() and 1 <= int(given) <= MAX_MONTHS:
         return int(given)
     filters.problems.append(
-        f"Months ahead must be a whole number from 1 to {MAX_MONTHS}: "
-        f"showing {DEFAULT_MONTHS} months."
+        _("Months ahead must be a whole number from 1 to %(most)s: showing %(default)s months.")
+        % {"most": MAX_MONTHS, "default": DEFAULT_MONTHS}
     )
     return DEFAULT_MONTHS
 
@@ -85,7 +88,7 @@ class ForecastForm(ReportForm):
     """The reports' filter bar with how many months ahead (and no period: see the view)."""
 
     months = forms.IntegerField(
-        label="Months ahead",
+        label=gettext_lazy("Months ahead"),
         required=False,
         widget=forms.NumberInput(attrs={"min": 1, "max": MAX_MONTHS, "class": "input-narrow"}),
     )
@@ -220,14 +223,17 @@ def forecast_rows(
 ) -> tuple[Row, list[Row], Row, Row]:
     """The overdue leads, a row per month from this one (from today), the leads without
     a date, and the months together. Months without leads hold zeros."""
-    overdue = Row(OVERDUE, "Overdue", end=today - datetime.timedelta(days=1))
-    undated = Row(UNSCHEDULED, "No expected close date")
+    overdue = Row(OVERDUE, _("Overdue"), end=today - datetime.timedelta(days=1))
+    undated = Row(UNSCHEDULED, _("No expected close date"))
     by_month = {}
     for number in range(months):
         first = add_months(today.replace(day=1), number)
         start = max(first, today)
-        by_month[first] = Row(f"{first:%Y-%m}", f"{first:%b %Y}", start, month_end(first))
-    ahead = Row("ahead", f"Next {months} month{'s' if months != 1 else ''}")
+        by_month[first] = Row(f"{first:%Y-%m}", date_format(first, "M Y"), start, month_end(first))
+    ahead = Row(
+        "ahead",
+        ngettext("Next %(count)s month", "Next %(count)s months", months) % {"count": months},
+    )
     ahead.start, ahead.end = today, month_end(add_months(today.replace(day=1), months - 1))
     for day, count, value, weighted in figures["days"]:
         if day is None:
@@ -250,9 +256,11 @@ def won_so_far(figures: dict, *, today: datetime.date, link: ListLinks) -> list[
     quarter_start = month_start.replace(month=(today.month - 1) // 3 * 3 + 1)
     won = figures["won"]
     rows = [
-        Won("Won this month", month_start, today, won["month"], won["month_value"] or Decimal(0)),
         Won(
-            "Won this quarter",
+            _("Won this month"), month_start, today, won["month"], won["month_value"] or Decimal(0)
+        ),
+        Won(
+            _("Won this quarter"),
             quarter_start,
             today,
             won["quarter"],
@@ -370,7 +378,14 @@ class ForecastView(CsvDownloadMixin, ReportView):
     def csv_table(self, context) -> tuple[list[str], list[list]]:
         rows = [context["overdue"], *context["by_month"], context["undated"], context["ahead"]]
         return (
-            ["Expected close", "From", "To", "Leads", "Value (EUR)", "Weighted value (EUR)"],
+            [
+                _("Expected close"),
+                pgettext("period", "From"),
+                pgettext("period", "To"),
+                _("Leads"),
+                _("Value (EUR)"),
+                _("Weighted value (EUR)"),
+            ],
             (
                 [
                     row.label,

@@ -37,6 +37,7 @@ from decimal import Decimal
 
 from django.db.models import Avg, Count, DecimalField, F, Max, Min, Q, Sum
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from pipelines.models import PipelineStage
 
@@ -231,7 +232,7 @@ def stage_rows(
     stages together (their conversions do not add up: a lead passes several)."""
     rows = []
     entered_total = 0.0
-    total = StageRow("All open stages", together=True)
+    total = StageRow(_("All open stages"), together=True)
     total.url = link.leads()
     total.age_url = link.leads(sort="-age")
     for stage in open_stages:
@@ -371,18 +372,18 @@ class PipelineReportView(CsvDownloadMixin, ReportView):
 
     def csv_table(self, context) -> tuple[list[str], list[list]]:
         filters = context["filters"]
-        period = f"{filters.start:%Y-%m} to {filters.end:%Y-%m}"
         rows = [*context["rows"], context["total"]]
         return (
             [
-                "Stage",
-                "Open leads",
-                "Value (EUR)",
-                "Weighted value (EUR)",
-                "Mean days in stage",
-                f"Entered {period}",
-                "Moved on",
-                "Conversion (%)",
+                _("Stage"),
+                _("Open leads"),
+                _("Value (EUR)"),
+                _("Weighted value (EUR)"),
+                _("Mean days in stage"),
+                _("Entered %(start)s to %(end)s")
+                % {"start": f"{filters.start:%Y-%m}", "end": f"{filters.end:%Y-%m}"},
+                _("Moved on"),
+                _("Conversion (%)"),
             ],
             (
                 [

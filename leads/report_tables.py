@@ -8,6 +8,7 @@ a chart of the same figures beside it.
 from dataclasses import dataclass, field
 
 from django.utils.formats import date_format, number_format
+from django.utils.translation import gettext as _
 
 from .reports import Filters
 
@@ -15,7 +16,7 @@ from .reports import Filters
 def period_label(filters: Filters) -> str:
     """ "September 2026 to November 2026", or "November 2026" for one month."""
     start, end = (date_format(day, "F Y") for day in (filters.start, filters.end))
-    return start if start == end else f"{start} to {end}"
+    return start if start == end else _("%(start)s to %(end)s") % {"start": start, "end": end}
 
 
 def count(number: int) -> str:

@@ -27,6 +27,8 @@ from django.http import HttpResponse, HttpResponseRedirect, QueryDict
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import content_disposition_header
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext, pgettext
 from django.views.generic import TemplateView, View
 
 from crm.web.htmx import HtmxPartialMixin
@@ -139,34 +141,42 @@ def read_filters(
         end = parse_month(given_to) if given_to else last
         if (given_from and start is None) or end is None:
             filters.problems.append(
-                "The period was not understood (write months like 2026-03): "
-                "showing the last 12 months."
+                _(
+                    "The period was not understood (write months like 2026-03): "
+                    "showing the last 12 months."
+                )
             )
         else:
             start = start or add_months(end, 1 - DEFAULT_MONTHS)
             if start > end:
                 filters.problems.append(
-                    "The period ends before it starts: showing the last 12 months."
+                    _("The period ends before it starts: showing the last 12 months.")
                 )
             elif month_count(start, end) > MAX_MONTHS:
                 filters.problems.append(
-                    f"A period spans at most {MAX_MONTHS} months: showing the last 12 months."
+                    ngettext(
+                        "A period spans at most %(count)s month: showing the last 12 months.",
+                        "A period spans at most %(count)s months: showing the last 12 months.",
+                        MAX_MONTHS,
+                    )
+                    % {"count": MAX_MONTHS}
                 )
             else:
                 filters.start, filters.end = start, month_end(end)
-    for name, choices, noun in (
-        ("pipeline", pipelines, "pipeline"),
-        ("assignee", owners, "owner"),
-        ("source", sources, "source"),
+    for name, choices, unknown in (
+        ("pipeline", pipelines, _("There is no such pipeline: showing all pipelines.")),
+        ("assignee", owners, _("There is no such owner: showing all owners.")),
+        ("source", sources, _("There is no such source: showing all sources.")),
     ):
         value = data.get(name, "")
-        if value in {str(v) for v, _ in choices}:
+        if value in {str(v) for v, _label in choices}:
             setattr(filters, name, str(value))
         elif value:
-            shown = f"all {noun}s"
             if name == "pipeline" and not any_pipeline and pipelines:
-                shown = pipelines[0][1]
-            filters.problems.append(f"There is no such {noun}: showing {shown}.")
+                unknown = _("There is no such pipeline: showing %(pipeline)s.") % {
+                    "pipeline": pipelines[0][1]
+                }
+            filters.problems.append(unknown)
     if not any_pipeline and not filters.pipeline and pipelines:
         filters.pipeline = str(pipelines[0][0])
     return filters
@@ -181,9 +191,9 @@ class ReportForm(forms.Form):
     pipelines" (``any_pipeline``).
     """
 
-    pipeline = forms.ChoiceField(label="Pipeline", required=False)
-    assignee = forms.ChoiceField(label="Owner", required=False)
-    source = forms.ChoiceField(label="Source", required=False)
+    pipeline = forms.ChoiceField(label=gettext_lazy("Pipeline"), required=False)
+    assignee = forms.ChoiceField(label=gettext_lazy("Owner"), required=False)
+    source = forms.ChoiceField(label=gettext_lazy("Source"), required=False)
 
     def __init__(
         self,
@@ -197,20 +207,25 @@ class ReportForm(forms.Form):
     ):
         super().__init__(initial=filters.params().dict())
         # "from" is a Python keyword, so the two months are added by name.
-        month = {"placeholder": "YYYY-MM", "pattern": "[0-9]{4}-[0-9]{2}"}
+        # Translators: the placeholder of a month field, as in 2026-03.
+        month = {"placeholder": _("YYYY-MM"), "pattern": "[0-9]{4}-[0-9]{2}"}
         if period:
             self.fields = {
-                "from": forms.CharField(label="From", required=False, widget=MonthInput(month)),
-                "to": forms.CharField(label="To", required=False, widget=MonthInput(month)),
+                "from": forms.CharField(
+                    label=pgettext("period", "From"), required=False, widget=MonthInput(month)
+                ),
+                "to": forms.CharField(
+                    label=pgettext("period", "To"), required=False, widget=MonthInput(month)
+                ),
                 **self.fields,
             }
         self.fields["pipeline"].choices = [
-            *([("", "All pipelines")] if any_pipeline else []),
+            *([("", _("All pipelines"))] if any_pipeline else []),
             *pipelines,
         ]
-        self.fields["source"].choices = [("", "Any source"), *sources]
+        self.fields["source"].choices = [("", _("Any source")), *sources]
         if owners:
-            self.fields["assignee"].choices = [("", "Anyone"), *owners]
+            self.fields["assignee"].choices = [("", _("Anyone")), *owners]
         else:
             del self.fields["assignee"]
 
@@ -487,6 +502,7 @@ def tallies(filters: Filters, figures: dict, link: ListLinks) -> tuple[list[Tall
 def loss_reasons(filters: Filters, figures: dict, total: Tally, link: ListLinks) -> list[Share]:
     """The loss reasons given in the period, the most given first; lost leads without a
     reason as "Not recorded"."""
+    not_recorded = _("Not recorded")
     counts, values = defaultdict(int), {}
     for _month, kind, reason, count, value in figures["groups"]:
         if kind == PipelineStage.Kind.LOST:
@@ -495,7 +511,7 @@ def loss_reasons(filters: Filters, figures: dict, total: Tally, link: ListLinks)
                 values[reason] = values.get(reason, 0) + value
     rows = [
         Share(
-            name=figures["reasons"].get(reason, "Not recorded") if reason else "Not recorded",
+            name=figures["reasons"].get(reason, not_recorded) if reason else not_recorded,
             count=count,
             value=values.get(reason),
             share=count / total.lost,
@@ -695,7 +711,12 @@ def win_loss_csv(context: dict, table: str) -> HttpResponse:
     if table in ("reasons", "competitors"):
         return csv_response(
             f"win-loss-{table}",
-            ["Loss reason" if table == "reasons" else "Competitor", "Lost", "Value (EUR)", "Share"],
+            [
+                _("Loss reason") if table == "reasons" else _("Competitor"),
+                pgettext("status", "Lost"),
+                _("Value (EUR)"),
+                _("Share"),
+            ],
             (
                 [
                     row.name,
@@ -709,10 +730,19 @@ def win_loss_csv(context: dict, table: str) -> HttpResponse:
     rows = [*context["months"], context["total"]]
     return csv_response(
         "win-loss",
-        ["Month", "From", "To", "Won", "Won value (EUR)", "Lost", "Lost value (EUR)", "Win rate"],
+        [
+            _("Month"),
+            pgettext("period", "From"),
+            pgettext("period", "To"),
+            pgettext("status", "Won"),
+            _("Won value (EUR)"),
+            pgettext("status", "Lost"),
+            _("Lost value (EUR)"),
+            _("Win rate"),
+        ],
         (
             [
-                "Total" if row is context["total"] else f"{row.start:%Y-%m}",
+                _("Total") if row is context["total"] else f"{row.start:%Y-%m}",
                 row.start.isoformat(),
                 row.end.isoformat(),
                 row.won,

@@ -18,6 +18,8 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from django.db.models import Count, F, Q, Sum
 from django.db.models.functions import TruncDate
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext, pgettext
 
 from crm.web.templatetags.formatting import share
 from pipelines.models import PipelineStage
@@ -144,7 +146,7 @@ class SourceRow:
         if self.average_days is None:
             return "—"
         days = math.floor(self.average_days + 0.5)
-        return "1 day" if days == 1 else f"{days} days"
+        return ngettext("%(days)s day", "%(days)s days", days) % {"days": days}
 
     def add(self, other: "SourceRow") -> None:
         for name in ("created", "won", "lost", "valued", "days", "dated"):
@@ -162,18 +164,18 @@ def source_rows(filters: Filters, figures: dict) -> tuple[list[SourceRow], Sourc
         if (filters.source == slug) or (not filters.source and active):
             rows[pk] = SourceRow(label=label, slug=slug)
     if filters.source == NO_SOURCE:
-        rows[None] = SourceRow(label="No source", slug=NO_SOURCE, no_source=True)
+        rows[None] = SourceRow(label=_("No source"), slug=NO_SOURCE, no_source=True)
     for pk, created, won, lost, won_value, valued, days, dated in figures["rows"]:
         if pk not in rows:
             if pk is None:
-                rows[pk] = SourceRow(label="No source", slug=NO_SOURCE, no_source=True)
+                rows[pk] = SourceRow(label=_("No source"), slug=NO_SOURCE, no_source=True)
             else:
                 slug, label, _active = figures["sources"][pk]
                 rows[pk] = SourceRow(label=label, slug=slug)
         row = rows[pk]
         row.created, row.won, row.lost = created, won, lost
         row.won_value, row.valued, row.days, row.dated = won_value, valued, days, dated
-    total = SourceRow(label="Total", slug=filters.source)
+    total = SourceRow(label=_("Total"), slug=filters.source)
     for row in rows.values():
         total.add(row)
     ordered = sorted(rows.values(), key=lambda row: (row.no_source, -row.created, row.label))
@@ -200,12 +202,16 @@ def chart(rows: list[SourceRow]) -> dict:
             Bar(
                 label=row.label,
                 total=row.created,
-                summary=f"{count(row.created)} created"
-                + (f" · {share(row.conversion)} won" if row.created else ""),
+                summary=(
+                    _("%(created)s created · %(share)s won")
+                    % {"created": count(row.created), "share": share(row.conversion)}
+                    if row.created
+                    else _("%(created)s created") % {"created": count(row.created)}
+                ),
                 segments=[
-                    Segment(row.won, "won", "chart-won"),
-                    Segment(row.lost, "lost", "chart-lost"),
-                    Segment(row.open, "still open", "chart-open"),
+                    Segment(row.won, pgettext("chart", "won"), "chart-won"),
+                    Segment(row.lost, pgettext("chart", "lost"), "chart-lost"),
+                    Segment(row.open, pgettext("chart", "still open"), "chart-open"),
                 ],
             )
             for row in rows
@@ -244,7 +250,8 @@ class SourceReportView(CsvDownloadMixin, ReportView):
             rows=rows,
             total=total,
             chart=chart(rows),
-            chart_title=f"Leads created per source, {period_label(filters)}",
+            chart_title=_("Leads created per source, %(period)s")
+            % {"period": period_label(filters)},
             period=period_label(filters),
             csv_url=self.csv_url(filters),
         )
@@ -252,14 +259,15 @@ class SourceReportView(CsvDownloadMixin, ReportView):
 
     def csv_table(self, context):
         header = [
-            "Source",
-            "Created",
-            "Won",
-            "Lost",
-            "Still open",
-            "Conversion (% of created)",
-            "Average won value (EUR)",
-            "Average days to win",
+            _("Source"),
+            _("Created"),
+            pgettext("status", "Won"),
+            pgettext("status", "Lost"),
+            _("Still open"),
+            # Translators: xgettext:no-python-format
+            _("Conversion (% of created)"),
+            _("Average won value (EUR)"),
+            _("Average days to win"),
         ]
         rows = [
             [

@@ -20,6 +20,8 @@ from decimal import Decimal
 from django.contrib.auth import get_user_model
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 
 from pipelines.models import PipelineStage
 
@@ -160,9 +162,9 @@ def owner_rows(filters: Filters, figures: dict) -> tuple[list[OwnerRow], OwnerRo
     for pk in figures["members"]:
         if people.get(pk, ("", False))[1]:
             rows[pk] = OwnerRow(people[pk][0], str(pk))
-    deactivated = OwnerRow("Deactivated users", "", deactivated=True)
-    nobody = OwnerRow("Unassigned", "none", unassigned=True)
-    total = OwnerRow("Total", filters.assignee)
+    deactivated = OwnerRow(_("Deactivated users"), "", deactivated=True)
+    nobody = OwnerRow(_("Unassigned"), "none", unassigned=True)
+    total = OwnerRow(_("Total"), filters.assignee)
     for pk, owned in figures["owners"].items():
         if pk is NOBODY:
             row = nobody
@@ -207,10 +209,15 @@ def chart(rows: list[OwnerRow]) -> dict:
             Bar(
                 label=row.label,
                 total=row.open,
-                summary=f"{count(row.open)} open · {count(row.overdue)} overdue",
+                summary=_("%(open)s open · %(overdue)s overdue")
+                % {"open": count(row.open), "overdue": count(row.overdue)},
                 segments=[
-                    Segment(row.overdue, "overdue", "chart-overdue"),
-                    Segment(row.open - row.overdue, "open, not overdue", "chart-open-work"),
+                    Segment(row.overdue, pgettext("chart", "overdue"), "chart-overdue"),
+                    Segment(
+                        row.open - row.overdue,
+                        pgettext("chart", "open, not overdue"),
+                        "chart-open-work",
+                    ),
                 ],
             )
             for row in rows
@@ -256,14 +263,15 @@ class TeamReportView(CsvDownloadMixin, ReportView):
 
     def csv_table(self, context):
         header = [
-            "Owner",
-            "Open",
-            "Open value (EUR)",
-            "Overdue",
-            "Stale",
-            "Won",
-            "Lost",
-            "Win rate (% of won and lost)",
+            _("Owner"),
+            pgettext("status", "Open"),
+            _("Open value (EUR)"),
+            _("Overdue"),
+            _("Stale"),
+            pgettext("status", "Won"),
+            pgettext("status", "Lost"),
+            # Translators: xgettext:no-python-format
+            _("Win rate (% of won and lost)"),
         ]
         rows = [
             [

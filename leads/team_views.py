@@ -14,6 +14,7 @@ from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views.generic import TemplateView, View
 
 from crm.web.htmx import toast
@@ -108,10 +109,11 @@ class MembershipPauseView(TeamActionView):
             raise BadRequest("Say paused=1 or paused=0.")
         membership_pause(membership=membership, paused=paused, by=request.user)
         name = person(membership.user)
+        names = {"name": name, "team": membership.team.name}
         if paused:
-            message = f"{name} is paused: {membership.team.name}'s rules give them no leads."
+            message = _("%(name)s is paused: %(team)s's rules give them no leads.") % names
         else:
-            message = f"{name} takes leads from {membership.team.name}'s rules again."
+            message = _("%(name)s takes leads from %(team)s's rules again.") % names
         return self.done(membership.team_id, message)
 
 
@@ -132,7 +134,11 @@ class AbsenceAddView(TeamActionView):
                 form.add_error(None, error)
             else:
                 name = person(absence.membership.user)
-                return self.done(team.pk, f"Absence added: {name}, {describe_absence(absence)}.")
+                message = _("Absence added: %(name)s, %(days)s.") % {
+                    "name": name,
+                    "days": describe_absence(absence),
+                }
+                return self.done(team.pk, message)
         return render_teams(request, team.pk, failed_form=form, status=422)
 
 
@@ -145,5 +151,8 @@ class AbsenceRemoveView(TeamActionView):
         )
         absence_remove(absence=absence, by=request.user)
         name = person(absence.membership.user)
-        message = f"Absence removed: {name}, {describe_absence(absence)}."
+        message = _("Absence removed: %(name)s, %(days)s.") % {
+            "name": name,
+            "days": describe_absence(absence),
+        }
         return self.done(absence.membership.team_id, message)

@@ -17,6 +17,7 @@ from django.db import transaction
 from django.db.models import Count, Prefetch
 from django.utils import timezone
 from django.utils.formats import date_format
+from django.utils.translation import gettext as _
 
 from .assignment import Absence, Membership, Team, count_open_leads
 from .models import EventKind, LeadEvent
@@ -89,7 +90,11 @@ def membership_pause(*, membership: Membership, paused: bool, by) -> Membership:
         # This field alone: the rules may be writing the member's last turn meanwhile.
         Membership.objects.filter(pk=membership.pk).update(paused=paused)
         membership.paused = paused
-        _log(by, membership, "Paused" if paused else "Resumed")
+        _log(
+            by,
+            membership,
+            _("Paused on the Teams page.") if paused else _("Resumed on the Teams page."),
+        )
     return membership
 
 
@@ -99,7 +104,12 @@ def absence_add(*, absence: Absence, by) -> Absence:
     absence.full_clean()
     with transaction.atomic():
         absence.save()
-        _log(by, absence.membership, f"Added the absence {describe_absence(absence)}")
+        _log(
+            by,
+            absence.membership,
+            _("Added the absence %(days)s on the Teams page.")
+            % {"days": describe_absence(absence)},
+        )
     return absence
 
 
@@ -108,7 +118,12 @@ def absence_remove(*, absence: Absence, by) -> None:
     _check_permission(by)
     with transaction.atomic():
         absence.delete()
-        _log(by, absence.membership, f"Removed the absence {describe_absence(absence)}")
+        _log(
+            by,
+            absence.membership,
+            _("Removed the absence %(days)s on the Teams page.")
+            % {"days": describe_absence(absence)},
+        )
 
 
 def describe_absence(absence: Absence) -> str:
@@ -125,11 +140,12 @@ def _check_permission(by) -> None:
 
 
 def _log(by, membership: Membership, message: str) -> None:
-    """The membership's admin history: "Paused on the Teams page"."""
+    """The membership's admin history: "Paused on the Teams page."; written in the
+    language of the manager who acted, as the admin shows a message as it was saved."""
     LogEntry.objects.log_actions(
         user_id=by.pk,
         queryset=[membership],
         action_flag=CHANGE,
-        change_message=f"{message} on the Teams page.",
+        change_message=message,
         single_object=True,
     )

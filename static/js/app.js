@@ -29,6 +29,20 @@
   var SUCCESS_TOAST_MS = 5000;
   var LEVELS = ["success", "error", "warning", "info"];
 
+  /**
+   * A message in the page's language: base.html puts each on <body> as data-msg-<name>
+   * (the scripts hold no words); the English is for a page without them. "{status}" and
+   * the like in a message are filled from `values`.
+   */
+  function msg(name, fallback, values) {
+    var key = "msg" + name.charAt(0).toUpperCase() + name.slice(1);
+    var text = (document.body && document.body.dataset[key]) || fallback;
+    Object.keys(values || {}).forEach(function (placeholder) {
+      text = text.split("{" + placeholder + "}").join(String(values[placeholder]));
+    });
+    return text;
+  }
+
   /* ------------------------------------------------------------ htmx config */
 
   if (window.htmx) {
@@ -106,7 +120,7 @@
     var button = document.createElement("button");
     button.type = "button";
     button.className = "toast-dismiss";
-    button.setAttribute("aria-label", "Dismiss");
+    button.setAttribute("aria-label", msg("dismiss", "Dismiss"));
     button.textContent = "×";
     toast.appendChild(button);
 
@@ -157,17 +171,23 @@
   }
 
   document.addEventListener("htmx:sendError", function () {
-    showToast("error", "Could not reach the server. Your input is kept; try again.");
+    showToast("error", msg("offline", "Could not reach the server. Your input is kept; try again."));
   });
 
   document.addEventListener("htmx:responseError", function (evt) {
     var xhr = evt.detail.xhr;
     if (hasToastTrigger(xhr)) return; // The server already said what went wrong.
-    showToast("error", "Something went wrong (" + xhr.status + "). Your input is kept.");
+    showToast(
+      "error",
+      msg("failed", "Something went wrong ({status}). Your input is kept.", { status: xhr.status }),
+    );
   });
 
   document.addEventListener("htmx:timeout", function () {
-    showToast("error", "The server took too long to answer. Your input is kept; try again.");
+    showToast(
+      "error",
+      msg("timeout", "The server took too long to answer. Your input is kept; try again."),
+    );
   });
 
   /*
@@ -200,7 +220,8 @@
     var message = dialog.querySelector(".confirm-dialog-message");
     var button = dialog.querySelector("[data-confirm-button]");
     message.textContent = question;
-    button.textContent = opts.label || button.getAttribute("data-default-label") || "Confirm";
+    button.textContent =
+      opts.label || button.getAttribute("data-default-label") || msg("confirm", "Confirm");
     button.classList.toggle("btn-danger", !!opts.danger);
     button.classList.toggle("btn-primary", !opts.danger);
     dialog.returnValue = "";
@@ -473,7 +494,7 @@
     field.focus();
     field.select();
     var done = function () {
-      button.textContent = button.getAttribute("data-copied-label") || "Copied";
+      button.textContent = button.getAttribute("data-copied-label") || msg("copied", "Copied");
     };
     if (navigator.clipboard && navigator.clipboard.writeText) {
       // Selected above, so a refused clipboard still leaves the text ready for Ctrl+C.
