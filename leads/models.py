@@ -13,7 +13,7 @@ from django.db.models.functions import Length
 from django.db.models.lookups import LessThanOrEqual
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.translation import gettext, ngettext, pgettext_lazy
+from django.utils.translation import gettext, ngettext, npgettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
 from pipelines.models import Pipeline, PipelineStage
@@ -943,10 +943,10 @@ class LeadImport(models.Model):
     def noun(self, count: int) -> str:
         """What the import brings, as many as ``count``: "lead", "clients", "contact"."""
         if self.kind == self.Kind.CLIENTS:
-            return ngettext("client", "clients", count)
+            return npgettext("imported", "client", "clients", count)
         if self.kind == self.Kind.CONTACTS:
-            return ngettext("contact", "contacts", count)
-        return ngettext("lead", "leads", count)
+            return npgettext("imported", "contact", "contacts", count)
+        return npgettext("imported", "lead", "leads", count)
 
     def skip_reasons_said(self, most: int = 3) -> str:
         """ "missing title", or "2 missing title, 1 invalid value": why rows were skipped,
