@@ -8,6 +8,8 @@ from django.forms.models import BaseInlineFormSet
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.html import format_html
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
 
 from crm.models import Client, ClientEvent, Contact, ContactEvent
 from crm.services import (
@@ -29,11 +31,11 @@ BOTH_LOCATIONS = [admin.ActionLocation.CHANGE_LIST, admin.ActionLocation.CHANGE_
 class DeletedListFilter(admin.SimpleListFilter):
     """Filter soft-deleted rows: yes, no, or all (the default)."""
 
-    title = "deleted"
+    title = _("deleted")
     parameter_name = "deleted"
 
     def lookups(self, request, model_admin):
-        return [("yes", "Yes"), ("no", "No")]
+        return [("yes", gettext("Yes")), ("no", gettext("No"))]
 
     def queryset(self, request, queryset):
         if self.value() == "yes":
@@ -85,9 +87,9 @@ class SoftDeleteAdmin(NoBulkDeleteMixin, admin.ModelAdmin):
         opts = self.event_model._meta
         if obj is None or not request.user.has_perm(f"{opts.app_label}.view_{opts.model_name}"):
             return fieldsets
-        return [*fieldsets, ("Audit trail", {"fields": ["history"]})]
+        return [*fieldsets, (gettext("Audit trail"), {"fields": ["history"]})]
 
-    @admin.display(description="latest changes")
+    @admin.display(description=_("latest changes"))
     def history(self, obj):
         if obj.pk is None:
             return "—"
@@ -112,13 +114,13 @@ class SoftDeleteAdmin(NoBulkDeleteMixin, admin.ModelAdmin):
             return False
         return super().has_delete_permission(request)
 
-    @admin.display(boolean=True, description="deleted", ordering="deleted_at")
+    @admin.display(boolean=True, description=_("deleted"), ordering="deleted_at")
     def is_deleted(self, obj) -> bool:
         return obj.is_deleted
 
     @admin.action(
-        description="Soft-delete this %(verbose_name)s",
-        description_plural="Soft-delete selected %(verbose_name_plural)s",
+        description=_("Soft-delete this %(verbose_name)s"),
+        description_plural=_("Soft-delete selected %(verbose_name_plural)s"),
         permissions=["delete"],
         location=BOTH_LOCATIONS,
     )
@@ -126,19 +128,25 @@ class SoftDeleteAdmin(NoBulkDeleteMixin, admin.ModelAdmin):
         # Rows deleted before keep their original deletion time (and get no event).
         count = self.soft_delete_rows(queryset.values_list("pk", flat=True), by=request.user)
         self.message_user(
-            request, f"Soft-deleted {count} {model_ngettext(self.opts, count)}.", messages.SUCCESS
+            request,
+            gettext("Soft-deleted %(count)d %(items)s.")
+            % {"count": count, "items": model_ngettext(self.opts, count)},
+            messages.SUCCESS,
         )
 
     @admin.action(
-        description="Restore this %(verbose_name)s",
-        description_plural="Restore selected %(verbose_name_plural)s",
+        description=_("Restore this %(verbose_name)s"),
+        description_plural=_("Restore selected %(verbose_name_plural)s"),
         permissions=["delete"],
         location=BOTH_LOCATIONS,
     )
     def restore_selected(self, request, queryset):
         count = self.restore_rows(queryset.values_list("pk", flat=True), by=request.user)
         self.message_user(
-            request, f"Restored {count} {model_ngettext(self.opts, count)}.", messages.SUCCESS
+            request,
+            gettext("Restored %(count)d %(items)s.")
+            % {"count": count, "items": model_ngettext(self.opts, count)},
+            messages.SUCCESS,
         )
 
     def get_search_results(self, request, queryset, search_term):
@@ -186,7 +194,7 @@ class ClientAdmin(SoftDeleteAdmin):
     readonly_fields = ["contact_list", "created_at", "updated_at", "deleted_at", "history"]
     fieldsets = [
         (None, {"fields": ["name", "kind", "email", "phone", "website", "address", "notes"]}),
-        ("Record", {"fields": ["contact_list", "created_at", "updated_at", "deleted_at"]}),
+        (_("Record"), {"fields": ["contact_list", "created_at", "updated_at", "deleted_at"]}),
     ]
     inlines = [ContactInline]
     #: Up to this many contacts are edited inline; beyond it the page links to them (the
@@ -222,18 +230,18 @@ class ClientAdmin(SoftDeleteAdmin):
             obj._contact_count = obj.contacts.count()
         return obj._contact_count
 
-    @admin.display(description="contacts")
+    @admin.display(description=_("contacts"))
     def contact_list(self, obj):
         if obj.pk is None:
             return "—"
         url = reverse("admin:crm_contact_changelist")
         count = self.contact_count(obj)
         return format_html(
-            '<a href="{}?client__id__exact={}">{} contact{}</a>',
-            url,
-            obj.pk,
-            count,
-            "" if count == 1 else "s",
+            ngettext(
+                '<a href="{url}">{count} contact</a>', '<a href="{url}">{count} contacts</a>', count
+            ),
+            url=f"{url}?client__id__exact={obj.pk}",
+            count=count,
         )
 
 
@@ -248,7 +256,7 @@ class ContactAdmin(SoftDeleteAdmin):
     readonly_fields = ["created_at", "updated_at", "deleted_at", "history"]
     fieldsets = [
         (None, {"fields": ["client", "name", "job_title", "email", "phone"]}),
-        ("Record", {"fields": ["created_at", "updated_at", "deleted_at"]}),
+        (_("Record"), {"fields": ["created_at", "updated_at", "deleted_at"]}),
     ]
     event_model = ContactEvent
 
@@ -270,7 +278,7 @@ class AuditEventAdmin(AuditTrailAdmin):
 
     readonly_fields = ["sentence"]
 
-    @admin.display(description="what happened")
+    @admin.display(description=_("what happened"))
     def sentence(self, obj) -> str:
         return obj.describe()
 
@@ -280,7 +288,7 @@ class ClientEventAdmin(AuditEventAdmin):
     list_display = ["at", "kind", "client", "actor", "sentence"]
     list_select_related = ["client", "actor"]
     search_fields = ["client__name"]
-    search_help_text = "The client's name contains the text."
+    search_help_text = _("The client's name contains the text.")
     fields = ["at", "kind", "client", "actor", "sentence", "data"]
 
 
@@ -289,7 +297,7 @@ class ContactEventAdmin(AuditEventAdmin):
     list_display = ["at", "kind", "contact", "actor", "sentence"]
     list_select_related = ["contact", "actor"]
     search_fields = ["contact__name"]
-    search_help_text = "The contact's name contains the text."
+    search_help_text = _("The contact's name contains the text.")
     fields = ["at", "kind", "contact", "actor", "sentence", "data"]
 
 

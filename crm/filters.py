@@ -3,6 +3,7 @@
 from django import forms
 from django.db.models import Count, F, IntegerField, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce, Lower
+from django.utils.translation import gettext_lazy as _
 
 from crm.web.filters import (
     CharFilter,
@@ -48,10 +49,10 @@ class ClientFilter(SortedFilterSet):
 
     q = CharFilter(
         method="search",
-        label="Search",
-        widget=forms.TextInput(attrs={"type": "search", "placeholder": "Name, email or phone"}),
+        label=_("Search"),
+        widget=forms.TextInput(attrs={"type": "search", "placeholder": _("Name, email or phone")}),
     )
-    kind = ChoiceFilter(choices=Client.Kind.choices, label="Kind", empty_label="All kinds")
+    kind = ChoiceFilter(choices=Client.Kind.choices, label=_("Kind"), empty_label=_("All kinds"))
     sort = SortFilter(CLIENT_SORTS)
 
     def search(self, queryset, name, value):
@@ -75,13 +76,13 @@ class ContactFilter(SortedFilterSet):
 
     q = CharFilter(
         method="search",
-        label="Search",
+        label=_("Search"),
         widget=forms.TextInput(
-            attrs={"type": "search", "placeholder": "Name, email, phone, job title, client"}
+            attrs={"type": "search", "placeholder": _("Name, email, phone, job title, client")}
         ),
     )
     # Set from a client's page ("All contacts"); shown as a chip, not as a long select.
-    client = ModelChoiceFilter(queryset=Client.objects.all(), label="Client")
+    client = ModelChoiceFilter(queryset=Client.objects.all(), label=_("Client"))
     sort = SortFilter(CONTACT_SORTS)
 
     def search(self, queryset, name, value):

@@ -2,10 +2,12 @@
 
 from django import forms
 from django.db.models import Q
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from .models import ApiToken, Client, Contact
 
-PHONE_HELP = "International numbers welcome, for example +31 20 123 4567."
+PHONE_HELP = _("International numbers welcome, for example +31 20 123 4567.")
 
 
 class ClientForm(forms.ModelForm):
@@ -23,9 +25,11 @@ class ClientForm(forms.ModelForm):
             "notes": forms.Textarea(attrs={"rows": 4}),
         }
         error_messages = {
-            "name": {"required": "Name is required."},
-            "email": {"invalid": "Enter a valid email address, for example name@example.com."},
-            "website": {"invalid": "Enter a valid web address, for example https://example.com."},
+            "name": {"required": _("Name is required.")},
+            "email": {"invalid": _("Enter a valid email address, for example name@example.com.")},
+            "website": {
+                "invalid": _("Enter a valid web address, for example https://example.com.")
+            },
         }
         help_texts = {"phone": PHONE_HELP}
 
@@ -46,12 +50,12 @@ class ContactForm(forms.ModelForm):
             "phone": forms.TextInput(attrs={"type": "tel", "autocomplete": "off"}),
         }
         error_messages = {
-            "name": {"required": "Name is required."},
+            "name": {"required": _("Name is required.")},
             "client": {
-                "required": "Choose a client.",
-                "invalid_choice": "Choose a client from the list.",
+                "required": _("Choose a client."),
+                "invalid_choice": _("Choose a client from the list."),
             },
-            "email": {"invalid": "Enter a valid email address, for example name@example.com."},
+            "email": {"invalid": _("Enter a valid email address, for example name@example.com.")},
         }
         help_texts = {"phone": PHONE_HELP}
 
@@ -63,7 +67,7 @@ class ContactForm(forms.ModelForm):
         client.queryset = Client.objects.filter(
             Q(deleted_at__isnull=True) | Q(pk=self.instance.client_id)
         )
-        client.empty_label = "Choose a client"
+        client.empty_label = gettext("Choose a client")
 
 
 class ApiTokenForm(forms.ModelForm):
@@ -73,12 +77,12 @@ class ApiTokenForm(forms.ModelForm):
         model = ApiToken
         fields = ["name"]
         widgets = {"name": forms.TextInput(attrs={"maxlength": 100, "autocomplete": "off"})}
-        labels = {"name": "Token name"}
-        help_texts = {"name": "What it is for, so you know which to revoke: “Website sync”."}
+        labels = {"name": _("Token name")}
+        help_texts = {"name": _("What it is for, so you know which to revoke: “Website sync”.")}
         error_messages = {
             "name": {
-                "required": "Name the token.",
-                "max_length": "A name can be at most 100 characters (it has %(show_value)d).",
+                "required": _("Name the token."),
+                "max_length": _("A name can be at most 100 characters (it has %(show_value)d)."),
             }
         }
 

@@ -13,11 +13,16 @@ from django.db.models import Q
 from django.db.models.functions import Lower
 from django.urls import reverse
 from django.utils import timezone
+<<<<<<< HEAD
+=======
+from django.utils.text import capfirst
+from django.utils.translation import gettext
+>>>>>>> i18n-c
 from django.utils.translation import gettext_lazy as _
 
 phone_validator = RegexValidator(
     r"^\+?[0-9 ()./-]{5,30}$",
-    "Enter a phone number of digits, spaces and + ( ) . / - (for example +31 20 123 4567).",
+    _("Enter a phone number of digits, spaces and + ( ) . / - (for example +31 20 123 4567)."),
 )
 
 
@@ -32,9 +37,11 @@ class SoftDeleteQuerySet(models.QuerySet):
 class SoftDeletable(models.Model):
     """Rows are hidden, never removed: leads keep pointing at them, and admins can restore."""
 
-    deleted_at = models.DateTimeField(null=True, blank=True, db_index=True, editable=False)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    deleted_at = models.DateTimeField(
+        _("deleted at"), null=True, blank=True, db_index=True, editable=False
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     objects = SoftDeleteQuerySet.as_manager()
 
@@ -48,7 +55,7 @@ class SoftDeletable(models.Model):
     @property
     def deleted_label(self) -> str:
         """What shows where a deleted record's name would be: "Deleted client"."""
-        return f"Deleted {self._meta.verbose_name}"
+        return gettext("Deleted %(record)s") % {"record": self._meta.verbose_name}
 
     def soft_delete(self) -> None:
         self.deleted_at = timezone.now()
@@ -63,30 +70,34 @@ class Client(SoftDeletable):
     """An organisation or a person that buys from us."""
 
     class Kind(models.TextChoices):
-        ORGANIZATION = "organization", "Organization"
-        PERSON = "person", "Person"
+        ORGANIZATION = "organization", _("Organization")
+        PERSON = "person", _("Person")
 
-    name = models.CharField(max_length=255)
-    kind = models.CharField(max_length=12, choices=Kind.choices, default=Kind.ORGANIZATION)
-    email = models.EmailField(blank=True)
-    phone = models.CharField(max_length=30, blank=True, validators=[phone_validator])
-    website = models.URLField(blank=True)
-    address = models.TextField(blank=True)
-    notes = models.TextField(blank=True)
+    name = models.CharField(_("name"), max_length=255)
+    kind = models.CharField(
+        _("kind"), max_length=12, choices=Kind.choices, default=Kind.ORGANIZATION
+    )
+    email = models.EmailField(_("email"), blank=True)
+    phone = models.CharField(_("phone"), max_length=30, blank=True, validators=[phone_validator])
+    website = models.URLField(_("website"), blank=True)
+    address = models.TextField(_("address"), blank=True)
+    notes = models.TextField(_("notes"), blank=True)
 
     class Meta:
+        verbose_name = _("client")
+        verbose_name_plural = _("clients")
         ordering = ["name", "id"]
         indexes = [models.Index(Lower("name"), "id", name="client_lower_name_idx")]
         constraints = [
             models.CheckConstraint(
                 condition=~Q(name=""),
                 name="client_name_not_empty",
-                violation_error_message="Name is required.",
+                violation_error_message=_("Name is required."),
             ),
             models.CheckConstraint(
                 condition=Q(kind__in=["organization", "person"]),
                 name="client_kind_valid",
-                violation_error_message="Kind must be organization or person.",
+                violation_error_message=_("Kind must be organization or person."),
             ),
         ]
 
@@ -100,20 +111,24 @@ class Client(SoftDeletable):
 class Contact(SoftDeletable):
     """A person at a client whom we talk to."""
 
-    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="contacts")
-    name = models.CharField(max_length=255)
-    email = models.EmailField(blank=True)
-    phone = models.CharField(max_length=30, blank=True, validators=[phone_validator])
-    job_title = models.CharField(max_length=100, blank=True)
+    client = models.ForeignKey(
+        Client, verbose_name=_("client"), on_delete=models.PROTECT, related_name="contacts"
+    )
+    name = models.CharField(_("name"), max_length=255)
+    email = models.EmailField(_("email"), blank=True)
+    phone = models.CharField(_("phone"), max_length=30, blank=True, validators=[phone_validator])
+    job_title = models.CharField(_("job title"), max_length=100, blank=True)
 
     class Meta:
+        verbose_name = _("contact")
+        verbose_name_plural = _("contacts")
         ordering = ["name", "id"]
         indexes = [models.Index(Lower("name"), "id", name="contact_lower_name_idx")]
         constraints = [
             models.CheckConstraint(
                 condition=~Q(name=""),
                 name="contact_name_not_empty",
-                violation_error_message="Name is required.",
+                violation_error_message=_("Name is required."),
             ),
         ]
 
@@ -125,10 +140,10 @@ class Contact(SoftDeletable):
 
 
 class AuditKind(models.TextChoices):
-    CREATED = "created", "Created"
-    CHANGED = "changed", "Changed"
-    DELETED = "deleted", "Deleted"
-    RESTORED = "restored", "Restored"
+    CREATED = "created", _("Created")
+    CHANGED = "changed", _("Changed")
+    DELETED = "deleted", _("Deleted")
+    RESTORED = "restored", _("Restored")
 
 
 class AuditEvent(models.Model):
@@ -146,14 +161,15 @@ class AuditEvent(models.Model):
 
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL,
+        verbose_name=_("actor"),
         on_delete=models.PROTECT,  # the audit trail keeps who did it
         null=True,
         blank=True,
         related_name="+",
     )
-    at = models.DateTimeField(default=timezone.now, db_index=True)
-    kind = models.CharField(max_length=10, choices=AuditKind.choices)
-    data = models.JSONField(default=dict, blank=True)
+    at = models.DateTimeField(_("at"), default=timezone.now, db_index=True)
+    kind = models.CharField(_("kind"), max_length=10, choices=AuditKind.choices)
+    data = models.JSONField(_("data"), default=dict, blank=True)
 
     class Meta:
         abstract = True
@@ -162,7 +178,7 @@ class AuditEvent(models.Model):
             models.CheckConstraint(
                 condition=Q(kind__in=AuditKind.values),
                 name="%(class)s_kind_valid",
-                violation_error_message="Unknown event kind.",
+                violation_error_message=_("Unknown event kind."),
             ),
         ]
 
@@ -180,18 +196,23 @@ class AuditEvent(models.Model):
         match self.kind:
             case AuditKind.CREATED:
                 if data.get("file"):
-                    return f"Created the {noun} by the import of {data['file']}"
-                if data.get("capture"):
-                    return f"Created the {noun} from the website form {data['capture']}"
-                return f"Created the {noun}"
+                    said = gettext("Created the %(record)s by the import of %(file)s")
+                elif data.get("capture"):
+                    said = gettext("Created the %(record)s from the website form %(capture)s")
+                else:
+                    said = gettext("Created the %(record)s")
             case AuditKind.DELETED:
-                return f"Deleted the {noun}"
+                said = gettext("Deleted the %(record)s")
             case AuditKind.RESTORED:
-                return f"Restored the {noun}"
+                said = gettext("Restored the %(record)s")
             case _:
                 field = data.get("field", "")
                 old, new = self.show(field, data.get("old")), self.show(field, data.get("new"))
                 return f"{self.label(field)}: {old} → {new}"
+        # The record's name may open the sentence in another language ("Klant aangemaakt").
+        return capfirst(
+            said % {"record": noun, "file": data.get("file"), "capture": data.get("capture")}
+        )
 
     @classmethod
     def label(cls, field: str) -> str:
@@ -227,10 +248,16 @@ class ClientEvent(AuditEvent):
     # PROTECT: clients are soft-deleted, and erasing one for good is refused while it has
     # history. No index of its own: the (client, -at, -id) index below serves it.
     client = models.ForeignKey(
-        Client, on_delete=models.PROTECT, related_name="events", db_index=False
+        Client,
+        verbose_name=_("client"),
+        on_delete=models.PROTECT,
+        related_name="events",
+        db_index=False,
     )
 
     class Meta(AuditEvent.Meta):
+        verbose_name = _("client event")
+        verbose_name_plural = _("client events")
         indexes = [models.Index(fields=["client", "-at", "-id"], name="clientevent_client_at_idx")]
 
 
@@ -240,10 +267,16 @@ class ContactEvent(AuditEvent):
     record_field = "contact"
 
     contact = models.ForeignKey(
-        Contact, on_delete=models.PROTECT, related_name="events", db_index=False
+        Contact,
+        verbose_name=_("contact"),
+        on_delete=models.PROTECT,
+        related_name="events",
+        db_index=False,
     )
 
     class Meta(AuditEvent.Meta):
+        verbose_name = _("contact event")
+        verbose_name_plural = _("contact events")
         indexes = [
             models.Index(fields=["contact", "-at", "-id"], name="contactevent_contact_at_idx")
         ]
@@ -256,11 +289,13 @@ class RateWindow(models.Model):
     process, so a limit holds across every app server and survives a restart.
     """
 
-    key = models.CharField(max_length=200)
-    start = models.DateTimeField()
-    hits = models.PositiveIntegerField(default=0)
+    key = models.CharField(_("key"), max_length=200)
+    start = models.DateTimeField(_("start"))
+    hits = models.PositiveIntegerField(_("hits"), default=0)
 
     class Meta:
+        verbose_name = _("rate window")
+        verbose_name_plural = _("rate windows")
         constraints = [
             models.UniqueConstraint(fields=["key", "start"], name="ratewindow_key_start_uniq")
         ]
@@ -316,26 +351,30 @@ class ApiToken(models.Model):
     USE_RESOLUTION = timedelta(minutes=1)
 
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("user"),
+        on_delete=models.CASCADE,
+        related_name="api_tokens",
     )
-    name = models.CharField(max_length=100, help_text="What the token is for.")
-    digest = models.CharField(max_length=64, unique=True, editable=False)
+    name = models.CharField(_("name"), max_length=100, help_text=_("What the token is for."))
+    digest = models.CharField(_("digest"), max_length=64, unique=True, editable=False)
     #: The secret's last four characters, to tell tokens apart on the settings page.
-    hint = models.CharField(max_length=4, editable=False)
-    created_at = models.DateTimeField(default=timezone.now, editable=False)
-    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
-    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+    hint = models.CharField(_("hint"), max_length=4, editable=False)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
+    last_used_at = models.DateTimeField(_("last used at"), null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(_("revoked at"), null=True, blank=True, editable=False)
 
     objects = ApiTokenQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        verbose_name = "API token"
+        verbose_name = _("API token")
+        verbose_name_plural = _("API tokens")
         constraints = [
             models.CheckConstraint(
                 condition=~Q(name=""),
                 name="apitoken_name_not_empty",
-                violation_error_message="Name the token.",
+                violation_error_message=_("Name the token."),
             ),
         ]
 

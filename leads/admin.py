@@ -16,6 +16,8 @@ from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
 
 from crm.models import ClientEvent, ContactEvent
 from crm.web.admin_utils import (
@@ -63,7 +65,7 @@ from leads.services import (
 )
 from leads.tasks import queue_score_recompute
 from leads.webhook_models import WebhookEventKind
-from pipelines.admin import count_leads, leads_url
+from pipelines.admin import leads_url
 from pipelines.models import PipelineStage
 
 LEAD_FIELDS = {field.name for field in Lead._meta.concrete_fields}
@@ -114,7 +116,7 @@ class ScoringCriterionForm(forms.ModelForm):
         required=False,
         widget=forms.CheckboxSelectMultiple,
         choices=Priority.choices,
-        help_text="For “priority is one of”.",
+        help_text=_("For “priority is one of”."),
     )
 
     class Meta:
@@ -154,7 +156,7 @@ class ScoringCriterionAdmin(admin.ModelAdmin):
     list_filter = ["active"]
     ordering = ["order", "id"]
 
-    @admin.display(description="criterion")
+    @admin.display(description=_("criterion"))
     def label(self, obj) -> str:
         return obj.label
 
@@ -261,7 +263,7 @@ class LossReasonAdmin(LeadChoiceAdmin):
 class StatusListFilter(admin.SimpleListFilter):
     """Open, won or lost, following the kind of the lead's stage."""
 
-    title = "status"
+    title = _("status")
     parameter_name = "status"
 
     def lookups(self, request, model_admin):
@@ -310,8 +312,10 @@ class LeadAdminForm(forms.ModelForm):
                 )
             except LeadConflict:
                 raise ValidationError(
-                    "Someone else saved this lead after you opened it. Reload the page to "
-                    "see their changes, then make yours again.",
+                    gettext(
+                        "Someone else saved this lead after you opened it. Reload the page to "
+                        "see their changes, then make yours again."
+                    ),
                     code="conflict",
                 ) from None
         return cleaned_data
@@ -355,7 +359,7 @@ class LeadAdmin(admin.ModelAdmin):
     ]
     # What the search matches; get_search_results below does the searching.
     search_fields = ["title", "description", "client__name", "contact__name"]
-    search_help_text = "Title, description, client or contact contains the text."
+    search_help_text = _("Title, description, client or contact contains the text.")
     autocomplete_fields = ["stage", "source", "client", "contact", "assignee"]
     ordering = ["-updated_at", "-id"]
     # What the application keeps up to date: shown, never edited here.
@@ -363,9 +367,9 @@ class LeadAdmin(admin.ModelAdmin):
     #: How the form's fields are grouped; a field the lead form gains joins the first group.
     field_groups = {
         None: ["title", "description", "stage", "priority", "category"],
-        "Deal": ["value", "probability", "expected_close_date", "source"],
-        "People": ["client", "contact", "assignee"],
-        "Closing": list(CLOSING_FIELDS),
+        _("Deal"): ["value", "probability", "expected_close_date", "source"],
+        _("People"): ["client", "contact", "assignee"],
+        _("Closing"): list(CLOSING_FIELDS),
     }
     # Counting a large table on every page is what makes big changelists slow.
     paginator = CappedCountPaginator
@@ -382,7 +386,7 @@ class LeadAdmin(admin.ModelAdmin):
         groups[None] += [field for field in fields if field not in grouped]
         groups[None].append("expected_version")
         return [(name, {"fields": group}) for name, group in groups.items()] + [
-            ("Record", {"fields": RECORD_FIELDS})
+            (gettext("Record"), {"fields": RECORD_FIELDS})
         ]
 
     def get_search_results(self, request, queryset, search_term):
@@ -396,12 +400,12 @@ class LeadAdmin(admin.ModelAdmin):
             return queryset, False
         return queryset.filter(search_condition(term)), False
 
-    @admin.display(description="history")
+    @admin.display(description=_("history"))
     def history(self, obj) -> str:
         if obj.pk is None:
             return "-"
         url = reverse("admin:leads_leadevent_changelist")
-        return format_html('<a href="{}?lead__id__exact={}">Show events</a>', url, obj.pk)
+        return format_html(gettext('<a href="{}?lead__id__exact={}">Show events</a>'), url, obj.pk)
 
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
         """The change form; a save that lost a race answers with the form, not a 500.
@@ -464,14 +468,16 @@ class LeadEventAdmin(AuditTrailAdmin):
     fields = ["at", "kind", "lead", "lead_title", "actor", "data"]
     readonly_fields = ["lead_title"]
 
-    @admin.display(description="lead", ordering="lead__title")
+    @admin.display(description=_("lead"), ordering="lead__title")
     def lead_title(self, obj) -> str:
         if obj.lead_id is not None:
             return obj.lead.title
         title = obj.data.get("title") if isinstance(obj.data, dict) else None
-        return f"{title} (deleted)" if title else "(deleted lead)"
+        if title:
+            return gettext("%(title)s (deleted)") % {"title": title}
+        return gettext("(deleted lead)")
 
-    @admin.display(description="details")
+    @admin.display(description=_("details"))
     def summary(self, obj) -> str:
         """The sentence the lead's timeline shows, and a note's text as it does too."""
         sentence = events.describe(obj)
@@ -555,7 +561,10 @@ class StageChoiceField(forms.ModelChoiceField):
     def label_from_instance(self, obj):
         if obj.is_open:
             return obj.name
-        return f"{obj.name} (closes them as {obj.get_kind_display().lower()})"
+        return gettext("%(stage)s (closes them as %(kind)s)") % {
+            "stage": obj.name,
+            "kind": obj.get_kind_display().lower(),
+        }
 
 
 class StageMoveForm(forms.Form):
@@ -565,7 +574,7 @@ class StageMoveForm(forms.Form):
         queryset=PipelineStage.objects.none(),
         empty_label=None,
         widget=StageSelect,
-        label="Move the leads to",
+        label=_("Move the leads to"),
     )
 
     def __init__(self, *args, stage: PipelineStage, **kwargs):
@@ -573,10 +582,10 @@ class StageMoveForm(forms.Form):
         field = self.fields["move_to"]
         field.queryset = stage.pipeline.stages.exclude(pk=stage.pk).order_by("order")
         field.initial = stage.neighbour()
-        field.error_messages["invalid_choice"] = (
-            f"Choose another stage of the pipeline {stage.pipeline.name}."
-        )
-        field.help_text = (
+        field.error_messages["invalid_choice"] = gettext(
+            "Choose another stage of the pipeline %(pipeline)s."
+        ) % {"pipeline": stage.pipeline.name}
+        field.help_text = gettext(
             "Their probability follows the new stage; a won or lost stage closes them. "
             "Each lead's history records the move."
         )
@@ -643,15 +652,21 @@ class PipelineStageAdmin(NoBulkDeleteMixin, admin.ModelAdmin):
             else:
                 self.message_user(
                     request,
-                    f"Moved {count_leads(moved)} from {stage.name} to {target.name}; "
-                    "each lead's history records the move.",
+                    ngettext(
+                        "Moved %(count)d lead from %(from)s to %(to)s; each lead's history "
+                        "records the move.",
+                        "Moved %(count)d leads from %(from)s to %(to)s; each lead's history "
+                        "records the move.",
+                        moved,
+                    )
+                    % {"count": moved, "from": stage.name, "to": target.name},
                     messages.SUCCESS,
                 )
                 return self.response_delete(request, str(stage), stage.pk)
         count = stage.leads.count()
         context = {
             **self.admin_site.each_context(request),
-            "title": f"Delete the stage {stage.name}",
+            "title": gettext("Delete the stage %(stage)s") % {"stage": stage.name},
             "subtitle": None,
             "opts": self.opts,
             "app_label": self.opts.app_label,
@@ -697,7 +712,7 @@ class TeamAdmin(admin.ModelAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(member_count=Count("memberships"))
 
-    @admin.display(description="members", ordering="member_count")
+    @admin.display(description=_("members"), ordering="member_count")
     def member_count(self, obj) -> int:
         return obj.member_count
 
@@ -714,13 +729,13 @@ class MembershipAdmin(admin.ModelAdmin):
     list_filter = ["team", "paused"]
     list_select_related = ["user", "team"]
     search_fields = ["user__username", "user__first_name", "user__last_name", "user__email"]
-    search_help_text = "The member's username, name or email contains the text."
+    search_help_text = _("The member's username, name or email contains the text.")
     autocomplete_fields = ["team", "user"]
     fields = ["team", "user", "paused", "capacity", "last_turn"]
     readonly_fields = ["last_turn"]
     inlines = [AbsenceInline]
 
-    @admin.display(description="member", ordering="user__first_name")
+    @admin.display(description=_("member"), ordering="user__first_name")
     def member(self, obj) -> str:
         return person(obj.user)
 
@@ -780,7 +795,7 @@ class AssignmentRuleAdmin(admin.ModelAdmin):
     fieldsets = [
         (None, {"fields": ["name", "order", "active"]}),
         (
-            "Conditions",
+            _("Conditions"),
             {
                 "fields": [
                     "pipeline",
@@ -789,17 +804,21 @@ class AssignmentRuleAdmin(admin.ModelAdmin):
                     "priorities",
                     ("value_min", "value_max"),
                 ],
-                "description": "A lead meets the rule when it meets every condition; a "
-                "condition left empty holds for every lead. A rule without conditions "
-                "at the end of the list catches every lead the rules before it left.",
+                "description": _(
+                    "A lead meets the rule when it meets every condition; a "
+                    "condition left empty holds for every lead. A rule without conditions "
+                    "at the end of the list catches every lead the rules before it left."
+                ),
             },
         ),
         (
-            "Give the leads to",
+            _("Give the leads to"),
             {
                 "fields": ["user", "team"],
-                "description": "One user, or a team whose members take turns (paused, "
-                "absent and full members are skipped).",
+                "description": _(
+                    "One user, or a team whose members take turns (paused, "
+                    "absent and full members are skipped)."
+                ),
             },
         ),
     ]
@@ -807,32 +826,43 @@ class AssignmentRuleAdmin(admin.ModelAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("sources")
 
-    @admin.display(description="conditions")
+    @admin.display(description=_("conditions"))
     def conditions(self, obj) -> str:
         """The rule's conditions in a line: "Pipeline Sales; Source Referral or Partner"."""
         parts = []
         if obj.pipeline_id:
-            parts.append(f"Pipeline {obj.pipeline.name}")
+            parts.append(gettext("Pipeline %(pipeline)s") % {"pipeline": obj.pipeline.name})
         if sources := [source.label for source in obj.sources.all()]:
-            parts.append(f"Source {' or '.join(sources)}")
+            parts.append(gettext("Source %(sources)s") % {"sources": either(sources)})
         if obj.category:
-            parts.append(f"Category {obj.category}")
+            parts.append(gettext("Category %(category)s") % {"category": obj.category})
         if obj.priorities:
             labels = [Priority(p).label for p in Priority.values if p in obj.priorities]
-            parts.append(f"Priority {' or '.join(labels)}")
+            parts.append(gettext("Priority %(priorities)s") % {"priorities": either(labels)})
         if obj.value_min is not None and obj.value_max is not None:
-            parts.append(f"Value {format_money(obj.value_min)} – {format_money(obj.value_max)}")
+            parts.append(
+                gettext("Value %(min)s – %(max)s")
+                % {"min": format_money(obj.value_min), "max": format_money(obj.value_max)}
+            )
         elif obj.value_min is not None:
-            parts.append(f"Value from {format_money(obj.value_min)}")
+            parts.append(gettext("Value from %(min)s") % {"min": format_money(obj.value_min)})
         elif obj.value_max is not None:
-            parts.append(f"Value up to {format_money(obj.value_max)}")
-        return "; ".join(parts) or "Every lead"
+            parts.append(gettext("Value up to %(max)s") % {"max": format_money(obj.value_max)})
+        return "; ".join(parts) or gettext("Every lead")
 
-    @admin.display(description="gives leads to")
+    @admin.display(description=_("gives leads to"))
     def target(self, obj) -> str:
         if obj.team_id:
-            return f"{obj.team.name} (in turn)"
+            return gettext("%(team)s (in turn)") % {"team": obj.team.name}
         return person(obj.user) if obj.user_id else "—"
+
+
+def either(names: list) -> str:
+    """ "A", "A or B", "A or B or C": the names a condition accepts, in a line."""
+    said = str(names[0])
+    for name in names[1:]:
+        said = gettext("%(names)s or %(name)s") % {"names": said, "name": name}
+    return said
 
 
 # --- capture forms and webhooks --------------------------------------------------------------
@@ -895,13 +925,18 @@ class CaptureFormAdmin(NoBulkDeleteMixin, admin.ModelAdmin):
             }
         return super().changeform_view(request, object_id, form_url, extra_context)
 
-    @admin.action(description="Issue a new key (the old one stops working)")
+    @admin.action(description=_("Issue a new key (the old one stops working)"))
     def issue_new_key(self, request, queryset):
         for capture_form in queryset:
             capture_form.rotate_key()
         self.message_user(
             request,
-            f"Issued {len(queryset)} new key(s): update the forms on your website.",
+            ngettext(
+                "Issued %(count)d new key: update the forms on your website.",
+                "Issued %(count)d new keys: update the forms on your website.",
+                len(queryset),
+            )
+            % {"count": len(queryset)},
             messages.SUCCESS,
         )
 
@@ -910,8 +945,8 @@ class WebhookAdminForm(forms.ModelForm):
     events = forms.MultipleChoiceField(
         choices=WebhookEventKind.choices,
         widget=forms.CheckboxSelectMultiple,
-        help_text="The kinds of events this endpoint is sent.",
-        error_messages={"required": "Choose at least one kind of event."},
+        help_text=_("The kinds of events this endpoint is sent."),
+        error_messages={"required": _("Choose at least one kind of event.")},
     )
 
     class Meta:
@@ -936,19 +971,19 @@ class WebhookAdmin(NoBulkDeleteMixin, admin.ModelAdmin):
     readonly_fields = ["secret_hint", "created_by", "created_at"]
     actions = ["rotate_secret"]
 
-    @admin.display(description="events")
+    @admin.display(description=_("events"))
     def event_kinds(self, obj) -> str:
         labels = dict(WebhookEventKind.choices)
         return ", ".join(str(labels.get(kind, kind)) for kind in obj.events)
 
-    @admin.display(description="secret")
+    @admin.display(description=_("secret"))
     def secret_hint(self, obj) -> str:
-        return obj.secret_hint() if obj.pk else "Made when you save; shown once."
+        return obj.secret_hint() if obj.pk else gettext("Made when you save; shown once.")
 
-    @admin.display(description="deliveries")
+    @admin.display(description=_("deliveries"))
     def deliveries_link(self, obj):
         url = reverse("admin:leads_webhookdelivery_changelist") + f"?webhook__id__exact={obj.pk}"
-        return format_html('<a href="{}">Deliveries</a>', url)
+        return format_html(gettext('<a href="{}">Deliveries</a>'), url)
 
     def save_model(self, request, obj, form, change):
         if not change:
@@ -958,20 +993,22 @@ class WebhookAdmin(NoBulkDeleteMixin, admin.ModelAdmin):
             self.message_user(
                 request,
                 format_html(
-                    "The secret that signs this endpoint's deliveries, shown this once: "
-                    "<code>{}</code>. Copy it into the receiving system now.",
+                    gettext(
+                        "The secret that signs this endpoint's deliveries, shown this once: "
+                        "<code>{}</code>. Copy it into the receiving system now."
+                    ),
                     obj.secret,
                 ),
                 messages.WARNING,
             )
 
-    @admin.action(description="Rotate the secret (shown once)")
+    @admin.action(description=_("Rotate the secret (shown once)"))
     def rotate_secret(self, request, queryset):
         for hook in queryset:
             self.message_user(
                 request,
                 format_html(
-                    "New secret of {}, shown this once: <code>{}</code>",
+                    gettext("New secret of {}, shown this once: <code>{}</code>"),
                     hook.name,
                     hook.rotate_secret(),
                 ),
@@ -1017,19 +1054,26 @@ class WebhookDeliveryAdmin(ReadOnlyAdmin):
         "body",
     ]
 
-    @admin.display(description="last error")
+    @admin.display(description=_("last error"))
     def short_error(self, obj) -> str:
         return obj.last_error[:80]
 
     def has_retry_permission(self, request):
         return request.user.has_perm("leads.change_webhookdelivery")
 
-    @admin.action(description="Retry now", permissions=["retry"])
+    @admin.action(description=_("Retry now"), permissions=["retry"])
     def retry_now(self, request, queryset):
         count = webhooks.retry_now(queryset.values_list("pk", flat=True))
-        how = (
-            "queued to be sent now"
-            if settings.WEBHOOKS_QUEUED
-            else "due now: the next run of manage.py send_webhooks sends them"
-        )
-        self.message_user(request, f"{count} deliveries {how}.", messages.SUCCESS)
+        if settings.WEBHOOKS_QUEUED:
+            said = ngettext(
+                "%(count)d delivery queued to be sent now.",
+                "%(count)d deliveries queued to be sent now.",
+                count,
+            )
+        else:
+            said = ngettext(
+                "%(count)d delivery due now: the next run of manage.py send_webhooks sends it.",
+                "%(count)d deliveries due now: the next run of manage.py send_webhooks sends them.",
+                count,
+            )
+        self.message_user(request, said % {"count": count}, messages.SUCCESS)

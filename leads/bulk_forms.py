@@ -3,6 +3,8 @@
 from django import forms
 from django.core.exceptions import ValidationError
 from django.utils import timezone
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from crm.web.params import whole_number
 from pipelines.models import PipelineStage
@@ -26,10 +28,14 @@ class LeadIdsField(forms.Field):
     def to_python(self, value):
         ids = [whole_number(str(item)) for item in (value or [])]
         if any(pk is None for pk in ids):
-            raise ValidationError("A selected lead is not a lead: reload the page.", code="invalid")
+            raise ValidationError(
+                gettext("A selected lead is not a lead: reload the page."), code="invalid"
+            )
         if len(ids) > MAX_PAGE_IDS:
             raise ValidationError(
-                f"Tick at most {MAX_PAGE_IDS} leads, or select all matching.", code="too_many"
+                gettext("Tick at most %(count)d leads, or select all matching.")
+                % {"count": MAX_PAGE_IDS},
+                code="too_many",
             )
         return list(dict.fromkeys(ids))
 
@@ -44,30 +50,30 @@ class BulkActionForm(forms.Form):
 
     lead = LeadIdsField(required=False)
     scope = forms.ChoiceField(
-        choices=[("", "The leads ticked"), (SCOPE_ALL, "All matching")], required=False
+        choices=[("", _("The leads ticked")), (SCOPE_ALL, _("All matching"))], required=False
     )
     action = forms.ChoiceField(
         choices=BulkChange.Action.choices,
         error_messages={
-            "required": "Choose what to do with the selected leads.",
-            "invalid_choice": "That is not something the list can do with leads.",
+            "required": _("Choose what to do with the selected leads."),
+            "invalid_choice": _("That is not something the list can do with leads."),
         },
     )
-    assignee = forms.ChoiceField(label="Assign to", required=False)
+    assignee = forms.ChoiceField(label=_("Assign to"), required=False)
     stage = GroupedStageField(
-        label="Move to", queryset=PipelineStage.objects.none(), required=False
+        label=_("Move to"), queryset=PipelineStage.objects.none(), required=False
     )
     priority = forms.ChoiceField(
-        label="Priority", choices=[("", "Choose…"), *Priority.choices], required=False
+        label=_("Priority"), choices=[("", _("Choose…")), *Priority.choices], required=False
     )
     lost_reason = forms.ModelChoiceField(
-        label="Reason", queryset=LossReason.objects.none(), required=False
+        label=_("Reason"), queryset=LossReason.objects.none(), required=False
     )
     competitor = forms.CharField(
-        label="Competitor", max_length=100, required=False, widget=CLOSING_WIDGETS["competitor"]
+        label=_("Competitor"), max_length=100, required=False, widget=CLOSING_WIDGETS["competitor"]
     )
     lost_note = forms.CharField(
-        label="Note", max_length=500, required=False, widget=CLOSING_WIDGETS["lost_note"]
+        label=_("Note"), max_length=500, required=False, widget=CLOSING_WIDGETS["lost_note"]
     )
 
     def __init__(self, *args, **kwargs):
@@ -75,20 +81,22 @@ class BulkActionForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.users = {str(user.pk): (name, user) for name, user in listed_names(active_users())}
         self.fields["assignee"].choices = [
-            ("", "Choose…"),
-            (NOBODY, "Nobody (unassigned)"),
+            ("", gettext("Choose…")),
+            (NOBODY, gettext("Nobody (unassigned)")),
             *((pk, name) for pk, (name, _) in self.users.items()),
         ]
         stage = self.fields["stage"]
         stage.queryset = PipelineStage.objects.select_related("pipeline").order_by(
             "-pipeline__is_default", "pipeline__name", "order"
         )
-        stage.choices = [("", "Choose…"), *stage.grouped_choices()]
-        stage.error_messages["invalid_choice"] = "That stage no longer exists: reload the page."
+        stage.choices = [("", gettext("Choose…")), *stage.grouped_choices()]
+        stage.error_messages["invalid_choice"] = gettext(
+            "That stage no longer exists: reload the page."
+        )
         reason = self.fields["lost_reason"]
         reason.queryset = LossReason.objects.offered()
-        reason.empty_label = "Choose a reason"
-        reason.error_messages["invalid_choice"] = (
+        reason.empty_label = gettext("Choose a reason")
+        reason.error_messages["invalid_choice"] = gettext(
             "That reason is no longer offered: choose another."
         )
         reason.widget.attrs["autofocus"] = True
@@ -102,16 +110,18 @@ class BulkActionForm(forms.Form):
     def clean(self):
         cleaned = super().clean()
         if not self.errors and not cleaned.get("lead") and cleaned.get("scope") != self.SCOPE_ALL:
-            raise ValidationError("Select at least one lead first.", code="nothing_selected")
+            raise ValidationError(
+                gettext("Select at least one lead first."), code="nothing_selected"
+            )
         action = cleaned.get("action")
         if action == BulkChange.Action.ASSIGN and not cleaned.get("assignee"):
-            self.add_error("assignee", "Choose who gets the leads (or nobody).")
+            self.add_error("assignee", gettext("Choose who gets the leads (or nobody)."))
         if action == BulkChange.Action.PRIORITY and not cleaned.get("priority"):
-            self.add_error("priority", "Choose a priority.")
+            self.add_error("priority", gettext("Choose a priority."))
         if action == BulkChange.Action.STAGE:
             stage = cleaned.get("stage")
             if stage is None and "stage" not in self.errors:
-                self.add_error("stage", "Choose a stage to move the leads to.")
+                self.add_error("stage", gettext("Choose a stage to move the leads to."))
             elif stage is not None and stage.kind == PipelineStage.Kind.LOST:
                 self._check_lost(stage, cleaned)
         return cleaned
@@ -164,13 +174,19 @@ class BulkActionForm(forms.Form):
         cleaned, action = self.cleaned_data, self.cleaned_data["action"]
         if action == BulkChange.Action.ASSIGN:
             chosen = cleaned["assignee"]
-            return "Unassign" if chosen == NOBODY else f"Assign to {self.users[chosen][0]}"
+            if chosen == NOBODY:
+                return gettext("Unassign")
+            return gettext("Assign to %(name)s") % {"name": self.users[chosen][0]}
         if action == BulkChange.Action.PRIORITY:
-            return f"Set priority to {Priority(cleaned['priority']).label}"
+            return gettext("Set priority to %(priority)s") % {
+                "priority": Priority(cleaned["priority"]).label
+            }
         if action == BulkChange.Action.STAGE:
             stage = cleaned["stage"]
-            words = f"Move to {stage.name}"
             if cleaned.get("lost_reason"):
-                words += f" ({cleaned['lost_reason'].name})"
-            return words
+                return gettext("Move to %(stage)s (%(reason)s)") % {
+                    "stage": stage.name,
+                    "reason": cleaned["lost_reason"].name,
+                }
+            return gettext("Move to %(stage)s") % {"stage": stage.name}
         return BulkChange.Action(action).label

@@ -15,6 +15,8 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F
 from django.urls import reverse
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 
 def new_public_key() -> str:
@@ -39,24 +41,28 @@ class CaptureForm(models.Model):
     """A website form that creates leads: where they land, who gets them, who may post."""
 
     name = models.CharField(
+        _("name"),
         max_length=100,
-        help_text="The lead's history names it: “Captured from Website contact form”.",
+        help_text=_("The lead's history names it: “Captured from Website contact form”."),
     )
     public_key = models.CharField(
-        max_length=64, unique=True, default=new_public_key, editable=False
+        _("public key"), max_length=64, unique=True, default=new_public_key, editable=False
     )
     active = models.BooleanField(
-        default=True, help_text="Switch off to revoke the key: posts to it answer 401."
+        _("active"),
+        default=True,
+        help_text=_("Switch off to revoke the key: posts to it answer 401."),
     )
     stage = models.ForeignKey(
         "pipelines.PipelineStage",
         on_delete=models.PROTECT,
         related_name="capture_forms",
-        verbose_name="target stage",
-        help_text="An open stage: its pipeline is the pipeline the leads land in.",
+        verbose_name=_("target stage"),
+        help_text=_("An open stage: its pipeline is the pipeline the leads land in."),
     )
     source = models.ForeignKey(
         "leads.LeadSource",
+        verbose_name=_("source"),
         on_delete=models.PROTECT,
         null=True,
         blank=True,
@@ -64,44 +70,55 @@ class CaptureForm(models.Model):
     )
     default_assignee = models.ForeignKey(
         settings.AUTH_USER_MODEL,
+        verbose_name=_("default assignee"),
         on_delete=models.PROTECT,
         null=True,
         blank=True,
         related_name="capture_forms",
-        help_text="Leave empty to let the assignment rules choose, as for any new lead.",
+        help_text=_("Leave empty to let the assignment rules choose, as for any new lead."),
     )
     allowed_origins = models.TextField(
+        _("allowed origins"),
         blank=True,
-        help_text="The websites whose pages post to this form, one a line, for example "
-        "https://www.example.com. A browser's post from any other site is refused (403); "
-        "posts from servers (no Origin header) are accepted.",
+        help_text=_(
+            "The websites whose pages post to this form, one a line, for example "
+            "https://www.example.com. A browser's post from any other site is refused (403); "
+            "posts from servers (no Origin header) are accepted."
+        ),
     )
     thank_you_url = models.URLField(
-        "thank-you page",
+        _("thank-you page"),
         blank=True,
-        help_text="Where a plain HTML form (without JavaScript) sends the visitor after a "
-        "post; empty: a short thank-you page of ours.",
+        help_text=_(
+            "Where a plain HTML form (without JavaScript) sends the visitor after a "
+            "post; empty: a short thank-you page of ours."
+        ),
     )
     rate_limit = models.PositiveIntegerField(
-        "posts per hour",
+        _("posts per hour"),
         default=60,
-        help_text="More posts than this within an hour answer 429 until the hour is over.",
+        help_text=_("More posts than this within an hour answer 429 until the hour is over."),
     )
     spam_caught = models.PositiveIntegerField(
-        default=0, editable=False, help_text="Posts that filled the hidden field: not saved."
+        _("spam caught"),
+        default=0,
+        editable=False,
+        help_text=_("Posts that filled the hidden field: not saved."),
     )
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     objects = CaptureFormQuerySet.as_manager()
 
     class Meta:
+        verbose_name = _("capture form")
+        verbose_name_plural = _("capture forms")
         app_label = "leads"
         ordering = ["name", "id"]
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(rate_limit__gte=1),
                 name="captureform_rate_limit_positive",
-                violation_error_message="Allow at least one post per hour.",
+                violation_error_message=_("Allow at least one post per hour."),
             ),
         ]
 
@@ -115,13 +132,18 @@ class CaptureForm(models.Model):
 
     def clean(self):
         if self.stage_id is not None and not self.stage.is_open:
-            raise ValidationError({"stage": "Choose an open stage: captured leads are new."})
+            raise ValidationError(
+                {"stage": gettext("Choose an open stage: captured leads are new.")}
+            )
         bad = [line for line in self.origins() if not is_origin(line)]
         if bad:
             raise ValidationError(
                 {
-                    "allowed_origins": f"“{bad[0]}” is not an origin: write the scheme and "
-                    "host only, for example https://www.example.com."
+                    "allowed_origins": gettext(
+                        "“%(line)s” is not an origin: write the scheme and host only, for "
+                        "example https://www.example.com."
+                    )
+                    % {"line": bad[0]}
                 }
             )
 

@@ -7,6 +7,8 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.db.models import F, Q, Value
 from django.utils import timezone
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
 
 from crm.models import Client, Contact
 from crm.web.filters import (
@@ -94,11 +96,11 @@ class DuePreset:
     NONE = "none"
 
     choices = [
-        (OVERDUE, "Overdue"),
-        (THIS_WEEK, "This week"),
-        (THIS_MONTH, "This month"),
-        (THIS_QUARTER, "This quarter"),
-        (NONE, "No date"),
+        (OVERDUE, _("Overdue")),
+        (THIS_WEEK, _("This week")),
+        (THIS_MONTH, _("This month")),
+        (THIS_QUARTER, _("This quarter")),
+        (NONE, _("No date")),
     ]
 
 
@@ -165,13 +167,13 @@ def user_label(user) -> str:
 
 
 def source_choices():
-    return [*LeadSource.objects.values_list("slug", "label"), (NO_SOURCE, "No source")]
+    return [*LeadSource.objects.values_list("slug", "label"), (NO_SOURCE, gettext("No source"))]
 
 
 def lost_reason_choices():
     return [
         *((str(pk), name) for pk, name in LossReason.objects.values_list("pk", "name")),
-        (NOT_RECORDED, "Not recorded"),
+        (NOT_RECORDED, gettext("Not recorded")),
     ]
 
 
@@ -180,10 +182,10 @@ def assignee_choices():
     users = get_user_model().objects.filter(is_active=True).order_by("first_name", "username")
     teams = Team.objects.values_list("pk", "name")
     return [
-        ("me", "Me"),
-        ("none", "Unassigned"),
+        ("me", gettext("Me")),
+        ("none", gettext("Unassigned")),
         *((str(u.pk), user_label(u)) for u in users),
-        *((f"{TEAM_PREFIX}{pk}", f"Team: {name}") for pk, name in teams),
+        *((f"{TEAM_PREFIX}{pk}", gettext("Team: %(team)s") % {"team": name}) for pk, name in teams),
     ]
 
 
@@ -254,16 +256,16 @@ def created_bound(method: str, label: str) -> DateFilter:
     return DateFilter(method=method, label=label, widget=forms.DateInput(attrs={"type": "date"}))
 
 
-def age_bound(method: str, label: str, chip: str) -> NumberFilter:
+def age_bound(method: str, label: str, chip) -> NumberFilter:
     """A bound on the whole days a lead has been in its stage, counted in local dates:
-    entered yesterday (whatever the hour) is 1 day."""
+    entered yesterday (whatever the hour) is 1 day. ``chip``: the days → the chip."""
     return NumberFilter(
         method=method,
         label=label,
         min_value=0,
         max_digits=5,
         decimal_places=0,
-        chip=lambda label, value: chip.format(days=int(value)),
+        chip=lambda label, value: chip(int(value)),
     )
 
 
@@ -277,23 +279,23 @@ class LeadFilter(SortedFilterSet):
 
     q = CharFilter(
         method="search",
-        label="Search",
+        label=_("Search"),
         widget=forms.TextInput(
-            attrs={"type": "search", "placeholder": "Title, description, client, contact"}
+            attrs={"type": "search", "placeholder": _("Title, description, client, contact")}
         ),
     )
     status = ChoiceFilter(
         method="filter_status",
-        choices=[*Status.choices, ("all", "All")],
+        choices=[*Status.choices, ("all", _("All"))],
         empty_label=None,
-        label="Status",
+        label=_("Status"),
         no_chip=(Status.OPEN,),  # what the list shows unasked
     )
     pipeline = ModelChoiceFilter(
         field_name="stage__pipeline",
         queryset=Pipeline.objects.all(),
-        label="Pipeline",
-        empty_label="All pipelines",
+        label=_("Pipeline"),
+        empty_label=_("All pipelines"),
     )
     # distinct=False: a lead has one stage and one priority, so no row can repeat, and
     # DISTINCT would stop PostgreSQL from reading the sort order from an index.
@@ -301,17 +303,17 @@ class LeadFilter(SortedFilterSet):
         queryset=PipelineStage.objects.select_related("pipeline").order_by(
             "-pipeline__is_default", "pipeline__name", "order"
         ),
-        label="Stage",
+        label=_("Stage"),
         widget=forms.CheckboxSelectMultiple,
         distinct=False,
         chip=lambda label, stage: f"{label}: {stage.name}",  # the filter groups by pipeline
     )
     source = MultipleChoiceFilter(
-        method="filter_source", label="Source", widget=forms.CheckboxSelectMultiple
+        method="filter_source", label=_("Source"), widget=forms.CheckboxSelectMultiple
     )
     priority = MultipleChoiceFilter(
         choices=Priority.choices,
-        label="Priority",
+        label=_("Priority"),
         widget=forms.CheckboxSelectMultiple,
         distinct=False,
     )
@@ -319,62 +321,77 @@ class LeadFilter(SortedFilterSet):
     rating = MultipleChoiceFilter(
         method="filter_rating",
         choices=Rating.choices,
-        label="Rating",
+        label=_("Rating"),
         widget=forms.CheckboxSelectMultiple,
     )
-    assignee = ChoiceFilter(method="filter_assignee", label="Assignee", empty_label="Anyone")
+    assignee = ChoiceFilter(method="filter_assignee", label=_("Assignee"), empty_label=_("Anyone"))
     # Set from a client's or contact's page ("All N leads"); shown as a chip, not as a
     # select of every client. Their choices are never drawn: the chip names the one chosen.
-    client = ModelChoiceFilter(queryset=Client.objects.all(), label="Client")
-    contact = ModelChoiceFilter(queryset=Contact.objects.all(), label="Contact")
-    category = CharFilter(field_name="category", lookup_expr="iexact", label="Category")
-    value_min = value_bound("gte", "Value from")
-    value_max = value_bound("lte", "Value to")
+    client = ModelChoiceFilter(queryset=Client.objects.all(), label=_("Client"))
+    contact = ModelChoiceFilter(queryset=Contact.objects.all(), label=_("Contact"))
+    category = CharFilter(field_name="category", lookup_expr="iexact", label=_("Category"))
+    value_min = value_bound("gte", _("Value from"))
+    value_max = value_bound("lte", _("Value to"))
     due = ChoiceFilter(
-        method="filter_due", choices=DuePreset.choices, label="Due", empty_label="Any time"
+        method="filter_due", choices=DuePreset.choices, label=_("Due"), empty_label=_("Any time")
     )
-    due_from = date_bound("expected_close_date", "gte", "Due from")
-    due_to = date_bound("expected_close_date", "lte", "Due to")
+    due_from = date_bound("expected_close_date", "gte", _("Due from"))
+    due_to = date_bound("expected_close_date", "lte", _("Due to"))
     stale = BooleanFilter(
         method="filter_stale",
-        label="Stale only",
+        label=_("Stale only"),
         widget=forms.CheckboxInput(attrs={"value": "1"}),
-        chip=lambda label, value: "Stale",
+        chip=lambda label, value: gettext("Stale"),
     )
     # How leads closed (only won or lost leads match these; see CLOSING_FILTERS).
     lost_reason = MultipleChoiceFilter(
-        method="filter_lost_reason", label="Loss reason", widget=forms.CheckboxSelectMultiple
+        method="filter_lost_reason", label=_("Loss reason"), widget=forms.CheckboxSelectMultiple
     )
     competitor = CharFilter(
         field_name="competitor",
         lookup_expr="iexact",
-        label="Competitor",
+        label=_("Competitor"),
         widget=forms.TextInput(attrs={"list": "competitor-options", "autocomplete": "off"}),
     )
-    closed_from = date_bound("actual_close_date", "gte", "Closed from")
-    closed_to = date_bound("actual_close_date", "lte", "Closed to")
+    closed_from = date_bound("actual_close_date", "gte", _("Closed from"))
+    closed_to = date_bound("actual_close_date", "lte", _("Closed to"))
     # The day a lead was created, and how long it has been in its stage, in local dates
     # (the source and aging reports' links).
-    created_from = created_bound("filter_created_from", "Created from")
-    created_to = created_bound("filter_created_to", "Created to")
-    age_min = age_bound("filter_age_min", "In stage from (days)", "In stage ≥ {days} days")
-    age_max = age_bound("filter_age_max", "In stage to (days)", "In stage ≤ {days} days")
+    created_from = created_bound("filter_created_from", _("Created from"))
+    created_to = created_bound("filter_created_to", _("Created to"))
+    age_min = age_bound(
+        "filter_age_min",
+        _("In stage from (days)"),
+        lambda days: (
+            ngettext("In stage ≥ %(days)d day", "In stage ≥ %(days)d days", days) % {"days": days}
+        ),
+    )
+    age_max = age_bound(
+        "filter_age_max",
+        _("In stage to (days)"),
+        lambda days: (
+            ngettext("In stage ≤ %(days)d day", "In stage ≤ %(days)d days", days) % {"days": days}
+        ),
+    )
     # The pipeline report's conversion: the leads that entered a stage in a period, and
     # those of them that moved on. Set from the report and shown as chips; the dates and
     # "moved on" only bound the stage (``filter_entered``).
     entered_stage = ModelChoiceFilter(
         queryset=PipelineStage.objects.select_related("pipeline"),
         method="filter_entered",
-        label="Entered stage",
-        chip=lambda label, stage: f"Entered {stage.name} ({stage.pipeline.name})",
+        label=_("Entered stage"),
+        chip=lambda label, stage: (
+            gettext("Entered %(stage)s (%(pipeline)s)")
+            % {"stage": stage.name, "pipeline": stage.pipeline.name}
+        ),
     )
-    entered_from = DateFilter(method="bounds_entered", label="Entered from")
-    entered_to = DateFilter(method="bounds_entered", label="Entered to")
+    entered_from = DateFilter(method="bounds_entered", label=_("Entered from"))
+    entered_to = DateFilter(method="bounds_entered", label=_("Entered to"))
     moved_on = BooleanFilter(
         method="bounds_entered",
-        label="Moved on",
+        label=_("Moved on"),
         widget=forms.CheckboxInput(attrs={"value": "1"}),
-        chip=lambda label, value: "Moved on to a later stage",
+        chip=lambda label, value: gettext("Moved on to a later stage"),
     )
     sort = SortFilter(SORTS)
 

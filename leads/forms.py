@@ -8,6 +8,8 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from crm.models import Client, Contact
 from pipelines.models import PipelineStage
@@ -18,8 +20,8 @@ from .events import recorded_value, show_value
 from .filters import user_label
 from .models import CLOSING_FIELDS, Absence, Lead, LeadSource, LossReason, Priority
 
-PROBABILITY_ERROR = "Probability must be between 0 and 100."
-DESCRIPTION_ERROR = "Description must be at most 5000 characters."
+PROBABILITY_ERROR = _("Probability must be between 0 and 100.")
+DESCRIPTION_ERROR = _("Description must be at most 5000 characters.")
 
 
 class MoneyField(forms.DecimalField):
@@ -73,27 +75,31 @@ CLOSING_WIDGETS = {
     "lost_note": forms.Textarea(attrs={"rows": 3, "maxlength": 500}),
 }
 CLOSING_MESSAGES = {
-    "actual_close_date": {"invalid": "Enter a date, for example 2026-11-30."},
-    "lost_note": {"max_length": "The note can be at most 500 characters (it has %(show_value)d)."},
+    "actual_close_date": {"invalid": _("Enter a date, for example 2026-11-30.")},
+    "lost_note": {
+        "max_length": _("The note can be at most 500 characters (it has %(show_value)d).")
+    },
     "competitor": {
-        "max_length": "The competitor's name can be at most 100 characters (it has %(show_value)d)."
+        "max_length": _(
+            "The competitor's name can be at most 100 characters (it has %(show_value)d)."
+        )
     },
 }
 
 
 def won_value_field() -> MoneyField:
     return MoneyField(
-        label="Won value (EUR)",
+        label=_("Won value (EUR)"),
         required=False,
         max_digits=14,
         decimal_places=2,
         min_value=0,
         localize=False,
         widget=forms.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off"}),
-        help_text="What the deal was won for; the lead's value follows it.",
+        help_text=_("What the deal was won for; the lead's value follows it."),
         error_messages={
-            "invalid": "Enter an amount, for example 25000 or 25.000,50.",
-            "min_value": "Won value must be non-negative.",
+            "invalid": _("Enter an amount, for example 25000 or 25.000,50."),
+            "min_value": _("Won value must be non-negative."),
         },
     )
 
@@ -110,27 +116,27 @@ class LeadForm(forms.ModelForm):
     """Create and edit a lead; the version field detects edits made meanwhile."""
 
     value = MoneyField(
-        label="Value (EUR)",
+        label=_("Value (EUR)"),
         required=False,
         max_digits=14,
         decimal_places=2,
         localize=False,
         widget=forms.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off"}),
-        help_text="Leave empty when unknown.",
-        error_messages={"invalid": "Enter an amount, for example 25000 or 25.000,50."},
+        help_text=_("Leave empty when unknown."),
+        error_messages={"invalid": _("Enter an amount, for example 25000 or 25.000,50.")},
     )
     probability = forms.IntegerField(
-        label="Probability (%)",
+        label=_("Probability (%)"),
         required=False,
         min_value=0,
         max_value=100,
         error_messages={
             "min_value": PROBABILITY_ERROR,
             "max_value": PROBABILITY_ERROR,
-            "invalid": "Enter a whole number between 0 and 100.",
+            "invalid": _("Enter a whole number between 0 and 100."),
         },
         widget=forms.NumberInput(attrs={"min": 0, "max": 100, "step": 1}),
-        help_text="Set from the stage when you leave it empty.",
+        help_text=_("Set from the stage when you leave it empty."),
     )
     stage = GroupedStageField(queryset=PipelineStage.objects.none(), empty_label=None)
     won_value = won_value_field()
@@ -165,11 +171,11 @@ class LeadForm(forms.ModelForm):
             **CLOSING_WIDGETS,
         }
         error_messages = {
-            "title": {"required": "Title is required."},
-            "stage": {"required": "Choose a stage."},
+            "title": {"required": _("Title is required.")},
+            "stage": {"required": _("Choose a stage.")},
             **CLOSING_MESSAGES,
         }
-        help_texts = {"description": "At most 5000 characters."}
+        help_texts = {"description": _("At most 5000 characters.")}
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("label_suffix", "")
@@ -189,17 +195,19 @@ class LeadForm(forms.ModelForm):
         self.fields["source"].queryset = LeadSource.objects.filter(
             Q(active=True) | Q(pk=instance.source_id)
         )
-        self.fields["source"].empty_label = "No source"
+        self.fields["source"].empty_label = gettext("No source")
         reason = self.fields["lost_reason"]
         reason.queryset = LossReason.objects.offered(instance.lost_reason_id)
-        reason.empty_label = "Choose a reason"
-        reason.error_messages["invalid_choice"] = "That reason is not offered: choose another."
+        reason.empty_label = gettext("Choose a reason")
+        reason.error_messages["invalid_choice"] = gettext(
+            "That reason is not offered: choose another."
+        )
 
         users = get_user_model().objects.filter(Q(is_active=True) | Q(pk=instance.assignee_id))
         assignee = self.fields["assignee"]
         assignee.queryset = users.order_by("first_name", "username")
         assignee.label_from_instance = user_label
-        assignee.empty_label = "Unassigned"
+        assignee.empty_label = gettext("Unassigned")
 
         self.fields["client"].queryset = Client.objects.filter(
             Q(deleted_at__isnull=True) | Q(pk=instance.client_id)
@@ -214,7 +222,7 @@ class LeadForm(forms.ModelForm):
         contact.queryset = contacts
         offered = contacts.filter(client_id=client_id) if client_id else contacts.none()
         contact.choices = [
-            ("", "No contact" if client_id else "Choose a client first"),
+            ("", gettext("No contact") if client_id else gettext("Choose a client first")),
             *((c.pk, c.name) for c in offered),
         ]
         if instance.pk:
@@ -243,7 +251,7 @@ class LeadForm(forms.ModelForm):
             chosen = self.selected_client_id()
             if chosen and chosen not in {pk for pk, _ in offered}:
                 offered[:0] = clients.filter(pk=chosen).values_list("pk", "name")
-        field.choices = [("", "No client"), *offered]
+        field.choices = [("", gettext("No client")), *offered]
 
     def selected_client_id(self) -> int | None:
         """The client the contact choices follow: typed, pre-filled, or the lead's own."""
@@ -282,13 +290,13 @@ class LeadForm(forms.ModelForm):
     def clean_title(self):
         title = self.cleaned_data["title"].strip()
         if not title:
-            raise ValidationError("Title is required.", code="required")
+            raise ValidationError(gettext("Title is required."), code="required")
         return title
 
     def clean_value(self):
         value = self.cleaned_data.get("value")
         if value is not None and value < Decimal(0):
-            raise ValidationError("Value must be non-negative.", code="min_value")
+            raise ValidationError(gettext("Value must be non-negative."), code="min_value")
         return value
 
     def clean(self):
@@ -298,7 +306,11 @@ class LeadForm(forms.ModelForm):
             # Choosing only a contact implies its client.
             cleaned["client"] = contact.client
         elif contact and client and contact.client_id != client.pk:
-            self.add_error("contact", f"{contact.name} is not a contact of {client.name}.")
+            self.add_error(
+                "contact",
+                gettext("%(contact)s is not a contact of %(client)s.")
+                % {"contact": contact.name, "client": client.name},
+            )
         return cleaned
 
     def values(self) -> dict:
@@ -313,7 +325,7 @@ class LeadForm(forms.ModelForm):
             self.cleaned_data.get("expected_close_date") if hasattr(self, "cleaned_data") else None
         )
         if close and not self.instance.pk and close < timezone.localdate():
-            warnings["expected_close_date"] = "Expected close date is in the past."
+            warnings["expected_close_date"] = gettext("Expected close date is in the past.")
         return warnings
 
 
@@ -345,7 +357,7 @@ class StageMoveForm(forms.ModelForm):
         fields = ["stage", *CLOSING_FIELDS]
         widgets = CLOSING_WIDGETS
         error_messages = CLOSING_MESSAGES
-        labels = {"actual_close_date": "Close date"}
+        labels = {"actual_close_date": _("Close date")}
 
     def __init__(self, *args, lead: Lead, **kwargs):
         kwargs.setdefault("label_suffix", "")
@@ -355,12 +367,12 @@ class StageMoveForm(forms.ModelForm):
         )
         reason = self.fields["lost_reason"]
         reason.queryset = LossReason.objects.offered(lead.lost_reason_id)
-        reason.empty_label = "Choose a reason"
-        reason.label = "Reason"
-        reason.error_messages["invalid_choice"] = (
+        reason.empty_label = gettext("Choose a reason")
+        reason.label = gettext("Reason")
+        reason.error_messages["invalid_choice"] = gettext(
             "That reason is no longer offered: choose another."
         )
-        self.fields["lost_note"].label = "Note"
+        self.fields["lost_note"].label = gettext("Note")
         # The first field of either kind's form (a lost one shows the reason first).
         reason.widget.attrs["autofocus"] = True
         self.fields["actual_close_date"].widget.attrs["autofocus"] = True
@@ -386,12 +398,12 @@ class NoteForm(forms.Form):
     """A note on a lead's timeline."""
 
     text = forms.CharField(
-        label="Add note",
+        label=_("Add note"),
         max_length=5000,
         widget=forms.Textarea(attrs={"rows": 3, "maxlength": 5000}),
         error_messages={
-            "required": "A note cannot be empty.",
-            "max_length": "A note can be at most 5000 characters (it has %(show_value)d).",
+            "required": _("A note cannot be empty."),
+            "max_length": _("A note can be at most 5000 characters (it has %(show_value)d)."),
         },
     )
 
@@ -428,8 +440,8 @@ class PriorityForm(forms.Form):
     priority = forms.ChoiceField(
         choices=Priority.choices,
         error_messages={
-            "required": "Choose a priority.",
-            "invalid_choice": "Choose a priority: urgent, high, normal or low.",
+            "required": _("Choose a priority."),
+            "invalid_choice": _("Choose a priority: urgent, high, normal or low."),
         },
     )
 
@@ -438,7 +450,7 @@ class AbsenceForm(forms.ModelForm):
     """An absence of one of a team's members (the Teams page): the model's rules, each
     error under its field. The members offered are the team's, as the page loaded them."""
 
-    membership = forms.TypedChoiceField(label="Member", coerce=int)
+    membership = forms.TypedChoiceField(label=_("Member"), coerce=int)
 
     class Meta:
         model = Absence
@@ -448,8 +460,8 @@ class AbsenceForm(forms.ModelForm):
             "ends_on": forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
         }
         error_messages = {
-            "starts_on": {"required": "Enter the first day of the absence."},
-            "ends_on": {"required": "Enter the last day of the absence."},
+            "starts_on": {"required": _("Enter the first day of the absence.")},
+            "ends_on": {"required": _("Enter the last day of the absence.")},
         }
 
     def __init__(self, *args, team, **kwargs):
@@ -460,10 +472,12 @@ class AbsenceForm(forms.ModelForm):
         self.team = team
         self.members = {member.pk: member for member in team.members}
         self.fields["membership"].choices = [
-            ("", "Choose a member"),
+            ("", gettext("Choose a member")),
             *((member.pk, person(member.user)) for member in team.members),
         ]
-        self.fields["membership"].error_messages["required"] = "Choose whose absence it is."
+        self.fields["membership"].error_messages["required"] = gettext(
+            "Choose whose absence it is."
+        )
 
     def clean_membership(self):
         return self.members[self.cleaned_data["membership"]]
@@ -495,17 +509,24 @@ def merge_shown(lead: Lead, name: str) -> str:
     if name == "description":
         return value or "—"
     if name == "stage":
-        shown = (
+        stage = (
             f"{value.name} ({value.pipeline.name}), {show_value('probability', lead.probability)}"
         )
         facts = lead.closing_facts()
         if reason := facts.get("lost_reason"):
-            shown += f"; lost: {reason}"
             if competitor := facts.get("competitor"):
-                shown += f", to {competitor}"
-        elif won := facts.get("won_value"):
-            shown += f"; won for {show_value('won_value', won)}"
-        return shown
+                return gettext("%(stage)s; lost: %(reason)s, to %(competitor)s") % {
+                    "stage": stage,
+                    "reason": reason,
+                    "competitor": competitor,
+                }
+            return gettext("%(stage)s; lost: %(reason)s") % {"stage": stage, "reason": reason}
+        if won := facts.get("won_value"):
+            return gettext("%(stage)s; won for %(value)s") % {
+                "stage": stage,
+                "value": show_value("won_value", won),
+            }
+        return stage
     return show_value(name, recorded_value(name, value))
 
 
@@ -547,7 +568,10 @@ class LeadMergeForm(forms.Form):
                 continue
             choices = [(self.KEEP, merge_shown(keep, name)), (self.OTHER, merge_shown(other, name))]
             if name == "description" and mine and theirs:
-                choices.append((self.BOTH, "Both: this lead’s, then the other’s"))
+                choices.append((self.BOTH, gettext("Both: this lead’s, then the other’s")))
+            choose = gettext("Choose which %(field)s the merged lead keeps.") % {
+                "field": label.lower()
+            }
             self.fields[f"pick_{name}"] = forms.ChoiceField(
                 label=label,
                 choices=choices,
@@ -555,8 +579,8 @@ class LeadMergeForm(forms.Form):
                 # A field only one lead has filled in keeps it.
                 initial=self.OTHER if mine in (None, "") else self.KEEP,
                 error_messages={
-                    "required": f"Choose which {label.lower()} the merged lead keeps.",
-                    "invalid_choice": f"Choose which {label.lower()} the merged lead keeps.",
+                    "required": choose,
+                    "invalid_choice": choose,
                 },
             )
             self.rows.append({"label": label, "field": f"pick_{name}"})

@@ -37,11 +37,16 @@ class ImportUploadForm(forms.Form):
         ),
     )
     file = forms.FileField(
-        label="CSV file",
-        help_text="Comma- or semicolon-separated, with a header row; at most 50 MB. "
-        "Excel: File › Save as › CSV UTF-8.",
+        label=gettext_lazy("CSV file"),
+        help_text=gettext_lazy(
+            "Comma- or semicolon-separated, with a header row; at most 50 MB. "
+            "Excel: File › Save as › CSV UTF-8."
+        ),
         widget=forms.ClearableFileInput(attrs={"accept": ".csv,text/csv,text/plain"}),
-        error_messages={"required": "Choose a CSV file.", "empty": "The file is empty."},
+        error_messages={
+            "required": gettext_lazy("Choose a CSV file."),
+            "empty": gettext_lazy("The file is empty."),
+        },
     )
 
     def __init__(self, *args, **kwargs):
@@ -54,7 +59,9 @@ class ImportUploadForm(forms.Form):
     def clean_file(self):
         upload = self.cleaned_data["file"]
         if upload.size > MAX_FILE_BYTES:
-            raise ValidationError("The file is larger than 50 MB. Split it into smaller files.")
+            raise ValidationError(
+                gettext("The file is larger than 50 MB. Split it into smaller files.")
+            )
         raw = upload.read()
         try:
             self.csv_file = read_csv_upload(raw, self.cleaned_data.get("kind", "leads"))
@@ -68,17 +75,17 @@ class ImportMappingForm(forms.Form):
     """Step 2: which lead field each column fills, and how to treat bad rows and duplicates."""
 
     mode = forms.ChoiceField(
-        label="Rows with errors",
+        label=gettext_lazy("Rows with errors"),
         choices=LeadImport.Mode.choices,
         widget=forms.RadioSelect,
     )
     duplicates = forms.ChoiceField(
-        label="A row whose title and client match an existing lead",
+        label=gettext_lazy("A row whose title and client match an existing lead"),
         choices=LeadImport.Duplicates.choices,
         widget=forms.RadioSelect,
     )
     create_clients = forms.BooleanField(
-        label="Create clients that do not exist yet", required=False
+        label=gettext_lazy("Create clients that do not exist yet"), required=False
     )
     create_contacts = forms.BooleanField(
         label=gettext_lazy("Create contacts that their client does not have yet"),
@@ -125,7 +132,9 @@ class ImportMappingForm(forms.Form):
         for index, header in enumerate(headers):
             name = f"column_{index}"
             self.fields[name] = forms.ChoiceField(
-                label=header or f"Column {index + 1}", choices=choices, required=False
+                label=header or gettext("Column %(number)d") % {"number": index + 1},
+                choices=choices,
+                required=False,
             )
             example = next((row[index] for row in samples if index < len(row) and row[index]), "")
             self.columns.append(
@@ -167,7 +176,7 @@ class ImportMappingForm(forms.Form):
         chosen = [cleaned.get(column["field"]) for column in self.columns]
         used = [key for key in chosen if key]
         if self.kind == LeadImport.Kind.LEADS and "title" not in used:
-            raise ValidationError("Choose the column that holds the lead's title.")
+            raise ValidationError(gettext("Choose the column that holds the lead's title."))
         if self.kind != LeadImport.Kind.LEADS and not {"name", "first_name", "last_name"} & set(
             used
         ):
@@ -179,7 +188,8 @@ class ImportMappingForm(forms.Form):
         twice = sorted({key for key in used if used.count(key) > 1})
         if twice:
             raise ValidationError(
-                "Each field can come from one column only: " + ", ".join(twice) + "."
+                gettext("Each field can come from one column only: %(fields)s.")
+                % {"fields": ", ".join(twice)}
             )
         return cleaned
 

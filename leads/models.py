@@ -13,6 +13,8 @@ from django.db.models.functions import Length
 from django.db.models.lookups import LessThanOrEqual
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext, ngettext, npgettext, pgettext_lazy
+from django.utils.translation import gettext_lazy as _
 
 from pipelines.models import Pipeline, PipelineStage
 
@@ -64,12 +66,16 @@ def default_stage_id() -> int | None:
 class LeadSource(models.Model):
     """Where a lead came from (website, referral, ...); managed in the admin."""
 
-    slug = models.SlugField(max_length=50, unique=True)
-    label = models.CharField(max_length=100)
-    active = models.BooleanField(default=True, help_text="Inactive sources are not offered.")
-    order = models.PositiveSmallIntegerField(default=0)
+    slug = models.SlugField(_("slug"), max_length=50, unique=True)
+    label = models.CharField(_("label"), max_length=100)
+    active = models.BooleanField(
+        _("active"), default=True, help_text=_("Inactive sources are not offered.")
+    )
+    order = models.PositiveSmallIntegerField(_("order"), default=0)
 
     class Meta:
+        verbose_name = _("lead source")
+        verbose_name_plural = _("lead sources")
         ordering = ["order", "label"]
 
     def __str__(self):
@@ -84,7 +90,7 @@ class LossReasonQuerySet(models.QuerySet):
     def fallback(self) -> "LossReason":
         """ "Other": what a lost lead gets when nobody said why (an import, a deleted
         stage). Made again if an admin deleted it."""
-        reason, _ = self.get_or_create(
+        reason, _created = self.get_or_create(
             slug=LossReason.FALLBACK_SLUG, defaults={"name": "Other", "note_required": True}
         )
         return reason
@@ -96,20 +102,25 @@ class LossReason(models.Model):
     #: The reason given when nobody said one (see ``LossReasonQuerySet.fallback``).
     FALLBACK_SLUG = "other"
 
-    name = models.CharField(max_length=100, unique=True)
-    slug = models.SlugField(max_length=50, unique=True)
-    active = models.BooleanField(default=True, help_text="Inactive reasons are not offered.")
-    order = models.PositiveSmallIntegerField(default=0)
+    name = models.CharField(_("name"), max_length=100, unique=True)
+    slug = models.SlugField(_("slug"), max_length=50, unique=True)
+    active = models.BooleanField(
+        _("active"), default=True, help_text=_("Inactive reasons are not offered.")
+    )
+    order = models.PositiveSmallIntegerField(_("order"), default=0)
     note_required = models.BooleanField(
-        "needs a note",
+        _("needs a note"),
         default=False,
-        help_text="Losing a lead for this reason needs a note saying what happened (as "
-        "for “Other”).",
+        help_text=_(
+            "Losing a lead for this reason needs a note saying what happened (as for “Other”)."
+        ),
     )
 
     objects = LossReasonQuerySet.as_manager()
 
     class Meta:
+        verbose_name = _("loss reason")
+        verbose_name_plural = _("loss reasons")
         ordering = ["order", "name"]
 
     def __str__(self):
@@ -117,10 +128,10 @@ class LossReason(models.Model):
 
 
 class Priority(models.TextChoices):
-    LOW = "low", "Low"
-    NORMAL = "normal", "Normal"
-    HIGH = "high", "High"
-    URGENT = "urgent", "Urgent"
+    LOW = "low", _("Low")
+    NORMAL = "normal", _("Normal")
+    HIGH = "high", _("High")
+    URGENT = "urgent", _("Urgent")
 
 
 PRIORITY_RANK = {Priority.LOW: 1, Priority.NORMAL: 2, Priority.HIGH: 3, Priority.URGENT: 4}
@@ -134,9 +145,9 @@ priority_rank = Case(
 
 
 class Status(models.TextChoices):
-    OPEN = "open", "Open"
-    WON = "won", "Won"
-    LOST = "lost", "Lost"
+    OPEN = "open", pgettext_lazy("status", "Open")
+    WON = "won", pgettext_lazy("status", "Won")
+    LOST = "lost", pgettext_lazy("status", "Lost")
 
 
 def inactive_condition(now=None, *, stages=None) -> Q:
@@ -329,45 +340,70 @@ WON_FIELDS = ("won_value",)
 class Lead(models.Model):
     """A sales opportunity, from first contact to won or lost."""
 
-    title = models.CharField(max_length=255)
-    description = models.TextField(blank=True, validators=[MaxLengthValidator(5000)])
+    title = models.CharField(_("title"), max_length=255)
+    description = models.TextField(
+        _("description"), blank=True, validators=[MaxLengthValidator(5000)]
+    )
     value = models.DecimalField(
-        "value (EUR)",
+        _("value (EUR)"),
         max_digits=14,
         decimal_places=2,
         null=True,
         blank=True,
-        validators=[MinValueValidator(Decimal(0), "Value must be non-negative.")],
-        help_text="Expected deal value in euros; leave empty when unknown.",
+        validators=[MinValueValidator(Decimal(0), _("Value must be non-negative."))],
+        help_text=_("Expected deal value in euros; leave empty when unknown."),
     )
     probability = models.PositiveSmallIntegerField(
+        _("probability"),
         null=True,
         blank=True,
         validators=[
-            MinValueValidator(0, "Probability must be between 0 and 100."),
-            MaxValueValidator(100, "Probability must be between 0 and 100."),
+            MinValueValidator(0, _("Probability must be between 0 and 100.")),
+            MaxValueValidator(100, _("Probability must be between 0 and 100.")),
         ],
-        help_text="Chance of winning, 0–100 %.",
+        help_text=_("Chance of winning, 0–100 %."),
     )
     # PROTECT, here and for the people below: a deletion would change leads without a
     # version or a history event. Sources are made inactive, users deactivated.
     source = models.ForeignKey(
-        LeadSource, on_delete=models.PROTECT, null=True, blank=True, related_name="leads"
+        LeadSource,
+        verbose_name=_("source"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="leads",
     )
-    priority = models.CharField(max_length=6, choices=Priority.choices, default=Priority.NORMAL)
-    expected_close_date = models.DateField("expected close", null=True, blank=True)
-    category = models.CharField(max_length=100, blank=True)
+    priority = models.CharField(
+        _("priority"), max_length=6, choices=Priority.choices, default=Priority.NORMAL
+    )
+    expected_close_date = models.DateField(_("expected close"), null=True, blank=True)
+    category = models.CharField(_("category"), max_length=100, blank=True)
     stage = models.ForeignKey(
-        PipelineStage, on_delete=models.PROTECT, related_name="leads", default=default_stage_id
+        PipelineStage,
+        verbose_name=_("stage"),
+        on_delete=models.PROTECT,
+        related_name="leads",
+        default=default_stage_id,
     )
     client = models.ForeignKey(
-        "crm.Client", on_delete=models.PROTECT, null=True, blank=True, related_name="leads"
+        "crm.Client",
+        verbose_name=_("client"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="leads",
     )
     contact = models.ForeignKey(
-        "crm.Contact", on_delete=models.PROTECT, null=True, blank=True, related_name="leads"
+        "crm.Contact",
+        verbose_name=_("contact"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="leads",
     )
     assignee = models.ForeignKey(
         settings.AUTH_USER_MODEL,
+        verbose_name=_("assignee"),
         on_delete=models.PROTECT,
         null=True,
         blank=True,
@@ -375,6 +411,7 @@ class Lead(models.Model):
     )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
+        verbose_name=_("created by"),
         on_delete=models.PROTECT,
         null=True,
         blank=True,
@@ -383,34 +420,39 @@ class Lead(models.Model):
     )
     import_batch = models.ForeignKey(
         "leads.LeadImport",
+        verbose_name=_("import batch"),
         on_delete=models.SET_NULL,
         null=True,
         blank=True,
         editable=False,
         related_name="leads",
-        help_text="The CSV import that created this lead.",
+        help_text=_("The CSV import that created this lead."),
     )
-    created_at = models.DateTimeField(default=timezone.now, editable=False)
-    updated_at = models.DateTimeField(default=timezone.now, editable=False)
-    stage_entered_at = models.DateTimeField(default=timezone.now, editable=False)
-    last_activity_at = models.DateTimeField(default=timezone.now, editable=False)
-    closed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(_("updated at"), default=timezone.now, editable=False)
+    stage_entered_at = models.DateTimeField(
+        _("stage entered at"), default=timezone.now, editable=False
+    )
+    last_activity_at = models.DateTimeField(
+        _("last activity at"), default=timezone.now, editable=False
+    )
+    closed_at = models.DateTimeField(_("closed at"), null=True, blank=True, editable=False)
     # How it closed: a won lead's date and value, a lost lead's reason. Empty while open
     # (reopening clears them; the timeline keeps what they were).
     actual_close_date = models.DateField(
-        "actual close date",
+        _("actual close date"),
         null=True,
         blank=True,
-        help_text="The day the deal was won or lost.",
+        help_text=_("The day the deal was won or lost."),
     )
     won_value = models.DecimalField(
-        "won value (EUR)",
+        _("won value (EUR)"),
         max_digits=14,
         decimal_places=2,
         null=True,
         blank=True,
-        validators=[MinValueValidator(Decimal(0), "Won value must be non-negative.")],
-        help_text="What the deal was won for; the lead's value follows it.",
+        validators=[MinValueValidator(Decimal(0), _("Won value must be non-negative."))],
+        help_text=_("What the deal was won for; the lead's value follows it."),
     )
     lost_reason = models.ForeignKey(
         LossReason,
@@ -418,19 +460,27 @@ class Lead(models.Model):
         null=True,
         blank=True,
         related_name="leads",
-        verbose_name="loss reason",
+        verbose_name=_("loss reason"),
     )
     competitor = models.CharField(
-        max_length=100, blank=True, help_text="Who won the deal instead, if anyone."
+        _("competitor"),
+        max_length=100,
+        blank=True,
+        help_text=_("Who won the deal instead, if anyone."),
     )
     lost_note = models.CharField(
-        "loss note", max_length=500, blank=True, help_text="What happened, in a sentence or two."
+        _("loss note"),
+        max_length=500,
+        blank=True,
+        help_text=_("What happened, in a sentence or two."),
     )
-    version = models.PositiveIntegerField(default=1, editable=False)
+    version = models.PositiveIntegerField(_("version"), default=1, editable=False)
 
     objects = LeadQuerySet.as_manager()
 
     class Meta:
+        verbose_name = _("lead")
+        verbose_name_plural = _("leads")
         ordering = ["-updated_at", "-id"]
         permissions = [
             ("change_any_lead", "Can edit, move and delete any lead"),
@@ -482,37 +532,37 @@ class Lead(models.Model):
             models.CheckConstraint(
                 condition=~Q(title=""),
                 name="lead_title_not_empty",
-                violation_error_message="Title is required.",
+                violation_error_message=_("Title is required."),
             ),
             models.CheckConstraint(
                 condition=Q(value__isnull=True) | Q(value__gte=0),
                 name="lead_value_non_negative",
-                violation_error_message="Value must be non-negative.",
+                violation_error_message=_("Value must be non-negative."),
             ),
             models.CheckConstraint(
                 condition=Q(probability__isnull=True) | Q(probability__gte=0, probability__lte=100),
                 name="lead_probability_0_100",
-                violation_error_message="Probability must be between 0 and 100.",
+                violation_error_message=_("Probability must be between 0 and 100."),
             ),
             models.CheckConstraint(
                 condition=Q(priority__in=[p.value for p in Priority]),
                 name="lead_priority_valid",
-                violation_error_message="Priority must be low, normal, high or urgent.",
+                violation_error_message=_("Priority must be low, normal, high or urgent."),
             ),
             models.CheckConstraint(
                 condition=LessThanOrEqual(Length("description"), 5000),
                 name="lead_description_max_5000",
-                violation_error_message="Description must be at most 5000 characters.",
+                violation_error_message=_("Description must be at most 5000 characters."),
             ),
             models.CheckConstraint(
                 condition=Q(won_value__isnull=True) | Q(won_value__gte=0),
                 name="lead_won_value_non_negative",
-                violation_error_message="Won value must be non-negative.",
+                violation_error_message=_("Won value must be non-negative."),
             ),
             models.CheckConstraint(
                 condition=LessThanOrEqual(Length("lost_note"), 500),
                 name="lead_lost_note_max_500",
-                violation_error_message="The loss note must be at most 500 characters.",
+                violation_error_message=_("The loss note must be at most 500 characters."),
             ),
             models.CheckConstraint(
                 condition=Q(version__gte=1),
@@ -606,7 +656,10 @@ class Lead(models.Model):
         super().clean()
         if self.contact_id and self.client_id and self.contact.client_id != self.client_id:
             raise ValidationError(
-                {"contact": f"{self.contact.name} is not a contact of {self.client.name}."},
+                {
+                    "contact": gettext("%(contact)s is not a contact of %(client)s.")
+                    % {"contact": self.contact.name, "client": self.client.name}
+                },
                 code="contact_not_of_client",
             )
         self.clean_closing()
@@ -622,18 +675,18 @@ class Lead(models.Model):
         if self.stage_id and self.stage.kind == PipelineStage.Kind.LOST:
             if self.lost_reason_id is None:
                 errors["lost_reason"] = ValidationError(
-                    "Choose why the lead was lost.", code="lost_reason_required"
+                    gettext("Choose why the lead was lost."), code="lost_reason_required"
                 )
             elif self.lost_reason.note_required and not self.lost_note.strip():
                 errors["lost_note"] = ValidationError(
-                    "Say what happened: the reason “%(reason)s” needs a note.",
+                    gettext("Say what happened: the reason “%(reason)s” needs a note."),
                     code="lost_note_required",
                     params={"reason": self.lost_reason.name},
                 )
         closed_on = self.actual_close_date if self.stage_id and not self.stage.is_open else None
         if closed_on and closed_on > (today or timezone.localdate()):
             errors["actual_close_date"] = ValidationError(
-                "The close date cannot be in the future.", code="close_date_future"
+                gettext("The close date cannot be in the future."), code="close_date_future"
             )
         if errors:
             raise ValidationError(errors)
@@ -714,86 +767,116 @@ class LeadImport(models.Model):
     """One CSV import: the uploaded file, how its columns map, and what came of it."""
 
     class Status(models.TextChoices):
-        UPLOADED = "uploaded", "Uploaded"
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        INTERRUPTED = "interrupted", "Interrupted"
-        DONE = "done", "Done"
-        FAILED = "failed", "Failed"
-        UNDONE = "undone", "Undone"
+        UPLOADED = "uploaded", _("Uploaded")
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Running")
+        INTERRUPTED = "interrupted", _("Interrupted")
+        DONE = "done", _("Done")
+        FAILED = "failed", _("Failed")
+        UNDONE = "undone", _("Undone")
 
     class Mode(models.TextChoices):
-        SKIP_INVALID = "skip_invalid", "Skip invalid rows and import the rest"
-        ALL_OR_NOTHING = "all_or_nothing", "All or nothing: import nothing if any row has an error"
+        SKIP_INVALID = "skip_invalid", _("Skip invalid rows and import the rest")
+        ALL_OR_NOTHING = (
+            "all_or_nothing",
+            _("All or nothing: import nothing if any row has an error"),
+        )
 
     class Kind(models.TextChoices):
-        LEADS = "leads", "Deals (leads)"
-        CLIENTS = "clients", "Organizations (clients)"
-        CONTACTS = "contacts", "People (contacts)"
+        LEADS = "leads", _("Deals (leads)")
+        CLIENTS = "clients", _("Organizations (clients)")
+        CONTACTS = "contacts", _("People (contacts)")
 
     class Duplicates(models.TextChoices):
-        SKIP = "skip", "Skip the row"
-        UPDATE = "update", "Update the existing lead"
-        CREATE = "create", "Create a new lead anyway"
+        SKIP = "skip", _("Skip the row")
+        UPDATE = "update", _("Update the existing lead")
+        CREATE = "create", _("Create a new lead anyway")
 
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("created by"),
+        on_delete=models.SET_NULL,
+        null=True,
+        related_name="+",
     )
-    created_at = models.DateTimeField(default=timezone.now)
-    file_name = models.CharField(max_length=255)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    file_name = models.CharField(_("file name"), max_length=255)
     kind = models.CharField(
-        max_length=10, choices=Kind.choices, default=Kind.LEADS, help_text="What the file holds."
+        _("kind"),
+        max_length=10,
+        choices=Kind.choices,
+        default=Kind.LEADS,
+        help_text=_("What the file holds."),
     )
     # The file lives in the database so that any app server or worker can read it.
-    content = models.BinaryField(editable=False)
-    encoding = models.CharField(max_length=20)
-    delimiter = models.CharField(max_length=1)
-    notice = models.CharField(max_length=255, blank=True)
-    headers = models.JSONField(default=list)
-    mapping = models.JSONField(default=dict, help_text="CSV column index → lead field.")
-    mode = models.CharField(max_length=20, choices=Mode.choices, default=Mode.SKIP_INVALID)
-    duplicates = models.CharField(
-        max_length=10, choices=Duplicates.choices, default=Duplicates.SKIP
+    content = models.BinaryField(_("content"), editable=False)
+    encoding = models.CharField(_("encoding"), max_length=20)
+    delimiter = models.CharField(_("delimiter"), max_length=1)
+    notice = models.CharField(_("notice"), max_length=255, blank=True)
+    headers = models.JSONField(_("headers"), default=list)
+    mapping = models.JSONField(
+        _("mapping"), default=dict, help_text=_("CSV column index → lead field.")
     )
-    create_clients = models.BooleanField(default=False)
-    create_contacts = models.BooleanField(default=False)
+    mode = models.CharField(
+        _("mode"), max_length=20, choices=Mode.choices, default=Mode.SKIP_INVALID
+    )
+    duplicates = models.CharField(
+        _("duplicates"), max_length=10, choices=Duplicates.choices, default=Duplicates.SKIP
+    )
+    create_clients = models.BooleanField(_("create clients"), default=False)
+    create_contacts = models.BooleanField(_("create contacts"), default=False)
     stage_map = models.JSONField(
-        default=dict, blank=True, help_text="A stage name in the file → our stage's id."
+        _("stage map"),
+        default=dict,
+        blank=True,
+        help_text=_("A stage name in the file → our stage's id."),
     )
     template = models.ForeignKey(
         "leads.ImportTemplate",
+        verbose_name=_("template"),
         on_delete=models.SET_NULL,
         null=True,
         blank=True,
         related_name="+",
-        help_text="The saved mapping the file's header was recognised by.",
+        help_text=_("The saved mapping the file's header was recognised by."),
     )
-    status = models.CharField(max_length=12, choices=Status.choices, default=Status.UPLOADED)
-    total_rows = models.PositiveIntegerField(default=0)
-    processed_rows = models.PositiveIntegerField(default=0)
-    created_count = models.PositiveIntegerField(default=0)
-    updated_count = models.PositiveIntegerField(default=0)
-    skipped_count = models.PositiveIntegerField(default=0)
+    status = models.CharField(
+        _("status"), max_length=12, choices=Status.choices, default=Status.UPLOADED
+    )
+    total_rows = models.PositiveIntegerField(_("total rows"), default=0)
+    processed_rows = models.PositiveIntegerField(_("processed rows"), default=0)
+    created_count = models.PositiveIntegerField(_("created count"), default=0)
+    updated_count = models.PositiveIntegerField(_("updated count"), default=0)
+    skipped_count = models.PositiveIntegerField(_("skipped count"), default=0)
     skip_reasons = models.JSONField(
-        default=dict, blank=True, help_text="Why rows were skipped: {reason: rows}."
+        _("skip reasons"),
+        default=dict,
+        blank=True,
+        help_text=_("Why rows were skipped: {reason: rows}."),
     )
-    error_report = models.TextField(blank=True, help_text="CSV: row, message.")
-    failure = models.TextField(blank=True)
-    started_at = models.DateTimeField(null=True, blank=True)
+    error_report = models.TextField(
+        _("error report"), blank=True, help_text=_("CSV: row, message.")
+    )
+    failure = models.TextField(_("failure"), blank=True)
+    started_at = models.DateTimeField(_("started at"), null=True, blank=True)
     # The run that may write: a worker that lost it (the import was resumed or undone
     # meanwhile) stops at its next batch, writing nothing more.
-    run_token = models.UUIDField(null=True, blank=True, editable=False)
+    run_token = models.UUIDField(_("run token"), null=True, blank=True, editable=False)
     # Until when the running worker has promised to report; a run past it has died.
-    lease_until = models.DateTimeField(null=True, blank=True)
+    lease_until = models.DateTimeField(_("lease until"), null=True, blank=True)
     last_row = models.PositiveIntegerField(
-        default=0, help_text="The last spreadsheet row written (resuming starts after it)."
+        _("last row"),
+        default=0,
+        help_text=_("The last spreadsheet row written (resuming starts after it)."),
     )
-    finished_at = models.DateTimeField(null=True, blank=True)
-    undone_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    undone_at = models.DateTimeField(_("undone at"), null=True, blank=True)
 
     objects = LeadImportQuerySet.as_manager()
 
     class Meta:
+        verbose_name = _("lead import")
+        verbose_name_plural = _("lead imports")
         ordering = ["-created_at", "-id"]
 
     def __str__(self):
@@ -821,21 +904,49 @@ class LeadImport(models.Model):
     def summary(self) -> str:
         """ "Imported 12 leads. 3 rows skipped (missing title)." — what the import did, in a
         sentence or two."""
-        parts = [f"Imported {self.created_count} {self.noun(self.created_count)}."]
-        if self.updated_count:
-            parts.append(f"Updated {self.updated_count} {self.noun(self.updated_count)}.")
-        if self.skipped_count:
-            skipped = f"{self.skipped_count} row{'' if self.skipped_count == 1 else 's'} skipped"
-            why = self.skip_reasons_said()
-            parts.append(f"{skipped} ({why})." if why else f"{skipped}.")
+        created, updated = self.created_count, self.updated_count
+        if self.kind == self.Kind.CLIENTS:
+            parts = [ngettext("Imported %(count)d client.", "Imported %(count)d clients.", created)]
+            if updated:
+                parts.append(
+                    ngettext("Updated %(count)d client.", "Updated %(count)d clients.", updated)
+                )
+        elif self.kind == self.Kind.CONTACTS:
+            parts = [
+                ngettext("Imported %(count)d contact.", "Imported %(count)d contacts.", created)
+            ]
+            if updated:
+                parts.append(
+                    ngettext("Updated %(count)d contact.", "Updated %(count)d contacts.", updated)
+                )
+        else:
+            parts = [ngettext("Imported %(count)d lead.", "Imported %(count)d leads.", created)]
+            if updated:
+                parts.append(
+                    ngettext("Updated %(count)d lead.", "Updated %(count)d leads.", updated)
+                )
+        parts[0] %= {"count": created}
+        if updated:
+            parts[1] %= {"count": updated}
+        if skipped := self.skipped_count:
+            if why := self.skip_reasons_said():
+                said = ngettext(
+                    "%(count)d row skipped (%(why)s).", "%(count)d rows skipped (%(why)s).", skipped
+                ) % {"count": skipped, "why": why}
+            else:
+                said = ngettext("%(count)d row skipped.", "%(count)d rows skipped.", skipped) % {
+                    "count": skipped
+                }
+            parts.append(said)
         return " ".join(parts)
 
     def noun(self, count: int) -> str:
         """What the import brings, as many as ``count``: "lead", "clients", "contact"."""
-        singular = {self.Kind.CLIENTS: "client", self.Kind.CONTACTS: "contact"}.get(
-            self.kind, "lead"
-        )
-        return singular if count == 1 else f"{singular}s"
+        if self.kind == self.Kind.CLIENTS:
+            return npgettext("imported", "client", "clients", count)
+        if self.kind == self.Kind.CONTACTS:
+            return npgettext("imported", "contact", "contacts", count)
+        return npgettext("imported", "lead", "leads", count)
 
     def skip_reasons_said(self, most: int = 3) -> str:
         """ "missing title", or "2 missing title, 1 invalid value": why rows were skipped,
@@ -845,8 +956,8 @@ class LeadImport(models.Model):
         if len(reasons) == 1 and reasons[0][1] == self.skipped_count:
             return reasons[0][0]
         said = [f"{rows} {reason}" for reason, rows in reasons[:most]]
-        if rest := sum(rows for _, rows in reasons[most:]):
-            said.append(f"{rest} for other reasons")
+        if rest := sum(rows for _reason, rows in reasons[most:]):
+            said.append(gettext("%(count)d for other reasons") % {"count": rest})
         return ", ".join(said)
 
 
@@ -854,21 +965,34 @@ class ImportTemplate(models.Model):
     """A confirmed mapping saved under a name ("Pipedrive export"): the next file with the
     same header (matched without case or punctuation) arrives mapped as this one was."""
 
-    name = models.CharField(max_length=100)
-    kind = models.CharField(max_length=10, choices=LeadImport.Kind.choices, default="leads")
+    name = models.CharField(_("name"), max_length=100)
+    kind = models.CharField(
+        _("kind"), max_length=10, choices=LeadImport.Kind.choices, default="leads"
+    )
     #: The header's normalised column names, joined: how a later file is recognised.
-    header_key = models.TextField(db_index=True)
-    headers = models.JSONField(default=list)
-    mapping = models.JSONField(default=dict, help_text="CSV column index → lead field.")
+    header_key = models.TextField(_("header key"), db_index=True)
+    headers = models.JSONField(_("headers"), default=list)
+    mapping = models.JSONField(
+        _("mapping"), default=dict, help_text=_("CSV column index → lead field.")
+    )
     stage_map = models.JSONField(
-        default=dict, blank=True, help_text="A stage name in the file → our stage's id."
+        _("stage map"),
+        default=dict,
+        blank=True,
+        help_text=_("A stage name in the file → our stage's id."),
     )
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("created by"),
+        on_delete=models.SET_NULL,
+        null=True,
+        related_name="+",
     )
-    updated_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(_("updated at"), default=timezone.now)
 
     class Meta:
+        verbose_name = _("import template")
+        verbose_name_plural = _("import templates")
         ordering = ["name", "id"]
         constraints = [
             models.UniqueConstraint(fields=["kind", "name"], name="import_template_name_unique"),
@@ -887,29 +1011,41 @@ class ScoreRecompute(LeasedProgress, models.Model):
     """
 
     class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        DONE = "done", "Done"
-        SUPERSEDED = "superseded", "Superseded"
-        FAILED = "failed", "Failed"
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Running")
+        DONE = "done", _("Done")
+        SUPERSEDED = "superseded", _("Superseded")
+        FAILED = "failed", _("Failed")
 
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("created by"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
     )
-    created_at = models.DateTimeField(default=timezone.now)
-    status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED)
-    total = models.PositiveIntegerField(default=0)
-    done = models.PositiveIntegerField(default=0)
-    chunks = models.PositiveIntegerField(default=0)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    status = models.CharField(
+        _("status"), max_length=12, choices=Status.choices, default=Status.QUEUED
+    )
+    total = models.PositiveIntegerField(_("total"), default=0)
+    done = models.PositiveIntegerField(_("done"), default=0)
+    chunks = models.PositiveIntegerField(_("chunks"), default=0)
+    started_at = models.DateTimeField(_("started at"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
     # Until when the running worker has promised to report (renewed after each chunk);
     # past it, the run has died and the page says so instead of polling forever.
-    lease_until = models.DateTimeField(null=True, blank=True)
-    failure = models.TextField(blank=True)
+    lease_until = models.DateTimeField(_("lease until"), null=True, blank=True)
+    failure = models.TextField(_("failure"), blank=True)
 
     class Meta:
+        verbose_name = _("score recompute")
+        verbose_name_plural = _("score recomputes")
         ordering = ["-id"]
 
     def __str__(self):
-        return f"Score recompute {self.pk} ({self.get_status_display()})"
+        return gettext("Score recompute %(id)s (%(status)s)") % {
+            "id": self.pk,
+            "status": self.get_status_display(),
+        }

@@ -9,16 +9,17 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 
 class WebhookEventKind(models.TextChoices):
-    CREATED = "lead.created", "Lead created"
-    CHANGED = "lead.changed", "Lead changed"
-    STAGE_CHANGED = "lead.stage_changed", "Stage changed"
-    WON = "lead.won", "Lead won"
-    LOST = "lead.lost", "Lead lost"
-    ASSIGNED = "lead.assigned", "Lead assigned"
-    DELETED = "lead.deleted", "Lead deleted"
+    CREATED = "lead.created", _("Lead created")
+    CHANGED = "lead.changed", _("Lead changed")
+    STAGE_CHANGED = "lead.stage_changed", _("Stage changed")
+    WON = "lead.won", _("Lead won")
+    LOST = "lead.lost", _("Lead lost")
+    ASSIGNED = "lead.assigned", _("Lead assigned")
+    DELETED = "lead.deleted", _("Lead deleted")
 
 
 def new_secret() -> str:
@@ -33,30 +34,39 @@ class WebhookQuerySet(models.QuerySet):
 class Webhook(models.Model):
     """An endpoint that is told, by a signed POST, when these kinds of things happen."""
 
-    name = models.CharField(max_length=100)
+    name = models.CharField(_("name"), max_length=100)
     url = models.URLField(
-        "URL",
+        _("URL"),
         max_length=500,
-        help_text="http or https. Addresses in private networks are refused unless the "
-        "server allows them (WEBHOOK_ALLOW_PRIVATE).",
+        help_text=_(
+            "http or https. Addresses in private networks are refused unless the "
+            "server allows them (WEBHOOK_ALLOW_PRIVATE)."
+        ),
     )
     #: Signs every delivery (HMAC-SHA256); shown once, when made.
-    secret = models.CharField(max_length=100, default=new_secret, editable=False)
-    events = models.JSONField(default=list, help_text="The kinds of events this endpoint is sent.")
-    active = models.BooleanField(default=True, help_text="Inactive endpoints are sent nothing.")
+    secret = models.CharField(_("secret"), max_length=100, default=new_secret, editable=False)
+    events = models.JSONField(
+        _("events"), default=list, help_text=_("The kinds of events this endpoint is sent.")
+    )
+    active = models.BooleanField(
+        _("active"), default=True, help_text=_("Inactive endpoints are sent nothing.")
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
+        verbose_name=_("created by"),
         on_delete=models.SET_NULL,
         null=True,
         blank=True,
         editable=False,
         related_name="+",
     )
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     objects = WebhookQuerySet.as_manager()
 
     class Meta:
+        verbose_name = _("webhook")
+        verbose_name_plural = _("webhooks")
         app_label = "leads"
         ordering = ["name", "id"]
 
@@ -75,9 +85,9 @@ class Webhook(models.Model):
 
 
 class DeliveryStatus(models.TextChoices):
-    PENDING = "pending", "Pending"
-    DELIVERED = "delivered", "Delivered"
-    FAILED = "failed", "Failed (gave up)"
+    PENDING = "pending", _("Pending")
+    DELIVERED = "delivered", _("Delivered")
+    FAILED = "failed", _("Failed (gave up)")
 
 
 class WebhookDeliveryQuerySet(models.QuerySet):
@@ -93,31 +103,38 @@ class WebhookDelivery(models.Model):
 
     Status = DeliveryStatus
 
-    webhook = models.ForeignKey(Webhook, on_delete=models.CASCADE, related_name="deliveries")
-    #: The event's id, the same for every endpoint it goes to: receivers drop repeats by it.
-    event_id = models.UUIDField(default=uuid.uuid4, editable=False)
-    event = models.CharField(max_length=30, choices=WebhookEventKind.choices)
-    #: The lead's id (not a key: the log outlives a deleted lead).
-    lead_id = models.BigIntegerField(null=True, blank=True)
-    #: The JSON sent, exactly: every attempt sends these bytes.
-    body = models.TextField()
-    status = models.CharField(
-        max_length=10, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING
+    webhook = models.ForeignKey(
+        Webhook, verbose_name=_("webhook"), on_delete=models.CASCADE, related_name="deliveries"
     )
-    attempts = models.PositiveIntegerField(default=0)
-    next_attempt_at = models.DateTimeField(null=True, blank=True, default=timezone.now)
-    last_attempt_at = models.DateTimeField(null=True, blank=True)
-    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
-    last_error = models.CharField(max_length=500, blank=True)
-    delivered_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
+    #: The event's id, the same for every endpoint it goes to: receivers drop repeats by it.
+    event_id = models.UUIDField(_("event id"), default=uuid.uuid4, editable=False)
+    event = models.CharField(_("event"), max_length=30, choices=WebhookEventKind.choices)
+    #: The lead's id (not a key: the log outlives a deleted lead).
+    lead_id = models.BigIntegerField(_("lead id"), null=True, blank=True)
+    #: The JSON sent, exactly: every attempt sends these bytes.
+    body = models.TextField(_("body"))
+    status = models.CharField(
+        _("status"), max_length=10, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING
+    )
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    next_attempt_at = models.DateTimeField(
+        _("next attempt at"), null=True, blank=True, default=timezone.now
+    )
+    last_attempt_at = models.DateTimeField(_("last attempt at"), null=True, blank=True)
+    last_status_code = models.PositiveSmallIntegerField(
+        _("last status code"), null=True, blank=True
+    )
+    last_error = models.CharField(_("last error"), max_length=500, blank=True)
+    delivered_at = models.DateTimeField(_("delivered at"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
 
     objects = WebhookDeliveryQuerySet.as_manager()
 
     class Meta:
+        verbose_name = _("webhook delivery")
         app_label = "leads"
         ordering = ["-created_at", "-id"]
-        verbose_name_plural = "webhook deliveries"
+        verbose_name_plural = _("webhook deliveries")
         indexes = [
             models.Index(
                 fields=["next_attempt_at", "id"],

@@ -16,6 +16,8 @@ from django.forms.models import BaseInlineFormSet
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
 
 from crm.web.admin_utils import NoBulkDeleteMixin
 from pipelines.models import LAST_OPEN_STAGE_MESSAGE, Pipeline, PipelineStage
@@ -24,10 +26,6 @@ from pipelines.models import LAST_OPEN_STAGE_MESSAGE, Pipeline, PipelineStage
 def leads_url(**filters) -> str:
     """The lead list, every status, filtered by stage or pipeline."""
     return f"{reverse('leads:list')}?{urlencode(filters | {'status': 'all'})}"
-
-
-def count_leads(count: int) -> str:
-    return f"{count} lead{'' if count == 1 else 's'}"
 
 
 class PipelineStageFormSet(BaseInlineFormSet):
@@ -68,11 +66,16 @@ class PipelineStageFormSet(BaseInlineFormSet):
         errors = [
             ValidationError(
                 format_html(
-                    'The stage {} holds {}; <a href="{}">delete it from its own page</a> '
-                    "to move them first.",
-                    stage.name,
-                    count_leads(stage.lead_count),
-                    reverse("admin:pipelines_pipelinestage_delete", args=[stage.pk]),
+                    ngettext(
+                        'The stage {stage} holds {count} lead; <a href="{url}">delete it from '
+                        "its own page</a> to move them first.",
+                        'The stage {stage} holds {count} leads; <a href="{url}">delete it from '
+                        "its own page</a> to move them first.",
+                        stage.lead_count,
+                    ),
+                    stage=stage.name,
+                    count=stage.lead_count,
+                    url=reverse("admin:pipelines_pipelinestage_delete", args=[stage.pk]),
                 ),
                 code="stage_holds_leads",
             )
@@ -104,8 +107,10 @@ class PipelineForm(forms.ModelForm):
         is_default = self.cleaned_data["is_default"]
         if self.instance.pk and self.initial.get("is_default") and not is_default:
             raise ValidationError(
-                "New leads need a default pipeline. To change it, open the pipeline that "
-                'should be the default and use the action "Make this pipeline the default".',
+                gettext(
+                    "New leads need a default pipeline. To change it, open the pipeline that "
+                    'should be the default and use the action "Make this pipeline the default".'
+                ),
                 code="default_required",
             )
         return is_default
@@ -124,7 +129,7 @@ class PipelineAdmin(NoBulkDeleteMixin, admin.ModelAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(stage_count=Count("stages"))
 
-    @admin.display(description="stages", ordering="stage_count")
+    @admin.display(description=_("stages"), ordering="stage_count")
     def stage_count(self, obj) -> int:
         return obj.stage_count
 
@@ -158,7 +163,7 @@ class PipelineAdmin(NoBulkDeleteMixin, admin.ModelAdmin):
             return super().delete_view(request, object_id, extra_context)
         context = {
             **self.admin_site.each_context(request),
-            "title": "Cannot delete pipeline",
+            "title": gettext("Cannot delete pipeline"),
             "subtitle": None,
             "opts": self.opts,
             "app_label": self.opts.app_label,
@@ -178,20 +183,23 @@ class PipelineAdmin(NoBulkDeleteMixin, admin.ModelAdmin):
         )
 
     @admin.action(
-        description="Make this pipeline the default",
-        description_plural="Make the selected pipeline the default",
+        description=_("Make this pipeline the default"),
+        description_plural=_("Make the selected pipeline the default"),
         permissions=["change"],
         location=[admin.ActionLocation.CHANGE_LIST, admin.ActionLocation.CHANGE_FORM],
     )
     def make_default(self, request, queryset):
         pipelines = list(queryset[:2])
         if len(pipelines) != 1:
-            self.message_user(request, "Select exactly one pipeline.", messages.ERROR)
+            self.message_user(request, gettext("Select exactly one pipeline."), messages.ERROR)
             return
         pipeline = pipelines[0]
         if pipeline.first_open_stage() is None:
             self.message_user(
-                request, f"{pipeline} has no open stage for new leads to start in.", messages.ERROR
+                request,
+                gettext("%(pipeline)s has no open stage for new leads to start in.")
+                % {"pipeline": pipeline},
+                messages.ERROR,
             )
             return
         # Both updates in one transaction: the single-default constraint holds throughout.
@@ -200,7 +208,11 @@ class PipelineAdmin(NoBulkDeleteMixin, admin.ModelAdmin):
                 is_default=False
             )
             Pipeline.objects.filter(pk=pipeline.pk).update(is_default=True)
-        self.message_user(request, f"{pipeline} is now the default pipeline.", messages.SUCCESS)
+        self.message_user(
+            request,
+            gettext("%(pipeline)s is now the default pipeline.") % {"pipeline": pipeline},
+            messages.SUCCESS,
+        )
 
 
 # The stages' own admin (PipelineStageAdmin) is in leads/admin.py: deleting a stage moves

@@ -4,8 +4,10 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
-LAST_OPEN_STAGE_MESSAGE = "A pipeline must keep at least one open stage."
+LAST_OPEN_STAGE_MESSAGE = _("A pipeline must keep at least one open stage.")
 
 
 class PipelineQuerySet(models.QuerySet):
@@ -17,29 +19,32 @@ class PipelineQuerySet(models.QuerySet):
 class Pipeline(models.Model):
     """A sequence of stages a lead moves through."""
 
-    name = models.CharField(max_length=100, unique=True)
+    name = models.CharField(_("name"), max_length=100, unique=True)
     is_default = models.BooleanField(
-        "default",
+        _("default"),
         default=False,
-        help_text="New leads start in this pipeline. Exactly one pipeline is the default.",
+        help_text=_("New leads start in this pipeline. Exactly one pipeline is the default."),
     )
     stale_after_days = models.PositiveSmallIntegerField(
+        _("stale after days"),
         default=14,
         validators=[MinValueValidator(1)],
-        help_text="An open lead without activity for this many days counts as stale.",
+        help_text=_("An open lead without activity for this many days counts as stale."),
     )
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     objects = PipelineQuerySet.as_manager()
 
     class Meta:
+        verbose_name = _("pipeline")
+        verbose_name_plural = _("pipelines")
         ordering = ["-is_default", "name"]
         constraints = [
             models.UniqueConstraint(
                 fields=["is_default"],
                 condition=Q(is_default=True),
                 name="pipeline_single_default",
-                violation_error_message="Another pipeline is already the default.",
+                violation_error_message=_("Another pipeline is already the default."),
             ),
         ]
 
@@ -59,65 +64,73 @@ class PipelineStage(models.Model):
     """One step of a pipeline; its kind says whether a lead there is open, won or lost."""
 
     class Kind(models.TextChoices):
-        OPEN = "open", "Open"
-        WON = "won", "Won"
-        LOST = "lost", "Lost"
+        OPEN = "open", pgettext_lazy("status", "Open")
+        WON = "won", pgettext_lazy("status", "Won")
+        LOST = "lost", pgettext_lazy("status", "Lost")
 
-    pipeline = models.ForeignKey(Pipeline, on_delete=models.CASCADE, related_name="stages")
-    name = models.CharField(max_length=100)
-    order = models.PositiveSmallIntegerField(help_text="Position in the pipeline, from 0.")
+    pipeline = models.ForeignKey(
+        Pipeline, verbose_name=_("pipeline"), on_delete=models.CASCADE, related_name="stages"
+    )
+    name = models.CharField(_("name"), max_length=100)
+    order = models.PositiveSmallIntegerField(
+        _("order"), help_text=_("Position in the pipeline, from 0.")
+    )
     probability = models.PositiveSmallIntegerField(
+        _("probability"),
         null=True,
         blank=True,
         validators=[MinValueValidator(0), MaxValueValidator(100)],
-        help_text="Win probability (0–100 %) a lead takes when it enters this stage.",
+        help_text=_("Win probability (0–100 %) a lead takes when it enters this stage."),
     )
-    kind = models.CharField(max_length=4, choices=Kind.choices, default=Kind.OPEN)
+    kind = models.CharField(_("kind"), max_length=4, choices=Kind.choices, default=Kind.OPEN)
     aging_warn_days = models.PositiveSmallIntegerField(
-        "aging warning after (days)",
+        _("aging warning after (days)"),
         default=7,
         validators=[MinValueValidator(1)],
-        help_text="A lead this long in the stage gets the warning look.",
+        help_text=_("A lead this long in the stage gets the warning look."),
     )
     aging_alert_days = models.PositiveSmallIntegerField(
-        "aging alert after (days)",
+        _("aging alert after (days)"),
         default=14,
         validators=[MinValueValidator(1)],
-        help_text="A lead this long in the stage gets the alert look.",
+        help_text=_("A lead this long in the stage gets the alert look."),
     )
     colour = models.CharField(
+        _("colour"),
         max_length=7,
         default="#6b7280",
-        validators=[RegexValidator(r"^#[0-9a-fA-F]{6}$", "Enter a colour as #rrggbb.")],
+        validators=[RegexValidator(r"^#[0-9a-fA-F]{6}$", _("Enter a colour as #rrggbb."))],
     )
 
     class Meta:
+        verbose_name = _("pipeline stage")
+        verbose_name_plural = _("pipeline stages")
         ordering = ["pipeline", "order"]
         constraints = [
             models.UniqueConstraint(
                 fields=["pipeline", "order"],
                 name="stage_unique_order_per_pipeline",
-                violation_error_message="Another stage of this pipeline has this position.",
+                violation_error_message=_("Another stage of this pipeline has this position."),
             ),
             models.UniqueConstraint(
                 fields=["pipeline", "name"],
                 name="stage_unique_name_per_pipeline",
-                violation_error_message="Another stage of this pipeline has this name.",
+                violation_error_message=_("Another stage of this pipeline has this name."),
             ),
             models.CheckConstraint(
                 condition=Q(probability__isnull=True) | Q(probability__gte=0, probability__lte=100),
                 name="stage_probability_0_100",
-                violation_error_message="Probability must be between 0 and 100.",
+                violation_error_message=_("Probability must be between 0 and 100."),
             ),
             models.CheckConstraint(
                 condition=Q(aging_alert_days__gte=models.F("aging_warn_days")),
                 name="stage_aging_alert_after_warning",
-                violation_error_message="The alert must not come before the warning.",
+                violation_error_message=_("The alert must not come before the warning."),
             ),
             models.CheckConstraint(
                 condition=Q(kind__in=["open", "won", "lost"]),
                 name="stage_kind_valid",
-                violation_error_message="Kind must be open, won or lost.",
+                violation_error_message=_("Kind must be open, won or lost."),
             ),
         ]
 

@@ -4,6 +4,7 @@ sort as a filter, model choices read once, and the id-first search of related ro
 import django_filters as filters
 from django.db.models import Q
 from django.http import QueryDict
+from django.utils.translation import gettext_lazy as _
 from django_filters import fields
 
 #: Up to this many matching rows (clients, contacts) a search names their ids; beyond it,
@@ -158,7 +159,7 @@ class SortFilter(filters.ChoiceFilter):
     """?sort= over a FilterSet's sorts; the column headers show it, so no chip."""
 
     def __init__(self, sorts: dict, **kwargs):
-        kwargs.setdefault("label", "Sort")
+        kwargs.setdefault("label", _("Sort"))
         super().__init__(
             method="filter_sort", choices=sort_choices(sorts), empty_label=None, **kwargs
         )

@@ -119,7 +119,7 @@ def test_the_deliveries_log_shows_how_each_went_and_retries_now(admin_client):
     failed.refresh_from_db()
     assert failed.status == "pending"
     assert failed.next_attempt_at is not None
-    assert "1 deliveries due now" in response.text
+    assert "1 delivery due now" in response.text
 
 
 def test_the_deliveries_log_reads_a_bounded_number_of_queries(
