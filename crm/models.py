@@ -13,11 +13,8 @@ from django.db.models import Q
 from django.db.models.functions import Lower
 from django.urls import reverse
 from django.utils import timezone
-<<<<<<< HEAD
-=======
 from django.utils.text import capfirst
 from django.utils.translation import gettext
->>>>>>> i18n-c
 from django.utils.translation import gettext_lazy as _
 
 phone_validator = RegexValidator(
