@@ -32,7 +32,6 @@ from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Count, F, Q
 from django.utils import timezone
-from django.utils.formats import date_format
 from django.utils.functional import cached_property
 
 from pipelines.models import Pipeline, PipelineStage
@@ -250,7 +249,7 @@ class Assignment:
 
     rule: AssignmentRule
     user: object | None
-    skipped: list[tuple[str, str]] = field(default_factory=list)
+    skipped: list[tuple[str, str | dict]] = field(default_factory=list)
 
     def reason(self) -> dict:
         """What the lead's "assigned" event keeps of it (``events.assigned_by_rule``)."""
@@ -354,14 +353,16 @@ class Assigner:
         Membership.objects.bulk_update(list(self.turned), ["last_turn"])
         self.turned.clear()
 
-    def _unavailable(self, member: Membership) -> str:
-        """Why the member is skipped, or "" when they can take the lead."""
+    def _unavailable(self, member: Membership) -> str | dict:
+        """Why the member is skipped, or "" when they can take the lead: a word or the
+        facts, which the lead's history says in its reader's language
+        (``events.skip_reason``)."""
         if member.paused:
             return "paused"
         if absence := member.absence_on(self.today):
-            return f"absent until {date_format(absence.ends_on, 'j M')}"
+            return {"absent_until": absence.ends_on.isoformat()}
         if member.capacity is not None and self.open_leads[member.user_id] >= member.capacity:
-            return f"at capacity ({member.capacity} open leads)"
+            return {"capacity": member.capacity}
         return ""
 
     def _count(self, user_ids: set[int]) -> None:

@@ -41,7 +41,7 @@ from . import scoring
 from .assignees import active_users, listed_names
 from .board import render_board, render_card
 from .bulk_views import bulk_context
-from .events import recorded_value
+from .events import recorded_value, shown_choice
 from .export import export_url
 from .filters import DEFAULT_SORT, LeadFilter, user_label
 from .forms import AssignForm, LeadForm, NoteForm, PriorityForm, StageMoveForm
@@ -682,8 +682,8 @@ class LeadUpdateView(DeletedMeanwhileIs404, LeadObjectMixin, LeadFormMixin, Upda
         differences = [
             {
                 "label": form.fields[name].label,
-                "theirs": recorded_value(name, getattr(current, name)) or "—",
-                "yours": recorded_value(name, value) or "—",
+                "theirs": shown_choice(name, recorded_value(name, getattr(current, name))) or "—",
+                "yours": shown_choice(name, recorded_value(name, value)) or "—",
             }
             for name, value in form.values().items()
             if recorded_value(name, getattr(current, name)) != recorded_value(name, value)
