@@ -93,8 +93,9 @@ def asked(bulk_change: BulkChange, names: dict | None = None) -> str:
     values = bulk_change.values
     if names is None:
         names = names_for([bulk_change])
-    if bulk_change.action == BulkChange.Action.PRIORITY and values.get("priority") in Priority.values:
-        return Priority(values["priority"]).label
+    if bulk_change.action == BulkChange.Action.PRIORITY:
+        priority = values.get("priority")
+        return Priority(priority).label if priority in Priority.values else bulk_change.description
     if bulk_change.action == BulkChange.Action.ASSIGN:
         name = names.get(("assignee", values.get("assignee")))
     elif bulk_change.action == BulkChange.Action.STAGE:
