@@ -42,26 +42,28 @@ LEADS_CHANGED = "leadsChanged"
 #: The id of the element the closing form is shown in (templates/leads/includes).
 CLOSING_DIALOG = "closing-dialog-body"
 
-#: What each action did, with its count and what it was asked ("Lost (Price too
-#: high)", "Alice de Vries", "High"), for one lead and for several.
+#: What each action did, for its count of leads, with what it was asked (``%(what)s``:
+#: "Lost (Price too high)", "Alice de Vries", "High").
 PAST = {
-    BulkChange.Action.ASSIGN: (
-        "Assigned %(count)s lead to %(what)s",
-        "Assigned %(count)s leads to %(what)s",
+    BulkChange.Action.ASSIGN: lambda n: ngettext(
+        "Assigned %(count)s lead to %(what)s", "Assigned %(count)s leads to %(what)s", n
     ),
-    BulkChange.Action.RULES: (
+    BulkChange.Action.RULES: lambda n: ngettext(
         "The assignment rules assigned %(count)s lead",
         "The assignment rules assigned %(count)s leads",
+        n,
     ),
-    BulkChange.Action.STAGE: (
-        "Moved %(count)s lead to %(what)s",
-        "Moved %(count)s leads to %(what)s",
+    BulkChange.Action.STAGE: lambda n: ngettext(
+        "Moved %(count)s lead to %(what)s", "Moved %(count)s leads to %(what)s", n
     ),
-    BulkChange.Action.PRIORITY: (
+    BulkChange.Action.PRIORITY: lambda n: ngettext(
         "Set the priority of %(count)s lead to %(what)s",
         "Set the priority of %(count)s leads to %(what)s",
+        n,
     ),
-    BulkChange.Action.DELETE: ("Deleted %(count)s lead", "Deleted %(count)s leads"),
+    BulkChange.Action.DELETE: lambda n: ngettext(
+        "Deleted %(count)s lead", "Deleted %(count)s leads", n
+    ),
 }
 
 
@@ -112,16 +114,16 @@ def outcome(bulk_change: BulkChange, names: dict | None = None) -> str:
     """What the change did, as the toast and its page say it: "Moved 48 leads; 2
     skipped: you may not change them"."""
     count = bulk_change.changed
-    one, many = PAST[bulk_change.action]
     if (
         bulk_change.action == BulkChange.Action.ASSIGN
         and bulk_change.values.get("assignee") is None
     ):
-        one, many = "Unassigned %(count)s lead", "Unassigned %(count)s leads"
+        said = ngettext("Unassigned %(count)s lead", "Unassigned %(count)s leads", count)
         what = ""
     else:
+        said = PAST[bulk_change.action](count)
         what = asked(bulk_change, names)
-    clauses = [ngettext(one, many, count) % {"count": intcomma(count), "what": what}]
+    clauses = [said % {"count": intcomma(count), "what": what}]
     if skipped := bulk_change.skipped:
         if bulk_change.action == BulkChange.Action.DELETE:
             clause = ngettext(
