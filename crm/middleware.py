@@ -17,6 +17,7 @@ from django.db.utils import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseServerError, JsonResponse
 from django.shortcuts import resolve_url
 from django.template import loader
+from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import requires_csrf_token
 from django_htmx.http import HttpResponseClientRedirect
@@ -47,7 +48,10 @@ def toast_message(status: int, reference: str | None = None) -> str:
         )
     else:
         message = _("Something went wrong. Your input is kept; please try again.")
-    return f"{message} (ref {reference})" if reference else message
+    if reference:
+        # Translators: an error message with the reference to quote to support.
+        return _("%(message)s (ref %(reference)s)") % {"message": message, "reference": reference}
+    return message
 
 
 def render_error_page(status: int, reference: str | None = None, request=None) -> HttpResponse:
@@ -125,7 +129,12 @@ def server_error(request: HttpRequest) -> HttpResponse:
     except Exception:  # The template itself failed: don't fail twice.
         logger.exception("Could not render the 500 page (ref %s)", reference)
         return HttpResponseServerError(
-            f"<h1>Server error</h1><p>Reference {reference}</p>", content_type="text/html"
+            format_html(
+                "<h1>{}</h1><p>{}</p>",
+                _("Server error"),
+                _("Reference %(reference)s") % {"reference": reference},
+            ),
+            content_type="text/html",
         )
 
 
@@ -252,10 +261,10 @@ class ApiErrorMiddleware:
             return response
         reference = getattr(request, "error_reference", None)
         detail = {
-            400: "Bad request.",
+            400: _("Bad request."),
             403: _("You don't have permission to do that."),
             404: _("Not found. It may have been deleted."),
-            405: "This method is not allowed here.",
+            405: _("This method is not allowed here."),
         }.get(response.status_code) or toast_message(response.status_code, reference)
         json_response = JsonResponse({"detail": str(detail)}, status=response.status_code)
         for header in ("Retry-After", "Allow"):

@@ -22,6 +22,8 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.validators import validate_email
 from django.db import models, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from crm.web.bulk import bulk_insert
 from crm.web.fields import stored, unchanged
@@ -197,11 +199,27 @@ def _create_many(model, event_model, rows: list[dict], *, by, event_data) -> lis
     return ids
 
 
+#: Why a write is refused, by the action and the model.
+REFUSALS = {
+    ("add", "client"): gettext_lazy("You may not add clients."),
+    ("change", "client"): gettext_lazy("You may not change clients."),
+    ("delete", "client"): gettext_lazy("You may not delete clients."),
+    ("add", "contact"): gettext_lazy("You may not add contacts."),
+    ("change", "contact"): gettext_lazy("You may not change contacts."),
+    ("delete", "contact"): gettext_lazy("You may not delete contacts."),
+}
+
+
+def refusal(action: str, model_name: str) -> str:
+    """Why ``action`` on the model is refused, in the reader's language."""
+    return str(REFUSALS.get((action, model_name)) or _("You don't have permission to do that."))
+
+
 def _require(by, action: str, model: type[models.Model]) -> None:
     """``by`` holds the model permission for the action (restoring needs "delete")."""
     opts = model._meta
     if by is None or not by.has_perm(f"{opts.app_label}.{action}_{opts.model_name}"):
-        raise PermissionDenied(f"You may not {action} {opts.verbose_name_plural}.")
+        raise PermissionDenied(refusal(action, opts.model_name))
 
 
 def _editable(model: type[models.Model]) -> dict[str, models.Field]:

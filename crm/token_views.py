@@ -7,6 +7,7 @@ from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from django.views import View
 
 from .forms import ApiTokenForm
@@ -58,5 +59,7 @@ class ApiTokenRevokeView(View):
     def post(self, request, pk):
         token = get_object_or_404(ApiToken, pk=pk, user=request.user)
         token.revoke()
-        messages.success(request, f"Token “{token.name}” revoked: it no longer works.")
+        messages.success(
+            request, _("Token “%(name)s” revoked: it no longer works.") % {"name": token.name}
+        )
         return HttpResponseRedirect(reverse("crm:api_tokens"))

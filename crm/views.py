@@ -7,6 +7,7 @@ from django.contrib.auth.mixins import PermissionRequiredMixin
 from django.db import DatabaseError
 from django.http import QueryDict
 from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
 from django.views.generic import CreateView, DeleteView, DetailView, ListView, UpdateView
 
 from crm.web.htmx import HtmxPartialMixin, redirect, refuse
@@ -96,12 +97,12 @@ class ClientListView(FilteredListMixin, ListView):
     filterset_class = ClientFilter
     default_sort = CLIENT_DEFAULT_SORT
     columns = [
-        ("name", "Name", False, ""),
-        ("kind", "Kind", False, ""),
-        ("email", "Email", False, ""),
-        ("phone", "Phone", False, ""),
-        ("open_leads", "Open leads", True, "-"),
-        ("created_at", "Created", False, "-"),
+        ("name", _("Name"), False, ""),
+        ("kind", _("Kind"), False, ""),
+        ("email", _("Email"), False, ""),
+        ("phone", _("Phone"), False, ""),
+        ("open_leads", _("Open leads"), True, "-"),
+        ("created_at", _("Created"), False, "-"),
     ]
 
     def base_queryset(self):
@@ -117,13 +118,13 @@ class ContactListView(FilteredListMixin, ListView):
     filterset_class = ContactFilter
     default_sort = CONTACT_DEFAULT_SORT
     columns = [
-        ("name", "Name", False, ""),
-        ("client", "Client", False, ""),
-        ("job_title", "Job title", False, ""),
-        ("email", "Email", False, ""),
-        ("phone", "Phone", False, ""),
-        ("open_leads", "Open leads", True, "-"),
-        ("created_at", "Created", False, "-"),
+        ("name", _("Name"), False, ""),
+        ("client", _("Client"), False, ""),
+        ("job_title", _("Job title"), False, ""),
+        ("email", _("Email"), False, ""),
+        ("phone", _("Phone"), False, ""),
+        ("open_leads", _("Open leads"), True, "-"),
+        ("created_at", _("Created"), False, "-"),
     ]
 
     def base_queryset(self):
@@ -191,7 +192,10 @@ class SaveMixin(HtmxPartialMixin):
 
     permission_required = ""
     raise_exception = True
-    noun = ""
+    noun = ""  # in the logs
+    #: What the page says: the save failed; it saved "%(name)s".
+    save_failed = ""
+    saved_message = ""
 
     def save(self, form):
         """Write the form's values through the client or contact services."""
@@ -205,13 +209,9 @@ class SaveMixin(HtmxPartialMixin):
             obj = self.save(form)
         except DatabaseError:
             logger.exception("Saving a %s failed", self.noun)
-            form.add_error(
-                None,
-                f"We could not save the {self.noun}: the database did not answer. "
-                "Your input is kept; please try again in a moment.",
-            )
+            form.add_error(None, self.save_failed)
             return self.form_invalid(form, status=503)
-        messages.success(self.request, f"{self.noun.capitalize()} “{obj}” saved.")
+        messages.success(self.request, self.saved_message % {"name": obj})
         return redirect(self.request, obj.get_absolute_url())
 
 
@@ -224,6 +224,11 @@ class ClientCreateView(PermissionRequiredMixin, SaveMixin, CreateView):
     partials = {"client-form": "form"}
     permission_required = "crm.add_client"
     noun = "client"
+    save_failed = _(
+        "We could not save the client: the database did not answer. "
+        "Your input is kept; please try again in a moment."
+    )
+    saved_message = _("Client “%(name)s” saved.")
 
     def save(self, form):
         return client_create(client=form.instance, by=self.request.user)
@@ -238,6 +243,11 @@ class ClientUpdateView(PermissionRequiredMixin, SaveMixin, VisibleMixin, UpdateV
     partials = {"client-form": "form"}
     permission_required = "crm.change_client"
     noun = "client"
+    save_failed = _(
+        "We could not save the client: the database did not answer. "
+        "Your input is kept; please try again in a moment."
+    )
+    saved_message = _("Client “%(name)s” saved.")
 
     def save(self, form):
         values = {name: form.cleaned_data[name] for name in form.changed_data}
@@ -253,6 +263,11 @@ class ContactCreateView(PermissionRequiredMixin, SaveMixin, CreateView):
     partials = {"contact-form": "form"}
     permission_required = "crm.add_contact"
     noun = "contact"
+    save_failed = _(
+        "We could not save the contact: the database did not answer. "
+        "Your input is kept; please try again in a moment."
+    )
+    saved_message = _("Contact “%(name)s” saved.")
 
     def save(self, form):
         return contact_create(contact=form.instance, by=self.request.user)
@@ -273,6 +288,11 @@ class ContactUpdateView(PermissionRequiredMixin, SaveMixin, VisibleMixin, Update
     partials = {"contact-form": "form"}
     permission_required = "crm.change_contact"
     noun = "contact"
+    save_failed = _(
+        "We could not save the contact: the database did not answer. "
+        "Your input is kept; please try again in a moment."
+    )
+    saved_message = _("Contact “%(name)s” saved.")
 
     def save(self, form):
         values = {name: form.cleaned_data[name] for name in form.changed_data}
@@ -291,8 +311,11 @@ class SoftDeleteMixin(PermissionRequiredMixin):
 
     raise_exception = True
     template_name = "crm/confirm_delete.html"
-    noun = ""
+    noun = ""  # the template's and the logs' key: "client" or "contact"
     list_url = ""
+    #: What the page says: the deletion failed; it deleted "%(name)s".
+    delete_failed = ""
+    deleted_message = ""
 
     def soft_delete(self, obj):
         """Delete through the client or contact services."""
@@ -314,11 +337,9 @@ class SoftDeleteMixin(PermissionRequiredMixin):
             self.soft_delete(obj)
         except DatabaseError:
             logger.exception("Deleting %s %s failed", self.noun, obj.pk)
-            message = (
-                f"The {self.noun} could not be deleted: the database did not answer. Try again."
-            )
+            message = str(self.delete_failed)
             return refuse(self.request, message, back=obj.get_absolute_url(), status=503)
-        messages.success(self.request, f"{self.noun.capitalize()} “{obj}” deleted.")
+        messages.success(self.request, self.deleted_message % {"name": obj})
         return redirect(self.request, reverse(self.list_url))
 
 
@@ -329,6 +350,8 @@ class ClientDeleteView(SoftDeleteMixin, DeleteView):
     permission_required = "crm.delete_client"
     noun = "client"
     list_url = "crm:client_list"
+    delete_failed = _("The client could not be deleted: the database did not answer. Try again.")
+    deleted_message = _("Client “%(name)s” deleted.")
 
     def soft_delete(self, obj):
         return client_delete(client_id=obj.pk, by=self.request.user)
@@ -341,6 +364,8 @@ class ContactDeleteView(SoftDeleteMixin, DeleteView):
     permission_required = "crm.delete_contact"
     noun = "contact"
     list_url = "crm:contact_list"
+    delete_failed = _("The contact could not be deleted: the database did not answer. Try again.")
+    deleted_message = _("Contact “%(name)s” deleted.")
 
     def soft_delete(self, obj):
         return contact_delete(contact_id=obj.pk, by=self.request.user)

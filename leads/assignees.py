@@ -19,10 +19,12 @@ from collections.abc import Iterable
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from crm.web.params import whole_number
 
-NOT_FOUND = "User not found."
+NOT_FOUND = gettext_lazy("User not found.")
 
 
 def active_users():
@@ -88,7 +90,8 @@ def find_assignee(typed: str) -> AbstractUser:
                 " ".join(typed.split()),
             )
             raise ValidationError(
-                f"Several users are called {called}: pick one from the list.", code="ambiguous"
+                _("Several users are called %(name)s: pick one from the list.") % {"name": called},
+                code="ambiguous",
             )
         if found:
             return found[0]

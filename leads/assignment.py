@@ -32,13 +32,14 @@ from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Count, F, Q
 from django.utils import timezone
-from django.utils.formats import date_format
 from django.utils.functional import cached_property
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from pipelines.models import Pipeline, PipelineStage
 
 PRIORITIES = ("low", "normal", "high", "urgent")
-ABSENCE_ENDS_BEFORE_IT_STARTS = "An absence ends on or after the day it starts."
+ABSENCE_ENDS_BEFORE_IT_STARTS = gettext_lazy("An absence ends on or after the day it starts.")
 
 
 def person(user) -> str:
@@ -49,7 +50,7 @@ def person(user) -> str:
 class Team(models.Model):
     """People who share the leads of a rule, each in turn."""
 
-    name = models.CharField(max_length=100, unique=True)
+    name = models.CharField(gettext_lazy("name"), max_length=100, unique=True)
     # How many leads the team's rules have handed out; each membership's last turn is a
     # number on this count, so the next member is the one whose last turn is the oldest.
     turns = models.PositiveIntegerField(default=0, editable=False)
@@ -57,6 +58,8 @@ class Team(models.Model):
     class Meta:
         app_label = "leads"
         ordering = ["name"]
+        verbose_name = gettext_lazy("team")
+        verbose_name_plural = gettext_lazy("teams")
 
     def __str__(self):
         return self.name
@@ -65,19 +68,31 @@ class Team(models.Model):
 class Membership(models.Model):
     """A user in a team: paused or not, with a capacity and absences."""
 
-    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="memberships")
+    team = models.ForeignKey(
+        Team,
+        on_delete=models.CASCADE,
+        related_name="memberships",
+        verbose_name=gettext_lazy("team"),
+    )
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="memberships",
+        verbose_name=gettext_lazy("user"),
     )
     paused = models.BooleanField(
-        default=False, help_text="A paused member gets no leads from the team's rules."
+        gettext_lazy("paused"),
+        default=False,
+        help_text=gettext_lazy("A paused member gets no leads from the team's rules."),
     )
     capacity = models.PositiveIntegerField(
+        gettext_lazy("capacity"),
         null=True,
         blank=True,
         validators=[MinValueValidator(1)],
-        help_text="The most open leads this member may hold before the rules skip them. "
-        "Empty: no limit.",
+        help_text=gettext_lazy(
+            "The most open leads this member may hold before the rules skip them. Empty: no limit."
+        ),
     )
     # The team's turn count at this member's last lead from it; 0: none yet.
     last_turn = models.PositiveIntegerField(default=0, editable=False)
@@ -85,16 +100,18 @@ class Membership(models.Model):
     class Meta:
         app_label = "leads"
         ordering = ["team", "user__first_name", "user__username"]
+        verbose_name = gettext_lazy("membership")
+        verbose_name_plural = gettext_lazy("memberships")
         constraints = [
             models.UniqueConstraint(
                 fields=["team", "user"],
                 name="membership_once_per_team",
-                violation_error_message="This user is already a member of the team.",
+                violation_error_message=gettext_lazy("This user is already a member of the team."),
             ),
         ]
 
     def __str__(self):
-        return f"{person(self.user)} in {self.team}"
+        return _("%(user)s in %(team)s") % {"user": person(self.user), "team": self.team}
 
     def absence_on(self, day: datetime.date):
         """The absence that covers this day, if any (from the prefetched absences)."""
@@ -104,14 +121,26 @@ class Membership(models.Model):
 class Absence(models.Model):
     """Days (both included) on which a member gets no leads from the team's rules."""
 
-    membership = models.ForeignKey(Membership, on_delete=models.CASCADE, related_name="absences")
-    starts_on = models.DateField("from")
-    ends_on = models.DateField("to")
-    note = models.CharField(max_length=200, blank=True, help_text="Holiday, course, sick …")
+    membership = models.ForeignKey(
+        Membership,
+        on_delete=models.CASCADE,
+        related_name="absences",
+        verbose_name=gettext_lazy("membership"),
+    )
+    starts_on = models.DateField(gettext_lazy("from"))
+    ends_on = models.DateField(gettext_lazy("to"))
+    note = models.CharField(
+        gettext_lazy("note"),
+        max_length=200,
+        blank=True,
+        help_text=gettext_lazy("Holiday, course, sick …"),
+    )
 
     class Meta:
         app_label = "leads"
         ordering = ["starts_on"]
+        verbose_name = gettext_lazy("absence")
+        verbose_name_plural = gettext_lazy("absences")
         constraints = [
             models.CheckConstraint(
                 condition=Q(ends_on__gte=F("starts_on")),
@@ -121,7 +150,11 @@ class Absence(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.membership}: absent {self.starts_on} – {self.ends_on}"
+        return _("%(membership)s: absent %(start)s – %(end)s") % {
+            "membership": self.membership,
+            "start": self.starts_on,
+            "end": self.ends_on,
+        }
 
     def clean(self):
         # The check constraint's rule, said under the day that breaks it (a form then
@@ -134,29 +167,41 @@ class Absence(models.Model):
 class AssignmentRule(models.Model):
     """Leads that meet these conditions go to a user, or to a team in turn."""
 
-    name = models.CharField(max_length=100)
-    order = models.PositiveIntegerField(default=0, help_text="Rules are tried lowest first.")
-    active = models.BooleanField(default=True)
+    name = models.CharField(gettext_lazy("name"), max_length=100)
+    order = models.PositiveIntegerField(
+        gettext_lazy("order"), default=0, help_text=gettext_lazy("Rules are tried lowest first.")
+    )
+    active = models.BooleanField(gettext_lazy("active"), default=True)
     pipeline = models.ForeignKey(
         Pipeline,
         on_delete=models.CASCADE,
         null=True,
         blank=True,
         related_name="assignment_rules",
-        help_text="Empty: any pipeline.",
+        verbose_name=gettext_lazy("pipeline"),
+        help_text=gettext_lazy("Empty: any pipeline."),
     )
     sources = models.ManyToManyField(
         "leads.LeadSource",
         blank=True,
         related_name="assignment_rules",
-        help_text="None chosen: any source.",
+        verbose_name=gettext_lazy("sources"),
+        help_text=gettext_lazy("None chosen: any source."),
     )
     category = models.CharField(
-        max_length=100, blank=True, help_text="Empty: any category. Compared without case."
+        gettext_lazy("category"),
+        max_length=100,
+        blank=True,
+        help_text=gettext_lazy("Empty: any category. Compared without case."),
     )
-    priorities = models.JSONField(default=list, blank=True, help_text="None chosen: any priority.")
+    priorities = models.JSONField(
+        gettext_lazy("priorities"),
+        default=list,
+        blank=True,
+        help_text=gettext_lazy("None chosen: any priority."),
+    )
     value_min = models.DecimalField(
-        "value from (EUR)",
+        gettext_lazy("value from (EUR)"),
         max_digits=14,
         decimal_places=2,
         null=True,
@@ -164,13 +209,13 @@ class AssignmentRule(models.Model):
         validators=[MinValueValidator(Decimal(0))],
     )
     value_max = models.DecimalField(
-        "value up to (EUR)",
+        gettext_lazy("value up to (EUR)"),
         max_digits=14,
         decimal_places=2,
         null=True,
         blank=True,
         validators=[MinValueValidator(Decimal(0))],
-        help_text="Both included. A lead without a value meets no value range.",
+        help_text=gettext_lazy("Both included. A lead without a value meets no value range."),
     )
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -178,7 +223,8 @@ class AssignmentRule(models.Model):
         null=True,
         blank=True,
         related_name="+",
-        help_text="Give the leads to this user …",
+        verbose_name=gettext_lazy("user"),
+        help_text=gettext_lazy("Give the leads to this user …"),
     )
     team = models.ForeignKey(
         Team,
@@ -186,25 +232,28 @@ class AssignmentRule(models.Model):
         null=True,
         blank=True,
         related_name="rules",
-        help_text="… or to this team's members in turn (round-robin).",
+        verbose_name=gettext_lazy("team"),
+        help_text=gettext_lazy("… or to this team's members in turn (round-robin)."),
     )
 
     class Meta:
         app_label = "leads"
         ordering = ["order", "id"]
+        verbose_name = gettext_lazy("assignment rule")
+        verbose_name_plural = gettext_lazy("assignment rules")
         constraints = [
             models.CheckConstraint(
                 condition=Q(user__isnull=True, team__isnull=False)
                 | Q(user__isnull=False, team__isnull=True),
                 name="rule_targets_a_user_or_a_team",
-                violation_error_message="Choose a user or a team, not both.",
+                violation_error_message=gettext_lazy("Choose a user or a team, not both."),
             ),
             models.CheckConstraint(
                 condition=Q(value_min__isnull=True)
                 | Q(value_max__isnull=True)
                 | Q(value_max__gte=F("value_min")),
                 name="rule_value_range_in_order",
-                violation_error_message="The value range ends below where it starts.",
+                violation_error_message=gettext_lazy("The value range ends below where it starts."),
             ),
         ]
 
@@ -216,7 +265,10 @@ class AssignmentRule(models.Model):
         unknown = set(self.priorities or []) - set(PRIORITIES)
         if unknown:
             raise ValidationError(
-                {"priorities": f"Unknown priorities: {', '.join(sorted(unknown))}."}
+                {
+                    "priorities": _("Unknown priorities: %(priorities)s.")
+                    % {"priorities": ", ".join(sorted(unknown))}
+                }
             )
 
     def matches(self, lead, pipelines: dict[int, int]) -> bool:
@@ -250,7 +302,7 @@ class Assignment:
 
     rule: AssignmentRule
     user: object | None
-    skipped: list[tuple[str, str]] = field(default_factory=list)
+    skipped: list[tuple[str, str | dict]] = field(default_factory=list)
 
     def reason(self) -> dict:
         """What the lead's "assigned" event keeps of it (``events.assigned_by_rule``)."""
@@ -354,14 +406,16 @@ class Assigner:
         Membership.objects.bulk_update(list(self.turned), ["last_turn"])
         self.turned.clear()
 
-    def _unavailable(self, member: Membership) -> str:
-        """Why the member is skipped, or "" when they can take the lead."""
+    def _unavailable(self, member: Membership) -> str | dict:
+        """Why the member is skipped, or "" when they can take the lead: a word or the
+        facts, which the lead's history says in its reader's language
+        (``events.skip_reason``)."""
         if member.paused:
             return "paused"
         if absence := member.absence_on(self.today):
-            return f"absent until {date_format(absence.ends_on, 'j M')}"
+            return {"absent_until": absence.ends_on.isoformat()}
         if member.capacity is not None and self.open_leads[member.user_id] >= member.capacity:
-            return f"at capacity ({member.capacity} open leads)"
+            return {"capacity": member.capacity}
         return ""
 
     def _count(self, user_ids: set[int]) -> None:

@@ -9,6 +9,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
+from django.utils.translation import gettext as _
 from django.views.generic import TemplateView
 from django_htmx.http import trigger_client_event
 
@@ -215,5 +216,5 @@ def render_card(request, lead: Lead, message: str):
         filterset = board_filter(params, pipeline, list(pipeline.stages.all()), request)
         if not filterset.qs.filter(pk=card.pk).exists():
             response = trigger_client_event(response, "boardChanged")
-            message += " It no longer matches the board’s filters."
+            message = " ".join([message, _("It no longer matches the board’s filters.")])
     return toast(response, message)

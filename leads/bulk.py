@@ -18,11 +18,13 @@ from collections.abc import Iterator
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.humanize.templatetags.humanize import intcomma
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import F
 from django.http import QueryDict
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from crm.web.bulk import bulk_insert
 from pipelines.models import PipelineStage
@@ -59,18 +61,18 @@ def bulk_selection(*, form: BulkActionForm, params: QueryDict, request) -> list[
     if form.all_matching:
         filterset = LeadFilter(params, queryset=Lead.objects.all(), request=request)
         if not filterset.is_valid():
-            raise SelectionError("The list's filters are not valid: correct them and try again.")
+            raise SelectionError(_("The list's filters are not valid: correct them and try again."))
         leads = filterset.qs
     else:
         leads = Lead.objects.filter(pk__in=form.cleaned_data["lead"])
     ids = list(leads.order_by("pk").values_list("pk", flat=True)[: MAX_SELECTION + 1])
     if len(ids) > MAX_SELECTION:
         raise SelectionError(
-            f"That is more than {MAX_SELECTION:,} leads: narrow the filters and act on "
-            "fewer at a time."
+            _("That is more than %(count)s leads: narrow the filters and act on fewer at a time.")
+            % {"count": intcomma(MAX_SELECTION)}
         )
     if not ids:
-        raise SelectionError("None of the selected leads exists any more.")
+        raise SelectionError(_("None of the selected leads exists any more."))
     return ids
 
 
@@ -78,7 +80,7 @@ def bulk_change_create(*, form: BulkActionForm, lead_ids: list[int], by) -> Bulk
     """Record the action on these leads, queued to run."""
     action = form.cleaned_data["action"]
     if action == BulkChange.Action.RULES and not by.has_perm("leads.assign_lead"):
-        raise PermissionDenied("You may not run the assignment rules.")
+        raise PermissionDenied(_("You may not run the assignment rules."))
     values = {
         name: getattr(value, "pk", value) for name, value in form.values().items() if value != ""
     }
@@ -192,7 +194,7 @@ def bulk_change_undo(*, bulk_change: BulkChange, by) -> BulkChange:
     as they are, and counted. Only its maker may undo it, once, within ``UNDO_WINDOW``."""
     bulk_change = BulkChange.objects.select_for_update().get(pk=bulk_change.pk)
     if bulk_change.status == BulkChange.Status.UNDONE:
-        raise UndoRefused("This bulk change was undone already.")
+        raise UndoRefused(_("This bulk change was undone already."))
     if not bulk_change.can_undo(by):
         raise UndoRefused(_why_not(bulk_change, by))
     restored = not_restored = 0
@@ -222,11 +224,11 @@ def _undo(batch, by, bulk_change, restored: int, not_restored: int) -> tuple[int
 
 def _why_not(bulk_change: BulkChange, by) -> str:
     if by.pk != bulk_change.created_by_id:
-        return "Only the person who made a bulk change can undo it."
+        return _("Only the person who made a bulk change can undo it.")
     if bulk_change.action == BulkChange.Action.DELETE:
-        return "Deleted leads cannot be brought back from here."
+        return _("Deleted leads cannot be brought back from here.")
     if bulk_change.is_active:
-        return "This bulk change is still running: undo it once it has finished."
+        return _("This bulk change is still running: undo it once it has finished.")
     if not bulk_change.changed:
-        return "This bulk change changed no lead: there is nothing to undo."
-    return "This bulk change is too old to undo."
+        return _("This bulk change changed no lead: there is nothing to undo.")
+    return _("This bulk change is too old to undo.")

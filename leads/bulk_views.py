@@ -2,22 +2,25 @@
 changes, and their undo."""
 
 from django.contrib import messages
+from django.contrib.auth import get_user_model
 from django.contrib.humanize.templatetags.humanize import intcomma
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q
 from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
-from django.template.defaultfilters import pluralize
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.cache import patch_vary_headers
 from django.utils.functional import SimpleLazyObject
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.generic import DetailView, ListView, View
 from django_htmx.http import trigger_client_event
 
 from crm.web.htmx import HtmxPartialMixin, redirect, refuse, toast
+from pipelines.models import PipelineStage
 
 from .bulk import (
     BACKGROUND_OVER,
@@ -30,7 +33,8 @@ from .bulk import (
 )
 from .bulk_forms import BulkActionForm
 from .bulk_models import UNDO_WINDOW, BulkChange
-from .models import Lead
+from .filters import user_label
+from .models import Lead, LossReason, Priority
 from .tasks import queue_bulk_change
 
 #: The event the lead list listens for to fetch its rows again.
@@ -38,54 +42,140 @@ LEADS_CHANGED = "leadsChanged"
 #: The id of the element the closing form is shown in (templates/leads/includes).
 CLOSING_DIALOG = "closing-dialog-body"
 
-#: What each action did, with its count ({n}) and what it was asked (its description
-#: after its verb: "Lost (Price too high)", "Alice de Vries", "High").
+#: What each action did, for its count of leads, with what it was asked (``%(what)s``:
+#: "Lost (Price too high)", "Alice de Vries", "High").
 PAST = {
-    BulkChange.Action.ASSIGN: ("Assign to ", "Assigned {n} to {what}"),
-    BulkChange.Action.RULES: ("", "The assignment rules assigned {n}"),
-    BulkChange.Action.STAGE: ("Move to ", "Moved {n} to {what}"),
-    BulkChange.Action.PRIORITY: ("Set priority to ", "Set the priority of {n} to {what}"),
-    BulkChange.Action.DELETE: ("", "Deleted {n}"),
+    BulkChange.Action.ASSIGN: lambda n: ngettext(
+        "Assigned %(count)s lead to %(what)s", "Assigned %(count)s leads to %(what)s", n
+    ),
+    BulkChange.Action.RULES: lambda n: ngettext(
+        "The assignment rules assigned %(count)s lead",
+        "The assignment rules assigned %(count)s leads",
+        n,
+    ),
+    BulkChange.Action.STAGE: lambda n: ngettext(
+        "Moved %(count)s lead to %(what)s", "Moved %(count)s leads to %(what)s", n
+    ),
+    BulkChange.Action.PRIORITY: lambda n: ngettext(
+        "Set the priority of %(count)s lead to %(what)s",
+        "Set the priority of %(count)s leads to %(what)s",
+        n,
+    ),
+    BulkChange.Action.DELETE: lambda n: ngettext(
+        "Deleted %(count)s lead", "Deleted %(count)s leads", n
+    ),
 }
 
 
-def leads(count: int) -> str:
-    return f"{intcomma(count)} lead{pluralize(count)}"
+def names_for(changes) -> dict[tuple[str, int], str]:
+    """The names the changes' values point at (stages, loss reasons, people), read in a
+    query each: ("stage", 7) → "Proposal"."""
+    wanted: dict[str, set[int]] = {"stage": set(), "lost_reason": set(), "assignee": set()}
+    for change in changes:
+        for key, ids in wanted.items():
+            if isinstance(change.values.get(key), int):
+                ids.add(change.values[key])
+    names = {}
+    for key, model in (
+        ("stage", PipelineStage),
+        ("lost_reason", LossReason),
+    ):
+        if wanted[key]:
+            rows = model.objects.filter(pk__in=wanted[key]).values_list("pk", "name")
+            names.update({(key, pk): name for pk, name in rows})
+    if wanted["assignee"]:
+        for user in get_user_model().objects.filter(pk__in=wanted["assignee"]):
+            names[("assignee", user.pk)] = user_label(user)
+    return names
 
 
-def outcome(bulk_change: BulkChange) -> str:
+def asked(bulk_change: BulkChange, names: dict | None = None) -> str:
+    """What the change was asked, as the reader says it ("Lost (Price too high)"), from
+    its values; from its description (as its maker read it) where a row is gone."""
+    values = bulk_change.values
+    if names is None:
+        names = names_for([bulk_change])
+    if bulk_change.action == BulkChange.Action.PRIORITY:
+        priority = values.get("priority")
+        return Priority(priority).label if priority in Priority.values else bulk_change.description
+    if bulk_change.action == BulkChange.Action.ASSIGN:
+        name = names.get(("assignee", values.get("assignee")))
+    elif bulk_change.action == BulkChange.Action.STAGE:
+        name = names.get(("stage", values.get("stage")))
+        if name and values.get("lost_reason") is not None:
+            reason = names.get(("lost_reason", values["lost_reason"]))
+            name = f"{name} ({reason})" if reason else None
+    else:
+        return ""
+    return name or bulk_change.description
+
+
+def outcome(bulk_change: BulkChange, names: dict | None = None) -> str:
     """What the change did, as the toast and its page say it: "Moved 48 leads; 2
     skipped: you may not change them"."""
-    verb, sentence = PAST[bulk_change.action]
-    what = bulk_change.description.removeprefix(verb)
-    words = sentence.format(n=leads(bulk_change.changed), what=what)
-    if bulk_change.description == "Unassign":
-        words = f"Unassigned {leads(bulk_change.changed)}"
-    if bulk_change.skipped:
-        may_not = "delete" if bulk_change.action == BulkChange.Action.DELETE else "change"
-        words += f"; {intcomma(bulk_change.skipped)} skipped: you may not {may_not} them"
-    if bulk_change.unchanged:
-        already = (
-            "unassigned or matching no rule"
-            if bulk_change.action == BulkChange.Action.RULES
-            else "as asked already"
+    count = bulk_change.changed
+    if (
+        bulk_change.action == BulkChange.Action.ASSIGN
+        and bulk_change.values.get("assignee") is None
+    ):
+        said = ngettext("Unassigned %(count)s lead", "Unassigned %(count)s leads", count)
+        what = ""
+    else:
+        said = PAST[bulk_change.action](count)
+        what = asked(bulk_change, names)
+    clauses = [said % {"count": intcomma(count), "what": what}]
+    if skipped := bulk_change.skipped:
+        if bulk_change.action == BulkChange.Action.DELETE:
+            clause = ngettext(
+                "%(count)s skipped: you may not delete them",
+                "%(count)s skipped: you may not delete them",
+                skipped,
+            )
+        else:
+            clause = ngettext(
+                "%(count)s skipped: you may not change them",
+                "%(count)s skipped: you may not change them",
+                skipped,
+            )
+        clauses.append(clause % {"count": intcomma(skipped)})
+    if unchanged := bulk_change.unchanged:
+        if bulk_change.action == BulkChange.Action.RULES:
+            clause = ngettext(
+                "%(count)s unassigned or matching no rule",
+                "%(count)s unassigned or matching no rule",
+                unchanged,
+            )
+        else:
+            clause = ngettext("%(count)s as asked already", "%(count)s as asked already", unchanged)
+        clauses.append(clause % {"count": intcomma(unchanged)})
+    if missing := bulk_change.missing:
+        clauses.append(
+            ngettext("%(count)s deleted meanwhile", "%(count)s deleted meanwhile", missing)
+            % {"count": intcomma(missing)}
         )
-        words += f"; {intcomma(bulk_change.unchanged)} {already}"
-    if bulk_change.missing:
-        words += f"; {intcomma(bulk_change.missing)} deleted meanwhile"
-    return words + "."
+    # Translators: the clauses of a bulk change's outcome, joined: "Moved 3 leads; 1 skipped".
+    return _("%(clauses)s.") % {"clauses": _("; ").join(clauses)}
 
 
 def undo_outcome(bulk_change: BulkChange) -> str:
-    words = f"Undone: {leads(bulk_change.restored)} have their earlier values back"
-    if bulk_change.restored == 1:
-        words = "Undone: 1 lead has its earlier values back"
-    if bulk_change.not_restored:
-        words += (
-            f"; {intcomma(bulk_change.not_restored)} changed since (or no longer yours to "
-            "change) kept as they are"
+    clauses = [
+        ngettext(
+            "Undone: %(count)s lead has its earlier values back",
+            "Undone: %(count)s leads have their earlier values back",
+            bulk_change.restored,
         )
-    return words + "."
+        % {"count": intcomma(bulk_change.restored)}
+    ]
+    if not_restored := bulk_change.not_restored:
+        clauses.append(
+            ngettext(
+                "%(count)s changed since (or no longer yours to change) kept as they are",
+                "%(count)s changed since (or no longer yours to change) kept as they are",
+                not_restored,
+            )
+            % {"count": intcomma(not_restored)}
+        )
+    return _("%(clauses)s.") % {"clauses": _("; ").join(clauses)}
 
 
 class BulkApplyView(View):
@@ -102,7 +192,7 @@ class BulkApplyView(View):
 
     def post(self, request):
         if not request.user.has_perm("leads.change_lead"):
-            raise PermissionDenied("You may not change leads.")
+            raise PermissionDenied(_("You may not change leads."))
         form = BulkActionForm(request.POST)
         back = f"{reverse('leads:list')}?{request.GET.urlencode()}"
         if not form.is_valid():
@@ -145,7 +235,7 @@ class BulkApplyView(View):
 def first_error(form) -> str:
     for errors in form.errors.values():
         return errors[0]
-    return "Check the selection and try again."
+    return _("Check the selection and try again.")
 
 
 def done_toast(request, bulk_change: BulkChange) -> HttpResponse:
@@ -219,12 +309,13 @@ class BulkChangeListView(OwnBulkChanges, ListView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         user = self.request.user
+        names = names_for(context["bulk_changes"])
         context["rows"] = [
             {
                 "change": change,
                 "outcome": undo_outcome(change)
                 if change.status == BulkChange.Status.UNDONE
-                else outcome(change),
+                else outcome(change, names),
                 "can_undo": change.can_undo(user),
             }
             for change in context["bulk_changes"]

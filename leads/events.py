@@ -21,20 +21,23 @@ from django.db import models
 from django.db.models import FloatField, Func, Q
 from django.db.models.fields.json import KT
 from django.db.models.functions import Cast
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.formats import date_format
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext, pgettext, pgettext_lazy
 
 from crm.web.templatetags.formatting import format_money
 
 
 class EventKind(models.TextChoices):
-    CREATED = "created", "Created"
-    CHANGED = "changed", "Changed"
-    STAGE_CHANGED = "stage_changed", "Stage changed"
-    ASSIGNED = "assigned", "Assigned"
-    NOTE = "note", "Note"
-    IMPORTED = "imported", "Imported"
-    DELETED = "deleted", "Deleted"
-    MERGED = "merged", "Merged"
+    CREATED = "created", pgettext_lazy("event kind", "Created")
+    CHANGED = "changed", pgettext_lazy("event kind", "Changed")
+    STAGE_CHANGED = "stage_changed", pgettext_lazy("event kind", "Stage changed")
+    ASSIGNED = "assigned", pgettext_lazy("event kind", "Assigned")
+    NOTE = "note", pgettext_lazy("event kind", "Note")
+    IMPORTED = "imported", pgettext_lazy("event kind", "Imported")
+    DELETED = "deleted", pgettext_lazy("event kind", "Deleted")
+    MERGED = "merged", pgettext_lazy("event kind", "Merged")
 
 
 class Epoch(Func):
@@ -152,13 +155,24 @@ def _lead_field(name: str) -> models.Field:
     return LeadEvent._meta.get_field("lead").related_model._meta.get_field(name)
 
 
+def _is_choice(field: str) -> bool:
+    try:
+        model_field = _lead_field(field)
+    except FieldDoesNotExist:
+        return False
+    return bool(model_field.choices) and not model_field.is_relation
+
+
 def recorded_value(field: str, value) -> str:
-    """A lead field's value as an event records it: labels, not keys; "" for empty."""
+    """A lead field's value as an event records it: labels, not keys (in English, the
+    language of the code, whoever wrote it: ``show_value`` says it in the reader's);
+    "" for empty."""
     if value is None or value == "":
         return ""
     model_field = _lead_field(field)
     if model_field.choices and not model_field.is_relation:
-        return str(dict(model_field.flatchoices).get(value, value))
+        with translation.override(None):
+            return str(dict(model_field.flatchoices).get(value, value))
     if isinstance(value, Decimal):
         return str(value.quantize(Decimal(1))) if value == value.to_integral() else str(value)
     if hasattr(value, "get_username"):
@@ -168,8 +182,22 @@ def recorded_value(field: str, value) -> str:
     return getattr(value, "name", None) or str(value)
 
 
+def shown_choice(field: str, recorded: str) -> str:
+    """A choice's recorded label in the reader's language ("High" → "Hoog"); any other
+    recorded value as it is."""
+    if not recorded or not _is_choice(field):
+        return recorded
+    choices = _lead_field(field).flatchoices
+    with translation.override(None):
+        keys = {str(label): key for key, label in choices}
+    if recorded not in keys:
+        return recorded
+    return str(dict(choices)[keys[recorded]])
+
+
 def show_value(field: str, value) -> str:
-    """A recorded value as people read it: money, percentages, dates; "—" when empty."""
+    """A recorded value as people read it: money, percentages, dates, choices in the
+    reader's language; "—" when empty."""
     if value in (None, ""):
         return "—"
     if field in ("value", "won_value"):
@@ -178,13 +206,13 @@ def show_value(field: str, value) -> str:
         return f"{value}%"
     if field in ("expected_close_date", "actual_close_date"):
         try:
-            return datetime.date.fromisoformat(str(value)).strftime("%-d %b %Y")
+            return date_format(datetime.date.fromisoformat(str(value)), "j M Y")
         except ValueError:
             return str(value)
     if field == "description":
         text = str(value)
         return f"“{text[:80]}…”" if len(text) > 80 else f"“{text}”"
-    return str(value)
+    return shown_choice(field, str(value))
 
 
 def describe_change(data: dict) -> str:
@@ -199,16 +227,25 @@ def describe_change(data: dict) -> str:
         old, new = data.get("old") or "—", data.get("new") or "—"
     else:
         old, new = show_value(field, data.get("old")), show_value(field, data.get("new"))
-    return f"{label[:1].upper()}{label[1:]}: {old} → {new}"
+    return _("%(field)s: %(old)s → %(new)s") % {
+        "field": f"{label[:1].upper()}{label[1:]}",
+        "old": old,
+        "new": new,
+    }
 
 
 def describe_duration(seconds: int) -> str:
     """12 days, 3 hours, 5 minutes, or less than a minute."""
-    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
-        if seconds >= size:
-            count = seconds // size
-            return f"{count} {unit}{'' if count == 1 else 's'}"
-    return "less than a minute"
+    if seconds >= 86400:
+        count = seconds // 86400
+        return ngettext("%(count)s day", "%(count)s days", count) % {"count": count}
+    if seconds >= 3600:
+        count = seconds // 3600
+        return ngettext("%(count)s hour", "%(count)s hours", count) % {"count": count}
+    if seconds >= 60:
+        count = seconds // 60
+        return ngettext("%(count)s minute", "%(count)s minutes", count) % {"count": count}
+    return _("less than a minute")
 
 
 # --- the kinds -------------------------------------------------------------------------------
@@ -216,7 +253,8 @@ def describe_duration(seconds: int) -> str:
 
 @dataclass(frozen=True)
 class Kind:
-    """One kind of event: the keys its data may hold, and its sentence."""
+    """One kind of event: the keys its data may hold, and its sentence (made when the
+    event is shown, in the reader's language, from what its data recorded)."""
 
     keys: frozenset[str]
     sentence: Callable[[dict], str]
@@ -232,11 +270,11 @@ def _imported_sentence(data: dict) -> str:
     source = data.get("file")
     changes = "; ".join(describe_change(change) for change in data.get("changes", []))
     if data.get("undo_import"):
-        sentence = f"Undid the import of {source}: the earlier values are back"
+        sentence = _("Undid the import of %(file)s: the earlier values are back") % {"file": source}
     elif data.get("updated"):
-        sentence = f"Updated by the import of {source}"
+        sentence = _("Updated by the import of %(file)s") % {"file": source}
     else:
-        return f"Imported from {source}" if source else "Imported"
+        return _("Imported from %(file)s") % {"file": source} if source else _("Imported")
     return f"{sentence}. {changes}" if changes else sentence
 
 
@@ -247,63 +285,119 @@ def _assigned_sentence(data: dict) -> str:
     old = data.get("old_name") or data.get("old")
     new = data.get("new_name") or data.get("new")
     if not new:
-        return f"Unassigned (was {old})" if old else "Unassigned"
-    return f"Reassigned from {old} to {new}" if old else f"Assigned to {new}"
+        if old:
+            return _("Unassigned (was %(name)s)") % {"name": old}
+        return pgettext("timeline: the lead was unassigned", "Unassigned")
+    if old:
+        return _("Reassigned from %(old)s to %(new)s") % {"old": old, "new": new}
+    return _("Assigned to %(name)s") % {"name": new}
+
+
+def skip_reason(why) -> str:
+    """Why the rules skipped a team member, in the reader's language: recorded as a word
+    ("paused", "deactivated") or its facts ({"absent_until": "2026-12-04"},
+    {"capacity": 3}); older events hold the English sentence, shown as it is."""
+    if why == "paused":
+        return pgettext("a team member skipped by the rules", "paused")
+    if why == "deactivated":
+        return pgettext("a team member skipped by the rules", "deactivated")
+    if isinstance(why, dict) and "absent_until" in why:
+        try:
+            until = date_format(datetime.date.fromisoformat(why["absent_until"]), "j M")
+        except (TypeError, ValueError):
+            until = str(why["absent_until"])
+        return _("absent until %(date)s") % {"date": until}
+    if isinstance(why, dict) and "capacity" in why:
+        capacity = why["capacity"]
+        # The English says "leads" for one too, as it always has.
+        return ngettext(
+            "at capacity (%(count)s open leads)", "at capacity (%(count)s open leads)", capacity
+        ) % {"count": capacity}
+    return str(why)
 
 
 def _rule_sentence(data: dict, rule: dict) -> str:
     """ "Assigned to Alice de Vries by rule ‘Referrals’ (round-robin; skipped Bob Janssen:
     absent until 4 Dec)", or why the rule left the lead unassigned."""
-    name = f"rule ‘{rule.get('name')}’"
-    skipped = ", ".join(f"{who}: {why}" for who, why in rule.get("skipped", []))
+    skipped = ", ".join(f"{who}: {skip_reason(why)}" for who, why in rule.get("skipped", []))
+    words = {"rule": rule.get("name"), "team": rule.get("team"), "skipped": skipped}
     if not data.get("new"):
-        if (team := rule.get("team")) and not skipped:
-            return f"Left unassigned by {name}: {team} has no active members"
-        if team:
-            return f"Left unassigned by {name}: no member of {team} was free ({skipped})"
-        return f"Left unassigned by {name}: {skipped or 'its user cannot take leads'}"
-    sentence = f"Assigned to {rule.get('to') or data['new']} by {name}"
-    if "team" in rule:
-        sentence += f" (round-robin; skipped {skipped})" if skipped else " (round-robin)"
-    return sentence
+        if rule.get("team") and not skipped:
+            return _("Left unassigned by rule ‘%(rule)s’: %(team)s has no active members") % words
+        if rule.get("team"):
+            return (
+                _(
+                    "Left unassigned by rule ‘%(rule)s’: no member of %(team)s was free "
+                    "(%(skipped)s)"
+                )
+                % words
+            )
+        if skipped:
+            return _("Left unassigned by rule ‘%(rule)s’: %(skipped)s") % words
+        return _("Left unassigned by rule ‘%(rule)s’: its user cannot take leads") % words
+    words["name"] = rule.get("to") or data["new"]
+    if "team" not in rule:
+        return _("Assigned to %(name)s by rule ‘%(rule)s’") % words
+    if skipped:
+        return (
+            _("Assigned to %(name)s by rule ‘%(rule)s’ (round-robin; skipped %(skipped)s)") % words
+        )
+    return _("Assigned to %(name)s by rule ‘%(rule)s’ (round-robin)") % words
 
 
 def _stage_sentence(data: dict) -> str:
-    sentence = f"Stage: {data.get('old')} → {data.get('new')}"
+    old, new = data.get("old"), data.get("new")
     seconds = data.get("seconds_in_previous")
-    if seconds is not None and data.get("old"):
-        sentence += f", after {describe_duration(seconds)} in {data['old']}"
-    probability = data.get("probability")
-    if probability:
-        sentence += (
-            f". Probability: {show_value('probability', probability.get('old'))}"
-            f" → {show_value('probability', probability.get('new'))} (from the stage)"
+    if seconds is not None and old:
+        sentence = _("Stage: %(old)s → %(new)s, after %(duration)s in %(old)s") % {
+            "old": old,
+            "new": new,
+            "duration": describe_duration(seconds),
+        }
+    else:
+        sentence = _("Stage: %(old)s → %(new)s") % {"old": old, "new": new}
+    sentences = [sentence]
+    if probability := data.get("probability"):
+        sentences.append(
+            _("Probability: %(old)s → %(new)s (from the stage)")
+            % {
+                "old": show_value("probability", probability.get("old")),
+                "new": show_value("probability", probability.get("new")),
+            }
         )
     if data.get("stage_deleted"):
-        sentence += f". Moved when the stage {data.get('old')} was deleted"
+        sentences.append(_("Moved when the stage %(stage)s was deleted") % {"stage": old})
     if was := data.get("was"):
-        sentence = f"Reopened; was {_closing_words(data.get('old'), was)}. {sentence}"
+        sentences.insert(0, _("Reopened; was %(closing)s") % {"closing": _closing_words(old, was)})
     if closing := data.get("closing"):
-        sentence += f". {_closing_words(data.get('new'), closing)}"
-    return sentence
+        sentences.append(_closing_words(new, closing))
+    return ". ".join(sentences)
 
 
 def _closing_words(stage: str, facts: dict) -> str:
     """How a lead closed: "Lost: Price too high, to Acme (“…”)" or "Won for €9,000 on 3
     Nov 2026"."""
     if reason := facts.get("lost_reason"):
-        words = f"{stage}: {reason}"
-        if competitor := facts.get("competitor"):
-            words += f", to {competitor}"
+        words = {"stage": stage, "reason": reason, "competitor": facts.get("competitor")}
+        if words["competitor"]:
+            text = _("%(stage)s: %(reason)s, to %(competitor)s") % words
+        else:
+            text = _("%(stage)s: %(reason)s") % words
         if note := facts.get("lost_note"):
-            words += f" ({show_value('description', note)})"
-        return words
-    words = stage
+            text += f" ({show_value('description', note)})"
+        return text
+    words = {
+        "stage": stage,
+        "value": show_value("won_value", facts.get("won_value")),
+        "date": show_value("actual_close_date", facts.get("actual_close_date")),
+    }
+    if facts.get("won_value") and facts.get("actual_close_date"):
+        return _("%(stage)s for %(value)s on %(date)s") % words
     if facts.get("won_value"):
-        words += f" for {show_value('won_value', facts['won_value'])}"
+        return _("%(stage)s for %(value)s") % words
     if facts.get("actual_close_date"):
-        words += f" on {show_value('actual_close_date', facts['actual_close_date'])}"
-    return words
+        return _("%(stage)s on %(date)s") % words
+    return stage
 
 
 def _created_sentence(data: dict) -> str:
@@ -311,28 +405,37 @@ def _created_sentence(data: dict) -> str:
     jane@example.com, Acme)"."""
     capture = data.get("capture")
     if not capture:
-        return "Created the lead"
-    sentence = f"Captured from {capture.get('form')}"
+        return _("Created the lead")
     said = [capture[key] for key in ("name", "email", "phone", "company") if capture.get(key)]
-    return f"{sentence} ({', '.join(said)})" if said else sentence
+    if said:
+        return _("Captured from %(form)s (%(details)s)") % {
+            "form": capture.get("form"),
+            "details": ", ".join(said),
+        }
+    return _("Captured from %(form)s") % {"form": capture.get("form")}
 
 
 def _deleted_sentence(data: dict) -> str:
-    sentence = f"Deleted the lead “{data.get('title', '')}”"
-    if into := data.get("merged_into"):
-        sentence += f": merged into #{into}"
-    return sentence
+    words = {"title": data.get("title", ""), "id": data.get("merged_into")}
+    if words["id"]:
+        return _("Deleted the lead “%(title)s”: merged into #%(id)s") % words
+    return _("Deleted the lead “%(title)s”") % words
 
 
 def _merged_sentence(data: dict) -> str:
     """ "Merged from #123 “Acme renewal” (its 4 events are in this history)"."""
-    sentence = f"Merged from #{data.get('lead_id')} “{data.get('title', '')}”"
     moved = data.get("events") or 0
-    if moved == 1:
-        sentence += " (its one event is in this history)"
-    elif moved:
-        sentence += f" (its {moved} events are in this history)"
-    return sentence
+    words = {"id": data.get("lead_id"), "title": data.get("title", ""), "count": moved}
+    if not moved:
+        return _("Merged from #%(id)s “%(title)s”") % words
+    return (
+        ngettext(
+            "Merged from #%(id)s “%(title)s” (its one event is in this history)",
+            "Merged from #%(id)s “%(title)s” (its %(count)s events are in this history)",
+            moved,
+        )
+        % words
+    )
 
 
 KINDS: dict[str, Kind] = {
@@ -355,7 +458,7 @@ KINDS: dict[str, Kind] = {
     EventKind.ASSIGNED: Kind(
         frozenset({*CHANGE_KEYS, *BULK_KEYS, "old_name", "new_name", "rule"}), _assigned_sentence
     ),
-    EventKind.NOTE: Kind(frozenset({"text"}), lambda data: "Added a note"),
+    EventKind.NOTE: Kind(frozenset({"text"}), lambda data: _("Added a note")),
     # Three shapes: a lead the import created (import_id, file, row); one it updated
     # (also updated, before, version, changes); one its undo put back (undo_import,
     # file, changes).
@@ -374,11 +477,13 @@ KINDS: dict[str, Kind] = {
 
 
 def describe(event: LeadEvent) -> str:
-    """The event as people read it, by its kind's sentence."""
+    """The event as people read it, by its kind's sentence, in the active language."""
     data = event.data if isinstance(event.data, dict) else {}
     kind = KINDS.get(event.kind)
     sentence = kind.sentence(data) if kind else describe_change(data)
-    return f"Undid a bulk change: {sentence}" if data.get("undo_bulk") else sentence
+    if data.get("undo_bulk"):
+        return _("Undid a bulk change: %(change)s") % {"change": sentence}
+    return sentence
 
 
 def tagged(recorded: list[LeadEvent], **tags) -> list[LeadEvent]:

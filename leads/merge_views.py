@@ -15,6 +15,8 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import DatabaseError
 from django.db.models import Q
 from django.http import Http404, HttpResponseRedirect
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.generic import DetailView
 
 from crm.web.htmx import HtmxPartialMixin
@@ -29,7 +31,7 @@ logger = logging.getLogger(__name__)
 
 #: Leads the search offers at most.
 CANDIDATES = 10
-SAME_LEAD = "A lead cannot be merged with itself: choose another lead."
+SAME_LEAD = gettext_lazy("A lead cannot be merged with itself: choose another lead.")
 
 
 class LeadMergeView(HtmxPartialMixin, DetailView):
@@ -47,7 +49,7 @@ class LeadMergeView(HtmxPartialMixin, DetailView):
     def get_object(self, queryset=None):
         lead = super().get_object(queryset)
         if not lead.can_edit(self.request.user):
-            raise PermissionDenied("You may not merge this lead.")
+            raise PermissionDenied(_("You may not merge this lead."))
         return lead
 
     def other(self, params) -> Lead | None:
@@ -56,7 +58,7 @@ class LeadMergeView(HtmxPartialMixin, DetailView):
         if other is not None and other.pk != self.object.pk:
             user = self.request.user
             if not (other.can_edit(user) and other.can_delete(user)):
-                raise PermissionDenied("You may not merge the other lead.")
+                raise PermissionDenied(_("You may not merge the other lead."))
         return other
 
     def get(self, request, *args, **kwargs):
@@ -74,7 +76,7 @@ class LeadMergeView(HtmxPartialMixin, DetailView):
         try:
             self.object = self.get_object()
         except Http404:
-            raise Http404("The lead was deleted meanwhile: nothing was merged.") from None
+            raise Http404(_("The lead was deleted meanwhile: nothing was merged.")) from None
         other = self.other(request.POST)
         if other is None:
             return self.gone(request.POST.get("with"))
@@ -100,13 +102,13 @@ class LeadMergeView(HtmxPartialMixin, DetailView):
         except DatabaseError:
             logger.exception("Merging lead %s into %s failed", other.pk, self.object.pk)
             form.add_error(
-                None, "The database did not answer: nothing was merged. Try again in a moment."
+                None, _("The database did not answer: nothing was merged. Try again in a moment.")
             )
             return self.compare(form, other, status=503)
         messages.success(
             request,
-            f"Merged “{other.title}” (#{other.pk}) into this lead: its history is in this "
-            "lead's now.",
+            _("Merged “%(title)s” (#%(id)s) into this lead: its history is in this lead's now.")
+            % {"title": other.title, "id": other.pk},
         )
         return HttpResponseRedirect(self.object.get_absolute_url())
 
@@ -118,9 +120,9 @@ class LeadMergeView(HtmxPartialMixin, DetailView):
         """The other lead no longer exists (or was never named): the search again, saying so."""
         pk = whole_number(str(other_id))
         if pk is None:
-            error = "Choose the lead to merge with: search for it below."
+            error = _("Choose the lead to merge with: search for it below.")
             return self.render_to_response(self.get_context_data(error=error), status=422)
-        error = f"The lead #{pk} no longer exists: nothing was merged."
+        error = _("The lead #%(id)s no longer exists: nothing was merged.") % {"id": pk}
         return self.render_to_response(self.get_context_data(error=error), status=404)
 
     def refused(self, form, other, error: ValidationError):
@@ -136,7 +138,7 @@ class LeadMergeView(HtmxPartialMixin, DetailView):
         keep = Lead.objects.for_display().filter(pk=self.object.pk).first()
         other = Lead.objects.for_display().filter(pk=other.pk).first()
         if keep is None:
-            raise Http404("The lead was deleted meanwhile: nothing was merged.")
+            raise Http404(_("The lead was deleted meanwhile: nothing was merged."))
         if other is None:
             return self.gone(form.other.pk)
         self.object = keep
@@ -146,8 +148,10 @@ class LeadMergeView(HtmxPartialMixin, DetailView):
         fresh.is_valid()
         fresh.add_error(
             None,
-            "One of the leads was changed by someone else since you opened this page. The "
-            "values below are as they are now: check your picks and merge again.",
+            _(
+                "One of the leads was changed by someone else since you opened this page. The "
+                "values below are as they are now: check your picks and merge again."
+            ),
         )
         return self.compare(fresh, other, status=409)
 

@@ -18,6 +18,8 @@ from django.http import HttpResponseRedirect, QueryDict
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.generic import ListView, View
 
 from crm.web.filters import PLACE
@@ -110,36 +112,43 @@ def view_url(view: SavedView, query: QueryDict) -> str:
 class SavedViewForm(forms.ModelForm):
     """Save the list's filters under a name; share it (who may) and make it one's default."""
 
-    make_default = forms.BooleanField(required=False, label="Open it when I open Leads")
+    make_default = forms.BooleanField(
+        required=False, label=gettext_lazy("Open it when I open Leads")
+    )
 
     class Meta:
         model = SavedView
         fields = ["name", "shared", "query"]
-        labels = {"name": "Name", "shared": "Share with everyone"}
+        labels = {"name": gettext_lazy("Name"), "shared": gettext_lazy("Share with everyone")}
         widgets = {"query": forms.HiddenInput}
-        error_messages = {"name": {"required": "Give the view a name."}}
+        error_messages = {"name": {"required": gettext_lazy("Give the view a name.")}}
 
     def __init__(self, *args, request, **kwargs):
         kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
         self.request = request
-        self.fields["name"].widget.attrs.update(autocomplete="off", placeholder="e.g. My hot deals")
+        self.fields["name"].widget.attrs.update(
+            autocomplete="off", placeholder=_("e.g. My hot deals")
+        )
         self.fields["shared"].help_text = ""
 
     def clean_name(self):
         name = " ".join(self.cleaned_data["name"].split())
         if not name:
-            raise ValidationError("Give the view a name.")
+            raise ValidationError(_("Give the view a name."))
         mine = SavedView.objects.filter(owner=self.request.user, name__iexact=name)
         if mine.exclude(pk=self.instance.pk).exists():
-            raise ValidationError(f"You have a view called “{name}” already: choose another name.")
+            raise ValidationError(
+                _("You have a view called “%(name)s” already: choose another name.")
+                % {"name": name}
+            )
         return name
 
     def clean_shared(self):
         shared = self.cleaned_data["shared"]
         # Who may no longer share keeps what they shared (stopping is up to them).
         if shared and not self.instance.shared and not self.request.user.has_perm(SHARE):
-            raise ValidationError("Only sales managers may share views.")
+            raise ValidationError(_("Only sales managers may share views."))
         return shared
 
     def clean_query(self):
@@ -148,13 +157,13 @@ class SavedViewForm(forms.ModelForm):
             # Said at the top of the form (``clean``): the field is hidden.
             return text
         # What the list ignores is not kept (it says so above the list).
-        query, _ = accepted(list_query(QueryDict(text)), self.request)
+        query, _dropped = accepted(list_query(QueryDict(text)), self.request)
         return query.urlencode()
 
     def clean(self):
         cleaned = super().clean()
         if len(cleaned.get("query", "")) > MAX_QUERY:
-            raise ValidationError("These filters are too long to save as a view.")
+            raise ValidationError(_("These filters are too long to save as a view."))
         return cleaned
 
 
@@ -222,12 +231,15 @@ class SavedViewOpenView(View):
         query, dropped = accepted(QueryDict(view.query), request)
         if dropped:
             gone = [
-                view.names.get(f"{name}={value}", f"{label}: {value}")
+                view.names.get(f"{name}={value}")
+                # Translators: a filter's value as its chip says it: "Stage: Proposal".
+                or _("%(label)s: %(value)s") % {"label": label, "value": value}
                 for name, value, label in dropped
             ]
             messages.warning(
                 request,
-                f"The view “{view.name}” opened without what no longer exists: {'; '.join(gone)}.",
+                _("The view “%(name)s” opened without what no longer exists: %(gone)s.")
+                % {"name": view.name, "gone": _("; ").join(gone)},
             )
         return HttpResponseRedirect(view_url(view, query))
 
@@ -254,9 +266,9 @@ class SavedViewCreateView(View):
                 if form.cleaned_data["make_default"]:
                     view.make_default_for(request.user)
         except IntegrityError:  # the same name saved meanwhile, in another tab
-            form.add_error("name", "You have a view by this name already: choose another name.")
+            form.add_error("name", _("You have a view by this name already: choose another name."))
             return self.invalid(request, form)
-        messages.success(request, f"View “{view.name}” saved.")
+        messages.success(request, _("View “%(name)s” saved.") % {"name": view.name})
         return HttpResponseRedirect(view_url(view, QueryDict(view.query)))
 
     def invalid(self, request, form):
@@ -302,7 +314,7 @@ class SavedViewActionView(View):
     def post(self, request, pk):
         view = get_object_or_404(SavedView.objects.visible_to(request.user), pk=pk)
         if self.action not in self.anyone and view.owner_id != request.user.pk:
-            raise PermissionDenied("Only its owner may change this view.")
+            raise PermissionDenied(_("Only its owner may change this view."))
         return getattr(self, self.action)(request, view)
 
     @staticmethod
@@ -312,26 +324,28 @@ class SavedViewActionView(View):
 
     def default(self, request, view):
         view.make_default_for(request.user)
-        return self.done(request, f"“{view.name}” now opens when you open Leads.")
+        return self.done(
+            request, _("“%(name)s” now opens when you open Leads.") % {"name": view.name}
+        )
 
     def undefault(self, request, view):
         view.defaults.filter(user=request.user).delete()
-        return self.done(request, "Leads now opens with every open lead.")
+        return self.done(request, _("Leads now opens with every open lead."))
 
     def share(self, request, view):
         if not request.user.has_perm(SHARE):
-            raise PermissionDenied("Only sales managers may share views.")
+            raise PermissionDenied(_("Only sales managers may share views."))
         view.shared = True
         view.save(update_fields=["shared", "updated_at"])
-        return self.done(request, f"“{view.name}” is shared with everyone.")
+        return self.done(request, _("“%(name)s” is shared with everyone.") % {"name": view.name})
 
     def unshare(self, request, view):
         view.stop_sharing()
-        return self.done(request, f"“{view.name}” is yours alone again.")
+        return self.done(request, _("“%(name)s” is yours alone again.") % {"name": view.name})
 
     def delete(self, request, view):
         view.delete()
-        return self.done(request, f"View “{view.name}” deleted.")
+        return self.done(request, _("View “%(name)s” deleted.") % {"name": view.name})
 
     def update(self, request, view):
         """The view takes the list's filters now (``query``), under the same name."""
@@ -345,5 +359,5 @@ class SavedViewActionView(View):
         view = form.save(commit=False)
         view.names = value_names(QueryDict(view.query), request)
         view.save()
-        messages.success(request, f"View “{view.name}” updated.")
+        messages.success(request, _("View “%(name)s” updated.") % {"name": view.name})
         return HttpResponseRedirect(view_url(view, QueryDict(view.query)))

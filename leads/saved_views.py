@@ -9,6 +9,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Exists, OuterRef, Q
 from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
 
 
 class SavedViewQuerySet(models.QuerySet):
@@ -27,11 +28,16 @@ class SavedViewQuerySet(models.QuerySet):
 
 
 class SavedView(models.Model):
-    name = models.CharField(max_length=100)
+    name = models.CharField(_("name"), max_length=100)
     owner = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="saved_views"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="saved_views",
+        verbose_name=_("owner"),
     )
-    shared = models.BooleanField(default=False, help_text="Everyone sees it in their views.")
+    shared = models.BooleanField(
+        _("shared"), default=False, help_text=_("Everyone sees it in their views.")
+    )
     #: The list's query string without its place (page, cursor, count).
     query = models.TextField(blank=True)
     #: How each filter value read when the view was saved ("stage=12" → "Stage: Proposal"):
@@ -47,6 +53,8 @@ class SavedView(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["owner", "name"], name="saved_view_unique_name"),
         ]
+        verbose_name = _("saved view")
+        verbose_name_plural = _("saved views")
         permissions = [("share_savedview", "Can share saved views with everyone")]
 
     def __str__(self):
@@ -71,7 +79,13 @@ class DefaultView(models.Model):
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="default_list_view"
     )
-    view = models.ForeignKey(SavedView, on_delete=models.CASCADE, related_name="defaults")
+    view = models.ForeignKey(
+        SavedView, on_delete=models.CASCADE, related_name="defaults", verbose_name=_("view")
+    )
+
+    class Meta:
+        verbose_name = _("default view")
+        verbose_name_plural = _("default views")
 
     def __str__(self):
         return f"{self.user}: {self.view}"

@@ -28,22 +28,29 @@ from django.db import connection, models
 from django.db.models import Case, IntegerField, Q, Subquery, Value, When
 from django.db.models.functions import Cast, Coalesce, Least
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext, pgettext_lazy
 
 from crm.web.bulk import bulk_insert
 from crm.web.templatetags.formatting import format_money
 
-PRIORITY_LABELS = {"low": "low", "normal": "normal", "high": "high", "urgent": "urgent"}
+PRIORITY_LABELS = {
+    "low": pgettext_lazy("priority, in a sentence", "low"),
+    "normal": pgettext_lazy("priority, in a sentence", "normal"),
+    "high": pgettext_lazy("priority, in a sentence", "high"),
+    "urgent": pgettext_lazy("priority, in a sentence", "urgent"),
+}
 
 
 class CriterionKind(models.TextChoices):
-    VALUE_PRESENT = "value_present", "Value present"
-    VALUE_ABOVE = "value_above", "Value above an amount"
-    CLIENT_LINKED = "client_linked", "Client linked"
-    CONTACT_LINKED = "contact_linked", "Contact linked"
-    SOURCE_IN = "source_in", "Source is one of"
-    CLOSE_WITHIN = "close_within", "Expected close within some days"
-    PRIORITY_IN = "priority_in", "Priority is one of"
-    DESCRIPTION_PRESENT = "description_present", "Description present"
+    VALUE_PRESENT = "value_present", gettext_lazy("Value present")
+    VALUE_ABOVE = "value_above", gettext_lazy("Value above an amount")
+    CLIENT_LINKED = "client_linked", gettext_lazy("Client linked")
+    CONTACT_LINKED = "contact_linked", gettext_lazy("Contact linked")
+    SOURCE_IN = "source_in", gettext_lazy("Source is one of")
+    CLOSE_WITHIN = "close_within", gettext_lazy("Expected close within some days")
+    PRIORITY_IN = "priority_in", gettext_lazy("Priority is one of")
+    DESCRIPTION_PRESENT = "description_present", gettext_lazy("Description present")
 
 
 class ScoringCriterion(models.Model):
@@ -51,38 +58,54 @@ class ScoringCriterion(models.Model):
 
     Kind = CriterionKind
 
-    kind = models.CharField(max_length=30, choices=CriterionKind.choices, unique=True)
-    points = models.PositiveSmallIntegerField(
-        default=10, validators=[MinValueValidator(0), MaxValueValidator(100)]
+    kind = models.CharField(
+        gettext_lazy("kind"), max_length=30, choices=CriterionKind.choices, unique=True
     )
-    active = models.BooleanField(default=True, help_text="Inactive criteria give no points.")
-    order = models.PositiveSmallIntegerField(default=0)
+    points = models.PositiveSmallIntegerField(
+        gettext_lazy("points"),
+        default=10,
+        validators=[MinValueValidator(0), MaxValueValidator(100)],
+    )
+    active = models.BooleanField(
+        gettext_lazy("active"),
+        default=True,
+        help_text=gettext_lazy("Inactive criteria give no points."),
+    )
+    order = models.PositiveSmallIntegerField(gettext_lazy("order"), default=0)
     amount = models.DecimalField(
-        "amount (EUR)",
+        gettext_lazy("amount (EUR)"),
         max_digits=14,
         decimal_places=2,
         null=True,
         blank=True,
         validators=[MinValueValidator(Decimal(0))],
-        help_text="For “value above an amount”.",
+        help_text=gettext_lazy("For “value above an amount”."),
     )
     days = models.PositiveSmallIntegerField(
+        gettext_lazy("days"),
         null=True,
         blank=True,
         validators=[MinValueValidator(1), MaxValueValidator(3650)],
-        help_text="For “expected close within some days”.",
+        help_text=gettext_lazy("For “expected close within some days”."),
     )
     sources = models.JSONField(
-        default=list, blank=True, help_text="For “source is one of”: the sources' slugs."
+        gettext_lazy("sources"),
+        default=list,
+        blank=True,
+        help_text=gettext_lazy("For “source is one of”: the sources' slugs."),
     )
     priorities = models.JSONField(
-        default=list, blank=True, help_text="For “priority is one of”: low, normal, high, urgent."
+        gettext_lazy("priorities"),
+        default=list,
+        blank=True,
+        help_text=gettext_lazy("For “priority is one of”: low, normal, high, urgent."),
     )
 
     class Meta:
         app_label = "leads"
         ordering = ["order", "id"]
-        verbose_name_plural = "scoring criteria"
+        verbose_name = gettext_lazy("scoring criterion")
+        verbose_name_plural = gettext_lazy("scoring criteria")
         constraints = [
             models.CheckConstraint(condition=Q(points__lte=100), name="scoring_points_at_most_100"),
         ]
@@ -94,11 +117,14 @@ class ScoringCriterion(models.Model):
         super().clean()
         needs = KINDS[self.kind].needs if self.kind in KINDS else None
         if needs and getattr(self, needs) in (None, [], ""):
-            raise ValidationError({needs: "This kind of criterion needs it."}, code="required")
+            raise ValidationError({needs: _("This kind of criterion needs it.")}, code="required")
         unknown = set(self.priorities or []) - set(PRIORITY_LABELS)
         if unknown:
             raise ValidationError(
-                {"priorities": f"Unknown priorities: {', '.join(sorted(unknown))}."}
+                {
+                    "priorities": _("Unknown priorities: %(priorities)s.")
+                    % {"priorities": ", ".join(sorted(unknown))}
+                }
             )
 
     # What the kind says of it -------------------------------------------------------------
@@ -132,37 +158,40 @@ class ScoringCriterion(models.Model):
 class Rating(models.TextChoices):
     """A score's band by the settings' thresholds: the badge's and the list filter's words."""
 
-    HOT = "hot", "Hot"
-    WARM = "warm", "Warm"
-    COLD = "cold", "Cold"
+    HOT = "hot", pgettext_lazy("rating", "Hot")
+    WARM = "warm", pgettext_lazy("rating", "Warm")
+    COLD = "cold", pgettext_lazy("rating", "Cold")
 
 
 class ScoringSettings(models.Model):
     """The rating bands and the optional decay of aged leads' weighted value: one row."""
 
     hot_above = models.PositiveSmallIntegerField(
-        "hot above",
+        gettext_lazy("hot above"),
         default=70,
         validators=[MaxValueValidator(100)],
-        help_text="A score above this is hot.",
+        help_text=gettext_lazy("A score above this is hot."),
     )
     cold_below = models.PositiveSmallIntegerField(
-        "cold below",
+        gettext_lazy("cold below"),
         default=40,
         validators=[MaxValueValidator(100)],
-        help_text="A score below this is cold; the rest is warm.",
+        help_text=gettext_lazy("A score below this is cold; the rest is warm."),
     )
     decay_enabled = models.BooleanField(
-        "discount aged leads' weighted value",
+        gettext_lazy("discount aged leads' weighted value"),
         default=False,
-        help_text="A lead long past its stage's aging alert counts for less in weighted "
-        "value: 100 % up to 14 days in the stage, 80 % up to 30, 50 % up to 60, then 25 %.",
+        # xgettext:no-python-format
+        help_text=gettext_lazy(
+            "A lead long past its stage's aging alert counts for less in weighted "
+            "value: 100 % up to 14 days in the stage, 80 % up to 30, 50 % up to 60, then 25 %."
+        ),
     )
 
     class Meta:
         app_label = "leads"
-        verbose_name = "scoring settings"
-        verbose_name_plural = "scoring settings"
+        verbose_name = gettext_lazy("scoring settings")
+        verbose_name_plural = gettext_lazy("scoring settings")
         constraints = [
             models.CheckConstraint(
                 condition=Q(cold_below__lte=models.F("hot_above")),
@@ -172,11 +201,11 @@ class ScoringSettings(models.Model):
         ]
 
     def __str__(self):
-        return "Scoring settings"
+        return str(_("Scoring settings"))
 
     @classmethod
     def current(cls) -> "ScoringSettings":
-        settings, _ = cls.objects.get_or_create(pk=1)
+        settings, _created = cls.objects.get_or_create(pk=1)
         return settings
 
     def rating(self, score: int | None) -> str | None:
@@ -252,7 +281,8 @@ class LeadScore(models.Model):
     score = models.PositiveSmallIntegerField(null=True, blank=True)
 
     class Meta:
-        verbose_name = "lead score"
+        verbose_name = gettext_lazy("lead score")
+        verbose_name_plural = gettext_lazy("lead scores")
         indexes = [
             # The list sorted by score ascending and filtered by rating (unscored last);
             # PostgreSQL has a descending twin (migration 0017).
@@ -331,8 +361,16 @@ def _money(amount) -> str:
 
 
 def _names(values: Iterable[str]) -> str:
-    values = list(values)
-    return " or ".join(values) if len(values) <= 2 else ", ".join(values[:-1]) + f" or {values[-1]}"
+    """ "a", "a or b", "a, b or c"."""
+    values = [str(value) for value in values]
+    if len(values) < 2:
+        return "".join(values)
+    # Translators: the last of a list of choices: "referral, partner or website".
+    return _("%(list)s or %(last)s") % {"list": ", ".join(values[:-1]), "last": values[-1]}
+
+
+def _priorities(c) -> str:
+    return _names(PRIORITY_LABELS.get(key, key) for key in c.priorities or ["—"])
 
 
 def _sources(slugs: list[str]):
@@ -349,35 +387,35 @@ KINDS: dict[str, Kind] = {
     CriterionKind.VALUE_PRESENT: Kind(
         met=lambda c, lead, today: lead.value is not None,
         condition=lambda c, today: Q(value__isnull=False),
-        describe=lambda c: "value present",
-        hint=lambda c: "Enter the deal's value",
+        describe=lambda c: _("value present"),
+        hint=lambda c: _("Enter the deal's value"),
     ),
     CriterionKind.VALUE_ABOVE: Kind(
         met=lambda c, lead, today: (
             lead.value is not None and c.amount is not None and lead.value > c.amount
         ),
         condition=lambda c, today: Q(value__gt=c.amount) if c.amount is not None else Q(pk=None),
-        describe=lambda c: f"value above {_money(c.amount)}",
-        hint=lambda c: f"A value above {_money(c.amount)}",
+        describe=lambda c: _("value above %(amount)s") % {"amount": _money(c.amount)},
+        hint=lambda c: _("A value above %(amount)s") % {"amount": _money(c.amount)},
         needs="amount",
     ),
     CriterionKind.CLIENT_LINKED: Kind(
         met=lambda c, lead, today: lead.client_id is not None,
         condition=lambda c, today: Q(client__isnull=False),
-        describe=lambda c: "client linked",
-        hint=lambda c: "Link a client",
+        describe=lambda c: _("client linked"),
+        hint=lambda c: _("Link a client"),
     ),
     CriterionKind.CONTACT_LINKED: Kind(
         met=lambda c, lead, today: lead.contact_id is not None,
         condition=lambda c, today: Q(contact__isnull=False),
-        describe=lambda c: "contact linked",
-        hint=lambda c: "Link a contact",
+        describe=lambda c: _("contact linked"),
+        hint=lambda c: _("Link a contact"),
     ),
     CriterionKind.SOURCE_IN: Kind(
         met=lambda c, lead, today: lead.source_id in c.source_ids,
         condition=lambda c, today: Q(source_id__in=_sources(c.sources or []).values("pk")),
-        describe=lambda c: f"source is {_names(c.sources or ['—'])}",
-        hint=lambda c: f"A lead from {_names(c.sources or ['—'])}",
+        describe=lambda c: _("source is %(sources)s") % {"sources": _names(c.sources or ["—"])},
+        hint=lambda c: _("A lead from %(sources)s") % {"sources": _names(c.sources or ["—"])},
         needs="sources",
     ),
     CriterionKind.CLOSE_WITHIN: Kind(
@@ -386,23 +424,37 @@ KINDS: dict[str, Kind] = {
             and _within(c, today)[0] <= lead.expected_close_date <= _within(c, today)[1]
         ),
         condition=lambda c, today: Q(expected_close_date__range=_within(c, today)),
-        describe=lambda c: f"expected close within {c.days} days",
-        hint=lambda c: f"An expected close date within {c.days} days",
+        describe=lambda c: (
+            ngettext(
+                "expected close within %(days)s day",
+                "expected close within %(days)s days",
+                c.days or 0,
+            )
+            % {"days": c.days}
+        ),
+        hint=lambda c: (
+            ngettext(
+                "An expected close date within %(days)s day",
+                "An expected close date within %(days)s days",
+                c.days or 0,
+            )
+            % {"days": c.days}
+        ),
         needs="days",
         dated=True,
     ),
     CriterionKind.PRIORITY_IN: Kind(
         met=lambda c, lead, today: lead.priority in (c.priorities or []),
         condition=lambda c, today: Q(priority__in=c.priorities or []),
-        describe=lambda c: f"priority {_names(c.priorities or ['—'])}",
-        hint=lambda c: f"Priority {_names(c.priorities or ['—'])}",
+        describe=lambda c: _("priority %(priorities)s") % {"priorities": _priorities(c)},
+        hint=lambda c: _("Priority %(priorities)s") % {"priorities": _priorities(c)},
         needs="priorities",
     ),
     CriterionKind.DESCRIPTION_PRESENT: Kind(
         met=lambda c, lead, today: bool(lead.description.strip()),
         condition=lambda c, today: ~Q(description__regex=r"^\s*$"),
-        describe=lambda c: "description present",
-        hint=lambda c: "Describe the deal",
+        describe=lambda c: _("description present"),
+        hint=lambda c: _("Describe the deal"),
     ),
 }
 

@@ -26,6 +26,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import F, ProtectedError
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from crm.web.bulk import bulk_insert
 from crm.web.fields import stored, unchanged
@@ -48,7 +49,7 @@ class LeadConflict(Exception):
     """The lead was saved by someone else since the form was opened."""
 
     def __init__(self, lead_id: int, current_version: int):
-        super().__init__(f"Lead {lead_id} is at version {current_version} now.")
+        super().__init__(f"Lead {lead_id} is at version {current_version} now.")  # for logs
         self.lead_id = lead_id
         self.current_version = current_version
 
@@ -273,7 +274,7 @@ def new_lead_record(*, stage, probability, by_id: int | None, now) -> dict:
 
 def _require_add(by) -> None:
     if by is None or not by.has_perm("leads.add_lead"):
-        raise PermissionDenied("You may not add leads.")
+        raise PermissionDenied(_("You may not add leads."))
 
 
 @transaction.atomic
@@ -347,7 +348,7 @@ def leads_create_bulk(
     scores = [scoring.score(lead, criteria, today) for lead in unsaved]
     unassigned = [(index, lead) for index, lead in enumerate(unsaved) if lead.assignee_id is None]
     assignments = Assigner(today=today).assign([lead for _, lead in unassigned])
-    for (index, _), assignment in zip(unassigned, assignments, strict=True):
+    for (index, _lead), assignment in zip(unassigned, assignments, strict=True):
         if assignment is not None and assignment.user is not None:
             leads[index]["assignee_id"] = assignment.user.pk
     ids = _insert(Lead, leads)
@@ -382,7 +383,7 @@ def leads_assign_by_rules(*, lead_ids: Iterable[int], by, tags: dict | None = No
     into each event's data (``events.BULK_KEYS``).
     """
     if not by.has_perm("leads.assign_lead"):
-        raise PermissionDenied("You may not assign leads.")
+        raise PermissionDenied(_("You may not assign leads."))
     leads = _lock_many(lead_ids)
     unassigned = [lead for lead in leads.values() if lead.assignee_id is None]
     now = timezone.now()
@@ -437,7 +438,7 @@ def lead_update(*, lead_id: int, values: dict, expected_version: int | None = No
     """
     lead = _lock(lead_id)
     if not may_change(lead, values, by):
-        raise PermissionDenied("You may not change this lead.")
+        raise PermissionDenied(_("You may not change this lead."))
     lead_check_version(lead=lead, expected_version=expected_version)
     now = timezone.now()
     recorded = _apply(lead, values, by=by, now=now, criteria=scoring.criteria_for_write())
@@ -488,7 +489,7 @@ def lead_add_note(*, lead_id: int, text: str, by) -> LeadEvent:
     """Record a note: activity that changes no field (nor the version)."""
     lead = _lock(lead_id)
     if not lead.can_edit(by):
-        raise PermissionDenied("You may not add notes to this lead.")
+        raise PermissionDenied(_("You may not add notes to this lead."))
     now = timezone.now()
     Lead.objects.filter(pk=lead.pk).update(last_activity_at=now)
     return _save(events.note(lead, text, by=by, at=now))
@@ -500,7 +501,7 @@ def lead_delete(*, lead_id: int, by, merged_into: Lead | None = None) -> Lead:
     merge, which lead it was merged into)."""
     lead = _lock(lead_id)
     if not lead.can_delete(by):
-        raise PermissionDenied("You may not delete this lead.")
+        raise PermissionDenied(_("You may not delete this lead."))
     _save(events.deleted(lead, by=by, at=timezone.now(), merged_into=merged_into))
     lead.delete()
     return lead
@@ -528,15 +529,17 @@ def leads_merge(
     """
     if keep_id == other_id:
         raise ValidationError(
-            "A lead cannot be merged with itself: choose another lead.", code="same_lead"
+            _("A lead cannot be merged with itself: choose another lead."), code="same_lead"
         )
     leads = _lock_many([keep_id, other_id])
     for pk in (keep_id, other_id):
         if pk not in leads:
-            raise Lead.DoesNotExist(f"The lead #{pk} was deleted meanwhile: nothing was merged.")
+            raise Lead.DoesNotExist(
+                _("The lead #%(id)s was deleted meanwhile: nothing was merged.") % {"id": pk}
+            )
     keep, other = leads[keep_id], leads[other_id]
     if not (keep.can_edit(by) and other.can_edit(by) and other.can_delete(by)):
-        raise PermissionDenied("You may not merge these leads: you can change only one of them.")
+        raise PermissionDenied(_("You may not merge these leads: you can change only one of them."))
     _check_versions(leads, versions)
     stage = values.get("stage")
     if stage is not None and stage.pk == other.stage_id != keep.stage_id and not stage.is_open:
@@ -723,7 +726,9 @@ def leads_restore_bulk(
     for pk, lead in leads.items():
         before = snapshots[pk]
         if not may_change(lead, before, by):
-            raise PermissionDenied(f"You may no longer change the lead “{lead.title}”.")
+            raise PermissionDenied(
+                _("You may no longer change the lead “%(title)s”.") % {"title": lead.title}
+            )
         for name, value in before.items():
             field = Lead._meta.get_field(name)  # stored as JSON: read back as the field's type
             setattr(lead, field.attname, field.to_python(value))
@@ -864,7 +869,9 @@ def leads_delete_bulk(
         if lead.can_delete(by):
             continue
         if refused is None:
-            raise PermissionDenied(f"You may not delete the lead “{lead.title}”.")
+            raise PermissionDenied(
+                _("You may not delete the lead “%(title)s”.") % {"title": lead.title}
+            )
         refused.append(lead.pk)
         del leads[lead.pk]
     now = timezone.now()
@@ -899,22 +906,27 @@ def stage_delete(*, stage: PipelineStage, move_to: PipelineStage | None, by) -> 
     then. Returns how many leads moved.
     """
     if not by.has_perm("pipelines.delete_pipelinestage"):
-        raise PermissionDenied("You may not delete stages.")
+        raise PermissionDenied(_("You may not delete stages."))
     # The stage and its pipeline, locked: two deletions in one pipeline wait for each
     # other (so it keeps an open stage), and on PostgreSQL a lead being moved into the
     # stage meanwhile waits until it is gone.
     stage = PipelineStage.objects.select_for_update().select_related("pipeline").get(pk=stage.pk)
     if stage.is_last_open():
-        raise ValidationError(LAST_OPEN_STAGE_MESSAGE, code="last_open")
+        raise ValidationError(_(str(LAST_OPEN_STAGE_MESSAGE)), code="last_open")
     if forms := list(stage.capture_forms.values_list("name", flat=True)):
         raise ValidationError(
-            f"Websites' leads land in {stage.name} (capture form {', '.join(forms)}): give "
-            "the form another stage first. Nothing was changed.",
+            _(
+                "Websites' leads land in %(stage)s (capture form %(forms)s): give "
+                "the form another stage first. Nothing was changed."
+            )
+            % {"stage": stage.name, "forms": ", ".join(forms)},
             code="capture_form",
         )
     if move_to is not None and (move_to.pipeline_id != stage.pipeline_id or move_to == stage):
         raise ValidationError(
-            f"Choose another stage of the pipeline {stage.pipeline.name}.", code="invalid_target"
+            _("Choose another stage of the pipeline %(pipeline)s.")
+            % {"pipeline": stage.pipeline.name},
+            code="invalid_target",
         )
     closing = _closing_on_delete(stage, move_to)
     # Locked with the condition checked again: a lead moved out meanwhile is left alone.
@@ -931,7 +943,8 @@ def stage_delete(*, stage: PipelineStage, move_to: PipelineStage | None, by) -> 
             continue
         if move_to is None:
             raise ValidationError(
-                f"The stage {stage.name} holds leads: choose a stage to move them to.",
+                _("The stage %(stage)s holds leads: choose a stage to move them to.")
+                % {"stage": stage.name},
                 code="target_required",
             )
         result = leads_update_bulk(
@@ -941,8 +954,11 @@ def stage_delete(*, stage: PipelineStage, move_to: PipelineStage | None, by) -> 
         )
         if result.refused:
             raise PermissionDenied(
-                f"You may not change every lead in {stage.name}, so they cannot be moved; "
-                "someone who may change any lead can. Nothing was changed."
+                _(
+                    "You may not change every lead in %(stage)s, so they cannot be moved; "
+                    "someone who may change any lead can. Nothing was changed."
+                )
+                % {"stage": stage.name}
             )
         moved += len(result.changed)
         last = ids[-1]
@@ -950,7 +966,8 @@ def stage_delete(*, stage: PipelineStage, move_to: PipelineStage | None, by) -> 
         stage.delete()
     except ProtectedError:  # a lead came in between the last look and the delete
         raise ValidationError(
-            f"Leads were moved into {stage.name} meanwhile; nothing was changed. Try again.",
+            _("Leads were moved into %(stage)s meanwhile; nothing was changed. Try again.")
+            % {"stage": stage.name},
             code="leads_moved_in",
         ) from None
     return moved
@@ -963,5 +980,6 @@ def _closing_on_delete(stage: PipelineStage, move_to: PipelineStage | None) -> d
         return {}
     return {
         "lost_reason": LossReason.objects.fallback(),
-        "lost_note": f"Moved to {move_to.name} when the stage {stage.name} was deleted.",
+        "lost_note": _("Moved to %(stage)s when the stage %(deleted)s was deleted.")
+        % {"stage": move_to.name, "deleted": stage.name},
     }

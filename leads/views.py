@@ -13,12 +13,13 @@ from django.db.models import Case, CharField, Count, F, Value, When, Window
 from django.db.models.functions import RowNumber
 from django.http import Http404, HttpResponseRedirect, QueryDict
 from django.shortcuts import get_object_or_404
-from django.template.defaultfilters import pluralize
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.cache import patch_vary_headers
 from django.utils.functional import SimpleLazyObject
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 from django.views.generic import (
     CreateView,
     DeleteView,
@@ -40,7 +41,7 @@ from . import scoring
 from .assignees import active_users, listed_names
 from .board import render_board, render_card
 from .bulk_views import bulk_context
-from .events import recorded_value
+from .events import recorded_value, shown_choice
 from .export import export_url
 from .filters import DEFAULT_SORT, LeadFilter, user_label
 from .forms import AssignForm, LeadForm, NoteForm, PriorityForm, StageMoveForm
@@ -61,7 +62,7 @@ from .totals import deferred_totals, list_totals
 
 logger = logging.getLogger(__name__)
 
-SAVE_FAILED = (
+SAVE_FAILED = gettext_lazy(
     "We could not save the lead: the database did not answer. "
     "Your input is kept; please try again in a moment."
 )
@@ -207,19 +208,22 @@ class CompetitorOptionsView(View):
 
 #: (sort key, heading, numeric, first direction) for each column of the list.
 LIST_COLUMNS = [
-    ("title", "Title", False, ""),
-    ("client", "Client", False, ""),
-    ("stage", "Stage", False, ""),
-    ("value", "Value", True, "-"),
-    ("probability", "Prob.", True, "-"),
-    ("priority", "Priority", False, "-"),
-    ("score", "Score", True, "-"),
-    ("source", "Source", False, ""),
-    ("assignee", "Assignee", False, ""),
-    ("expected_close_date", "Due", False, ""),
-    ("actual_close_date", "Closed", False, "-"),
-    ("age", "Age", True, "-"),
-    ("updated_at", "Updated", False, "-"),
+    ("title", gettext_lazy("Title"), False, ""),
+    ("client", gettext_lazy("Client"), False, ""),
+    ("stage", gettext_lazy("Stage"), False, ""),
+    ("value", gettext_lazy("Value"), True, "-"),
+    # Translators: column heading, short for "probability".
+    ("probability", gettext_lazy("Prob."), True, "-"),
+    ("priority", gettext_lazy("Priority"), False, "-"),
+    ("score", gettext_lazy("Score"), True, "-"),
+    ("source", gettext_lazy("Source"), False, ""),
+    ("assignee", gettext_lazy("Assignee"), False, ""),
+    # Translators: column heading, the expected close date.
+    ("expected_close_date", gettext_lazy("Due"), False, ""),
+    # Translators: column heading, the actual close date.
+    ("actual_close_date", gettext_lazy("Closed"), False, "-"),
+    ("age", gettext_lazy("Age"), True, "-"),
+    ("updated_at", gettext_lazy("Updated"), False, "-"),
 ]
 #: Columns shown only when the list may hold won or lost leads; and only open ones.
 CLOSED_COLUMNS = frozenset({"actual_close_date"})
@@ -344,7 +348,7 @@ class DeletedMeanwhileIs404:
         try:
             return super().dispatch(request, *args, **kwargs)
         except Lead.DoesNotExist:
-            raise Http404("The lead was deleted meanwhile.") from None
+            raise Http404(_("The lead was deleted meanwhile.")) from None
 
 
 class LeadActionView(DeletedMeanwhileIs404, View):
@@ -379,7 +383,7 @@ class LeadActionView(DeletedMeanwhileIs404, View):
 class LeadNoteView(LeadActionView):
     """POST /leads/<pk>/notes/: add a note to the timeline (not empty, at most 5000)."""
 
-    refusal = "You may not add notes to this lead."
+    refusal = gettext_lazy("You may not add notes to this lead.")
 
     def act(self, request, lead):
         form = NoteForm(request.POST)
@@ -394,7 +398,7 @@ class LeadNoteView(LeadActionView):
         region = None
         if request.htmx:
             region = trigger_client_event(render_detail_region(request, lead), "leadChanged")
-        return self.done(request, lead, "Note added.", region)
+        return self.done(request, lead, _("Note added."), region)
 
 
 class LeadMoveStageView(LeadActionView):
@@ -408,7 +412,7 @@ class LeadMoveStageView(LeadActionView):
     """
 
     http_method_names = ["get", "post"]
-    refusal = "You may not move this lead."
+    refusal = gettext_lazy("You may not move this lead.")
     template_name = "leads/lead_close.html"
 
     def get(self, request, pk):
@@ -441,10 +445,13 @@ class LeadMoveStageView(LeadActionView):
             return self.ask(request, lead, form, stage, status=422)
         except IntegrityError:  # the stage was deleted while the move waited for it
             return self.stage_gone(request, lead)
-        message = f"Moved to {stage.name}."
+        message = _("Moved to %(stage)s.") % {"stage": stage.name}
         if request.htmx and self.origin(request) == "board":  # the board: drag or "Move to…"
             response = render_board(request, stage.pipeline)
-            message = f"Moved “{lead.title}” to {stage.name}."
+            message = _("Moved “%(title)s” to %(stage)s.") % {
+                "title": lead.title,
+                "stage": stage.name,
+            }
         elif request.htmx:
             # The move is in the history: the timeline fetches itself again.
             response = trigger_client_event(
@@ -489,7 +496,7 @@ class LeadMoveStageView(LeadActionView):
 
     @staticmethod
     def stage_gone(request, lead):
-        message = "Stage no longer exists. Please refresh the page."
+        message = _("Stage no longer exists. Please refresh the page.")
         return refuse(request, message, back=lead.get_absolute_url())
 
 
@@ -571,8 +578,10 @@ class LeadFormMixin(HtmxPartialMixin):
         """A stage, client, contact or person chosen in the form was deleted meanwhile."""
         form.add_error(
             None,
-            "Something you chose (a stage, client, contact or person) was deleted meanwhile. "
-            "Your input is kept: choose again and save.",
+            _(
+                "Something you chose (a stage, client, contact or person) was deleted meanwhile. "
+                "Your input is kept: choose again and save."
+            ),
         )
         return self.form_invalid(form)
 
@@ -587,8 +596,8 @@ class LeadFormMixin(HtmxPartialMixin):
         form.add_error(None, SAVE_FAILED)
         return self.form_invalid(form, status=503)
 
-    def saved(self, lead, message="Lead saved."):
-        messages.success(self.request, message)
+    def saved(self, lead, message=None):
+        messages.success(self.request, message or _("Lead saved."))
         return redirect(self.request, lead.get_absolute_url())
 
 
@@ -635,7 +644,11 @@ class LeadObjectMixin:
         lead = super().get_object(queryset)
         allowed = lead.can_delete if self.permission == "delete" else lead.can_edit
         if not allowed(self.request.user):
-            raise PermissionDenied(f"You may not {self.permission} this lead.")
+            raise PermissionDenied(
+                _("You may not delete this lead.")
+                if self.permission == "delete"
+                else _("You may not edit this lead.")
+            )
         return lead
 
 
@@ -669,8 +682,8 @@ class LeadUpdateView(DeletedMeanwhileIs404, LeadObjectMixin, LeadFormMixin, Upda
         differences = [
             {
                 "label": form.fields[name].label,
-                "theirs": recorded_value(name, getattr(current, name)) or "—",
-                "yours": recorded_value(name, value) or "—",
+                "theirs": shown_choice(name, recorded_value(name, getattr(current, name))) or "—",
+                "yours": shown_choice(name, recorded_value(name, value)) or "—",
             }
             for name, value in form.values().items()
             if recorded_value(name, getattr(current, name)) != recorded_value(name, value)
@@ -704,9 +717,9 @@ class LeadDeleteView(DeletedMeanwhileIs404, LeadObjectMixin, DeleteView):
             lead_delete(lead_id=lead.pk, by=self.request.user)
         except DatabaseError:
             logger.exception("Deleting lead %s failed", lead.pk)
-            message = "The lead could not be deleted: the database did not answer. Try again."
+            message = _("The lead could not be deleted: the database did not answer. Try again.")
             return refuse(self.request, message, back=lead.get_absolute_url(), status=503)
-        messages.success(self.request, f"Lead “{lead.title}” deleted.")
+        messages.success(self.request, _("Lead “%(title)s” deleted.") % {"title": lead.title})
         return redirect(self.request, reverse("leads:list"))
 
 
@@ -718,7 +731,7 @@ class LeadAssignView(LeadActionView):
     """
 
     permission = "can_assign"
-    refusal = "You may not assign this lead."
+    refusal = gettext_lazy("You may not assign this lead.")
 
     def act(self, request, lead):
         if request.POST.get("by_rules"):
@@ -729,13 +742,16 @@ class LeadAssignView(LeadActionView):
         assignee = form.cleaned_data["assignee"]
         lead = fresh(lead_assign(lead_id=lead.pk, assignee=assignee, by=request.user))
         message = (
-            f"Assigned to {user_label(assignee)}." if assignee else "The lead is now unassigned."
+            _("Assigned to %(user)s.") % {"user": user_label(assignee)}
+            if assignee
+            else _("The lead is now unassigned.")
         )
         if on_board(request):  # a board has many cards: the toast says which
             message = (
-                f"Assigned “{lead.title}” to {user_label(assignee)}."
+                _("Assigned “%(title)s” to %(user)s.")
+                % {"title": lead.title, "user": user_label(assignee)}
                 if assignee
-                else f"“{lead.title}” is now unassigned."
+                else _("“%(title)s” is now unassigned.") % {"title": lead.title}
             )
         return self.assigned(request, lead, message)
 
@@ -744,13 +760,15 @@ class LeadAssignView(LeadActionView):
         result = leads_assign_by_rules(lead_ids=[lead.pk], by=request.user)
         lead = fresh(lead)
         if result.assigned:
-            message = f"Assigned to {user_label(lead.assignee)} by the rules."
+            message = _("Assigned to %(user)s by the rules.") % {"user": user_label(lead.assignee)}
         elif result.nobody_free:
-            message = "A rule applies, but nobody in its team is free: the history says why."
+            message = _("A rule applies, but nobody in its team is free: the history says why.")
         elif lead.assignee:
-            message = f"The lead is assigned to {user_label(lead.assignee)} already."
+            message = _("The lead is assigned to %(user)s already.") % {
+                "user": user_label(lead.assignee)
+            }
         else:
-            message = "No assignment rule applies to this lead."
+            message = _("No assignment rule applies to this lead.")
         return self.assigned(request, lead, message)
 
     def assigned(self, request, lead, message):
@@ -791,7 +809,7 @@ class LeadQuickActionsView(DeletedMeanwhileIs404, DetailView):
     def get_object(self, queryset=None):
         lead = super().get_object(queryset)
         if not lead.can_assign(self.request.user):
-            raise PermissionDenied("You may not change this lead.")
+            raise PermissionDenied(_("You may not change this lead."))
         return lead
 
     def get_template_names(self):
@@ -827,7 +845,7 @@ class LeadPriorityView(LeadActionView):
     An unknown priority is refused (422, a toast for htmx), changing nothing.
     """
 
-    refusal = "You may not change this lead."
+    refusal = gettext_lazy("You may not change this lead.")
 
     def act(self, request, lead):
         form = PriorityForm(request.POST)
@@ -835,7 +853,10 @@ class LeadPriorityView(LeadActionView):
             return refuse(request, form.errors["priority"][0], back=lead.get_absolute_url())
         priority = form.cleaned_data["priority"]
         lead = fresh(lead_update(lead_id=lead.pk, values={"priority": priority}, by=request.user))
-        message = f"“{lead.title}” is {lead.get_priority_display().lower()} priority now."
+        message = _("“%(title)s” is %(priority)s priority now.") % {
+            "title": lead.title,
+            "priority": lead.get_priority_display().lower(),
+        }
         if on_board(request):
             return board_done(request, lead, message)
         region = None
@@ -860,16 +881,36 @@ class LeadAssignByRulesView(PermissionRequiredMixin, View):
         ids = list(leads.order_by("pk").values_list("pk", flat=True)[: self.limit])
         result = leads_assign_by_rules(lead_ids=ids, by=request.user)
         assigned = len(result.assigned)
-        message = f"The assignment rules assigned {intcomma(assigned)} lead{pluralize(assigned)}."
+        sentences = [
+            ngettext(
+                "The assignment rules assigned %(count)s lead.",
+                "The assignment rules assigned %(count)s leads.",
+                assigned,
+            )
+            % {"count": intcomma(assigned)}
+        ]
         if unmatched := len(result.unmatched):
-            message += f" {intcomma(unmatched)} matched no rule."
+            sentences.append(
+                ngettext("%(count)s matched no rule.", "%(count)s matched no rule.", unmatched)
+                % {"count": intcomma(unmatched)}
+            )
         if nobody := len(result.nobody_free):
-            message += (
-                f" {intcomma(nobody)} matched a rule whose team had nobody free: "
-                f"{'its' if nobody == 1 else 'their'} history says who was skipped and why."
+            sentences.append(
+                ngettext(
+                    "%(count)s matched a rule whose team had nobody free: "
+                    "its history says who was skipped and why.",
+                    "%(count)s matched a rule whose team had nobody free: "
+                    "their history says who was skipped and why.",
+                    nobody,
+                )
+                % {"count": intcomma(nobody)}
             )
         if len(ids) == self.limit:
-            message += f" Run them again for the leads after the first {intcomma(self.limit)}."
+            sentences.append(
+                _("Run them again for the leads after the first %(count)s.")
+                % {"count": intcomma(self.limit)}
+            )
+        message = " ".join(sentences)
         messages.success(request, message)
         return HttpResponseRedirect(f"{reverse('leads:list')}?{request.GET.urlencode()}")
 
@@ -921,7 +962,12 @@ class MyWorkView(HtmxPartialMixin, TemplateView):
                 .order_by(F("closed_at").desc(nulls_last=True), "-id")[: self.completed_limit]
             )
             groups.append(
-                {"key": "completed", "title": "Won and lost", "leads": closed, "total": len(closed)}
+                {
+                    "key": "completed",
+                    "title": _("Won and lost"),
+                    "leads": closed,
+                    "total": len(closed),
+                }
             )
         context.update(
             groups=[group for group in groups if group["leads"]],
@@ -983,10 +1029,10 @@ def group_by_due(leads) -> list[dict]:
     The leads come from ``first_of_each_due_group``, which says each one's group and size.
     """
     groups = {
-        "overdue": {"key": "overdue", "title": "Overdue", "leads": [], "total": 0},
-        "week": {"key": "week", "title": "Due this week", "leads": [], "total": 0},
-        "upcoming": {"key": "upcoming", "title": "Upcoming", "leads": [], "total": 0},
-        "none": {"key": "none", "title": "No due date", "leads": [], "total": 0},
+        "overdue": {"key": "overdue", "title": _("Overdue"), "leads": [], "total": 0},
+        "week": {"key": "week", "title": _("Due this week"), "leads": [], "total": 0},
+        "upcoming": {"key": "upcoming", "title": _("Upcoming"), "leads": [], "total": 0},
+        "none": {"key": "none", "title": _("No due date"), "leads": [], "total": 0},
     }
     for lead in leads:
         group = groups[lead.due_group]

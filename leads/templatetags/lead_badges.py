@@ -7,9 +7,13 @@ At 25 rows the list spent 21 ms on its rows with includes and 5 ms with these
 it is given, and the labels are the model's choices.
 """
 
+import html
+
 from django import template
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.html import format_html
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext, pgettext
 
 from crm.web.templatetags.crm import deleted_placeholder
 from crm.web.templatetags.formatting import format_day, format_money
@@ -25,21 +29,24 @@ BADGED_KINDS = frozenset({PipelineStage.Kind.WON, PipelineStage.Kind.LOST})
 
 # The aging badge by level: the colour shows it, the hidden note says it to screen readers.
 # Whole format strings, so the notes stay our own markup rather than escaped values.
-AGING_BADGES = {
-    None: '<span class="badge badge-aging" title="{title}">{shown}</span>',
-    "warn": (
-        '<span class="badge badge-aging badge-aging-warn" title="{title}">{shown}'
-        '<span class="visually-hidden"> (getting old)</span></span>'
-    ),
-    "alert": (
-        '<span class="badge badge-aging badge-aging-alert" title="{title}">{shown}'
-        '<span class="visually-hidden"> (long past the stage\'s limit)</span></span>'
-    ),
-}
+AGING_BADGE = '<span class="badge badge-aging" title="{title}">{shown}</span>'
+AGING_NOTE_BADGE = (
+    '<span class="badge badge-aging badge-aging-{level}" title="{title}">{shown}'
+    '<span class="visually-hidden"> ({note})</span></span>'
+)
 
 
-def plural(count: int, word: str) -> str:
-    return f"{count} {word}{'' if count == 1 else 's'}"
+def aging_badge_format(level: str | None) -> str:
+    """The aging badge's format string for a level, its note in the reader's language
+    (our own text: escaped for an element's content, braces kept literal)."""
+    notes = {
+        "warn": _("getting old"),
+        "alert": _("long past the stage's limit"),
+    }
+    if level not in notes:
+        return AGING_BADGE
+    note = html.escape(notes[level], quote=False).replace("{", "{{").replace("}", "}}")
+    return AGING_NOTE_BADGE.replace("{level}", level).replace("{note}", note)
 
 
 def badge(looks: str, text: str) -> str:
@@ -49,10 +56,15 @@ def badge(looks: str, text: str) -> str:
 
 # Pieces without a value from the database, built once.
 MUTED_DASH = format_html('<span class="muted">{}</span>', "—")
-DUE_TODAY = badge("due-today", "Due today")
-HIDDEN_IN_STAGE = format_html('<span class="visually-hidden">{}</span>', " in stage")
-# A lead that entered its stage today: "Today", not "0d in stage".
-IN_STAGE_TODAY = format_html('<span class="visually-hidden">{}</span>Today', "In the stage since ")
+
+
+def in_stage_today() -> str:
+    """A lead that entered its stage today: "Today", not "0d in stage"."""
+    return format_html(
+        '<span class="visually-hidden">{} </span>{}',
+        _("In the stage since"),
+        pgettext("entered the stage", "Today"),
+    )
 
 
 @register.simple_tag
@@ -80,9 +92,9 @@ def rating_badge(lead) -> str:
     if lead.rating is None:
         return ""
     return format_html(
-        '<span class="badge badge-rating badge-{}" title="Score {} of 100">{} {}</span>',
+        '<span class="badge badge-rating badge-{}" title="{}">{} {}</span>',
         lead.rating,
-        lead.score,
+        _("Score %(score)s of 100") % {"score": lead.score},
         Rating(lead.rating).label,
         lead.score,
     )
@@ -94,7 +106,10 @@ def stage_name(stage) -> str:
     shown = status_badge(stage.kind)
     if not shown:
         return stage.name
-    if stage.name == PipelineStage.Kind(stage.kind).label:
+    label = PipelineStage.Kind(stage.kind).label
+    with translation.override(None):
+        english = str(label)
+    if stage.name in (str(label), english):  # the badge says it, in the reader's language
         return shown
     return format_html("{} {}", stage.name, shown)
 
@@ -119,9 +134,10 @@ def due_date(lead) -> str:
     shown = format_html('<time datetime="{}">{}</time>', day.isoformat(), format_day(day))
     overdue = lead.days_overdue()
     if overdue == 0:
-        return format_html("{} {}", shown, DUE_TODAY)
+        return format_html("{} {}", shown, badge("due-today", _("Due today")))
     if overdue:
-        return format_html("{} {}", shown, badge("overdue", f"{plural(overdue, 'day')} overdue"))
+        text = ngettext("%(count)s day overdue", "%(count)s days overdue", overdue)
+        return format_html("{} {}", shown, badge("overdue", text % {"count": overdue}))
     return shown
 
 
@@ -137,14 +153,18 @@ def aging_badge(lead, compact=False) -> str:
     now = timezone.now()
     days = lead.days_in_stage(now)
     if not days:
-        shown = IN_STAGE_TODAY
+        shown = in_stage_today()
+    elif compact:
+        # Translators: days in the stage, abbreviated ("12d"); screen readers hear "in stage".
+        short = pgettext("days in stage, abbreviated", "%(days)sd") % {"days": days}
+        shown = format_html('{}<span class="visually-hidden"> {}</span>', short, _("in stage"))
     else:
-        shown = format_html("{}d{}", days, HIDDEN_IN_STAGE if compact else " in stage")
-    return format_html(
-        AGING_BADGES[lead.aging(now)],
-        title=f"In {lead.stage.name} since {format_day(lead.stage_entered_at)}",
-        shown=shown,
-    )
+        shown = _("%(days)sd in stage") % {"days": days}
+    title = _("In %(stage)s since %(day)s") % {
+        "stage": lead.stage.name,
+        "day": format_day(lead.stage_entered_at),
+    }
+    return format_html(aging_badge_format(lead.aging(now)), title=title, shown=shown)
 
 
 @register.simple_tag
@@ -153,7 +173,12 @@ def stale_badge(lead) -> str:
     days = lead.stale_days()
     if days is None:
         return ""
-    return badge("stale", f"Stale · {plural(days, 'day')} since last activity")
+    text = ngettext(
+        "Stale · %(count)s day since last activity",
+        "Stale · %(count)s days since last activity",
+        days,
+    )
+    return badge("stale", text % {"count": days})
 
 
 @register.simple_tag
@@ -164,10 +189,14 @@ def closing_note(lead) -> str:
     Plain text, escaped where it is drawn; the list shows it under the stage.
     """
     if lead.status == PipelineStage.Kind.LOST:
-        reason = lead.lost_reason.name if lead.lost_reason_id else "No reason recorded"
+        reason = lead.lost_reason.name if lead.lost_reason_id else _("No reason recorded")
         return " · ".join(part for part in (reason, lead.competitor) if part)
     if lead.status == PipelineStage.Kind.WON and lead.won_value is not None:
-        return f"Won\N{NO-BREAK SPACE}{format_money(lead.won_value)}"  # one line
+        # One line: the spaces do not break.
+        won = pgettext("a won lead's value", "Won %(value)s") % {
+            "value": format_money(lead.won_value)
+        }
+        return won.replace(" ", "\N{NO-BREAK SPACE}")
     return ""
 
 
