@@ -175,7 +175,7 @@ def describe_card(lead: Lead, user, *, now, today, days: dict) -> None:
     lead.overdue = lead.days_overdue(today)
     if (due := lead.expected_close_date) is not None:
         if due not in days:
-            days[due] = date_format(due, "j M")
+            days[due] = date_format(due, "MONTH_DAY_FORMAT")
         lead.due_label = days[due]
     if lead.assignee:
         lead.assignee_name = lead.assignee.get_full_name() or lead.assignee.get_username()

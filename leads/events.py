@@ -206,7 +206,7 @@ def show_value(field: str, value) -> str:
         return f"{value}%"
     if field in ("expected_close_date", "actual_close_date"):
         try:
-            return date_format(datetime.date.fromisoformat(str(value)), "j M Y")
+            return date_format(datetime.date.fromisoformat(str(value)))
         except ValueError:
             return str(value)
     if field == "description":
@@ -303,7 +303,9 @@ def skip_reason(why) -> str:
         return pgettext("a team member skipped by the rules", "deactivated")
     if isinstance(why, dict) and "absent_until" in why:
         try:
-            until = date_format(datetime.date.fromisoformat(why["absent_until"]), "j M")
+            until = date_format(
+                datetime.date.fromisoformat(why["absent_until"]), "MONTH_DAY_FORMAT"
+            )
         except (TypeError, ValueError):
             until = str(why["absent_until"])
         return _("absent until %(date)s") % {"date": until}

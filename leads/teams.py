@@ -128,9 +128,9 @@ def absence_remove(*, absence: Absence, by) -> None:
 
 def describe_absence(absence: Absence) -> str:
     """ "4 Dec 2026 – 8 Dec 2026 (Holiday)", or "4 Dec 2026" for one day."""
-    days = date_format(absence.starts_on, "j M Y")
+    days = date_format(absence.starts_on)
     if absence.ends_on != absence.starts_on:
-        days += f" – {date_format(absence.ends_on, 'j M Y')}"
+        days += f" – {date_format(absence.ends_on)}"
     return f"{days} ({absence.note})" if absence.note else days
 
 

@@ -6,6 +6,7 @@ from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 
 from babel import Locale
+from babel.dates import format_date
 from babel.numbers import format_compact_currency, format_currency, format_decimal
 from django import template
 from django.utils import timezone, translation
@@ -143,6 +144,17 @@ def iso(value) -> str:
     if isinstance(value, datetime.date):
         return value.isoformat()
     return ""
+
+
+@register.filter
+def month_abbr(value, year: str = "") -> str:
+    """{{ month|month_abbr }} → Dec (en), dec (nl); {{ month|month_abbr:"y" }} → Dec 2026:
+    the short month names of charts and tables, as the language abbreviates them (Babel)."""
+    if value is None or value == "":
+        return ""
+    if isinstance(value, datetime.datetime):
+        value = timezone.localtime(value).date() if timezone.is_aware(value) else value.date()
+    return format_date(value, "MMM y" if year else "MMM", locale=_babel_locale())
 
 
 @register.filter
