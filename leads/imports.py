@@ -1675,7 +1675,7 @@ SKIP_REASONS = [
 #: Last, whatever the language: a model's message after its field ("Email: Enter a …"),
 #: or a sentence about a field (English).
 GENERIC_REASONS = [
-    (re.compile(r"(?P<field>\w+(?: \w+){0,2}): "), gettext_noop("invalid %(field)s")),
+    (re.compile(r"(?P<field>[\w-]+(?: [\w-]+){0,2}): "), gettext_noop("invalid %(field)s")),
     (
         re.compile(r"(?P<field>\w+(?: \w+){0,2}) (?:“|is |must |has |cannot |should )"),
         gettext_noop("invalid %(field)s"),
