@@ -128,6 +128,13 @@ def test_every_dutch_heading_is_read_by_the_importer_as_its_field():
             assert auto_mapping(dutch) == auto_mapping(list(COLUMNS))
 
 
+def test_every_english_heading_is_read_by_the_importer_as_its_field():
+    with translation.override("en"):
+        english = header_row(local=True)
+
+        assert auto_mapping(english) == auto_mapping(list(COLUMNS))
+
+
 def test_round_trip_a_dutch_export_imports_every_column(rep_client, rep, imported):  # noqa: F811
     make_leads_for_round_trip(rep)
     before = snapshot_leads()
