@@ -31,8 +31,13 @@ from crm.services import (
 
 from .imports import (
     BATCH_SIZE,
+    EXISTS,
+    NO_ORGANIZATION,
+    NOT_ONE_OF,
     RECORD_FORMS,
+    SAME_AS_ROW,
     UNDOABLE,
+    UNKNOWN_CLIENT,
     CheckResult,
     ImportSuperseded,
     Row,
@@ -65,7 +70,9 @@ def _read(field, text: str, label: str):
         choices |= {"company": "organization", "true": "organization", "false": "person"}
         if (value := choices.get(text.lower())) is None:
             names = ", ".join(str(value) for value, _ in field.flatchoices)
-            raise ValidationError(f"{label} “{text}” is not one of {names}")
+            raise ValidationError(
+                gettext(NOT_ONE_OF) % {"field": label, "value": text, "choices": names}
+            )
         return value
     if field.name == "website" and text and "://" not in text:
         return f"https://{text}"
@@ -136,7 +143,7 @@ def check_records(lead_import: LeadImport) -> CheckResult:
         if kind == LeadImport.Kind.CONTACTS:
             organization = raw.get("client", "")
             if not organization:
-                row.errors.append(gettext("A person needs an organization: the row names none"))
+                row.errors.append(gettext(NO_ORGANIZATION))
             else:
                 row.client_ref = organization
                 client_key = name_key(organization)
@@ -145,12 +152,10 @@ def check_records(lead_import: LeadImport) -> CheckResult:
                     row.client_name = organization[:255]
                     new_clients.setdefault(client_key, row.client_name)
                     if not lead_import.create_clients:
-                        row.errors.append(
-                            f"Unknown client “{organization}” (choose to create missing clients)"
-                        )
+                        row.errors.append(gettext(UNKNOWN_CLIENT) % {"value": organization})
         keys = _keys(kind, row.values, client_key)
         if earlier := next((seen[key] for key in keys if key in seen), None):
-            row.errors.append(gettext("The same as row %(row)s") % {"row": earlier})
+            row.errors.append(gettext(SAME_AS_ROW) % {"row": earlier})
             continue
         for key in keys:
             seen[key] = row.number
@@ -215,9 +220,7 @@ def records_import_run(lead_import: LeadImport, token) -> LeadImport:
     if lead_import.duplicates == LeadImport.Duplicates.SKIP:
         for row in result.rows:
             if row.is_valid and row.duplicate_of:
-                row.errors.append(
-                    gettext("Exists already (#%(id)s); skipped") % {"id": row.duplicate_of}
-                )
+                row.errors.append(gettext(EXISTS) % {"id": row.duplicate_of})
                 skipped.append(row)
     if lead_import.mode == LeadImport.Mode.ALL_OR_NOTHING and result.invalid:
         return _finish_nothing_imported(lead_import, token, result, skipped)

@@ -24,6 +24,7 @@ from django.http import HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
 from django.utils.cache import patch_vary_headers
 from django.utils.decorators import method_decorator
+from django.utils.translation import gettext, gettext_noop
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 
@@ -37,7 +38,7 @@ FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 JSON_TYPES = ("application/json", "text/plain")  # text/plain: fetch() without a preflight
 
 
-NOT_TEXT = "Enter text, not a list, an object or true/false."
+NOT_TEXT = gettext_noop("Enter text, not a list, an object or true/false.")
 
 
 class BadBody(ValueError):
@@ -58,9 +59,9 @@ class CaptureView(View):
         self.capture_form = CaptureForm.objects.by_key(kwargs["key"])
         self.origin = request.headers.get("Origin")
         if self.capture_form is None:
-            response = self.refuse(401, "This form's key is unknown or was revoked.")
+            response = self.refuse(401, gettext("This form's key is unknown or was revoked."))
         elif not self.capture_form.allows_origin(self.origin):
-            response = self.refuse(403, "This website may not post to this form.")
+            response = self.refuse(403, gettext("This website may not post to this form."))
         else:
             response = super().dispatch(request, *args, **kwargs)
         patch_vary_headers(response, ["Origin"])
@@ -83,7 +84,7 @@ class CaptureView(View):
         form = self.capture_form
         verdict = ratelimit.hit(f"capture:{form.pk}", limit=form.rate_limit, period=RATE_PERIOD)
         if not verdict.allowed:
-            response = self.refuse(429, "Too many posts to this form: try again later.")
+            response = self.refuse(429, gettext("Too many posts to this form: try again later."))
             for name, value in verdict.headers().items():
                 response[name] = value
             return response
@@ -93,7 +94,7 @@ class CaptureView(View):
             return self.refuse(error.status, str(error))
         # A list, an object or true where text belongs: said, not read as Python spells it.
         not_text = {
-            name: [NOT_TEXT]
+            name: [gettext(NOT_TEXT)]
             for name in capture.FIELDS
             if data.get(name) is not None
             and (isinstance(data[name], bool) or not isinstance(data[name], str | int | float))
@@ -117,13 +118,15 @@ class CaptureView(View):
         if content_type in FORM_TYPES:
             return {name: request.POST.get(name) for name in request.POST}
         if content_type not in JSON_TYPES:
-            raise BadBody("Send JSON or a form (application/x-www-form-urlencoded).", status=415)
+            raise BadBody(
+                gettext("Send JSON or a form (application/x-www-form-urlencoded)."), status=415
+            )
         try:
             data = json.loads(request.body or b"{}")
         except (ValueError, UnicodeDecodeError):
-            raise BadBody("The body is not valid JSON.") from None
+            raise BadBody(gettext("The body is not valid JSON.")) from None
         if not isinstance(data, dict):
-            raise BadBody("Send a JSON object of fields.")
+            raise BadBody(gettext("Send a JSON object of fields."))
         return data
 
     def wants_html(self) -> bool:

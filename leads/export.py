@@ -14,6 +14,7 @@ from django.http import QueryDict, StreamingHttpResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import content_disposition_header
+from django.utils.translation import pgettext_lazy
 from django.views import View
 
 from crm.web.templatetags.formatting import CURRENCY
@@ -86,6 +87,47 @@ def _columns() -> dict[str, str | None]:
 
 
 COLUMNS = _columns()
+
+#: Each column's heading in the reader's language, for an export asked for with
+#: ``headers=local``. The Dutch ones are names the importer knows (``import_columns``),
+#: so that such a file imports as the English one does.
+LOCAL_HEADINGS = {
+    "id": pgettext_lazy("CSV column", "ID"),
+    "title": pgettext_lazy("CSV column", "Title"),
+    "description": pgettext_lazy("CSV column", "Description"),
+    "value": pgettext_lazy("CSV column", "Value"),
+    "currency": pgettext_lazy("CSV column", "Currency"),
+    "probability": pgettext_lazy("CSV column", "Probability"),
+    "expected_close_date": pgettext_lazy("CSV column", "Expected close date"),
+    "source": pgettext_lazy("CSV column", "Source"),
+    "priority": pgettext_lazy("CSV column", "Priority"),
+    "stage": pgettext_lazy("CSV column", "Stage"),
+    "pipeline": pgettext_lazy("CSV column", "Pipeline"),
+    "status": pgettext_lazy("CSV column", "Status"),
+    "score": pgettext_lazy("CSV column", "Score"),
+    "assignee": pgettext_lazy("CSV column", "Assignee"),
+    "client": pgettext_lazy("CSV column", "Client"),
+    "contact": pgettext_lazy("CSV column", "Contact"),
+    "category": pgettext_lazy("CSV column", "Category"),
+    "actual_close_date": pgettext_lazy("CSV column", "Actual close date"),
+    "won_value": pgettext_lazy("CSV column", "Won value"),
+    "lost_reason": pgettext_lazy("CSV column", "Lost reason"),
+    "competitor": pgettext_lazy("CSV column", "Competitor"),
+    "lost_note": pgettext_lazy("CSV column", "Lost note"),
+    "created_at": pgettext_lazy("CSV column", "Created at"),
+    "updated_at": pgettext_lazy("CSV column", "Updated at"),
+}
+
+
+def header_row(*, local: bool = False) -> list[str]:
+    """The first row: the field names (stable, what scripts and a re-import read), or,
+    when ``local``, each column's heading in the active language. A column the lead form
+    gains keeps its field name until it is given a heading here."""
+    if not local:
+        return list(COLUMNS)
+    return [str(LOCAL_HEADINGS.get(name, name)) for name in COLUMNS]
+
+
 LOOKUPS = [lookup for lookup in COLUMNS.values() if lookup]
 
 #: Rows fetched from the database at a time (a server-side cursor on PostgreSQL).
@@ -200,15 +242,17 @@ def _sql_cell(lookup: str | None):
 SQL_CELLS = [_sql_cell(lookup) for lookup in COLUMNS.values()]
 
 
-def export_rows(queryset: QuerySet[Lead]) -> Iterator[bytes]:
+def export_rows(queryset: QuerySet[Lead], *, local_headers: bool = False) -> Iterator[bytes]:
     """The leads of `queryset`, in its order, as UTF-8 CSV chunks (BOM and header first).
 
-    The header is yielded before the query runs, so the first bytes leave at once. The
-    rows come from ``copied_rows`` on PostgreSQL (the database writes the CSV) and from
+    The header is yielded before the query runs, so the first bytes leave at once, and
+    is written here for both ways of writing the rows (``header_row``: field names, or
+    headings in the active language when ``local_headers``). The rows come from
+    ``copied_rows`` on PostgreSQL (the database writes the CSV) and from
     ``written_rows`` elsewhere: the same file, byte for byte.
     """
     buffer = io.StringIO()
-    csv.writer(buffer).writerow(COLUMNS)
+    csv.writer(buffer).writerow(header_row(local=local_headers))
     yield BOM + buffer.getvalue().encode()
     if connections[queryset.db].vendor == "postgresql":
         yield from copied_rows(queryset)
@@ -284,10 +328,15 @@ def export_filename(today: datetime.date | None = None) -> str:
     return f"leads-export-{today or timezone.localdate():%Y-%m-%d}.csv"
 
 
+#: The query parameter that asks for the headings in the reader's language.
+HEADERS_PARAM = "headers"
+LOCAL = "local"
+
+
 def export_url(params: QueryDict) -> str:
     """The export of the list that `params` (the list's query string) shows, all pages."""
     query = params.copy()
-    for name in ("page", "per_page"):
+    for name in ("page", "per_page", HEADERS_PARAM):
         query.pop(name, None)
     url = reverse("leads:export")
     return f"{url}?{query.urlencode()}" if query else url
@@ -296,15 +345,19 @@ def export_url(params: QueryDict) -> str:
 class LeadExportView(View):
     """GET /leads/export.csv: the list's filtered and sorted leads, every page, as CSV.
 
-    Anyone signed in may export what they may read, which is every lead.
+    The header names the fields, as the importer and scripts read them; ``?headers=local``
+    asks for the headings in the user's language instead (Dutch under Dutch), which the
+    importer recognises too. Anyone signed in may export what they may read, which is
+    every lead.
     """
 
     http_method_names = ["get"]
 
     def get(self, request):
         filterset = LeadFilter(request.GET, queryset=Lead.objects.all(), request=request)
+        local = request.GET.get(HEADERS_PARAM) == LOCAL
         response = StreamingHttpResponse(
-            export_rows(filterset.qs), content_type="text/csv; charset=utf-8"
+            export_rows(filterset.qs, local_headers=local), content_type="text/csv; charset=utf-8"
         )
         response["Content-Disposition"] = content_disposition_header(
             as_attachment=True, filename=export_filename()

@@ -92,7 +92,7 @@ ALIASES: dict[str, dict[str, list[str]]] = {
         "Pipedrive": ["Deal - Stage", "Deal - Fase"],
         "HubSpot": ["Deal Stage", "Dealfase"],
     },
-    "pipeline": {GENERIC: ["pipeline", "trechter"]},
+    "pipeline": {GENERIC: ["pipeline", "pijplijn", "trechter"]},
     "status": {
         GENERIC: ["status", "state"],
         "Pipedrive": ["Deal - Status"],

@@ -10,7 +10,7 @@ from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 from django.views.generic import DetailView, FormView, View
 
 from crm.web.htmx import HtmxPartialMixin
@@ -24,6 +24,7 @@ from .imports import (
     UndoRefused,
     can_undo,
     check_rows,
+    error_report_header,
     field_labels,
     file_product,
     import_template_save,
@@ -160,7 +161,7 @@ class LeadImportDetailView(ImportAccessMixin, HtmxPartialMixin, DetailView):
     def post(self, request, *args, **kwargs):
         self.object = lead_import = self.get_object()
         if not self.may_change(lead_import):
-            raise PermissionDenied("You may not change this import.")
+            raise PermissionDenied(gettext("You may not change this import."))
         action = request.POST.get("action")
         if action == "undo":
             return self.undo(lead_import)
@@ -180,7 +181,7 @@ class LeadImportDetailView(ImportAccessMixin, HtmxPartialMixin, DetailView):
             # must not both find it uploaded.
             current = LeadImport.objects.select_for_update().get(pk=lead_import.pk)
             if current.status != LeadImport.Status.UPLOADED:
-                messages.info(request, "This import has already run.")
+                messages.info(request, gettext("This import has already run."))
                 return HttpResponseRedirect(lead_import.get_absolute_url())
             for obj in (current, lead_import):
                 obj.mapping = form.mapping()
@@ -277,11 +278,15 @@ class LeadImportDetailView(ImportAccessMixin, HtmxPartialMixin, DetailView):
         with transaction.atomic():
             current = LeadImport.objects.select_for_update().get(pk=lead_import.pk)
             if current.status != LeadImport.Status.INTERRUPTED:
-                messages.info(self.request, "This import is not interrupted.")
+                messages.info(self.request, gettext("This import is not interrupted."))
             else:
                 queue_lead_import(current)
-                where = f"after row {current.last_row}" if current.last_row else "from the start"
-                messages.success(self.request, f"The import goes on {where}.")
+                goes_on = (
+                    gettext("The import goes on after row %(row)s.") % {"row": current.last_row}
+                    if current.last_row
+                    else gettext("The import goes on from the start.")
+                )
+                messages.success(self.request, goes_on)
         return HttpResponseRedirect(lead_import.get_absolute_url())
 
     def undo(self, lead_import):
@@ -296,11 +301,31 @@ class LeadImportDetailView(ImportAccessMixin, HtmxPartialMixin, DetailView):
         except UndoRefused as refusal:
             messages.error(self.request, str(refusal))
         else:
-            messages.success(
-                self.request,
-                f"Import undone: {count} {lead_import.noun(count)} reverted.",
-            )
+            messages.success(self.request, undone_message(lead_import.kind, count))
         return HttpResponseRedirect(reverse("leads:import"))
+
+
+def undone_message(kind: str, count: int) -> str:
+    """ "Import undone: 3 leads reverted." for an import of ``kind``."""
+    if kind == LeadImport.Kind.CLIENTS:
+        said = ngettext(
+            "Import undone: %(count)s client reverted.",
+            "Import undone: %(count)s clients reverted.",
+            count,
+        )
+    elif kind == LeadImport.Kind.CONTACTS:
+        said = ngettext(
+            "Import undone: %(count)s contact reverted.",
+            "Import undone: %(count)s contacts reverted.",
+            count,
+        )
+    else:
+        said = ngettext(
+            "Import undone: %(count)s lead reverted.",
+            "Import undone: %(count)s leads reverted.",
+            count,
+        )
+    return said % {"count": count}
 
 
 class LeadImportErrorsView(ImportAccessMixin, View):
@@ -308,8 +333,9 @@ class LeadImportErrorsView(ImportAccessMixin, View):
 
     def get(self, request, pk):
         lead_import = get_object_or_404(self.get_queryset(), pk=pk)
+        empty = ",".join(error_report_header()) + "\r\n"
         response = HttpResponse(
-            "\ufeff" + (lead_import.error_report or "row,message\r\n"),
+            "\ufeff" + (lead_import.error_report or empty),
             content_type="text/csv; charset=utf-8",
         )
         stamp = timezone.localdate(lead_import.created_at).isoformat()

@@ -28,9 +28,17 @@ from django.core.validators import MaxLengthValidator
 from django.db import connection, models, transaction
 from django.db.models import F, Lookup, Value
 from django.db.models.functions import Coalesce
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.formats import number_format
 from django.utils.text import capfirst
-from django.utils.translation import gettext, gettext_lazy
+from django.utils.translation import (
+    get_language,
+    gettext,
+    gettext_lazy,
+    gettext_noop,
+    ngettext,
+    pgettext,
+)
 
 from crm.forms import ClientForm, ContactForm
 from crm.models import Client, Contact
@@ -93,17 +101,21 @@ class CsvFile:
 def read_csv_upload(raw: bytes, kind: str = LeadImport.Kind.LEADS) -> CsvFile:
     """Decode and sniff an uploaded file, refusing what is not a usable CSV."""
     if len(raw) > MAX_FILE_BYTES:
-        raise ImportFileError("The file is larger than 50 MB. Split it into smaller files.")
+        raise ImportFileError(
+            gettext("The file is larger than 50 MB. Split it into smaller files.")
+        )
     if not raw.strip(b" \t\r\n\xef\xbb\xbf"):
-        raise ImportFileError("The file is empty.")
+        raise ImportFileError(gettext("The file is empty."))
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise ImportFileError(
-            "The file is in UTF-16. Save it as “CSV UTF-8” (or plain CSV) and try again."
+            gettext("The file is in UTF-16. Save it as “CSV UTF-8” (or plain CSV) and try again.")
         )
     if b"\x00" in raw[:65536]:
         raise ImportFileError(
-            "This is not a CSV file: it contains binary data. "
-            "Export your spreadsheet as CSV and try again."
+            gettext(
+                "This is not a CSV file: it contains binary data. "
+                "Export your spreadsheet as CSV and try again."
+            )
         )
     notice = ""
     try:
@@ -113,42 +125,65 @@ def read_csv_upload(raw: bytes, kind: str = LeadImport.Kind.LEADS) -> CsvFile:
             text, encoding = raw.decode("cp1252"), "cp1252"
         except UnicodeDecodeError:
             raise ImportFileError(
-                "The file's text encoding is not one we know (UTF-8 or Windows-1252). "
-                "Save it as “CSV UTF-8” and try again."
+                gettext(
+                    "The file's text encoding is not one we know (UTF-8 or Windows-1252). "
+                    "Save it as “CSV UTF-8” and try again."
+                )
             ) from None
-        notice = (
+        notice = gettext(
             "The file is not UTF-8, so it was read as Windows-1252 (Excel's default). "
             "Check that accented letters look right in the preview."
         )
     control = sum(1 for char in text[:65536] if ord(char) < 32 and char not in "\t\r\n")
     if control > len(text[:65536]) / 100:
-        raise ImportFileError("This does not look like a CSV file: it contains binary data.")
+        raise ImportFileError(
+            gettext("This does not look like a CSV file: it contains binary data.")
+        )
     header_line = next((line for line in text.splitlines() if line.strip()), "")
     delimiter, headers = _sniff(header_line)
     if len(headers) < 2 and not _known_field(headers[0] if headers else "", kind):
         raise ImportFileError(
-            "Could not find columns in the first row. Use a comma- or semicolon-separated "
-            "file whose first row names the columns (for example Title;Value;Stage)."
+            gettext(
+                "Could not find columns in the first row. Use a comma- or semicolon-separated "
+                "file whose first row names the columns (for example Title;Value;Stage)."
+            )
         )
     if len(headers) > MAX_COLUMNS:
         raise ImportFileError(
-            f"The file has {len(headers):,} columns; at most {MAX_COLUMNS} can be imported. "
-            "Remove the columns you do not need and upload it again."
+            ngettext(
+                "The file has %(count)s column; at most %(most)s can be imported. "
+                "Remove the columns you do not need and upload it again.",
+                "The file has %(count)s columns; at most %(most)s can be imported. "
+                "Remove the columns you do not need and upload it again.",
+                len(headers),
+            )
+            % {"count": _grouped(len(headers)), "most": MAX_COLUMNS}
         )
     for number, line in enumerate(text.splitlines(), start=1):
         if len(line) > MAX_LINE_CHARS:
             raise ImportFileError(
-                f"Line {number} is longer than {MAX_LINE_CHARS:,} characters; "
-                "this does not look like a CSV file of leads."
+                gettext(
+                    "Line %(line)s is longer than %(most)s characters; "
+                    "this does not look like a CSV file of leads."
+                )
+                % {"line": number, "most": _grouped(MAX_LINE_CHARS)}
             )
     if not any(_known_field(name, kind) for name in headers):
         raise ImportFileError(
-            "The first row does not name any column we know, so there seems to be no header "
-            "row. Add one that names the columns, for example Title, Value, Stage, Client."
+            gettext(
+                "The first row does not name any column we know, so there seems to be no "
+                "header row. Add one that names the columns, for example Title, Value, "
+                "Stage, Client."
+            )
         )
     return CsvFile(
         text=text, encoding=encoding, delimiter=delimiter, headers=headers, notice=notice
     )
+
+
+def _grouped(number: int) -> str:
+    """A count with its thousands grouped as the reader's language does: 10,001; 10.001."""
+    return number_format(number, force_grouping=True)
 
 
 def _sniff(header_line: str) -> tuple[str, list[str]]:
@@ -201,8 +236,11 @@ def iter_rows(lead_import: LeadImport):
                 unreadable += 1
                 if unreadable > MAX_UNREADABLE_ROWS:
                     raise ImportFileError(
-                        f"More than {MAX_UNREADABLE_ROWS:,} rows could not be read; "
-                        "this does not look like a CSV file. Check its quotes and separator."
+                        gettext(
+                            "More than %(most)s rows could not be read; this does not look "
+                            "like a CSV file. Check its quotes and separator."
+                        )
+                        % {"most": _grouped(MAX_UNREADABLE_ROWS)}
                     ) from None
                 if number > 1:
                     yield Record(number, [], _unreadable(error, line=start + 1))
@@ -216,22 +254,27 @@ def iter_rows(lead_import: LeadImport):
 def _unreadable(error: csv.Error, *, line: int) -> str:
     reason = str(error)
     if "unexpected end of data" in reason:
-        return (
-            f"A quote opens a value on line {line} that never closes; "
+        return gettext(
+            "A quote opens a value on line %(line)s that never closes; "
             "the row was not imported (check the quotes in that row)"
-        )
+        ) % {"line": line}
     if "field larger than field limit" in reason:
-        return f"A value starting on line {line} is too long; the row was not imported"
-    return f"The row on line {line} could not be read ({reason}); check its quotes"
+        return gettext(
+            "A value starting on line %(line)s is too long; the row was not imported"
+        ) % {"line": line}
+    return gettext("The row on line %(line)s could not be read (%(reason)s); check its quotes") % {
+        "line": line,
+        "reason": reason,
+    }
 
 
 # --- mapping columns to fields ----------------------------------------------------------------
 
 #: Columns a file may have that are not lead fields: they say how to read the others.
 EXTRA_COLUMNS = {
-    "pipeline": "Pipeline",
-    "currency": "Currency (must be EUR)",
-    "status": "Status (open, won or lost)",
+    "pipeline": gettext_lazy("Pipeline"),
+    "currency": gettext_lazy("Currency (must be EUR)"),
+    "status": gettext_lazy("Status (open, won or lost)"),
 }
 
 
@@ -280,8 +323,15 @@ def field_labels(kind: str = LeadImport.Kind.LEADS) -> dict[str, str]:
 
 @functools.cache
 def _header_names(kind: str = LeadImport.Kind.LEADS) -> dict[str, tuple[str, tuple]]:
-    """{normalised header: (field, product)}, from the one alias table (``import_columns``)."""
-    return import_columns.names(field_labels(kind), str(kind))
+    """{normalised header: (field, product)}, from the one alias table (``import_columns``)
+    and the fields' labels in every language the site speaks: a file's header is read the
+    same whoever uploads it (a Dutch export imports under English too)."""
+    found: dict[str, tuple[str, tuple]] = {}
+    for language, _ in settings.LANGUAGES:
+        with translation.override(language):
+            for name, match in import_columns.names(field_labels(kind), str(kind)).items():
+                found.setdefault(name, match)
+    return found
 
 
 def _known_field(header: str, kind: str = LeadImport.Kind.LEADS) -> str | None:
@@ -491,7 +541,8 @@ def propose_stage(seen: StageSeen, stages: list[PipelineStage]) -> StageProposal
     if status in (PipelineStage.Kind.WON, PipelineStage.Kind.LOST):
         for stage in default:
             if stage.kind == status:
-                return StageProposal(stage, gettext("a %(kind)s stage") % {"kind": status})
+                why = gettext("a won stage") if status == "won" else gettext("a lost stage")
+                return StageProposal(stage, why)
     if (similar := _similar_stage(seen.name, stages)) is not None:
         return StageProposal(similar, gettext("similar name"))
     probability = seen.probability
@@ -639,6 +690,51 @@ class RowError(Exception):
     """A cell that cannot become a field's value; the message is for people."""
 
 
+# The row errors a skipped row's reason is read from (``skip_reason``), as templates: a
+# message is made from its template in the active language, and its reason is found by
+# the same template, whatever language the import ran in.
+REQUIRED = gettext_noop("%(field)s is required")
+DUPLICATE = gettext_noop("Duplicate of lead #%(id)s; skipped")
+NOT_YOURS = gettext_noop("You may not change this lead (#%(id)s)")
+DELETED = gettext_noop("Lead #%(id)s was deleted meanwhile")
+UPDATED_BEFORE = gettext_noop("Row %(row)s already updates lead #%(id)s")
+NOT_EUR = gettext_noop("Currency “%(currency)s” is not EUR")
+AMOUNT_NOT_EUR = gettext_noop("Currency “%(currency)s” is not EUR (%(field)s “%(value)s”)")
+UNKNOWN_SOURCE = gettext_noop("Unknown source “%(value)s”")
+UNKNOWN_LOSS_REASON = gettext_noop("Unknown loss reason “%(value)s”")
+UNKNOWN_PIPELINE = gettext_noop("Unknown pipeline “%(value)s”")
+UNKNOWN_STAGE = gettext_noop("Unknown stage “%(value)s” in pipeline %(pipeline)s")
+UNKNOWN_CLIENT = gettext_noop("Unknown client “%(value)s” (choose to create missing clients)")
+NOT_A_CHOICE = gettext_noop("%(field)s “%(value)s” is not %(choices)s")
+NOT_AN_AMOUNT = gettext_noop("%(field)s “%(value)s” is not an amount")
+NOT_A_NUMBER = gettext_noop("%(field)s “%(value)s” is not a number")
+NOT_A_DATE = gettext_noop("Date “%(value)s” is not a date (use 31-12-2026 or 2026-12-31)")
+TOO_MANY_DIGITS = gettext_noop("%(field)s “%(value)s” has too many digits")
+BAD_STATUS = gettext_noop("Status “%(value)s” is not open, won or lost")
+CONTACT_WITHOUT_CLIENT = gettext_noop("Contact “%(value)s” needs a client")
+NOT_A_CONTACT = gettext_noop(
+    "Contact “%(contact)s” is not a contact of %(client)s (choose to create missing contacts)"
+)
+
+
+def _too_long(limit: int) -> str:
+    return ngettext(
+        "%(field)s is longer than %(limit)s character",
+        "%(field)s is longer than %(limit)s characters",
+        limit,
+    )
+
+
+def _too_many_values(columns: int) -> str:
+    return ngettext(
+        "The row has %(values)s values but the header names %(columns)s column; "
+        "a value may contain the separator without quotes",
+        "The row has %(values)s values but the header names %(columns)s columns; "
+        "a value may contain the separator without quotes",
+        columns,
+    )
+
+
 def convert_row(
     number: int,
     cells: list[str],
@@ -658,10 +754,7 @@ def convert_row(
     """
     row = Row(number=number)
     if columns is not None and len(cells) > columns and any(c.strip() for c in cells[columns:]):
-        row.errors.append(
-            f"The row has {len(cells)} values but the header names {columns} columns; "
-            "a value may contain the separator without quotes"
-        )
+        row.errors.append(_too_many_values(columns) % {"values": len(cells), "columns": columns})
     raw = {
         key: _unneutralise(cells[int(index)].strip())
         for index, key in mapping.items()
@@ -670,7 +763,7 @@ def convert_row(
     row.blank = frozenset(key for key in mapping.values() if not raw.get(key))
     currency = raw.get("currency", "")
     if currency and currency.upper() not in ("EUR", "€"):
-        row.errors.append(f"Currency “{currency}” is not EUR")
+        row.errors.append(gettext(NOT_EUR) % {"currency": currency})
     for step in lookups.steps:
         step(row, raw)
     return row
@@ -736,13 +829,18 @@ def _reader(field):
         choices |= {str(name).lower(): value for value, name in field.flatchoices}
         choices |= CHOICE_ALIASES.get(field.name, {})
         names = [str(value) for value, _ in field.flatchoices]
-        refusal = f"is not {', '.join(names[:-1])} or {names[-1]}"
 
         def read(text):
             if not text:
                 return empty
             if (value := choices.get(text.lower())) is None:
-                raise RowError(f"{label} “{text}” {refusal}")
+                either = gettext("%(some)s or %(last)s") % {
+                    "some": ", ".join(names[:-1]),
+                    "last": names[-1],
+                }
+                raise RowError(
+                    gettext(NOT_A_CHOICE) % {"field": label, "value": text, "choices": either}
+                )
             return value
 
     elif isinstance(field, models.DecimalField):
@@ -751,9 +849,12 @@ def _reader(field):
             if not text:
                 return empty
             if (currency := foreign_currency(text)) is not None:
-                raise RowError(f"Currency “{currency}” is not EUR ({label.lower()} “{text}”)")
+                raise RowError(
+                    gettext(AMOUNT_NOT_EUR)
+                    % {"currency": currency, "field": label.lower(), "value": text}
+                )
             if (amount := _number(normalise_amount(text))) is None:
-                raise RowError(f"{label} “{text}” is not an amount")
+                raise RowError(gettext(NOT_AN_AMOUNT) % {"field": label, "value": text})
             return amount
 
     elif isinstance(field, models.IntegerField):
@@ -763,7 +864,7 @@ def _reader(field):
             if not text:
                 return empty
             if (number := _number(text.replace(",", "."))) is None:
-                raise RowError(f"{label} “{text}” is not a number")
+                raise RowError(gettext(NOT_A_NUMBER) % {"field": label, "value": text})
             return int(number)
 
     elif isinstance(field, models.DateField):
@@ -772,7 +873,7 @@ def _reader(field):
             if not text:
                 return empty
             if (day := parse_date(text)) is None:
-                raise RowError(f"Date “{text}” is not a date (use 31-12-2026 or 2026-12-31)")
+                raise RowError(gettext(NOT_A_DATE) % {"value": text})
             return day
 
     else:
@@ -795,15 +896,15 @@ def _rules(field):
 
     def check(value, text):
         if value is None or value == "":
-            return f"{label} is required" if required else None
+            return gettext(REQUIRED) % {"field": label} if required else None
         if limit is not None and len(value) > limit:
-            return f"{label} is longer than {limit} characters"
+            return _too_long(limit) % {"field": label, "limit": limit}
         try:
             for validator in others:
                 validator(value)
         except ValidationError as error:
             if error.code in ("max_digits", "max_decimal_places", "max_whole_digits"):
-                return f"{label} “{text}” has too many digits"
+                return gettext(TOO_MANY_DIGITS) % {"field": label, "value": text}
             return error.messages[0].rstrip(".")
         return None
 
@@ -813,8 +914,9 @@ def _rules(field):
 # --- related rows: found by name, each kind in its own way -----------------------------------
 
 
-def _by_name(field: str, names: str, kind: str):
-    """A resolver of rows named in one of ``lookups``' dictionaries (lower-cased names)."""
+def _by_name(field: str, names: str, unknown: str):
+    """A resolver of rows named in one of ``lookups``' dictionaries (lower-cased names);
+    ``unknown`` is the message (a template) for a name that is not there."""
 
     def resolve(row, text, raw, lookups) -> None:
         row.values[field] = None
@@ -822,7 +924,7 @@ def _by_name(field: str, names: str, kind: str):
             found = getattr(lookups, names)
             row.values[field] = found.get(text.lower()) or found.get(normalise(text))
             if row.values[field] is None:
-                raise RowError(f"Unknown {kind} “{text}”")
+                raise RowError(gettext(unknown) % {"value": text})
 
     return resolve
 
@@ -838,20 +940,20 @@ def _resolve_stage(row, text, raw, lookups) -> None:
     status = raw.get("status", "")
     said = import_columns.status_of(status) if status else None
     if status and said is None:
-        row.errors.append(f"Status “{status}” is not open, won or lost")
+        row.errors.append(gettext(BAD_STATUS) % {"value": status})
     stage = lookups.stage_map.get(name_key(text)) if text else None
     if stage is None:
         pipeline = lookups.default_pipeline
         if name := raw.get("pipeline", ""):
             pipeline = lookups.pipelines.get(name.lower())
             if pipeline is None:
-                row.errors.append(f"Unknown pipeline “{name}”")
+                row.errors.append(gettext(UNKNOWN_PIPELINE) % {"value": name})
                 pipeline = lookups.default_pipeline
         if not text:
             stage = lookups.first_open.get(pipeline.pk)
         elif (stage := lookups.stages.get((pipeline.pk, text.lower()))) is None:
             row.values["stage"] = None
-            raise RowError(f"Unknown stage “{text}” in pipeline {pipeline.name}")
+            raise RowError(gettext(UNKNOWN_STAGE) % {"value": text, "pipeline": pipeline.name})
     if said in ("won", "lost") and stage.kind != said:
         stage = lookups.closing.get((stage.pipeline_id, said), stage)
     row.values["stage"] = stage
@@ -864,7 +966,10 @@ def _resolve_assignee(row, text, raw, lookups) -> None:
     if text:
         user = lookups.users.get(text.lower()) or lookups.users.get(name_key(text))
         if user is None:
-            row.notices.append(f"Owner “{text}” is not a user here: imported unassigned")
+            row.notices.append(
+                gettext("Owner “%(value)s” is not a user here: imported unassigned")
+                % {"value": text}
+            )
         row.values["assignee"] = user
 
 
@@ -893,18 +998,18 @@ def _resolve_contact(row, text, raw, lookups) -> None:
         )
     if row.values["contact_id"] is None:
         if not raw.get("client", ""):
-            raise RowError(f"Contact “{text}” needs a client")
+            raise RowError(gettext(CONTACT_WITHOUT_CLIENT) % {"value": text})
         row.contact_name = text[:255]
 
 
 #: How a cell names a related row, by the related model.
 RESOLVERS = {
-    LeadSource: _by_name("source", "sources", "source"),
+    LeadSource: _by_name("source", "sources", UNKNOWN_SOURCE),
     PipelineStage: _resolve_stage,
     get_user_model(): _resolve_assignee,
     Client: _resolve_client,
     Contact: _resolve_contact,
-    LossReason: _by_name("lost_reason", "loss_reasons", "loss reason"),
+    LossReason: _by_name("lost_reason", "loss_reasons", UNKNOWN_LOSS_REASON),
 }
 
 
@@ -1014,9 +1119,7 @@ def check_rows(lead_import: LeadImport) -> CheckResult:
     if not lead_import.create_clients:
         for row in rows:
             if row.client_name:
-                row.errors.append(
-                    f"Unknown client “{row.client_name}” (choose to create missing clients)"
-                )
+                row.errors.append(gettext(UNKNOWN_CLIENT) % {"value": row.client_name})
     new_contacts = _check_new_contacts(rows, lead_import, lookups)
     _find_duplicates(rows, lead_import)
     updated = {}
@@ -1056,8 +1159,7 @@ def _check_new_contacts(rows: list[Row], lead_import: LeadImport, lookups) -> li
         client = _client_name_of(row, client_names)
         if not lead_import.create_contacts:
             row.errors.append(
-                f"Contact “{row.contact_name}” is not a contact of {client} "
-                "(choose to create missing contacts)"
+                gettext(NOT_A_CONTACT) % {"contact": row.contact_name, "client": client}
             )
         else:
             key = (name_key(client), name_key(row.contact_name))
@@ -1094,10 +1196,11 @@ def _check_updates(rows: list[Row], user) -> None:
     updated_by = {}
     for row in updating:
         if user is None or not may_change(leads[row.duplicate_of], ["title"], user):
-            row.errors.append(f"You may not change this lead (#{row.duplicate_of})")
+            row.errors.append(gettext(NOT_YOURS) % {"id": row.duplicate_of})
         elif row.duplicate_of in updated_by:
             row.errors.append(
-                f"Row {updated_by[row.duplicate_of]} already updates lead #{row.duplicate_of}"
+                gettext(UPDATED_BEFORE)
+                % {"row": updated_by[row.duplicate_of], "id": row.duplicate_of}
             )
         else:
             updated_by[row.duplicate_of] = row.number
@@ -1112,8 +1215,9 @@ def _closing_of_leads(rows: list[Row]) -> dict[int, Lead]:
     )
 
 
-#: The note of a lost row imported without a reason (with the reason "Other").
-NO_REASON_NOTE = "Imported without a reason"
+#: The note of a lost row imported without a reason (with the reason "Other"), written
+#: in the language of the run.
+NO_REASON_NOTE = gettext_lazy("Imported without a reason")
 
 
 def _check_closing(
@@ -1150,13 +1254,13 @@ def _check_closing(
             reason = lookups.fallback_reason
             row.filled_in = {
                 "lost_reason": reason,
-                "lost_note": given["lost_note"] or NO_REASON_NOTE,
+                "lost_note": given["lost_note"] or str(NO_REASON_NOTE),
             }
             given |= row.filled_in
             row.values |= row.filled_in
             row.notices.append(
-                f"No loss reason: imported as “{reason.name}” with the note "
-                f"“{row.filled_in['lost_note']}”"
+                gettext("No loss reason: imported as “%(reason)s” with the note “%(note)s”")
+                % {"reason": reason.name, "note": row.filled_in["lost_note"]}
             )
         try:
             Lead(stage=stage, **given).clean_closing(today=today)
@@ -1241,7 +1345,9 @@ def lead_import_run(*, lead_import: LeadImport, write=None) -> LeadImport:
     try:
         if lead_import.created_by is None:
             return _finish(
-                lead_import, token, failure="The user who uploaded this file was removed."
+                lead_import,
+                token,
+                failure=gettext("The user who uploaded this file was removed."),
             )
         if write is not None:
             return write(lead_import, token)
@@ -1250,7 +1356,7 @@ def lead_import_run(*, lead_import: LeadImport, write=None) -> LeadImport:
         if lead_import.duplicates == LeadImport.Duplicates.SKIP:
             for row in result.rows:
                 if row.is_valid and row.duplicate_of:
-                    row.errors.append(f"Duplicate of lead #{row.duplicate_of}; skipped")
+                    row.errors.append(gettext(DUPLICATE) % {"id": row.duplicate_of})
                     skipped.append(row)
         if lead_import.mode == LeadImport.Mode.ALL_OR_NOTHING and result.invalid:
             return _finish_nothing_imported(lead_import, token, result, skipped)
@@ -1278,8 +1384,10 @@ def lead_import_run(*, lead_import: LeadImport, write=None) -> LeadImport:
                 token,
                 skipped=result.total,
                 report=error_report(refused.rows),
-                failure="Nothing was imported: some rows may not be written after all, "
-                "and the import was set to all or nothing.",
+                failure=gettext(
+                    "Nothing was imported: some rows may not be written after all, "
+                    "and the import was set to all or nothing."
+                ),
             )
         return _finish(
             lead_import,
@@ -1299,11 +1407,19 @@ def lead_import_run(*, lead_import: LeadImport, write=None) -> LeadImport:
         lead_import.refresh_from_db()
         written = lead_import.created_count + lead_import.updated_count
         stopped = (
-            f"The import stopped after {written} leads because of an unexpected error. "
-            "Undo it and try again, or ask an admin to look at the server log."
+            ngettext(
+                "The import stopped after %(count)s lead because of an unexpected error. "
+                "Undo it and try again, or ask an admin to look at the server log.",
+                "The import stopped after %(count)s leads because of an unexpected error. "
+                "Undo it and try again, or ask an admin to look at the server log.",
+                written,
+            )
+            % {"count": written}
             if written
-            else "The import stopped because of an unexpected error; nothing was imported. "
-            "Try again, or ask an admin to look at the server log."
+            else gettext(
+                "The import stopped because of an unexpected error; nothing was imported. "
+                "Try again, or ask an admin to look at the server log."
+            )
         )
         return _finish(lead_import, token, failure=stopped)
 
@@ -1412,11 +1528,8 @@ def _write(
             refused = {*result.refused, *result.missing}
             failed = [row for row in to_update if row.duplicate_of in refused]
             for row in failed:
-                row.errors.append(
-                    f"You may not change this lead (#{row.duplicate_of})"
-                    if row.duplicate_of in result.refused
-                    else f"Lead #{row.duplicate_of} was deleted meanwhile"
-                )
+                refusal = NOT_YOURS if row.duplicate_of in result.refused else DELETED
+                row.errors.append(gettext(refusal) % {"id": row.duplicate_of})
             if failed and atomic:
                 raise RowsRefused(failed)
             held.update(
@@ -1500,8 +1613,14 @@ def _finish_nothing_imported(lead_import, token, result, skipped: list):
         token,
         skipped=result.total,
         report=error_report(skipped),
-        failure=f"Nothing was imported: {result.invalid} of {result.total} rows have "
-        "errors, and the import was set to all or nothing.",
+        failure=ngettext(
+            "Nothing was imported: %(invalid)s of %(total)s rows have errors, and the "
+            "import was set to all or nothing.",
+            "Nothing was imported: %(invalid)s of %(total)s rows have errors, and the "
+            "import was set to all or nothing.",
+            result.invalid,
+        )
+        % {"invalid": result.invalid, "total": result.total},
     )
 
 
@@ -1528,37 +1647,127 @@ def _finish(lead_import, token, *, skipped=0, report="", failure=""):
 #: Why a row was skipped, in a few words, from the first of its errors: the summary's
 #: "3 rows skipped (missing title)". Most errors name their field first ("Value must be
 #: non-negative", "Priority “x” is not …"): those read "invalid value", "invalid priority".
+#: These read English messages (an English run's, or one from before the importer spoke
+#: Dutch); ``_reasons_by_template`` reads the importer's own in the active language.
 SKIP_REASONS = [
-    (re.compile(r"(?P<field>.+) is required$"), "missing {field}"),
-    (re.compile(r"Duplicate of lead #"), "duplicate"),
-    (re.compile(r"Unknown (?P<field>[^“]+?) “"), "unknown {field}"),
-    (re.compile(r"You may not change this lead"), "not yours to change"),
-    (re.compile(r"Lead #\d+ was deleted meanwhile"), "lead deleted meanwhile"),
-    (re.compile(r"Row \d+ already updates lead"), "lead updated by an earlier row"),
-    (re.compile(r"The row has \d+ values"), "too many values"),
-    (re.compile(r"Currency “"), "not in EUR"),
-    (re.compile(r"Choose why the lead was lost"), "missing loss reason"),
-    (re.compile(r"Say what happened"), "missing loss note"),
-    (re.compile(r"The close date cannot be in the future"), "close date in the future"),
-    (re.compile(r"(?P<field>.+) is longer than"), "{field} too long"),
-    (re.compile(r"Exists already"), "duplicate"),
-    (re.compile(r"The same as row \d+"), "repeated in the file"),
-    (re.compile(r"A person needs an organization"), "missing organization"),
-    # The clients' and contacts' model messages, after their field: "Email: Enter a …".
-    (re.compile(r"(?P<field>\w+(?: \w+){0,2}): "), "invalid {field}"),
+    (re.compile(r"(?P<field>.+) is required$"), gettext_noop("missing %(field)s")),
+    (re.compile(r"Duplicate of lead #"), gettext_noop("duplicate")),
+    (re.compile(r"Unknown (?P<field>[^“]+?) “"), gettext_noop("unknown %(field)s")),
+    (re.compile(r"You may not change this lead"), gettext_noop("not yours to change")),
+    (re.compile(r"Lead #\d+ was deleted meanwhile"), gettext_noop("lead deleted meanwhile")),
+    (
+        re.compile(r"Row \d+ already updates lead"),
+        gettext_noop("lead updated by an earlier row"),
+    ),
+    (re.compile(r"The row has \d+ values"), gettext_noop("too many values")),
+    (re.compile(r"Currency “"), gettext_noop("not in EUR")),
+    (re.compile(r"Choose why the lead was lost"), gettext_noop("missing loss reason")),
+    (re.compile(r"Say what happened"), gettext_noop("missing loss note")),
+    (
+        re.compile(r"The close date cannot be in the future"),
+        gettext_noop("close date in the future"),
+    ),
+    (re.compile(r"(?P<field>.+) is longer than"), gettext_noop("%(field)s too long")),
+    (re.compile(r"Exists already"), gettext_noop("duplicate")),
+    (re.compile(r"The same as row \d+"), gettext_noop("repeated in the file")),
+    (re.compile(r"A person needs an organization"), gettext_noop("missing organization")),
+]
+#: Last, whatever the language: a model's message after its field ("Email: Enter a …"),
+#: or a sentence about a field (English).
+GENERIC_REASONS = [
+    (re.compile(r"(?P<field>[\w-]+(?: [\w-]+){0,2}): "), gettext_noop("invalid %(field)s")),
     (
         re.compile(r"(?P<field>\w+(?: \w+){0,2}) (?:“|is |must |has |cannot |should )"),
-        "invalid {field}",
+        gettext_noop("invalid %(field)s"),
     ),
 ]
 
+#: An address book's row errors (``leads.address_imports``), here for their reasons.
+EXISTS = gettext_noop("Exists already (#%(id)s); skipped")
+SAME_AS_ROW = gettext_noop("The same as row %(row)s")
+NO_ORGANIZATION = gettext_noop("A person needs an organization: the row names none")
+NOT_ONE_OF = gettext_noop("%(field)s “%(value)s” is not one of %(choices)s")
+
+
+def _reasons_by_template() -> list[tuple[list[str], str]]:
+    """Each row error's templates in the active language (both forms of a plural), and
+    the reason it gives. The lead's closing rules are the model's messages."""
+    return [
+        ([gettext(REQUIRED)], gettext_noop("missing %(field)s")),
+        ([gettext(DUPLICATE), gettext(EXISTS)], gettext_noop("duplicate")),
+        ([gettext(UNKNOWN_SOURCE)], gettext_noop("unknown source")),
+        ([gettext(UNKNOWN_LOSS_REASON)], gettext_noop("unknown loss reason")),
+        ([gettext(UNKNOWN_PIPELINE)], gettext_noop("unknown pipeline")),
+        ([gettext(UNKNOWN_STAGE)], gettext_noop("unknown stage")),
+        ([gettext(UNKNOWN_CLIENT)], gettext_noop("unknown client")),
+        ([gettext(NOT_YOURS)], gettext_noop("not yours to change")),
+        ([gettext(DELETED)], gettext_noop("lead deleted meanwhile")),
+        ([gettext(UPDATED_BEFORE)], gettext_noop("lead updated by an earlier row")),
+        ([_too_many_values(1), _too_many_values(2)], gettext_noop("too many values")),
+        ([gettext(NOT_EUR), gettext(AMOUNT_NOT_EUR)], gettext_noop("not in EUR")),
+        ([gettext("Choose why the lead was lost.")], gettext_noop("missing loss reason")),
+        (
+            [gettext("Say what happened: the reason “%(reason)s” needs a note.")],
+            gettext_noop("missing loss note"),
+        ),
+        (
+            [gettext("The close date cannot be in the future.")],
+            gettext_noop("close date in the future"),
+        ),
+        ([_too_long(1), _too_long(2)], gettext_noop("%(field)s too long")),
+        ([gettext(SAME_AS_ROW)], gettext_noop("repeated in the file")),
+        ([gettext(NO_ORGANIZATION)], gettext_noop("missing organization")),
+        (
+            [
+                gettext(template)
+                for template in (
+                    NOT_A_CHOICE,
+                    NOT_ONE_OF,
+                    NOT_AN_AMOUNT,
+                    NOT_A_NUMBER,
+                    TOO_MANY_DIGITS,
+                )
+            ],
+            gettext_noop("invalid %(field)s"),
+        ),
+        ([gettext(NOT_A_DATE)], gettext_noop("invalid date")),
+        ([gettext(BAD_STATUS)], gettext_noop("invalid status")),
+        (
+            [gettext(CONTACT_WITHOUT_CLIENT), gettext(NOT_A_CONTACT)],
+            gettext_noop("invalid contact"),
+        ),
+    ]
+
+
+def _template_pattern(template: str) -> re.Pattern:
+    """A message template as a pattern matching the start of its messages: the field's
+    placeholder a group, every other placeholder anything."""
+    parts = re.split(r"%\((\w+)\)s", template.removesuffix("."))
+    pattern = "".join(
+        (("(?P<field>.+?)" if part == "field" else ".+?") if index % 2 else re.escape(part))
+        for index, part in enumerate(parts)
+    )
+    return re.compile(pattern)
+
+
+@functools.lru_cache(maxsize=8)
+def _skip_patterns(language: str | None) -> list[tuple[re.Pattern, str]]:
+    """Every (pattern, reason) ``skip_reason`` tries, in order, for a language."""
+    by_template = [
+        (_template_pattern(template), reason)
+        for templates, reason in _reasons_by_template()
+        for template in templates
+    ]
+    return [*by_template, *SKIP_REASONS, *GENERIC_REASONS]
+
 
 def skip_reason(message: str) -> str:
-    """A row error's reason in a few words ("missing title"), or "other errors"."""
-    for pattern, reason in SKIP_REASONS:
+    """A row error's reason in a few words ("missing title"), or "other errors", in the
+    active language."""
+    for pattern, reason in _skip_patterns(get_language()):
         if match := pattern.match(message):
-            return reason.format(field=match.groupdict().get("field", "").lower())
-    return "other errors"
+            return gettext(reason) % {"field": match.groupdict().get("field", "").lower()}
+    return gettext("other errors")
 
 
 def skip_reasons(report: str) -> dict[str, int]:
@@ -1574,11 +1783,16 @@ def skip_reasons(report: str) -> dict[str, int]:
     return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
 
 
+def error_report_header() -> list[str]:
+    """The error report's columns, in the language of the run."""
+    return [pgettext("CSV column", "row"), pgettext("CSV column", "message")]
+
+
 def error_report(rows: list[Row]) -> str:
     """The rows that were not imported, as CSV: row number and every message."""
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["row", "message"])
+    writer.writerow(error_report_header())
     for row in rows:
         for message in row.errors:
             writer.writerow([row.number, message])
@@ -1626,9 +1840,9 @@ def lead_import_undo(*, lead_import: LeadImport, by) -> int:
     """
     lead_import = LeadImport.objects.select_for_update().get(pk=lead_import.pk)
     if lead_import.status not in UNDOABLE:
-        raise UndoRefused("Only a finished or interrupted import can be undone.")
+        raise UndoRefused(gettext("Only a finished or interrupted import can be undone."))
     changed_since = UndoRefused(
-        "Some of this import's leads were changed since, so it can no longer be undone."
+        gettext("Some of this import's leads were changed since, so it can no longer be undone.")
     )
     if touched_since_import(lead_import):
         raise changed_since

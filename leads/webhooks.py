@@ -43,6 +43,7 @@ from django.db import transaction
 from django.db.models import F
 from django.tasks import task
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from pipelines.models import PipelineStage
 
@@ -316,7 +317,7 @@ def check_url(url: str, *, resolve: bool = True) -> None:
     into its own network (the database, a cloud's metadata service)."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise UnsafeAddress("Only http and https addresses can receive webhooks.")
+        raise UnsafeAddress(gettext("Only http and https addresses can receive webhooks."))
     if settings.WEBHOOK_ALLOW_PRIVATE:
         return
     try:
@@ -327,13 +328,19 @@ def check_url(url: str, *, resolve: bool = True) -> None:
         try:
             infos = socket.getaddrinfo(parts.hostname, parts.port or 443, type=socket.SOCK_STREAM)
         except OSError as error:
-            raise UnsafeAddress(f"The host {parts.hostname} cannot be found ({error}).") from None
+            raise UnsafeAddress(
+                gettext("The host %(host)s cannot be found (%(error)s).")
+                % {"host": parts.hostname, "error": error}
+            ) from None
         addresses = [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
     for address in addresses:
         if not address.is_global or address.is_multicast:
             raise UnsafeAddress(
-                f"{parts.hostname} is an internal address ({address}): webhooks go to "
-                "public addresses only."
+                gettext(
+                    "%(host)s is an internal address (%(address)s): webhooks go to "
+                    "public addresses only."
+                )
+                % {"host": parts.hostname, "address": address}
             )
 
 

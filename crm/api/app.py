@@ -12,6 +12,7 @@ from django.core.exceptions import (
     SuspiciousOperation,
 )
 from django.http import Http404
+from django.utils.translation import gettext, gettext_noop
 from ninja import NinjaAPI, Swagger
 from ninja.errors import AuthenticationError, HttpError
 from pydantic import BaseModel
@@ -39,24 +40,27 @@ saved since the `version` you sent) adds `current_version`.
 limit, 429 with `Retry-After` (seconds).
 """
 
-#: pydantic's refusals, as the forms say them where no form field has its own words.
+#: pydantic's refusals, as the forms say them where no form field has its own words (in
+#: the request's language, as the forms' own messages are: Django's words, its catalogue's).
 MESSAGES = {
-    "missing": "This field is required.",
-    "extra_forbidden": "Unknown field: this operation does not take it.",
-    "int_parsing": "Enter a whole number.",
-    "int_type": "Enter a whole number.",
-    "int_from_float": "Enter a whole number.",
-    "decimal_parsing": "Enter a number.",
-    "decimal_type": "Enter a number.",
-    "finite_number": "Enter a number.",
-    "date_parsing": "Enter a valid date.",
-    "date_from_datetime_parsing": "Enter a valid date.",
-    "date_from_datetime_inexact": "Enter a valid date.",
-    "date_type": "Enter a valid date.",
-    "string_type": "Enter text.",
-    "literal_error": "Select a valid choice. That choice is not one of the available choices.",
+    "missing": gettext_noop("This field is required."),
+    "extra_forbidden": gettext_noop("Unknown field: this operation does not take it."),
+    "int_parsing": gettext_noop("Enter a whole number."),
+    "int_type": gettext_noop("Enter a whole number."),
+    "int_from_float": gettext_noop("Enter a whole number."),
+    "decimal_parsing": gettext_noop("Enter a number."),
+    "decimal_type": gettext_noop("Enter a number."),
+    "finite_number": gettext_noop("Enter a number."),
+    "date_parsing": gettext_noop("Enter a valid date."),
+    "date_from_datetime_parsing": gettext_noop("Enter a valid date."),
+    "date_from_datetime_inexact": gettext_noop("Enter a valid date."),
+    "date_type": gettext_noop("Enter a valid date."),
+    "string_type": gettext_noop("Enter text."),
+    "literal_error": gettext_noop(
+        "Select a valid choice. That choice is not one of the available choices."
+    ),
 }
-NOT_AN_OBJECT = "Send the fields as a JSON object."
+NOT_AN_OBJECT = gettext_noop("Send the fields as a JSON object.")
 #: Form messages a type error reads as, in this order of preference.
 FORM_MESSAGES = ("invalid", "invalid_choice", "invalid_pk_value")
 
@@ -89,7 +93,7 @@ def refusal(model, error: dict) -> tuple[str, str]:
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
             schema, loc = annotation, loc[1:]
     if not loc:  # the body (or the query) as a whole
-        return "__all__", NOT_AN_OBJECT
+        return "__all__", gettext(NOT_AN_OBJECT)
     name = loc[0]
     form_field = getattr(getattr(schema, "FORM", None), "base_fields", {}).get(name)
     kind = error["type"]
@@ -101,7 +105,7 @@ def refusal(model, error: dict) -> tuple[str, str]:
                 return name, str(form_field.error_messages[key]).replace(
                     "%(value)s", str(error.get("input"))[:100]
                 )
-    return name, MESSAGES.get(kind, error["msg"])
+    return name, gettext(MESSAGES[kind]) if kind in MESSAGES else error["msg"]
 
 
 api = Api(

@@ -21,6 +21,7 @@ from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db.models import F, OrderBy, Q, QuerySet
+from django.utils.translation import gettext, gettext_noop
 
 from .errors import Invalid
 
@@ -28,8 +29,8 @@ from .errors import Invalid
 VALUE = "_cursor_value"
 #: The largest id a database column holds: a cursor naming more was not made here.
 MAX_ID = 2**63 - 1
-UNREADABLE = "This cursor cannot be read: start again without it."
-OTHER_SORT = "This cursor belongs to another sort: start again without it."
+UNREADABLE = gettext_noop("This cursor cannot be read: start again without it.")
+OTHER_SORT = gettext_noop("This cursor belongs to another sort: start again without it.")
 
 
 def page(
@@ -100,20 +101,20 @@ def _read(cursor: str, sort: str, rows: QuerySet) -> tuple:
         pk, raw = data["id"], data["v"]
         written_for = data["s"]
     except (binascii.Error, UnicodeDecodeError, ValueError, TypeError, KeyError):
-        raise Invalid({"cursor": [UNREADABLE]}) from None
+        raise Invalid({"cursor": [gettext(UNREADABLE)]}) from None
     if written_for != sort:
-        raise Invalid({"cursor": [OTHER_SORT]})
+        raise Invalid({"cursor": [gettext(OTHER_SORT)]})
     if not isinstance(pk, int) or isinstance(pk, bool) or not 0 < pk <= MAX_ID:
-        raise Invalid({"cursor": [UNREADABLE]})
+        raise Invalid({"cursor": [gettext(UNREADABLE)]})
     if raw is None:
         return None, pk
     if not isinstance(raw, str | int) or isinstance(raw, bool):
-        raise Invalid({"cursor": [UNREADABLE]})
+        raise Invalid({"cursor": [gettext(UNREADABLE)]})
     field = rows.query.annotations[VALUE].output_field
     try:
         value = field.to_python(raw)
     except (ValidationError, ValueError, TypeError, OverflowError):
-        raise Invalid({"cursor": [UNREADABLE]}) from None
+        raise Invalid({"cursor": [gettext(UNREADABLE)]}) from None
     if value is None or (isinstance(value, int) and not -MAX_ID <= value <= MAX_ID):
-        raise Invalid({"cursor": [UNREADABLE]})
+        raise Invalid({"cursor": [gettext(UNREADABLE)]})
     return value, pk

@@ -5,6 +5,7 @@ checked the values."""
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError
 from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext, gettext_noop
 from ninja import Query, Router, Status
 
 from leads.filters import DEFAULT_SORT, LeadFilter
@@ -28,7 +29,7 @@ router = Router(tags=["Leads"])
 LeadQuery = query_of(LeadFilter, "LeadQuery")
 TimelineQuery = query_of(None, "TimelineQuery")
 #: What a chosen stage, client, contact, source or person gone meanwhile answers.
-GONE_MEANWHILE = (
+GONE_MEANWHILE = gettext_noop(
     "Something you chose (a stage, client, contact or person) was deleted meanwhile: choose again."
 )
 
@@ -68,7 +69,7 @@ def saving(write):
     except ValidationError as error:
         raise Invalid.from_django(error, LeadForm.Meta.fields) from None
     except IntegrityError:
-        raise Invalid({"__all__": [GONE_MEANWHILE]}) from None
+        raise Invalid({"__all__": [gettext(GONE_MEANWHILE)]}) from None
 
 
 def editable(request, lead_id: int, rule: str = "can_edit", refusal: str = "") -> Lead:
