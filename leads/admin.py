@@ -288,7 +288,9 @@ class StageListFilter(admin.RelatedFieldListFilter):
 class LeadAdminForm(forms.ModelForm):
     """The lead form, carrying the version it was opened at so a newer save is not lost."""
 
-    expected_version = forms.IntegerField(widget=forms.HiddenInput, required=False)
+    expected_version = forms.IntegerField(
+        label=_("Expected version"), widget=forms.HiddenInput, required=False
+    )
 
     class Meta:
         model = Lead

@@ -38,6 +38,16 @@ def dutch_catalogue():
 
 
 @pytest.fixture(autouse=True)
+def english_after_each_test():
+    """A request in Dutch leaves Dutch active in the thread (LocaleMiddleware activates and
+    nothing deactivates): the next test starts in English again."""
+    yield
+    from django.utils import translation
+
+    translation.activate("en")
+
+
+@pytest.fixture(autouse=True)
 def fast_password_hashing(settings):
     """PBKDF2 is slow on purpose; tests need no protection from brute force."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -26,6 +26,7 @@ from babel.messages.pofile import read_po
 from django.apps import apps
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.core.management import call_command
 from django.db import models
 from django.test import Client
@@ -56,7 +57,7 @@ _COMMON_ENGLISH = """
 COMMON_ENGLISH = set(_COMMON_ENGLISH.split())
 SHOWN_ATTRIBUTES = {"title", "aria-label", "placeholder", "alt", "aria-description", "label"}
 SKIPPED_ELEMENTS = {"script", "style", "code", "pre", "kbd", "samp", "svg"}
-WORD = re.compile(r"[A-Za-z][a-z]+(?:'[a-z]+)?")
+WORD = re.compile(r"\b[A-Za-z][a-z]+(?:'[a-z]+)?\b")
 
 
 class VisibleText(HTMLParser):
@@ -76,7 +77,8 @@ class VisibleText(HTMLParser):
         for name, value in attrs:
             if value and (name in SHOWN_ATTRIBUTES or name.startswith("data-msg")):
                 self.texts.append(value)
-        button = tag in {"input", "button"} and attributes.get("type") in {"submit", "button"}
+        # An <input type="submit">'s value is its label; a <button>'s value is only sent.
+        button = tag == "input" and attributes.get("type") in {"submit", "button", "reset"}
         if button and attributes.get("value"):
             self.texts.append(attributes["value"])
 
@@ -120,6 +122,42 @@ def english_words() -> set[str]:
     return (english | COMMON_ENGLISH) - dutch - ALLOWED
 
 
+# Django's own texts that its Dutch catalogue leaves untranslated (new in 6.x, or never marked:
+# the admin's search icon), and django-axes' admin, which has no Dutch: not ours to fix.
+DJANGO_UNMARKED = [
+    "Search",
+    "- Select an option -",
+    "Access attempts",
+    "Access failures",
+    "Access logs",
+]
+
+
+def not_ours_pattern() -> re.Pattern:
+    """Django's texts its Dutch leaves English, to cut out before reading a text's words."""
+    texts = list(DJANGO_UNMARKED)
+    django_root = Path(models.__file__).resolve().parents[2]
+    for po in [
+        *django_root.glob("conf/locale/nl/LC_MESSAGES/django.po"),
+        *django_root.glob("contrib/*/locale/nl/LC_MESSAGES/django.po"),
+    ]:
+        with po.open("rb") as handle:
+            for message in read_po(handle, locale="nl"):
+                strings = (
+                    message.string
+                    if isinstance(message.string, (list, tuple))
+                    else [message.string]
+                )
+                if message.id and not all(strings):
+                    ids = message.id if isinstance(message.id, (list, tuple)) else [message.id]
+                    texts += ids
+    parts = [
+        re.sub(r"%\\\(\w+\\\)[sd]", ".+?", re.escape(text))
+        for text in sorted(set(texts), key=len, reverse=True)
+    ]
+    return re.compile("|".join(parts))
+
+
 def data_pattern() -> re.Pattern:
     """Every text the database holds, longest first, to cut out of a page's texts."""
     values = set()
@@ -129,6 +167,7 @@ def data_pattern() -> re.Pattern:
         *apps.get_app_config("leads").get_models(),
         *apps.get_app_config("pipelines").get_models(),
         User,
+        Group,  # the roles' names ("Sales rep"): an admin renames them
     ]:
         for field in model._meta.concrete_fields:
             if isinstance(field, text_fields) and not field.choices:
@@ -242,12 +281,12 @@ NOT_PAGES = {
 }
 
 
-def _english_in(html: str, english: set[str], data: re.Pattern) -> list[str]:
+def _english_in(html: str, english: set[str], data: re.Pattern, django: re.Pattern) -> list[str]:
     parser = VisibleText()
     parser.feed(html)
     found = []
     for text in parser.texts:
-        ours = data.sub(" ", text)
+        ours = django.sub(" ", data.sub(" ", text))
         words = {word.lower() for word in WORD.findall(ours)} & english
         if words:
             found.append(f"{text!r} ({', '.join(sorted(words))})")
@@ -299,13 +338,14 @@ class Reader:
             self.client.force_login(User.objects.get(username=username))
         self.english = english_words()
         self.data = data_pattern()
+        self.django = not_ours_pattern()
         self.found: dict[str, str] = {}
 
     def read(self, url: str, *, method: str = "get", data=None, status: int = 200) -> None:
         response = getattr(self.client, method)(url, data or {})
         assert response.status_code == status, f"{url}: {response.status_code}"
         assert response["Content-Language"] == "nl", url
-        for text in _english_in(response.content.decode(), self.english, self.data):
+        for text in _english_in(response.content.decode(), self.english, self.data, self.django):
             self.found.setdefault(text, url)
 
     def assert_dutch(self) -> None:

@@ -155,7 +155,7 @@ def test_the_export_menu_offers_both_header_choices():
 
     assert '<a class="btn btn-sm" href="/x.csv?q=a" download>Export CSV</a>' in html
     assert 'href="/x.csv?q=a&amp;headers=local"' in html
-    assert "English (for re-import)" in html
+    assert "Field names, for scripts" in html
     with translation.override("nl"):
         dutch = render_to_string("leads/includes/export_menu.html", {"export_url": "/x.csv"})
     assert 'href="/x.csv?headers=local"' in dutch
