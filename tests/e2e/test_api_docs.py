@@ -41,6 +41,7 @@ def test_the_docs_load_from_our_server_and_try_a_call(page, live_server, login, 
 def test_a_token_is_made_copied_and_revoked(page, live_server, login, screenshot):
     watch = PolicyWatch(page)
     login(page, live_server, ManagerFactory(username="boss"))
+    page.locator("details.user-menu > summary").click()  # the user menu
     page.get_by_role("link", name="API tokens").click()
     page.get_by_label("Token name").fill("Website sync")
     page.get_by_role("button", name="Make token").click()

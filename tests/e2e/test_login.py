@@ -6,7 +6,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.e2e.conftest import PHONE
-from tests.factories import UserFactory
+from tests.factories import RepFactory, UserFactory
 
 pytestmark = pytest.mark.e2e
 
@@ -33,6 +33,7 @@ def test_sign_in_see_navigation_and_sign_out(page, live_server, alice, screensho
     expect(nav.get_by_role("link", name="Admin")).to_have_count(0)
     screenshot(page, "signed-in-desktop")
 
+    page.locator("details.user-menu > summary").click()  # the user menu
     page.get_by_role("button", name="Sign out").click()
 
     expect(page).to_have_url(re.compile(r"/accounts/login/$"))
@@ -215,3 +216,24 @@ def test_hx_confirm_opens_our_dialog(signed_in):
     dialog.get_by_role("button", name="Delete").click()
     expect(page.locator("#deleted")).to_have_text("Deleted.")
     assert requests == ["POST"]
+
+
+def test_the_language_is_switched_in_the_user_menu_and_kept(page, live_server, login):
+    """The user menu's EN / NL switch: the same page comes back in Dutch, and stays Dutch
+    after signing out and in again on a browser that asks for English."""
+    user = RepFactory(username="switcher")
+    login(page, live_server, user)
+    page.goto(f"{live_server.url}/leads/")
+    page.locator("details.user-menu > summary").click()
+    page.get_by_role("button", name="Nederlands").click()
+    expect(page).to_have_url(re.compile(r"/leads/$"))
+    expect(page.locator("html")).to_have_attribute("lang", "nl")
+    nav = page.get_by_role("navigation", name="Hoofdmenu")
+    expect(nav.get_by_role("link", name="Mijn werk")).to_be_visible()
+    page.locator("details.user-menu > summary").click()
+    expect(page.get_by_role("button", name="Nederlands")).to_have_attribute("aria-pressed", "true")
+    page.get_by_role("button", name="Uitloggen").click()
+    expect(page.locator("html")).to_have_attribute("lang", "nl")  # the sign-in page too
+    page.context.clear_cookies()
+    login(page, live_server, user)
+    expect(page.locator("html")).to_have_attribute("lang", "nl")
