@@ -1,4 +1,9 @@
-"""Background work for leads, run by Django's Tasks framework."""
+"""Background work for leads, run by Django's Tasks framework.
+
+A task runs in the language of the person who started it (passed along as ``language``): an
+import's row errors and summary, and a bulk change's or recompute's failure, are written in
+the words they will read, as they are when the work runs within their request.
+"""
 
 import datetime
 import uuid
@@ -6,7 +11,7 @@ import uuid
 from django.conf import settings
 from django.db import transaction
 from django.tasks import task
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from .address_imports import records_import_run
 from .bulk import bulk_change_run
@@ -18,13 +23,18 @@ from .rescoring import score_recompute_run
 from .webhooks import send_webhook_deliveries as send_webhook_deliveries
 
 
+def _language(language: str | None) -> str:
+    return language if language in dict(settings.LANGUAGES) else settings.LANGUAGE_CODE
+
+
 @task
-def run_lead_import(import_id: int) -> None:
+def run_lead_import(import_id: int, language: str | None = None) -> None:
     """Run a CSV import that the user started; progress and results land on the LeadImport."""
     lead_import = LeadImport.objects.get(pk=import_id)
     # An address book (organizations, people) is checked and written by its own module.
     write = None if lead_import.kind == LeadImport.Kind.LEADS else records_import_run
-    lead_import_run(lead_import=lead_import, write=write)
+    with translation.override(_language(language)):
+        lead_import_run(lead_import=lead_import, write=write)
 
 
 def queue_lead_import(lead_import: LeadImport) -> None:
@@ -41,13 +51,15 @@ def queue_lead_import(lead_import: LeadImport) -> None:
         run_token=uuid.uuid4(),
         lease_until=timezone.now() + waiting,
     )
-    transaction.on_commit(lambda: run_lead_import.enqueue(lead_import.pk))
+    language = translation.get_language()
+    transaction.on_commit(lambda: run_lead_import.enqueue(lead_import.pk, language))
 
 
 @task
-def recompute_scores(recompute_id: int) -> None:
+def recompute_scores(recompute_id: int, language: str | None = None) -> None:
     """Recompute every lead's stored score after the scoring criteria changed."""
-    score_recompute_run(recompute=ScoreRecompute.objects.get(pk=recompute_id))
+    with translation.override(_language(language)):
+        score_recompute_run(recompute=ScoreRecompute.objects.get(pk=recompute_id))
 
 
 def queue_score_recompute(*, by) -> ScoreRecompute:
@@ -61,16 +73,19 @@ def queue_score_recompute(*, by) -> ScoreRecompute:
         created_by=by if by and by.is_authenticated else None,
         lease_until=timezone.now() + waiting,
     )
-    transaction.on_commit(lambda: recompute_scores.enqueue(recompute.pk))
+    language = translation.get_language()
+    transaction.on_commit(lambda: recompute_scores.enqueue(recompute.pk, language))
     return recompute
 
 
 @task
-def run_bulk_change(bulk_change_id: int) -> None:
+def run_bulk_change(bulk_change_id: int, language: str | None = None) -> None:
     """Run a bulk action on many leads; progress and counts land on the BulkChange."""
-    bulk_change_run(bulk_change=BulkChange.objects.get(pk=bulk_change_id))
+    with translation.override(_language(language)):
+        bulk_change_run(bulk_change=BulkChange.objects.get(pk=bulk_change_id))
 
 
 def queue_bulk_change(bulk_change: BulkChange) -> None:
     """Hand a large bulk change to a worker once this transaction commits."""
-    transaction.on_commit(lambda: run_bulk_change.enqueue(bulk_change.pk))
+    language = translation.get_language()
+    transaction.on_commit(lambda: run_bulk_change.enqueue(bulk_change.pk, language))

@@ -879,7 +879,7 @@ def test_run_is_a_task_enqueued_on_commit(rep_client, django_capture_on_commit_c
         task.enqueue.assert_not_called()  # not before the commit
         assert len(callbacks) == 1
         callbacks[0]()
-    task.enqueue.assert_called_once_with(lead_import.pk)
+    task.enqueue.assert_called_once_with(lead_import.pk, "en")  # the language it started in
     lead_import.refresh_from_db()
     assert lead_import.status == LeadImport.Status.QUEUED
     assert not Lead.objects.exists()

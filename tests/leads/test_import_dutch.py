@@ -1,6 +1,8 @@
 """An import run in Dutch: its messages are Dutch, and a skipped row's reason is found in
 them as in English ones."""
 
+from unittest import mock
+
 import pytest
 from django.utils import translation
 
@@ -102,6 +104,29 @@ def test_an_import_run_in_dutch_reports_in_dutch(rep_client, start):  # noqa: F8
     assert sum(reasons.values()) == 4
     assert "andere fouten" not in reasons
     assert {"onbekende bron", "niet in EUR"} <= set(reasons)
+
+
+def test_a_worker_runs_the_import_in_the_language_it_was_started_in(
+    rep_client, django_capture_on_commit_callbacks
+):
+    """With the database backend a worker runs the import, outside any request: it is told
+    the language of the request that started it, and reports in that one."""
+    from leads import tasks
+
+    lead_import = uploaded(rep_client, csv_bytes([["Titel", "Bron"], ["Goed", "beurs"]]))
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        rep_client.post(detail_url(lead_import), mapping_data(lead_import, "run"), headers=DUTCH)
+    translation.activate("en")  # the worker's own thread
+    run = tasks.run_lead_import
+    with mock.patch.object(tasks, "run_lead_import") as task:
+        for callback in callbacks:
+            callback()
+    (import_id, language), _ = task.enqueue.call_args
+    assert (import_id, language) == (lead_import.pk, "nl")
+    run.call(import_id, language)
+    lead_import.refresh_from_db()
+    assert "Onbekende bron “beurs”" in lead_import.error_report
+    assert translation.get_language() == "en"
 
 
 def start_in_dutch(client, lead_import, start):  # noqa: F811
