@@ -43,10 +43,14 @@ class UserLanguageMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
+        return self.get_response(request)
+
+    def process_view(self, request, view_func, view_args, view_kwargs):
+        # Here, not in __call__: reading the session may fail (the database is down), and
+        # the error middleware answers for what fails from here on (503, a toast).
         language = request.session.get(SESSION_KEY) if hasattr(request, "session") else None
         if language and language in dict(settings.LANGUAGES):
             _active(request, language)
-        return self.get_response(request)
 
 
 @receiver(user_logged_in, dispatch_uid="crm.language.remember")

@@ -7,7 +7,8 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 # Django's login view (the admin has its own login/logout views), the icon a tab shows, and
 # where websites post leads (its key is its credential: tests/leads/test_capture.py).
-PUBLIC = {"login", "favicon", "leads:capture"}
+# The language switch, which the sign-in page offers too (tests/crm/test_language.py).
+PUBLIC = {"login", "favicon", "leads:capture", "crm:language"}
 
 
 def app_routes(patterns=None, prefix="", namespace=""):

@@ -459,6 +459,7 @@ def test_assign_a_lead_and_it_shows_in_my_work(page, live_server, login, screens
     lead.refresh_from_db()
     assert lead.assignee == bob
 
+    page.locator("details.user-menu > summary").click()  # the user menu
     page.get_by_role("button", name="Sign out").click()
     expect(page).to_have_url(re.compile(r"/accounts/login/$"))
     login(page, live_server, bob, next_url="/my-work/")

@@ -91,7 +91,12 @@ def test_phone_layout(page, live_server, alice, login, screenshot):
 
     login(page, live_server, alice)
 
+    menu = page.locator("details.user-menu > summary")
+    expect(menu).to_be_visible()
+    menu.click()
     expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    menu.click()
     nav = page.get_by_role("navigation", name="Main")
     expect(nav.get_by_role("link", name="Leads")).to_be_visible()
     # Nothing wider than the screen (tables scroll inside their own box).

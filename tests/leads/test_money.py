@@ -133,7 +133,7 @@ def test_day_filter_shows_a_date_in_the_active_language():
     day = datetime.date(2026, 10, 3)
     assert render("{{ value|day }}", value=day) == "3 Oct 2026"
     with translation.override("nl"):
-        assert render("{{ value|day }}", value=day) == "3 Okt 2026"  # Django's Dutch abbreviation
+        assert render("{{ value|day }}", value=day) == "3 okt. 2026"  # as the Taalunie writes it
     assert render("{{ value|day }}", value=day) == "3 Oct 2026"
 
 
