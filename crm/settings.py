@@ -70,6 +70,8 @@ MIDDLEWARE = [
     # Outside everything that can answer an error page: under /api/ it is JSON instead.
     "crm.middleware.ApiErrorMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Each request's memory of the stages and users it reads (crm/web/memo.py).
+    "crm.web.memo.RequestMemoMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",

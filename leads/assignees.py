@@ -22,6 +22,7 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from crm.web.memo import per_request
 from crm.web.params import whole_number
 
 NOT_FOUND = gettext_lazy("User not found.")
@@ -31,6 +32,13 @@ def active_users():
     """The users the picker offers: the active ones, with what it shows of them."""
     users = get_user_model().objects.filter(is_active=True)
     return users.only("username", "first_name", "last_name")
+
+
+@per_request
+def active_user_list() -> list[AbstractUser]:
+    """The active users by first name, read once a request (``crm.web.memo``): the list's
+    owner filter and its bulk toolbar's picker both draw them."""
+    return list(active_users().order_by("first_name", "username"))
 
 
 def full_name(user: AbstractUser) -> str:

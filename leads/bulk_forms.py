@@ -6,10 +6,11 @@ from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from crm.web.memo import prime
 from crm.web.params import whole_number
-from pipelines.models import PipelineStage
+from pipelines.models import PipelineStage, all_stages
 
-from .assignees import active_users, listed_names
+from .assignees import active_user_list, listed_names
 from .bulk_models import BulkChange
 from .forms import CLOSING_MESSAGES, CLOSING_WIDGETS, GroupedStageField
 from .models import Lead, LossReason, Priority
@@ -79,7 +80,7 @@ class BulkActionForm(forms.Form):
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
-        self.users = {str(user.pk): (name, user) for name, user in listed_names(active_users())}
+        self.users = {str(user.pk): (name, user) for name, user in listed_names(active_user_list())}
         self.fields["assignee"].choices = [
             ("", gettext("Choose…")),
             (NOBODY, gettext("Nobody (unassigned)")),
@@ -89,6 +90,7 @@ class BulkActionForm(forms.Form):
         stage.queryset = PipelineStage.objects.select_related("pipeline").order_by(
             "-pipeline__is_default", "pipeline__name", "order"
         )
+        prime(stage.queryset, all_stages())  # the stages the list's filters read this request
         stage.choices = [("", gettext("Choose…")), *stage.grouped_choices()]
         stage.error_messages["invalid_choice"] = gettext(
             "That stage no longer exists: reload the page."

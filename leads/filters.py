@@ -4,7 +4,6 @@ import datetime
 import functools
 
 from django import forms
-from django.contrib.auth import get_user_model
 from django.db.models import F, Q, Value
 from django.utils import timezone
 from django.utils.translation import gettext, ngettext
@@ -24,18 +23,20 @@ from crm.web.filters import (
     SortedFilterSet,
     SortFilter,
 )
+from crm.web.memo import prime
 from crm.web.templatetags.formatting import format_money
-from pipelines.models import Pipeline, PipelineStage
+from pipelines.models import Pipeline, PipelineStage, all_stages
 
 from . import tally
+from .assignees import active_user_list
 from .models import (
     Lead,
-    LeadSource,
     LossReason,
     Membership,
     Priority,
     Status,
     Team,
+    all_sources,
     priority_rank,
 )
 from .scoring import Rating, ScoringSettings
@@ -167,7 +168,8 @@ def user_label(user) -> str:
 
 
 def source_choices():
-    return [*LeadSource.objects.values_list("slug", "label"), (NO_SOURCE, gettext("No source"))]
+    sources = ((source.slug, source.label) for source in all_sources())
+    return [*sources, (NO_SOURCE, gettext("No source"))]
 
 
 def lost_reason_choices():
@@ -179,7 +181,7 @@ def lost_reason_choices():
 
 def assignee_choices():
     """Me, nobody, each active user, and each team (its members' leads)."""
-    users = get_user_model().objects.filter(is_active=True).order_by("first_name", "username")
+    users = active_user_list()
     teams = Team.objects.values_list("pk", "name")
     return [
         ("me", gettext("Me")),
@@ -409,6 +411,14 @@ class LeadFilter(SortedFilterSet):
         self.filters["source"].extra["choices"] = functools.cache(source_choices)
         self.filters["assignee"].extra["choices"] = functools.cache(assignee_choices)
         self.filters["lost_reason"].extra["choices"] = functools.cache(lost_reason_choices)
+
+    @property
+    def form(self):
+        new = not hasattr(self, "_form")
+        form = super().form
+        if new:  # the stage menu draws the stages the status filter read this request
+            prime(form.fields["stage"].queryset, all_stages())
+        return form
 
     def search(self, queryset, name, value):
         value = value.strip()

@@ -35,7 +35,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import connection, models, transaction
 
-from pipelines.models import PipelineStage
+from pipelines.models import PipelineStage, stage_ids
 
 #: A reader folds the differences (``compact``) once it sums at least this many rows.
 COMPACT_ROWS = 20_000
@@ -48,8 +48,7 @@ COMPACTED_KEY = "lead-tally:folded-rows:{table}"
 class TallyQuerySet(models.QuerySet):
     def with_status(self, status: str):
         """Rows of the stages of that kind (as ``LeadQuerySet.with_status``)."""
-        stages = PipelineStage.objects.filter(kind=status).values_list("pk", flat=True)
-        return self.filter(stage_id__in=list(stages))
+        return self.filter(stage_id__in=stage_ids(status))
 
     def open(self):
         return self.with_status(PipelineStage.Kind.OPEN)

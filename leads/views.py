@@ -45,7 +45,15 @@ from .events import recorded_value, shown_choice
 from .export import export_url
 from .filters import DEFAULT_SORT, LeadFilter, user_label
 from .forms import AssignForm, LeadForm, NoteForm, PriorityForm, StageMoveForm
-from .models import EventKind, Lead, Priority, ScoringSettings, Status, priority_rank
+from .models import (
+    EventKind,
+    Lead,
+    Priority,
+    ScoringSettings,
+    Status,
+    attach_references,
+    priority_rank,
+)
 from .paging import LeadPaginator, page_count
 from .saved_view_pages import SavedViewsMixin
 from .services import (
@@ -114,6 +122,7 @@ class LeadListView(SavedViewsMixin, HtmxPartialMixin, ListView):
             after=self.request.GET.get("after", ""),
             before=self.request.GET.get("before", ""),
         )
+        attach_references(page.object_list)  # stages and sources this request reads anyway
         return paginator, page, page.object_list, page.has_other_pages()
 
     def get_context_data(self, **kwargs):

@@ -7,6 +7,8 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
+from crm.web.memo import per_request
+
 LAST_OPEN_STAGE_MESSAGE = _("A pipeline must keep at least one open stage.")
 
 
@@ -179,3 +181,29 @@ class PipelineStage(models.Model):
             )
             if was_open and not others_open:
                 raise ValidationError({"kind": LAST_OPEN_STAGE_MESSAGE}, code="last_open")
+
+
+@per_request
+def all_stages() -> list[PipelineStage]:
+    """Every stage with its pipeline, the default pipeline's first, each pipeline's in
+    order: read once a request (``crm.web.memo``), for the rows' stages, the stage ids of
+    a status and the stage menus."""
+    return list(
+        PipelineStage.objects.select_related("pipeline").order_by(
+            "-pipeline__is_default", "pipeline__name", "order"
+        )
+    )
+
+
+def stage_ids(kind: str) -> list[int]:
+    """The ids of the stages of that kind (open, won or lost)."""
+    return [stage.pk for stage in all_stages() if stage.kind == kind]
+
+
+def attach_stages(leads) -> None:
+    """Give each lead its stage (with its pipeline) from ``all_stages``, without a query."""
+    stages = {stage.pk: stage for stage in all_stages()}
+    for lead in leads:
+        stage = stages.get(lead.stage_id)
+        if stage is not None:
+            lead.stage = stage
