@@ -26,14 +26,6 @@ from tests.leads.test_import import (  # noqa: F401 - fixtures used by name
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def english_afterwards():
-    """A Dutch request leaves Dutch active in the test's thread (LocaleMiddleware activates
-    it and nothing ends it): the next test starts in the default language."""
-    yield
-    translation.deactivate()
-
-
 DUTCH = {"Accept-Language": "nl"}
 
 DUTCH_HEADER = [
