@@ -387,3 +387,25 @@ def test_our_part_of_the_admin_in_dutch(demo):
     for url in ADMIN_PAGES:
         reader.read(url.format(**ids))
     reader.assert_dutch()
+
+
+# A coordinate of a drawing: a number, never "12,5" (Dutch writes decimals with a comma,
+# and a template localizes every number it prints unless told not to).
+GEOMETRY = re.compile(r'\s(x|y|x1|x2|y1|y2|cx|cy|r|width|height|viewBox|points)="([^"]*)"')
+
+
+@pytest.mark.django_db
+def test_the_reports_drawings_keep_their_numbers_in_dutch(demo):
+    client = Client(HTTP_ACCEPT_LANGUAGE="nl")
+    client.force_login(User.objects.get(username="manager"))
+    wrong, drawn = [], 0
+    reports = [url for urls in PAGES.values() for url in urls if url.startswith("/reports/")]
+    for url in reports:
+        html = client.get(url).content.decode()
+        for svg in re.findall(r"<svg.*?</svg>", html, re.S):
+            for attribute, value in GEOMETRY.findall(svg):
+                drawn += 1
+                if "," in value:
+                    wrong.append(f"{url}: {attribute}={value!r}")
+    assert drawn > 100
+    assert not wrong, wrong[:10]
