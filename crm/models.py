@@ -409,8 +409,9 @@ class LanguagePreference(models.Model):
         on_delete=models.CASCADE,
         primary_key=True,
         related_name="language_preference",
+        verbose_name=_("user"),
     )
-    language = models.CharField(max_length=8, choices=settings.LANGUAGES)
+    language = models.CharField(_("language"), max_length=8, choices=settings.LANGUAGES)
 
     class Meta:
         verbose_name = _("language preference")

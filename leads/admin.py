@@ -108,11 +108,13 @@ class ScoringCriterionForm(forms.ModelForm):
     """Sources and priorities as checkboxes, stored as the lists of slugs the kinds read."""
 
     sources = forms.MultipleChoiceField(
+        label=ScoringCriterion._meta.get_field("sources").verbose_name,
         required=False,
         widget=forms.CheckboxSelectMultiple,
         help_text=ScoringCriterion._meta.get_field("sources").help_text,
     )
     priorities = forms.MultipleChoiceField(
+        label=ScoringCriterion._meta.get_field("priorities").verbose_name,
         required=False,
         widget=forms.CheckboxSelectMultiple,
         choices=Priority.choices,
@@ -747,6 +749,7 @@ class AssignmentRuleForm(forms.ModelForm):
     the rules compare a lead's priority with."""
 
     priorities = forms.MultipleChoiceField(
+        label=AssignmentRule._meta.get_field("priorities").verbose_name,
         required=False,
         widget=forms.CheckboxSelectMultiple,
         choices=Priority.choices,
@@ -945,6 +948,7 @@ class CaptureFormAdmin(NoBulkDeleteMixin, admin.ModelAdmin):
 
 class WebhookAdminForm(forms.ModelForm):
     events = forms.MultipleChoiceField(
+        label=Webhook._meta.get_field("events").verbose_name,
         choices=WebhookEventKind.choices,
         widget=forms.CheckboxSelectMultiple,
         help_text=_("The kinds of events this endpoint is sent."),

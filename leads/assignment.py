@@ -53,7 +53,7 @@ class Team(models.Model):
     name = models.CharField(gettext_lazy("name"), max_length=100, unique=True)
     # How many leads the team's rules have handed out; each membership's last turn is a
     # number on this count, so the next member is the one whose last turn is the oldest.
-    turns = models.PositiveIntegerField(default=0, editable=False)
+    turns = models.PositiveIntegerField(gettext_lazy("turns"), default=0, editable=False)
 
     class Meta:
         app_label = "leads"
@@ -95,7 +95,7 @@ class Membership(models.Model):
         ),
     )
     # The team's turn count at this member's last lead from it; 0: none yet.
-    last_turn = models.PositiveIntegerField(default=0, editable=False)
+    last_turn = models.PositiveIntegerField(gettext_lazy("last turn"), default=0, editable=False)
 
     class Meta:
         app_label = "leads"

@@ -24,7 +24,7 @@ from django.db.models.functions import Cast
 from django.utils import timezone, translation
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext, pgettext, pgettext_lazy
+from django.utils.translation import gettext_lazy, ngettext, pgettext, pgettext_lazy
 
 from crm.web.templatetags.formatting import format_money
 
@@ -104,23 +104,31 @@ class LeadEvent(models.Model):
 
     # SET_NULL: the audit record of a deleted lead survives it (data keeps the title).
     lead = models.ForeignKey(
-        "leads.Lead", on_delete=models.SET_NULL, null=True, blank=True, related_name="events"
+        "leads.Lead",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="events",
+        verbose_name=gettext_lazy("lead"),
     )
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL,
+        verbose_name=gettext_lazy("actor"),
         on_delete=models.PROTECT,  # the audit trail keeps who did it
         null=True,
         blank=True,
         related_name="lead_events",
     )
-    at = models.DateTimeField(default=timezone.now, db_index=True)
-    kind = models.CharField(max_length=20, choices=EventKind.choices)
-    data = models.JSONField(default=dict, blank=True)
+    at = models.DateTimeField(gettext_lazy("at"), default=timezone.now, db_index=True)
+    kind = models.CharField(gettext_lazy("kind"), max_length=20, choices=EventKind.choices)
+    data = models.JSONField(gettext_lazy("data"), default=dict, blank=True)
 
     objects = LeadEventQuerySet.as_manager()
 
     class Meta:
         app_label = "leads"
+        verbose_name = gettext_lazy("lead event")
+        verbose_name_plural = gettext_lazy("lead events")
         ordering = ["-at", "-id"]
         indexes = [models.Index(fields=["lead", "-at", "-id"], name="leadevent_lead_at_idx")]
         constraints = [

@@ -138,7 +138,9 @@ class LeadForm(forms.ModelForm):
         widget=forms.NumberInput(attrs={"min": 0, "max": 100, "step": 1}),
         help_text=_("Set from the stage when you leave it empty."),
     )
-    stage = GroupedStageField(queryset=PipelineStage.objects.none(), empty_label=None)
+    stage = GroupedStageField(
+        label=_("Stage"), queryset=PipelineStage.objects.none(), empty_label=None
+    )
     won_value = won_value_field()
     version = forms.IntegerField(widget=forms.HiddenInput, required=False)
 

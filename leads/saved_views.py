@@ -39,12 +39,12 @@ class SavedView(models.Model):
         _("shared"), default=False, help_text=_("Everyone sees it in their views.")
     )
     #: The list's query string without its place (page, cursor, count).
-    query = models.TextField(blank=True)
+    query = models.TextField(_("query"), blank=True)
     #: How each filter value read when the view was saved ("stage=12" → "Stage: Proposal"):
     #: what to call a stage or person that no longer exists when the view opens.
-    names = models.JSONField(default=dict, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    names = models.JSONField(_("names"), default=dict, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     objects = SavedViewQuerySet.as_manager()
 

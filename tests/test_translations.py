@@ -103,3 +103,25 @@ def test_translations_keep_the_placeholders(committed):
         if not (many_kept and one_kept):
             broken.append(key)
     assert not broken, f"Translations whose placeholders differ from the English: {broken[:10]}"
+
+
+def test_what_the_admin_shows_of_our_models_is_translatable():
+    """Every model the admin shows, and each of its fields, is named by a lazy translation:
+    a field without a ``verbose_name`` is named after its attribute, in English."""
+    from django.contrib import admin
+    from django.utils.functional import Promise
+
+    english = []
+    for model in admin.site._registry:
+        if model._meta.app_label not in {"crm", "leads", "pipelines"}:
+            continue
+        names = [model._meta.verbose_name, model._meta.verbose_name_plural]
+        english += [f"{model.__name__}" for name in names if not isinstance(name, Promise)]
+        english += [
+            f"{model.__name__}.{field.name}"
+            for field in model._meta.get_fields()
+            if field.concrete
+            and not field.auto_created
+            and not isinstance(field.verbose_name, Promise)
+        ]
+    assert not english, f"Name these in a gettext_lazy verbose_name: {english}"
