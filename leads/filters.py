@@ -23,7 +23,6 @@ from crm.web.filters import (
     SortedFilterSet,
     SortFilter,
 )
-from crm.web.memo import prime
 from crm.web.templatetags.formatting import format_money
 from pipelines.models import Pipeline, PipelineStage, all_stages
 
@@ -417,7 +416,7 @@ class LeadFilter(SortedFilterSet):
         new = not hasattr(self, "_form")
         form = super().form
         if new:  # the stage menu draws the stages the status filter read this request
-            prime(form.fields["stage"].queryset, all_stages())
+            form.fields["stage"].known_objects = all_stages
         return form
 
     def search(self, queryset, name, value):

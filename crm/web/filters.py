@@ -7,6 +7,8 @@ from django.http import QueryDict
 from django.utils.translation import gettext_lazy as _
 from django_filters import fields
 
+from .memo import prime
+
 #: Up to this many matching rows (clients, contacts) a search names their ids; beyond it,
 #: a word common in names, it asks for them in a subquery instead. The lead, client and
 #: contact searches share it (``among``, ``leads.filters.search_condition``).
@@ -33,16 +35,25 @@ class FormChoiceIterator(fields.ModelChoiceIterator):
             yield ("", self.field.empty_label)
         if self.field.null_label is not None:
             yield (self.field.null_value, self.field.null_label)
-        for obj in self.queryset:
+        for obj in self.rows():
             yield self.choice(obj)
 
+    def rows(self):
+        """The queryset, filled from where the field says its rows are known already
+        (``known_objects``, a callable: the stages a request has read, crm/web/memo.py),
+        asked only once the choices are drawn; else read as usual, once."""
+        known = getattr(self.field, "known_objects", None)
+        if known is not None and self.queryset._result_cache is None:
+            prime(self.queryset, known())
+        return self.queryset
+
     def __len__(self):
-        return len(self.queryset) + sum(
+        return len(self.rows()) + sum(
             label is not None for label in (self.field.empty_label, self.field.null_label)
         )
 
     def __bool__(self):
-        return self.field.empty_label is not None or bool(self.queryset)
+        return self.field.empty_label is not None or bool(self.rows())
 
 
 class ModelChoiceField(fields.ModelChoiceField):
