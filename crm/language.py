@@ -29,6 +29,11 @@ from .models import LanguagePreference
 SESSION_KEY = "crm_language"
 
 
+def supported(language: str | None) -> str | None:
+    """The language if the site speaks it (a code in settings.LANGUAGES), else None."""
+    return language if language in dict(settings.LANGUAGES) else None
+
+
 def _active(request, language: str) -> None:
     translation.activate(language)
     request.LANGUAGE_CODE = language
@@ -49,7 +54,7 @@ class UserLanguageMiddleware:
         # Here, not in __call__: reading the session may fail (the database is down), and
         # the error middleware answers for what fails from here on (503, a toast).
         language = request.session.get(SESSION_KEY) if hasattr(request, "session") else None
-        if language and language in dict(settings.LANGUAGES):
+        if supported(language):
             _active(request, language)
 
 

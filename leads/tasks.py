@@ -13,6 +13,8 @@ from django.db import transaction
 from django.tasks import task
 from django.utils import timezone, translation
 
+from crm.language import supported
+
 from .address_imports import records_import_run
 from .bulk import bulk_change_run
 from .imports import lead_import_run
@@ -24,7 +26,7 @@ from .webhooks import send_webhook_deliveries as send_webhook_deliveries
 
 
 def _language(language: str | None) -> str:
-    return language if language in dict(settings.LANGUAGES) else settings.LANGUAGE_CODE
+    return supported(language) or settings.LANGUAGE_CODE
 
 
 @task

@@ -305,11 +305,12 @@ def quoting_texts() -> set[str]:
     }
 
 
-def _english_in(html: str, english: set[str], data: re.Pattern, django: re.Pattern) -> list[str]:
+def _english_in(
+    html: str, english: set[str], data: re.Pattern, django: re.Pattern, quoting: set[str]
+) -> list[str]:
     parser = VisibleText()
     parser.feed(html)
     found = []
-    quoting = quoting_texts()
     for text in parser.texts:
         if " ".join(text.split()) in quoting:
             continue
@@ -369,13 +370,16 @@ class Reader:
         self.english = english_words()
         self.data = data_pattern()
         self.django = not_ours_pattern()
+        self.quoting = quoting_texts()
         self.found: dict[str, str] = {}
 
     def read(self, url: str, *, method: str = "get", data=None, status: int = 200) -> None:
         response = getattr(self.client, method)(url, data or {})
         assert response.status_code == status, f"{url}: {response.status_code}"
         assert response["Content-Language"] == "nl", url
-        for text in _english_in(response.content.decode(), self.english, self.data, self.django):
+        for text in _english_in(
+            response.content.decode(), self.english, self.data, self.django, self.quoting
+        ):
             self.found.setdefault(text, url)
 
     def assert_dutch(self) -> None:

@@ -13,6 +13,7 @@ from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.html import escape
 
+from crm.language import SESSION_KEY
 from crm.models import LanguagePreference
 from crm.web.templatetags.formatting import day, iso, moment, money
 
@@ -65,6 +66,16 @@ class TestChoosingTheLanguage:
         assert response.status_code == 303
         assert not LanguagePreference.objects.filter(user=rep).exists()
         assert settings.LANGUAGE_COOKIE_NAME not in response.cookies
+
+    def test_a_language_no_longer_offered_falls_back_in_sessions_and_tasks(self, rep, rep_client):
+        from leads.tasks import _language
+
+        session = rep_client.session
+        session[SESSION_KEY] = "fr"  # chosen once, since taken out of LANGUAGES
+        session.save()
+        assert _html_lang(rep_client.get(reverse("leads:list"))) == settings.LANGUAGE_CODE
+        assert _language("fr") == _language(None) == settings.LANGUAGE_CODE
+        assert _language("nl") == "nl"
 
     @pytest.mark.parametrize(
         "target", ["https://evil.example/", "//evil.example/x", "javascript:alert(1)"]
