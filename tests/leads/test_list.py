@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from leads.filters import SORTS
 from leads.models import Lead, Priority
+from leads.templatetags.lead_badges import _text
 from tests.factories import (
     ClientFactory,
     ContactFactory,
@@ -155,6 +156,38 @@ def test_row_shows_dashes_and_unassigned_for_missing_fields(rep_client):
     assert cells[7] == "—"  # source
     assert "Unassigned" in cells[8]
     assert "—" in cells[9]  # due
+
+
+def test_row_escapes_what_users_typed_and_keeps_braces(rep_client):
+    LeadFactory(
+        title='<script>alert("x")</script> {0} {title}',
+        client=ClientFactory(name="Smith & <b>Sons</b>"),
+        assignee=UserFactory(first_name="{x}", last_name="<i>Jo</i>"),
+    )
+
+    page = rep_client.get(list_url()).content.decode()
+
+    typed = "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; {0} {title}"
+    assert "<script>alert" not in page
+    assert f"{typed}</a>" in page
+    assert f'aria-label="Select {typed}"' in page
+    assert "Smith &amp; &lt;b&gt;Sons&lt;/b&gt;" in page
+    assert "{x} &lt;i&gt;Jo&lt;/i&gt;" in page
+
+
+def test_rows_say_their_cell_labels_in_the_readers_language(rep_client):
+    LeadFactory(title="Heftrucks", expected_close_date=datetime.date(2099, 3, 15))
+
+    row = rows(rep_client.get(list_url(), HTTP_ACCEPT_LANGUAGE="nl"))["Heftrucks"]
+
+    for label in ("Klant", "Fase", "Waarde", "Prioriteit"):
+        assert f'data-label="{label}"' in row
+    assert 'aria-label="Heftrucks selecteren"' in row
+    assert '<time datetime="2099-03-15">15 mrt. 2099</time>' in row
+
+
+def test_a_translated_word_is_markup_of_ours_with_its_braces_kept():
+    assert _text('Due {soon} & "now"') == "Due {{soon}} &amp; &quot;now&quot;"
 
 
 # --- search ----------------------------------------------------------------------------
