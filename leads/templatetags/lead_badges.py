@@ -10,14 +10,13 @@ it is given, and the labels are the model's choices.
 import html
 
 from django import template
-from django.contrib.humanize.templatetags.humanize import naturaltime
 from django.utils import timezone, translation
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext, pgettext
 
 from crm.web.templatetags.crm import deleted_placeholder
-from crm.web.templatetags.formatting import format_day, format_money, iso, percent
+from crm.web.templatetags.formatting import format_day, format_money
 from leads.models import Priority
 from leads.scoring import Rating
 from pipelines.models import PipelineStage
@@ -208,102 +207,3 @@ def close_date(lead) -> str:
     if day is None:
         return MUTED_DASH
     return format_html('<time datetime="{}">{}</time>', day.isoformat(), format_day(day))
-
-
-# --- the lead list's row ---------------------------------------------------------------
-
-
-def _text(translation: str) -> str:
-    """Our own translated text, as markup for a ``format_html`` template."""
-    return html.escape(translation).replace("{", "{{").replace("}", "}}")
-
-
-def row_markup(*, bulk: bool, closed: bool, open_: bool) -> str:
-    """The ``format_html`` template of a lead list's row, with the page's columns and its
-    words in the reader's language: made once a page, filled once a row (``lead_row``)."""
-    cells = ['<tr class="row-link" data-href="{href}">']
-    if bulk:
-        cells.append(
-            '<td class="cell-check"><input type="checkbox" name="lead" value="{pk}" '
-            'form="bulk-form" aria-label="{select}"></td>'
-        )
-    cells += [
-        '<td class="cell-title"><a href="{href}">{title}</a>{stale}</td>',
-        f'<td data-label="{_text(_("Client"))}">{{client}}</td>',
-        f'<td data-label="{_text(_("Stage"))}">{{stage}}{{note}}</td>',
-        f'<td class="num" data-label="{_text(_("Value"))}">{{value}}</td>',
-        '<td class="num">{probability}</td>',
-        f'<td data-label="{_text(_("Priority"))}">{{priority}}</td>',
-        '<td class="num">{rating}</td>',
-        "<td>{source}</td>",
-        "<td>{assignee}</td>",
-        f'<td class="cell-date" data-label="{_text(_("Due"))}">{{due}}</td>',
-    ]
-    if closed:
-        cells.append('<td class="cell-date">{closed}</td>')
-    if open_:
-        cells.append('<td class="num">{aging}</td>')
-    cells.append(
-        '<td class="cell-date nowrap"><time datetime="{updated_iso}" title="{updated_ago}">'
-        "{updated}</time></td></tr>"
-    )
-    return "".join(cells)
-
-
-def _sub(text: str) -> str:
-    """A second line under a cell's value (a stale note, how a lead closed), if any."""
-    return format_html('<div class="cell-sub">{}</div>', text) if text else ""
-
-
-@register.simple_tag(takes_context=True)
-def lead_row(context, lead) -> str:
-    """One row of the lead list, built as Django's admin builds its changelist's rows
-    (``items_for_result``): one ``format_html``, which escapes every value it is given.
-
-    A template would say the same; it took some 0.4 ms a row (fifteen cells, each a few
-    nodes, five of them translations), and the list draws up to a hundred
-    (docs/PERFORMANCE.md). The page's switches come from the context: ``bulk_form`` (a
-    check box to select the row), ``show_closed`` (the close date), ``show_open`` (days
-    in the stage).
-    """
-    page = context.render_context.get(lead_row)
-    if page is None:
-        markup = row_markup(
-            bulk=bool(context.get("bulk_form")),
-            closed=bool(context.get("show_closed")),
-            open_=bool(context.get("show_open")),
-        )
-        page = context.render_context[lead_row] = {
-            "markup": markup,
-            "closed": "{closed}" in markup,
-            "open": "{aging}" in markup,
-            "select": _("Select %(title)s"),
-            "not_scored": format_html('<span class="muted" title="{}">—</span>', _("Not scored")),
-            "unassigned": format_html('<span class="muted">{}</span>', _("Unassigned")),
-        }
-    assignee, updated = lead.assignee, lead.updated_at
-    if assignee:
-        assignee = assignee.get_full_name() or assignee.username
-    return format_html(
-        page["markup"],
-        href=f"{context['leads_url']}{lead.pk}/",
-        pk=lead.pk,
-        select=page["select"] % {"title": lead.title},
-        title=lead.title,
-        stale=_sub(stale_badge(lead)),
-        client=client_name(lead),
-        stage=stage_name(lead.stage),
-        note=_sub(closing_note(lead)),
-        value=format_money(lead.value),
-        probability=percent(lead.probability),
-        priority=priority_badge(lead.priority),
-        rating=page["not_scored"] if lead.score is None else rating_badge(lead),
-        source=(lead.source.label if lead.source else "") or "—",
-        assignee=assignee or page["unassigned"],
-        due=due_date(lead),
-        closed=close_date(lead) if page["closed"] else "",
-        aging=aging_badge(lead, compact=True) if page["open"] else "",
-        updated_iso=iso(updated),
-        updated_ago=naturaltime(updated),
-        updated=format_day(updated),
-    )

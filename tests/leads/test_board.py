@@ -23,6 +23,7 @@ from tests.factories import (
     PipelineFactory,
     PipelineStageFactory,
     RepFactory,
+    UserFactory,
     default_stage,
 )
 
@@ -362,6 +363,35 @@ def test_card_title_is_escaped(rep_client):
     html = get_board(rep_client).content.decode()
     assert "<script>alert(1)</script>" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+def test_every_typed_value_on_a_card_is_escaped_and_braces_stay(manager_client):
+    LeadFactory(
+        title='<b>"Big"</b> {pk} {title}',
+        client=ClientFactory(name="Smith & <i>Sons</i>"),
+        assignee=UserFactory(first_name="{x}", last_name="<u>Jo</u>"),
+    )
+    html = get_board(manager_client).content.decode()
+    typed = "&lt;b&gt;&quot;Big&quot;&lt;/b&gt; {pk} {title}"
+    assert f'data-title="{typed}"' in html
+    assert f">{typed}</a>" in html
+    assert f"another stage: “{typed}”" in html
+    assert f'aria-label="Assign or set the priority of “{typed}”"' in html
+    assert "Smith &amp; &lt;i&gt;Sons&lt;/i&gt;" in html
+    assert 'title="{x} &lt;u&gt;Jo&lt;/u&gt;"' in html
+    assert "<b>" not in html
+    assert "<u>Jo" not in html
+
+
+def test_a_card_speaks_the_readers_language(rep, rep_client):
+    lead = LeadFactory(
+        title="Heftrucks",
+        assignee=rep,
+        expected_close_date=timezone.localdate() - datetime.timedelta(days=3),
+    )
+    node = card(rep_client.get(board_url(), HTTP_ACCEPT_LANGUAGE="nl").content, lead)
+    assert "te laat" in node.find(cls="board-due").text
+    assert "Verplaatsen naar" in node.find(cls="board-move").text
 
 
 # --- 2. Won and Lost start collapsed --------------------------------------------------------

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from leads.filters import SORTS
 from leads.models import Lead, Priority
-from leads.templatetags.lead_badges import _text
+from leads.templatetags.lead_rows import _text
 from tests.factories import (
     ClientFactory,
     ContactFactory,
