@@ -286,6 +286,21 @@ class LeadQuerySet(models.QuerySet):
             .with_rating()
         )
 
+    def for_page(self):
+        """What a lead's own page shows, for ``attach_references`` to complete.
+
+        As ``for_display``, less the joins of the stage, its pipeline and the source,
+        which the page takes from what a request reads once (``attach_references``; the
+        stage tracker needs the pipeline's stages anyway). Joining eight tables cost
+        PostgreSQL 5 to 7 ms of planning for 0.2 ms of work at a million leads; five take
+        a fraction of that.
+        """
+        return (
+            self.select_related("client", "contact")
+            .prefetch_related("assignee", "created_by", "lost_reason")
+            .with_rating()
+        )
+
     def for_list_rows(self):
         """What a row of the lead list shows (no contact or creator), in a few small queries.
 

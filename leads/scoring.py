@@ -479,13 +479,17 @@ DECAY_FLOOR = 25
 # --- scoring ---------------------------------------------------------------------------------
 
 
-def active_criteria() -> list[ScoringCriterion]:
+def active_criteria(sources: Iterable | None = None) -> list[ScoringCriterion]:
     """The criteria that give points, in their order, with the sources they name: one
-    query, two when a criterion names sources."""
+    query, two when a criterion names sources and ``sources`` (every lead source, as a
+    page has read them already) is not given."""
     criteria = list(ScoringCriterion.objects.filter(active=True))
     named = {slug for c in criteria if c.kind == CriterionKind.SOURCE_IN for slug in c.sources}
     if named:
-        ids = dict(_sources(list(named)).values_list("slug", "pk"))
+        if sources is None:
+            ids = dict(_sources(list(named)).values_list("slug", "pk"))
+        else:
+            ids = {source.slug: source.pk for source in sources if source.slug in named}
         for c in criteria:
             c._source_ids = frozenset(ids[slug] for slug in c.sources or [] if slug in ids)
     return criteria

@@ -35,7 +35,7 @@ from crm.models import Contact
 from crm.web.htmx import HtmxPartialMixin, redirect, refuse, toast
 from crm.web.listing import sort_columns
 from crm.web.params import whole_number
-from pipelines.models import PipelineStage
+from pipelines.models import PipelineStage, all_stages
 
 from . import scoring
 from .assignees import active_users, listed_names
@@ -51,6 +51,7 @@ from .models import (
     Priority,
     ScoringSettings,
     Status,
+    all_sources,
     attach_references,
     priority_rank,
 )
@@ -280,12 +281,17 @@ class LeadDetailView(HtmxPartialMixin, DetailView):
     note_form = None
 
     def get_queryset(self):
-        return Lead.objects.for_display()
+        return Lead.objects.for_page()
+
+    def get_object(self, queryset=None):
+        lead = super().get_object(queryset)
+        attach_references([lead])
+        return lead
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         lead, user = self.object, self.request.user
-        stages = lead.stage.pipeline.stages.all()
+        stages = [stage for stage in all_stages() if stage.pipeline_id == lead.stage.pipeline_id]
         context.update(
             steps=tracker_steps(lead, stages),
             next_stage=next_stage(lead, stages),
@@ -344,7 +350,7 @@ class ScoreCard:
 
 
 def score_card(lead: Lead) -> ScoreCard:
-    criteria = scoring.active_criteria()
+    criteria = scoring.active_criteria(all_sources())  # the sources the page has read
     lines = scoring.breakdown(lead, criteria)
     earned = sum(line.criterion.points for line in lines if line.met)
     return ScoreCard(lines=lines, earned=earned)

@@ -119,6 +119,24 @@ def test_the_admin_changes_thresholds_without_a_deploy():
     assert scoring.score(lead, scoring.active_criteria()) == 25
 
 
+def test_criteria_read_with_the_sources_a_page_has_read_name_the_same_sources(
+    django_assert_num_queries,
+):
+    ScoringCriterion.objects.filter(kind="source_in").update(sources=["website", "partner"])
+    read = scoring.active_criteria()
+    sources = list(LeadSource.objects.all())
+
+    with django_assert_num_queries(1):  # the criteria; their sources came with the page
+        given = scoring.active_criteria(sources)
+
+    assert [c.source_ids for c in given] == [c.source_ids for c in read]
+    named = next(c.source_ids for c in given if c.kind == "source_in")
+    assert set(LeadSource.objects.filter(pk__in=named).values_list("slug", flat=True)) == {
+        "website",
+        "partner",
+    }
+
+
 @pytest.mark.parametrize(
     ("score", "rating"),
     [
