@@ -165,3 +165,23 @@ def test_query_count_is_constant(rep_client, rep, count, django_assert_max_num_q
     # session, user, two for permissions, the ranking, the leads shown, the completed ones
     with django_assert_max_num_queries(7):
         my_work(rep_client, "?completed=1")
+
+
+def test_an_item_escapes_what_users_typed_and_keeps_braces(rep_client, rep):
+    LeadFactory(
+        assignee=rep,
+        title='<script>alert("x")</script> {title}',
+        client=ClientFactory(name="Smith & <b>Sons</b> {client}"),
+    )
+    page = my_work(rep_client).content.decode()
+    assert "<script>alert" not in page
+    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; {title}</a>" in page
+    assert "Smith &amp; &lt;b&gt;Sons&lt;/b&gt; {client}" in page
+
+
+def test_a_closed_item_says_when_it_closed_in_the_readers_language(rep_client, rep):
+    LeadFactory(
+        assignee=rep, stage=default_stage("Won"), actual_close_date=datetime.date(2026, 3, 2)
+    )
+    response = rep_client.get(reverse("leads:my_work") + "?completed=1", HTTP_ACCEPT_LANGUAGE="nl")
+    assert 'Gesloten <time datetime="2026-03-02">2 mrt. 2026</time>' in response.content.decode()
