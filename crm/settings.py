@@ -134,17 +134,23 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # `manage.py migrate` and `seed_bulk` lift the statement timeout for themselves.
     statement_timeout = int(os.environ.get("DB_STATEMENT_TIMEOUT", "15"))
     lock_timeout = int(os.environ.get("DB_LOCK_TIMEOUT", "5"))
+    startup = f"-c statement_timeout={statement_timeout}s -c lock_timeout={lock_timeout}s"
+    # Prepared statements: psycopg prepares a statement once a connection has run it
+    # DB_PREPARE_THRESHOLD times, which saves parsing it again. They need server-side
+    # binding. "off" for a pooler that cannot keep them (PgBouncer before 1.21, or later
+    # without max_prepared_statements: docs/SCALING.md).
+    prepared = prepared_statements(os.environ.get("DB_PREPARE_THRESHOLD", "5"))
+    if prepared:
+        # Planned for its parameters on every run all the same: after five runs PostgreSQL
+        # would otherwise try one generic plan for every value, and a search for a rare
+        # word took 200 ms instead of 8 from its eleventh run in a connection on
+        # (docs/PERFORMANCE.md).
+        startup += " -c plan_cache_mode=force_custom_plan"
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {
             "connect_timeout": int(os.environ.get("DB_CONNECT_TIMEOUT", "5")),
-            "options": f"-c statement_timeout={statement_timeout}s -c lock_timeout={lock_timeout}s",
-            # Prepared statements: psycopg prepares a statement once a connection has run it
-            # DB_PREPARE_THRESHOLD times, and PostgreSQL then stops planning it afresh. A
-            # lead's page joins nine tables; planning them took 1.8 ms of its 2 ms of SQL.
-            # They need server-side binding. "off" for a pooler that cannot keep them
-            # (PgBouncer before 1.21, or later without max_prepared_statements:
-            # docs/SCALING.md).
-            **prepared_statements(os.environ.get("DB_PREPARE_THRESHOLD", "5")),
+            "options": startup,
+            **prepared,
             # psycopg 3's connection pool; CONN_MAX_AGE must stay 0 with it.
             "pool": {
                 "min_size": int(os.environ.get("DB_POOL_MIN", "2")),
