@@ -58,7 +58,7 @@ from django.db import connection  # noqa: E402
 from django.utils import translation  # noqa: E402
 
 from bench.loadtest import scenario  # noqa: E402
-from crm.web.templatetags.formatting import money_compact  # noqa: E402
+from crm.web.templatetags.formatting import format_money  # noqa: E402
 from leads.models import Lead  # noqa: E402
 from leads.totals import latest_event_id  # noqa: E402
 from pipelines.models import PipelineStage  # noqa: E402
@@ -67,7 +67,11 @@ ROOT = Path(__file__).resolve().parent.parent
 LOCUSTFILE = ROOT / "bench" / "loadtest" / "locustfile.py"
 OUT = ROOT / "bench" / "out"
 CHECKER = "loadtest_checker"
-SUMMARY = re.compile(r"of (\d+)\s*· Total ([^\n<]*?)\s*· Weighted")
+#: "… of 97,418 · Total €1.2M · …": the count, and the total's exact amount (a rounded
+#: one carries it in its title) or the amount as shown.
+SUMMARY = re.compile(
+    r"of (\d[\d,]*)\s*· Total (?:<span class=\"money-compact\" title=\"([^\"]*)\"|([^\n<·]*))"
+)
 
 
 # --- accounts ----------------------------------------------------------------------------
@@ -323,9 +327,11 @@ def figures_table(path: Path, quiet: dict[str, float]) -> tuple[str, int]:
 
 
 def summary(page: scenario.Page) -> tuple[int, str]:
-    """The list's count and total value as it shows them (0 and "" for no lead)."""
+    """The list's count and exact total value (0 and "" for no lead)."""
     found = SUMMARY.search(page.text)
-    return (int(found.group(1)), found.group(2).strip()) if found else (0, "")
+    if not found:
+        return 0, ""
+    return int(found.group(1).replace(",", "")), (found.group(2) or found.group(3)).strip()
 
 
 def current_stage(text: str) -> str:
@@ -448,11 +454,11 @@ def cross_check(host_a: str, host_b: str, *, password: str) -> list[str]:
     )
     mine = after["mine"][0] == before["mine"][0] + 1
     if before["mine"][0] == 0:  # the lead alone: its value is the total
-        mine = mine and after["mine"][1] == money_compact(lead.value)
+        mine = mine and after["mine"][1] == format_money(lead.value)
     check(
         mine,
         f"B's list of the checker's leads: {before['mine']} → {after['mine']}"
-        f" (the lead's value: {money_compact(lead.value)})",
+        f" (the lead's value: {format_money(lead.value)})",
     )
 
     # Optimistic locking across servers: a form loaded on A, then a save on B.

@@ -8,6 +8,7 @@ or a page the scenario reads that drifts from the app fails here, without Locust
 import random
 
 import pytest
+from django.template.loader import render_to_string
 from django.test import Client
 
 from bench import load_test
@@ -180,3 +181,17 @@ def test_the_cross_server_check_reads_the_lists_totals_and_the_current_stage(peo
     lead = Lead.objects.filter(assignee=people["rep"]).first()
     detail = rep_client.get(f"/leads/{lead.pk}/").content.decode()
     assert load_test.current_stage(detail) == Pipeline.objects.default().first_open_stage().name
+
+
+def test_the_cross_server_check_reads_a_count_in_thousands():
+    """The list writes 97,418 with its thousands grouped, and a rounded total (€1.2M) with
+    its exact amount in a title; the check read them as 0 and nothing."""
+    line = render_to_string(
+        "leads/lead_list.html#totals-line",
+        {
+            "start": 1,
+            "end": 25,
+            "totals": {"count": 97418, "total_value": 1234567, "weighted_value": 345678},
+        },
+    )
+    assert load_test.summary(scenario.Page(200, line)) == (97418, "€1,234,567")
