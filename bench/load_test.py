@@ -390,8 +390,10 @@ def cross_check(host_a: str, host_b: str, *, password: str) -> list[str]:
     lists = {
         "from": f"/leads/?stage={here.pk}",
         "to": f"/leads/?stage={there.pk}",
-        # Not a filter the running totals answer: counted, and cached per process.
-        "to, valued": f"/leads/?stage={there.pk}&value_min=0",
+        # Not a filter the running totals answer: counted, and cached per process. The
+        # page leaves a set this large to be counted after its rows (/leads/totals/, by
+        # htmx); count=1 asks the page to count it, as a browser without JavaScript does.
+        "to, valued": f"/leads/?stage={there.pk}&value_min=0&count=1",
         "mine": "/leads/?assignee=me",
     }
 
