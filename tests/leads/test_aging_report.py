@@ -391,5 +391,5 @@ def test_postgresql_reads_the_open_leads_from_an_index_alone():
 
     assert (
         "(stage_id, assignee_id) INCLUDE (stage_entered_at, last_activity_at, "
-        "expected_close_date, value, source_id)" in definition
+        "expected_close_date, value, source_id, priority, id)" in definition  # My Work's too
     )

@@ -250,6 +250,38 @@ def test_my_work_shows_the_first_leads_of_a_big_group_and_how_many_it_holds(
     assert "The first" not in every.text
 
 
+@time_machine.travel(datetime.datetime(2026, 11, 25, 12, tzinfo=datetime.UTC))  # a Wednesday
+def test_my_work_takes_each_groups_first_leads_and_counts_each_group_alone(
+    rep_client, rep, other_rep, monkeypatch
+):
+    monkeypatch.setattr(MyWorkView, "group_limit", 2)
+    day = datetime.date
+    for title, priority, due in [
+        ("Old urgent", "urgent", day(2026, 11, 1)),
+        ("Old low, earliest", "low", day(2026, 10, 1)),
+        ("Old normal", "normal", day(2026, 11, 20)),
+        ("Old normal, earlier", "normal", day(2026, 11, 2)),
+        ("Friday high", "high", day(2026, 11, 27)),
+        ("Sunday", "normal", day(2026, 11, 29)),
+        ("Thursday", "normal", day(2026, 11, 26)),
+        ("Monday", "urgent", day(2026, 11, 30)),
+        ("None low", "low", None),
+    ]:
+        LeadFactory(assignee=rep, title=title, priority=priority, expected_close_date=due)
+    LeadFactory(assignee=other_rep, title="Not mine", expected_close_date=day(2026, 11, 1))
+    LeadFactory(assignee=rep, title="Won", stage=default_stage("Won"))
+
+    response = rep_client.get(reverse("leads:my_work"))
+
+    assert group_titles(response, "overdue") == ["Old urgent", "Old normal, earlier"]
+    assert 'Overdue <span class="muted">(4)</span>' in response.text
+    assert group_titles(response, "week") == ["Friday high", "Thursday"]
+    assert 'Due this week <span class="muted">(3)</span>' in response.text
+    assert group_titles(response, "upcoming") == ["Monday"]
+    assert group_titles(response, "none") == ["None low"]
+    assert "Leads (9)" in response.text
+
+
 # --- PostgreSQL's indexes --------------------------------------------------------------
 
 
