@@ -65,7 +65,12 @@ def clean_up(lead_import: LeadImport) -> None:
     with them), the clients it created, and the import."""
     leads = Lead.objects.filter(import_batch=lead_import)
     LeadEvent.objects.filter(lead__in=leads).delete()
-    leads.delete()
+    # In chunks, as the services delete: Django sets the events' lead to NULL for all the
+    # deleted leads in one UPDATE, past the 65,535 parameters a statement may carry with
+    # server-side binding (DB_PREPARE_THRESHOLD).
+    ids = list(leads.values_list("pk", flat=True))
+    for start in range(0, len(ids), 10_000):
+        Lead.objects.filter(pk__in=ids[start : start + 10_000]).delete()
     created = ClientEvent.objects.filter(data__import_id=lead_import.pk).values("client_id")
     clients = list(created.values_list("client_id", flat=True))
     ClientEvent.objects.filter(client_id__in=clients).delete()
