@@ -134,22 +134,17 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # `manage.py migrate` and `seed_bulk` lift the statement timeout for themselves.
     statement_timeout = int(os.environ.get("DB_STATEMENT_TIMEOUT", "15"))
     lock_timeout = int(os.environ.get("DB_LOCK_TIMEOUT", "5"))
-    startup = f"-c statement_timeout={statement_timeout}s -c lock_timeout={lock_timeout}s"
-    # Prepared statements: psycopg prepares a statement once a connection has run it
-    # DB_PREPARE_THRESHOLD times, which saves parsing it again. They need server-side
-    # binding. "off" for a pooler that cannot keep them (PgBouncer before 1.21, or later
-    # without max_prepared_statements: docs/SCALING.md).
-    prepared = prepared_statements(os.environ.get("DB_PREPARE_THRESHOLD", "5"))
-    if prepared:
-        # Planned for its parameters on every run all the same: after five runs PostgreSQL
-        # would otherwise try one generic plan for every value, and a search for a rare
-        # word took 200 ms instead of 8 from its eleventh run in a connection on
-        # (docs/PERFORMANCE.md).
-        startup += " -c plan_cache_mode=force_custom_plan"
+    # Prepared statements: off unless DB_PREPARE_THRESHOLD names the runs after which a
+    # connection prepares a statement. Off, every statement is planned for its own values.
+    # A prepared one gets a generic plan from its sixth run on, blind to how rare a searched
+    # word is: the list's search for "zeppelin" then took 200 ms instead of 8. Forcing
+    # fresh plans (plan_cache_mode) made every foreign-key check plan again too: an import
+    # of 100,000 rows took 51 s instead of 28 (docs/PERFORMANCE.md).
+    prepared = prepared_statements(os.environ.get("DB_PREPARE_THRESHOLD", "off"))
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {
             "connect_timeout": int(os.environ.get("DB_CONNECT_TIMEOUT", "5")),
-            "options": startup,
+            "options": f"-c statement_timeout={statement_timeout}s -c lock_timeout={lock_timeout}s",
             **prepared,
             # psycopg 3's connection pool; CONN_MAX_AGE must stay 0 with it.
             "pool": {
