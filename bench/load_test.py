@@ -323,6 +323,14 @@ def figures_table(path: Path, quiet: dict[str, float]) -> tuple[str, int]:
     return "\n".join(lines), int(total["Failure Count"])
 
 
+def vacuum() -> None:
+    """What autovacuum would have done after the last run's writes (this server runs
+    without it): the lead table's statistics and visibility map, without which My Work's
+    index-only reading of a rep's leads reads the table instead (80 ms → 480 ms)."""
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM (ANALYZE) leads_lead")
+
+
 # --- across servers ----------------------------------------------------------------------
 
 
@@ -543,6 +551,7 @@ def main():
     reps, managers = prepare_accounts(
         managers=args.managers, reps=args.rep_accounts, password=password
     )
+    vacuum()
     connection.close()
     hosts = [f"http://127.0.0.1:{port}" for port in args.ports]
     logs = Path(tempfile.mkdtemp(prefix="crm-loadtest-"))
