@@ -1027,7 +1027,7 @@ def first_of_each_due_group(queryset, today, *, limit: int | None) -> list[Lead]
 
     Where the database takes a LIMIT in each part of a UNION (PostgreSQL), each group is a
     part of its own: its first ``limit`` leads by a top-N sort, and its size by a window
-    count over the group, both read from ``lead_assignee_stage_idx`` alone. Else one
+    count over the group, both read from ``lead_stage_assignee_idx`` alone. Else one
     window ranks every lead: it sorts all of them, 80,000 leads of one rep in 250–500 ms
     on PostgreSQL, where the parts take 50–120 ms.
     """
