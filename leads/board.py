@@ -17,7 +17,7 @@ from django_htmx.http import trigger_client_event
 from crm.web.htmx import HtmxPartialMixin, toast
 from crm.web.params import whole_number
 from crm.web.templatetags.crm import initials
-from pipelines.models import Pipeline, all_stages
+from pipelines.models import Pipeline, pipeline_stages
 
 from .filters import LeadFilter
 from .models import Lead, LeadTally, priority_rank
@@ -72,7 +72,7 @@ class BoardView(HtmxPartialMixin, TemplateView):
 def board_context(request, pipeline: Pipeline, params: QueryDict) -> dict:
     """Columns with their counts, totals and first cards, for the given filters."""
     # The stages the filters read this request anyway, in order (crm.web.memo).
-    stages = [stage for stage in all_stages() if stage.pipeline_id == pipeline.pk]
+    stages = pipeline_stages(pipeline.pk)
     filterset = board_filter(params, pipeline, stages, request)
     leads = filterset.qs.order_by()
     filters = QueryDict(mutable=True)

@@ -35,7 +35,7 @@ from crm.models import Contact
 from crm.web.htmx import HtmxPartialMixin, redirect, refuse, toast
 from crm.web.listing import sort_columns
 from crm.web.params import whole_number
-from pipelines.models import PipelineStage, all_stages
+from pipelines.models import PipelineStage, pipeline_stages
 
 from . import scoring
 from .assignees import active_users, listed_names
@@ -291,7 +291,7 @@ class LeadDetailView(HtmxPartialMixin, DetailView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         lead, user = self.object, self.request.user
-        stages = [stage for stage in all_stages() if stage.pipeline_id == lead.stage.pipeline_id]
+        stages = pipeline_stages(lead.stage.pipeline_id)
         context.update(
             steps=tracker_steps(lead, stages),
             next_stage=next_stage(lead, stages),
