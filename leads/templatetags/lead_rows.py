@@ -89,15 +89,11 @@ def lead_row(context, lead) -> str:
     """
     page = context.render_context.get(lead_row)
     if page is None:
-        markup = row_markup(
-            bulk=bool(context.get("bulk_form")),
-            closed=bool(context.get("show_closed")),
-            open_=bool(context.get("show_open")),
-        )
+        closed, open_ = bool(context.get("show_closed")), bool(context.get("show_open"))
         page = context.render_context[lead_row] = {
-            "markup": markup,
-            "closed": "{closed}" in markup,
-            "open": "{aging}" in markup,
+            "markup": row_markup(bulk=bool(context.get("bulk_form")), closed=closed, open_=open_),
+            "closed": closed,
+            "open": open_,
             "select": _("Select %(title)s"),
             "not_scored": format_html('<span class="muted" title="{}">—</span>', _("Not scored")),
             "unassigned": format_html('<span class="muted">{}</span>', _("Unassigned")),
