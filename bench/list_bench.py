@@ -41,8 +41,8 @@ the stage moves too (``floor_tables``). A database filled before the teams' migr
 and is not migrated. The setup is
 idempotent: a superuser ``bench_admin``; a rep ``bench_mywork`` who is given exactly
 2,000 open leads (taken from the bulk users) for My Work; 30 notes on the lead of the
-detail case; then ``VACUUM (ANALYZE)`` of the lead, client, contact and event tables,
-as autovacuum would do after a bulk load (it keeps index-only scans index-only).
+detail case; then ``VACUUM (ANALYZE)`` of every table, as autovacuum would do after a
+bulk load or the other benchmarks' writes (``bench.database.vacuum``).
 It prints a Markdown table; --json writes every figure to a file as well.
 """
 
@@ -77,6 +77,7 @@ from django.test.utils import CaptureQueriesContext  # noqa: E402
 from django.urls import NoReverseMatch, reverse  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
+from bench.database import vacuum  # noqa: E402
 from leads.admin import LeadAdmin  # noqa: E402
 from leads.filters import LeadFilter  # noqa: E402
 from leads.models import Lead, LeadEvent, LeadSource, LossReason  # noqa: E402
@@ -283,15 +284,6 @@ def stand_in_for_missing_tables() -> list[str]:
         for table in missing:
             cursor.execute(f"CREATE TEMPORARY TABLE {table} ({STAND_INS[table]})")
     return missing
-
-
-def vacuum() -> None:
-    """What autovacuum does after a bulk load: statistics and the visibility map."""
-    if connection.vendor != "postgresql":
-        return
-    with connection.cursor() as cursor:
-        for table in ("leads_lead", "crm_client", "crm_contact", "leads_leadevent"):
-            cursor.execute(f"VACUUM (ANALYZE) {table}")
 
 
 def next_cursor(user, *, page: int) -> str:

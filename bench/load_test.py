@@ -57,8 +57,8 @@ from django.contrib.auth.models import Group  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.utils import translation  # noqa: E402
 
+from bench.database import vacuum  # noqa: E402
 from bench.loadtest import scenario  # noqa: E402
-from crm.web.db import without_statement_timeout  # noqa: E402
 from crm.web.templatetags.formatting import format_money  # noqa: E402
 from leads.models import Lead  # noqa: E402
 from leads.totals import latest_event_id  # noqa: E402
@@ -322,14 +322,6 @@ def figures_table(path: Path, quiet: dict[str, float]) -> tuple[str, int]:
         )
     total = next(r for r in rows if r["Name"] == "Aggregated")
     return "\n".join(lines), int(total["Failure Count"])
-
-
-def vacuum() -> None:
-    """What autovacuum would have done after the last run's writes (this server runs
-    without it): the lead table's statistics and visibility map, without which My Work's
-    index-only reading of a rep's leads reads the table instead (80 ms → 480 ms)."""
-    with without_statement_timeout(connection), connection.cursor() as cursor:
-        cursor.execute("VACUUM (ANALYZE) leads_lead")
 
 
 # --- across servers ----------------------------------------------------------------------
