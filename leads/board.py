@@ -2,6 +2,7 @@
 
 from urllib.parse import urlsplit
 
+from django.db import connection
 from django.db.models import Count, DecimalField, F, Sum
 from django.http import QueryDict
 from django.shortcuts import get_object_or_404
@@ -103,38 +104,37 @@ def board_context(request, pipeline: Pipeline, params: QueryDict) -> dict:
         row = stats.get(stage.pk, {})
         asked_for = str(stage.pk) in opened or only == str(stage.pk)
         collapsed = not stage.is_open and not asked_for
-        column = {
-            "stage": stage,
-            "count": row.get("count", 0),
-            "total": row.get("total_value"),
-            "weighted": (
-                row["weighted_x100"] / 100 if row.get("weighted_x100") is not None else None
-            ),
-            "collapsed": collapsed,
-            "cards": [],
-            "more": False,
-            "offset": 0,
-        }
-        load = (only == str(stage.pk)) if only else not collapsed
-        if load:
-            start = offset if only else 0
-            cards = list(
-                leads.filter(stage=stage)
-                # A lost card says why it was lost.
-                .select_related("client", "assignee", *(() if stage.is_open else ("lost_reason",)))
-                .with_rating()  # the badge's thresholds in the same query
-                .order_by(*CARD_ORDER)[start : start + CARDS_PER_COLUMN + 1]
-            )
-            now, today = timezone.now(), timezone.localdate()
-            for card in cards:
-                card.stage = stage  # the column's stage object: no query per card
-                describe_card(card, request.user, now=now, today=today, days=days, words=words)
-            column.update(
-                cards=cards[:CARDS_PER_COLUMN],
-                more=len(cards) > CARDS_PER_COLUMN,
-                offset=start + CARDS_PER_COLUMN,
-            )
-        columns.append(column)
+        columns.append(
+            {
+                "stage": stage,
+                "count": row.get("count", 0),
+                "total": row.get("total_value"),
+                "weighted": (
+                    row["weighted_x100"] / 100 if row.get("weighted_x100") is not None else None
+                ),
+                "collapsed": collapsed,
+                "cards": [],
+                "more": False,
+                "offset": 0,
+                "load": (only == str(stage.pk)) if only else not collapsed,
+            }
+        )
+    start = offset if only else 0
+    loaded = [column["stage"] for column in columns if column["load"]]
+    cards = first_cards(leads, loaded, start=start, count=CARDS_PER_COLUMN + 1)
+    now, today = timezone.now(), timezone.localdate()
+    for column in columns:
+        if not column["load"]:
+            continue
+        stage = column["stage"]
+        for card in cards[stage.pk]:
+            card.stage = stage  # the column's stage object: no query per card
+            describe_card(card, request.user, now=now, today=today, days=days, words=words)
+        column.update(
+            cards=cards[stage.pk][:CARDS_PER_COLUMN],
+            more=len(cards[stage.pk]) > CARDS_PER_COLUMN,
+            offset=start + CARDS_PER_COLUMN,
+        )
     return {
         "pipeline": pipeline,
         "pipelines": Pipeline.objects.all(),
@@ -150,6 +150,45 @@ def board_context(request, pipeline: Pipeline, params: QueryDict) -> dict:
         "leads_url": reverse("leads:list"),
         "card_words": words,
     }
+
+
+def first_cards(leads, stages, *, start: int, count: int) -> dict[int, list[Lead]]:
+    """{stage id: its cards in the board's order, ``count`` of them from ``start``}.
+
+    Two queries whatever the number of columns, where the database takes a LIMIT in each
+    part of a UNION (PostgreSQL): the ids of each column's cards, a part each, read from
+    ``lead_board_order_idx``; then those cards with their client, owner, loss reason and
+    rating. A query per column planned, joined and compiled its own (five for a board:
+    1–2 ms each at a million leads). Elsewhere a query per column.
+    """
+    cards = {stage.pk: [] for stage in stages}
+    if not stages:
+        return cards
+    related = ("client", "assignee", "lost_reason")
+    if len(stages) > 1 and connection.features.supports_slicing_ordering_in_compound:
+        first, *others = (
+            leads.filter(stage=stage)
+            .order_by(*CARD_ORDER)
+            .values_list("pk", flat=True)[start : start + count]
+            for stage in stages
+        )
+        ids = list(first.union(*others, all=True).order_by())
+        # Read by id: the filters (a search, say) are not worked out again.
+        found = (
+            Lead.objects.select_related(*related)
+            .with_rating()
+            .filter(pk__in=ids)
+            .order_by(*CARD_ORDER)
+        )
+    else:
+        wide = leads.select_related(*related).with_rating().order_by(*CARD_ORDER)
+        found = [
+            card for stage in stages for card in wide.filter(stage=stage)[start : start + count]
+        ]
+    for card in found:
+        if card.stage_id in cards:  # else moved meanwhile to a column not drawn
+            cards[card.stage_id].append(card)
+    return cards
 
 
 def column_stats(leads) -> dict:
