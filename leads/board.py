@@ -16,6 +16,7 @@ from django.views.generic import TemplateView
 from django_htmx.http import trigger_client_event
 
 from crm.web.htmx import HtmxPartialMixin, toast
+from crm.web.markup import format_template
 from crm.web.params import whole_number
 from crm.web.templatetags.crm import initials
 from pipelines.models import Pipeline, pipeline_stages
@@ -208,13 +209,6 @@ def column_stats(leads) -> dict:
     }
 
 
-def as_format_html(translation: str) -> str:
-    """A translation with markup and a %(title)s, as a template for ``format_html``: the
-    translation is ours and stays markup, the title is escaped, as {% blocktranslate %}
-    treats them."""
-    return translation.replace("{", "{{").replace("}", "}}").replace("%(title)s", "{title}")
-
-
 def card_words() -> dict:
     """The words every card says, translated once a request rather than once a card: a
     board draws a hundred cards, and {% blocktranslate %} costs some 70 µs each time."""
@@ -229,11 +223,13 @@ def card_words() -> dict:
         "due_today": _("today"),
         "assigned": _("Assigned to %(name)s"),
         # Markup of ours around the title: a format_html template, made once.
-        "move": as_format_html(
+        "move": format_template(
             _(
                 'Move to<span aria-hidden="true">…</span><span class="visually-hidden"> '
                 "another stage: “%(title)s”</span>"
-            )
+            ),
+            markup=True,
+            title="title",
         ),
         "quick_title": _("Assign or set the priority"),
         "quick": _("Assign or set the priority of “%(title)s”"),

@@ -7,14 +7,13 @@ At 25 rows the list spent 21 ms on its rows with includes and 5 ms with these
 it is given, and the labels are the model's choices.
 """
 
-import html
-
 from django import template
 from django.utils import timezone, translation
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext, pgettext
 
+from crm.web.markup import format_template
 from crm.web.templatetags.crm import deleted_placeholder
 from crm.web.templatetags.formatting import format_day, format_money
 from leads.models import Priority
@@ -45,7 +44,7 @@ def aging_badge_format(level: str | None) -> str:
     }
     if level not in notes:
         return AGING_BADGE
-    note = html.escape(notes[level], quote=False).replace("{", "{{").replace("}", "}}")
+    note = format_template(notes[level])
     return AGING_NOTE_BADGE.replace("{level}", level).replace("{note}", note)
 
 

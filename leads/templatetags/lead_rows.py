@@ -9,13 +9,12 @@ page translated once (docs/PERFORMANCE.md). ``format_html`` escapes every value 
 given; the markup and our own translated words are the only text it does not escape.
 """
 
-import html
-
 from django import template
 from django.contrib.humanize.templatetags.humanize import naturaltime
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
 
+from crm.web.markup import format_template
 from crm.web.templatetags.formatting import format_day, format_money, iso, percent
 
 from .lead_badges import (
@@ -36,11 +35,6 @@ register = template.Library()
 # --- the lead list's row ---------------------------------------------------------------
 
 
-def _text(translation: str) -> str:
-    """Our own translated text, as markup for a ``format_html`` template."""
-    return html.escape(translation).replace("{", "{{").replace("}", "}}")
-
-
 def row_markup(*, bulk: bool, closed: bool, open_: bool) -> str:
     """The ``format_html`` template of a lead list's row, with the page's columns and its
     words in the reader's language: made once a page, filled once a row (``lead_row``)."""
@@ -52,15 +46,15 @@ def row_markup(*, bulk: bool, closed: bool, open_: bool) -> str:
         )
     cells += [
         '<td class="cell-title"><a href="{href}">{title}</a>{stale}</td>',
-        f'<td data-label="{_text(_("Client"))}">{{client}}</td>',
-        f'<td data-label="{_text(_("Stage"))}">{{stage}}{{note}}</td>',
-        f'<td class="num" data-label="{_text(_("Value"))}">{{value}}</td>',
+        f'<td data-label="{format_template(_("Client"))}">{{client}}</td>',
+        f'<td data-label="{format_template(_("Stage"))}">{{stage}}{{note}}</td>',
+        f'<td class="num" data-label="{format_template(_("Value"))}">{{value}}</td>',
         '<td class="num">{probability}</td>',
-        f'<td data-label="{_text(_("Priority"))}">{{priority}}</td>',
+        f'<td data-label="{format_template(_("Priority"))}">{{priority}}</td>',
         '<td class="num">{rating}</td>',
         "<td>{source}</td>",
         "<td>{assignee}</td>",
-        f'<td class="cell-date" data-label="{_text(_("Due"))}">{{due}}</td>',
+        f'<td class="cell-date" data-label="{format_template(_("Due"))}">{{due}}</td>',
     ]
     if closed:
         cells.append('<td class="cell-date">{closed}</td>')
@@ -247,7 +241,7 @@ def work_item(lead, group: str, leads_url: str) -> str:
     if group == "completed":
         # How it closed, as the list says it: the day, and why a lost lead was lost.
         if lead.actual_close_date:
-            closed = _text(_("Closed %(date)s")).replace("%(date)s", "{closed}")
+            closed = format_template(_("Closed %(date)s"), date="closed")
             markup.append(f'<span class="cell-date">{closed}</span>')
             values["closed"] = close_date(lead)
         if lead.status == "lost":

@@ -91,7 +91,7 @@ def test_aging_badge_compact_leaves_in_stage_to_screen_readers():
     assert full == (
         '<span class="badge badge-aging badge-aging-alert" title="In Qualified since 11 Nov 2026">'
         "15d in stage"
-        '<span class="visually-hidden"> (long past the stage\'s limit)</span></span>'
+        '<span class="visually-hidden"> (long past the stage&#x27;s limit)</span></span>'
     )
     assert '15d<span class="visually-hidden"> in stage</span>' in compact
 

@@ -15,7 +15,6 @@ from django.utils import timezone
 
 from leads.filters import SORTS
 from leads.models import Lead, Priority
-from leads.templatetags.lead_rows import _text
 from tests.factories import (
     ClientFactory,
     ContactFactory,
@@ -184,10 +183,6 @@ def test_rows_say_their_cell_labels_in_the_readers_language(rep_client):
         assert f'data-label="{label}"' in row
     assert 'aria-label="Heftrucks selecteren"' in row
     assert '<time datetime="2099-03-15">15 mrt. 2099</time>' in row
-
-
-def test_a_translated_word_is_markup_of_ours_with_its_braces_kept():
-    assert _text('Due {soon} & "now"') == "Due {{soon}} &amp; &quot;now&quot;"
 
 
 # --- search ----------------------------------------------------------------------------
