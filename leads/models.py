@@ -5,6 +5,7 @@ from collections import defaultdict
 from decimal import Decimal
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxLengthValidator, MaxValueValidator, MinValueValidator
 from django.db import models, transaction
@@ -98,6 +99,21 @@ def attach_references(leads) -> None:
     for lead in leads:
         if lead.source_id is not None and lead.source_id in sources:
             lead.source = sources[lead.source_id]
+
+
+def attach_people(leads) -> None:
+    """Give each lead its owner and its creator, read in one query (a prefetch of each
+    was a query each)."""
+    ids = {lead.assignee_id for lead in leads} | {lead.created_by_id for lead in leads}
+    ids.discard(None)
+    if not ids:
+        return
+    people = get_user_model().objects.in_bulk(ids)
+    for lead in leads:
+        for field in ("assignee", "created_by"):
+            person = people.get(getattr(lead, f"{field}_id"))
+            if person is not None:  # else deleted meanwhile: read as before, if asked
+                setattr(lead, field, person)
 
 
 class LossReasonQuerySet(models.QuerySet):
@@ -291,15 +307,13 @@ class LeadQuerySet(models.QuerySet):
 
         As ``for_display``, less the joins of the stage, its pipeline and the source,
         which the page takes from what a request reads once (``attach_references``; the
-        stage tracker needs the pipeline's stages anyway). Joining eight tables cost
+        stage tracker needs the pipeline's stages anyway), and of the owner and the
+        creator (``attach_people``: one query for both). Joining eight tables cost
         PostgreSQL 5 to 7 ms of planning for 0.2 ms of work at a million leads; five take
         a fraction of that.
         """
-        return (
-            self.select_related("client", "contact")
-            .prefetch_related("assignee", "created_by", "lost_reason")
-            .with_rating()
-        )
+        related = self.select_related("client", "contact").prefetch_related("lost_reason")
+        return related.with_rating()
 
     def for_list_rows(self):
         """What a row of the lead list shows (no contact or creator), in a few small queries.

@@ -52,6 +52,7 @@ from .models import (
     ScoringSettings,
     Status,
     all_sources,
+    attach_people,
     attach_references,
     priority_rank,
 )
@@ -286,6 +287,7 @@ class LeadDetailView(HtmxPartialMixin, DetailView):
     def get_object(self, queryset=None):
         lead = super().get_object(queryset)
         attach_references([lead])
+        attach_people([lead])
         return lead
 
     def get_context_data(self, **kwargs):

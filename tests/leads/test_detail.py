@@ -264,3 +264,17 @@ def test_the_info_grid_names_the_priority_once(rep_client, priority, shown):
     lead = LeadFactory(priority=priority)
     html = detail(rep_client, lead).content.decode()
     assert f"<dt>Priority</dt><dd>{shown}</dd>" in html
+
+
+def test_the_owner_and_the_creator_are_read_in_one_query(
+    rep_client, rep, manager, django_assert_max_num_queries
+):
+    lead = LeadFactory(assignee=rep, created_by=manager)
+
+    # Twelve, with what the owner's assignment picker reads; one query reads both people,
+    # where a query each made thirteen.
+    with django_assert_max_num_queries(12):
+        html = detail(rep_client, lead).content.decode()
+
+    assert f'<span id="lead-assignee">{rep.get_full_name() or rep.username}</span>' in html
+    assert f"by {manager.get_full_name() or manager.username}" in html
