@@ -163,8 +163,6 @@ def first_cards(leads, stages, *, start: int, count: int) -> dict[int, list[Lead
     1–2 ms each at a million leads). Elsewhere a query per column.
     """
     cards = {stage.pk: [] for stage in stages}
-    if not stages:
-        return cards
     related = ("client", "assignee", "lost_reason")
     if len(stages) > 1 and connection.features.supports_slicing_ordering_in_compound:
         first, *others = (
